@@ -1,0 +1,723 @@
+// Package doctor is the doctor-schedule aggregate (stream "doctor-{id}"): the
+// profile, the booking rules, time off and every appointment of one doctor.
+// All bookings of a doctor are decided here against one stream revision,
+// which is what makes double-booking impossible.
+package doctor
+
+import (
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/prescripto/prescripto/domain"
+)
+
+// Category is the stream category of doctors.
+const Category = "doctor"
+
+// StreamID is the stream of doctor id.
+func StreamID(id string) string { return Category + "-" + id }
+
+// Status of an appointment.
+type Status string
+
+const (
+	StatusHeld      Status = "held"
+	StatusConfirmed Status = "confirmed"
+	StatusCancelled Status = "cancelled"
+	StatusExpired   Status = "expired"
+	StatusCompleted Status = "completed"
+	StatusNoShow    Status = "no_show"
+)
+
+// Live reports whether the appointment occupies its slot.
+func (s Status) Live() bool { return s == StatusHeld || s == StatusConfirmed }
+
+// PaymentStatus of an appointment.
+type PaymentStatus string
+
+const (
+	PaymentNotRequired PaymentStatus = "not_required"
+	PaymentPending     PaymentStatus = "pending"
+	PaymentPaid        PaymentStatus = "paid"
+	PaymentRefunded    PaymentStatus = "refunded"
+	PaymentFailedState PaymentStatus = "failed"
+)
+
+// Payment is the payment state of an appointment.
+type Payment struct {
+	Status    PaymentStatus `json:"status"`
+	OrderID   string        `json:"orderId,omitempty"`
+	PaymentID string        `json:"paymentId,omitempty"`
+}
+
+// Appointment is one booking as the aggregate knows it.
+type Appointment struct {
+	ID            string
+	DoctorID      string
+	PatientID     string
+	PatientName   string
+	Start, End    time.Time
+	Status        Status
+	Fees          int64
+	Currency      string
+	Payment       Payment
+	HoldExpiresAt time.Time // zero unless held
+	CreatedAt     time.Time
+	CancelReason  string
+
+	captured map[string]int64 // payment id -> amount
+	refunds  map[string]bool  // refund id
+	orders   []string
+}
+
+// TimeOff is a blocked range [From, To).
+type TimeOff struct {
+	ID     string    `json:"id"`
+	From   time.Time `json:"from"`
+	To     time.Time `json:"to"`
+	Reason string    `json:"reason"`
+}
+
+// Doctor is the aggregate. The zero value is a doctor not yet registered.
+// It changes only through apply; behaviour methods check invariants, then
+// record (apply and remember) events, which Changes returns.
+type Doctor struct {
+	id           string
+	registered   bool
+	profile      Profile
+	grid         *Grid
+	timeOff      []TimeOff
+	appointments map[string]*Appointment
+	live         []interval // live appointments sorted by start; never overlapping
+	changes      []domain.Event
+}
+
+type interval struct {
+	start, end int64 // unix nanos
+	id         string
+}
+
+// New returns an empty aggregate for doctor id, ready to be folded.
+func New(id string) *Doctor {
+	return &Doctor{id: id, appointments: map[string]*Appointment{}}
+}
+
+// ID is the doctor's id.
+func (d *Doctor) ID() string { return d.id }
+
+// Registered reports whether the doctor exists.
+func (d *Doctor) Registered() bool { return d.registered }
+
+// Profile is the current profile.
+func (d *Doctor) Profile() Profile { return d.profile }
+
+// Grid is the compiled schedule, or nil before one is set.
+func (d *Doctor) Grid() *Grid { return d.grid }
+
+// TimeOffs lists the time-off ranges.
+func (d *Doctor) TimeOffs() []TimeOff { return slices.Clone(d.timeOff) }
+
+// Appointment returns a copy of one appointment.
+func (d *Doctor) Appointment(id string) (Appointment, bool) {
+	a, ok := d.appointments[id]
+	if !ok {
+		return Appointment{}, false
+	}
+	return a.copy(), true
+}
+
+// LiveAppointments lists the appointments that occupy a slot, by start.
+func (d *Doctor) LiveAppointments() []Appointment {
+	out := make([]Appointment, 0, len(d.live))
+	for _, iv := range d.live {
+		out = append(out, d.appointments[iv.id].copy())
+	}
+	return out
+}
+
+// AppointmentCount is the number of appointments ever made.
+func (d *Doctor) AppointmentCount() int { return len(d.appointments) }
+
+func (a *Appointment) copy() Appointment {
+	c := *a
+	c.captured, c.refunds, c.orders = nil, nil, nil
+	return c
+}
+
+// Changes are the events recorded since the last ClearChanges.
+func (d *Doctor) Changes() []domain.Event { return d.changes }
+
+// ClearChanges forgets the recorded events (after they were stored).
+func (d *Doctor) ClearChanges() { d.changes = nil }
+
+// Load folds stored events into the aggregate.
+func (d *Doctor) Load(events ...domain.Event) {
+	for _, e := range events {
+		d.apply(e)
+	}
+}
+
+func (d *Doctor) record(e domain.Event) {
+	d.apply(e)
+	d.changes = append(d.changes, e)
+}
+
+// apply is the only place state changes.
+func (d *Doctor) apply(ev domain.Event) {
+	switch e := ev.(type) {
+	case DoctorRegistered:
+		d.registered = true
+		d.profile = e.Profile
+	case ProfileUpdated:
+		d.profile = e.Profile
+	case ScheduleSet:
+		g, err := e.Schedule.Compile()
+		if err == nil { // a stored schedule was valid when decided
+			d.grid = g
+		}
+	case TimeOffAdded:
+		d.timeOff = append(d.timeOff, TimeOff{ID: e.TimeOffID, From: e.From, To: e.To, Reason: e.Reason})
+	case SlotReserved:
+		a := &Appointment{
+			ID: e.AppointmentID, DoctorID: e.DoctorID, PatientID: e.PatientID, PatientName: e.PatientName,
+			Start: e.Start, End: e.End, Status: e.Status, Fees: e.Fees, Currency: e.Currency,
+			Payment: Payment{Status: e.PaymentStatus}, CreatedAt: e.ReservedAt,
+		}
+		if e.HoldExpiresAt != nil {
+			a.HoldExpiresAt = *e.HoldExpiresAt
+		}
+		d.appointments[a.ID] = a
+		d.occupy(a)
+	case AppointmentConfirmed:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			a.Status = StatusConfirmed
+			a.HoldExpiresAt = time.Time{}
+		}
+	case HoldExpired:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			d.release(a)
+			a.Status = StatusExpired
+		}
+	case AppointmentCancelled:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			d.release(a)
+			a.Status = StatusCancelled
+			a.CancelReason = e.Reason
+		}
+	case AppointmentRescheduled:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			d.release(a)
+			a.Start, a.End = e.Start, e.End
+			d.occupy(a)
+		}
+	case AppointmentCompleted:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			d.release(a)
+			a.Status = StatusCompleted
+		}
+	case AppointmentMarkedNoShow:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			d.release(a)
+			a.Status = StatusNoShow
+		}
+	case PaymentOrderCreated:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			a.orders = append(a.orders, e.OrderID)
+			a.Payment.OrderID = e.OrderID
+		}
+	case PaymentCaptured:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			if a.captured == nil {
+				a.captured = map[string]int64{}
+			}
+			a.captured[e.PaymentID] = e.Amount
+			if !e.RefundDue || a.Payment.Status != PaymentPaid {
+				a.Payment.Status = PaymentPaid
+				a.Payment.PaymentID = e.PaymentID
+				if e.OrderID != "" {
+					a.Payment.OrderID = e.OrderID
+				}
+			}
+		}
+	case PaymentFailed:
+		if a := d.appointments[e.AppointmentID]; a != nil && a.Payment.Status == PaymentPending {
+			a.Payment.Status = PaymentFailedState
+		}
+	case RefundIssued:
+		if a := d.appointments[e.AppointmentID]; a != nil {
+			if a.refunds == nil {
+				a.refunds = map[string]bool{}
+			}
+			a.refunds[e.RefundID] = true
+			if e.PaymentID == a.Payment.PaymentID {
+				a.Payment.Status = PaymentRefunded
+			}
+		}
+	}
+}
+
+// occupy inserts a live appointment into the sorted interval index.
+func (d *Doctor) occupy(a *Appointment) {
+	if !a.Status.Live() {
+		return
+	}
+	iv := interval{a.Start.UnixNano(), a.End.UnixNano(), a.ID}
+	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].start >= iv.start })
+	d.live = slices.Insert(d.live, i, iv)
+}
+
+// release removes a live appointment from the interval index.
+func (d *Doctor) release(a *Appointment) {
+	if !a.Status.Live() {
+		return
+	}
+	s := a.Start.UnixNano()
+	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].start >= s })
+	for ; i < len(d.live) && d.live[i].start == s; i++ {
+		if d.live[i].id == a.ID {
+			d.live = slices.Delete(d.live, i, i+1)
+			return
+		}
+	}
+}
+
+// overlapping returns the ids of live appointments overlapping [start, end),
+// other than except.
+func (d *Doctor) overlapping(start, end time.Time, except string) []string {
+	s, e := start.UnixNano(), end.UnixNano()
+	// live intervals do not overlap each other, so they are sorted by end
+	// too: skip those that end at or before s.
+	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].end > s })
+	var out []string
+	for ; i < len(d.live) && d.live[i].start < e; i++ {
+		if d.live[i].id != except {
+			out = append(out, d.live[i].id)
+		}
+	}
+	return out
+}
+
+// ---- behaviour ----
+
+// Register onboards the doctor.
+func (d *Doctor) Register(p Profile, now time.Time) error {
+	if d.registered {
+		return ErrDoctorExists
+	}
+	p = p.Normalize()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	d.record(DoctorRegistered{DoctorID: d.id, Profile: p, RegisteredAt: now.UTC()})
+	return nil
+}
+
+// UpdateProfile replaces the profile (callers merge a patch first). An
+// unchanged profile records nothing.
+func (d *Doctor) UpdateProfile(p Profile) error {
+	if !d.registered {
+		return ErrDoctorNotFound
+	}
+	p = p.Normalize()
+	if err := p.Validate(); err != nil {
+		return err
+	}
+	if p == d.profile {
+		return nil
+	}
+	d.record(ProfileUpdated{DoctorID: d.id, Profile: p})
+	return nil
+}
+
+// SetSchedule replaces the booking rules; existing bookings stay.
+func (d *Doctor) SetSchedule(s Schedule) error {
+	if !d.registered {
+		return ErrDoctorNotFound
+	}
+	s.Timezone = strings.TrimSpace(s.Timezone)
+	s.Weekly = slices.Clone(s.Weekly)
+	if _, err := s.Compile(); err != nil {
+		return err
+	}
+	if d.grid != nil && schedulesEqual(d.grid.s, s) {
+		return nil
+	}
+	d.record(ScheduleSet{DoctorID: d.id, Schedule: s})
+	return nil
+}
+
+func schedulesEqual(a, b Schedule) bool {
+	w1, w2 := a.Weekly, b.Weekly
+	a.Weekly, b.Weekly = nil, nil
+	return a.Timezone == b.Timezone && a.SlotMinutes == b.SlotMinutes && a.BookingWindowDays == b.BookingWindowDays &&
+		a.MinNoticeMinutes == b.MinNoticeMinutes && a.PaymentPolicy == b.PaymentPolicy && a.HoldMinutes == b.HoldMinutes &&
+		slices.Equal(w1, w2)
+}
+
+// MaxTimeOff bounds one time-off range.
+const MaxTimeOff = 366 * 24 * time.Hour
+
+// AddTimeOff blocks [from, to). Live bookings inside the range are refused
+// with ErrBookingsInRange unless cancelBookings, which cancels them first.
+func (d *Doctor) AddTimeOff(id string, from, to time.Time, reason string, cancelBookings bool, by domain.Role, now time.Time) error {
+	if !d.registered {
+		return ErrDoctorNotFound
+	}
+	reason = strings.TrimSpace(reason)
+	switch {
+	case id == "":
+		return domain.Detail(ErrInvalidTimeOff, "time off needs an id")
+	case !from.Before(to):
+		return domain.Detail(ErrInvalidTimeOff, "from must be before to")
+	case to.Sub(from) > MaxTimeOff:
+		return domain.Detail(ErrInvalidTimeOff, "time off may span at most 366 days")
+	case !to.After(now):
+		return domain.Detail(ErrInvalidTimeOff, "time off must end in the future")
+	case !textLen(reason, 0, 500):
+		return domain.Detail(ErrInvalidTimeOff, "reason must be at most 500 characters")
+	}
+	for _, t := range d.timeOff {
+		if t.ID == id {
+			return domain.Detail(ErrInvalidTimeOff, "time off %s exists", id)
+		}
+	}
+	hit := d.overlapping(from, to, "")
+	if len(hit) > 0 && !cancelBookings {
+		return domain.Detail(ErrBookingsInRange, "%d booking(s) in that range; set cancelBookings to cancel them", len(hit))
+	}
+	cancelReason := "doctor time off"
+	if reason != "" {
+		cancelReason += ": " + reason
+	}
+	for _, aid := range hit {
+		d.recordCancel(d.appointments[aid], cancelReason, by, now)
+	}
+	d.record(TimeOffAdded{DoctorID: d.id, TimeOffID: id, From: from.UTC(), To: to.UTC(), Reason: reason})
+	return nil
+}
+
+// Reservation asks for a slot.
+type Reservation struct {
+	AppointmentID string
+	PatientID     string
+	PatientName   string
+	Start         time.Time
+}
+
+// Reserve books the slot starting at r.Start, held until paid when the
+// doctor requires payment, confirmed otherwise.
+func (d *Doctor) Reserve(r Reservation, now time.Time) error {
+	if r.AppointmentID == "" || r.PatientID == "" {
+		return domain.Detail(ErrInvalidSlot, "an appointment needs an id and a patient")
+	}
+	if _, dup := d.appointments[r.AppointmentID]; dup {
+		return ErrAppointmentExists
+	}
+	slot, err := d.checkSlot(r.Start, now, "")
+	if err != nil {
+		return err
+	}
+	e := SlotReserved{
+		DoctorID: d.id, AppointmentID: r.AppointmentID, PatientID: r.PatientID, PatientName: r.PatientName,
+		Start: slot.Start, End: slot.End, Status: StatusConfirmed,
+		Fees: d.profile.Fees, Currency: d.profile.Currency, PaymentStatus: PaymentNotRequired,
+		ReservedAt: now.UTC(),
+	}
+	switch d.grid.s.PaymentPolicy {
+	case PaymentOptional:
+		e.PaymentStatus = PaymentPending
+	case PaymentRequired:
+		e.Status, e.PaymentStatus = StatusHeld, PaymentPending
+		until := now.UTC().Add(time.Duration(d.grid.s.HoldMinutes) * time.Minute)
+		e.HoldExpiresAt = &until
+	}
+	if e.Fees == 0 {
+		e.PaymentStatus = PaymentNotRequired
+		if e.Status == StatusHeld {
+			e.Status, e.HoldExpiresAt = StatusConfirmed, nil
+		}
+	}
+	d.record(e)
+	return nil
+}
+
+// checkSlot applies every booking invariant to a slot starting at start,
+// ignoring appointment except (a reschedule's own slot).
+func (d *Doctor) checkSlot(start time.Time, now time.Time, except string) (Slot, error) {
+	switch {
+	case !d.registered:
+		return Slot{}, ErrDoctorNotFound
+	case !d.profile.Available:
+		return Slot{}, ErrDoctorUnavailable
+	case d.grid == nil:
+		return Slot{}, ErrNoSchedule
+	case start.IsZero():
+		return Slot{}, domain.Detail(ErrInvalidSlot, "start is required")
+	case !start.After(now):
+		return Slot{}, ErrInThePast
+	}
+	slot, ok := d.grid.Fit(start)
+	if !ok {
+		return Slot{}, ErrOutsideSchedule
+	}
+	if slot.Start.Before(d.grid.EarliestStart(now)) {
+		return Slot{}, domain.Detail(ErrInsufficientNotice, "slots must be booked at least %d minutes ahead", d.grid.s.MinNoticeMinutes)
+	}
+	if d.grid.LastBookableDate(now).Before(d.grid.DateIn(slot.Start)) {
+		return Slot{}, domain.Detail(ErrBeyondWindow, "slots can be booked at most %d days ahead", d.grid.s.BookingWindowDays)
+	}
+	for _, t := range d.timeOff {
+		if slot.Start.Before(t.To) && slot.End.After(t.From) {
+			return Slot{}, ErrDoctorTimeOff
+		}
+	}
+	if len(d.overlapping(slot.Start, slot.End, except)) > 0 {
+		return Slot{}, ErrSlotUnavailable
+	}
+	return slot, nil
+}
+
+// FreeSlots lists the slots of date that a patient could book at now.
+func (d *Doctor) FreeSlots(date Date, now time.Time) []Slot {
+	if !d.registered || !d.profile.Available || d.grid == nil {
+		return nil
+	}
+	var out []Slot
+	for _, s := range d.grid.Slots(date) {
+		if _, err := d.checkSlot(s.Start, now, ""); err == nil {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// appointmentFor finds an appointment the actor may act on: a patient only
+// their own, a doctor only this doctor's; anything else looks not found.
+func (d *Doctor) appointmentFor(id string, by domain.Actor) (*Appointment, error) {
+	a, ok := d.appointments[id]
+	if !ok || !d.mayTouch(a, by) {
+		return nil, ErrAppointmentNotFound
+	}
+	return a, nil
+}
+
+func (d *Doctor) mayTouch(a *Appointment, by domain.Actor) bool {
+	switch by.Role {
+	case domain.RoleAdmin, domain.RoleSystem:
+		return true
+	case domain.RolePatient:
+		return a.PatientID == by.UserID
+	case domain.RoleDoctor:
+		return d.id == by.UserID
+	}
+	return false
+}
+
+// Reschedule moves a live appointment to the slot starting at start, in one
+// event. Patients (their own) and admins may reschedule.
+func (d *Doctor) Reschedule(id string, start time.Time, by domain.Actor, now time.Time) error {
+	a, err := d.appointmentFor(id, by)
+	if err != nil {
+		return err
+	}
+	if by.Role != domain.RolePatient && by.Role != domain.RoleAdmin && by.Role != domain.RoleSystem {
+		return domain.Detail(ErrNotAllowed, "only the patient or an admin may reschedule")
+	}
+	if !a.Status.Live() {
+		return domain.Detail(ErrInvalidTransition, "a %s appointment cannot be rescheduled", a.Status)
+	}
+	if !a.Start.After(now) {
+		return ErrAppointmentStarted
+	}
+	slot, err := d.checkSlot(start, now, a.ID)
+	if err != nil {
+		return err
+	}
+	if slot.Start.Equal(a.Start) {
+		return nil // already there
+	}
+	d.record(AppointmentRescheduled{
+		DoctorID: d.id, AppointmentID: a.ID, PreviousStart: a.Start, PreviousEnd: a.End,
+		Start: slot.Start, End: slot.End, RescheduledAt: now.UTC(),
+	})
+	return nil
+}
+
+// Cancel frees a live appointment's slot. Patients may cancel their own
+// before it starts; the doctor and admins at any time before it is done.
+func (d *Doctor) Cancel(id, reason string, by domain.Actor, now time.Time) error {
+	a, err := d.appointmentFor(id, by)
+	if err != nil {
+		return err
+	}
+	reason = strings.TrimSpace(reason)
+	if !textLen(reason, 0, 500) {
+		return domain.Invalid("reason must be at most 500 characters")
+	}
+	if !a.Status.Live() {
+		return domain.Detail(ErrInvalidTransition, "a %s appointment cannot be cancelled", a.Status)
+	}
+	if by.Role == domain.RolePatient && !a.Start.After(now) {
+		return ErrAppointmentStarted
+	}
+	d.recordCancel(a, reason, by.Role, now)
+	return nil
+}
+
+func (d *Doctor) recordCancel(a *Appointment, reason string, by domain.Role, now time.Time) {
+	d.record(AppointmentCancelled{
+		DoctorID: d.id, AppointmentID: a.ID, Start: a.Start, End: a.End, Reason: reason,
+		CancelledBy: by, RefundDue: a.Payment.Status == PaymentPaid, CancelledAt: now.UTC(),
+	})
+}
+
+// Complete marks a confirmed appointment as attended, once it has started.
+func (d *Doctor) Complete(id string, by domain.Actor, now time.Time) error {
+	a, err := d.closable(id, by, now)
+	if err != nil {
+		return err
+	}
+	d.record(AppointmentCompleted{DoctorID: d.id, AppointmentID: a.ID, CompletedAt: now.UTC()})
+	return nil
+}
+
+// MarkNoShow marks a confirmed appointment as missed, once it has started.
+func (d *Doctor) MarkNoShow(id string, by domain.Actor, now time.Time) error {
+	a, err := d.closable(id, by, now)
+	if err != nil {
+		return err
+	}
+	d.record(AppointmentMarkedNoShow{DoctorID: d.id, AppointmentID: a.ID, MarkedAt: now.UTC()})
+	return nil
+}
+
+func (d *Doctor) closable(id string, by domain.Actor, now time.Time) (*Appointment, error) {
+	a, err := d.appointmentFor(id, by)
+	if err != nil {
+		return nil, err
+	}
+	if by.Role == domain.RolePatient {
+		return nil, domain.Detail(ErrNotAllowed, "only the doctor or an admin may close an appointment")
+	}
+	if a.Status != StatusConfirmed {
+		return nil, domain.Detail(ErrInvalidTransition, "a %s appointment cannot be closed", a.Status)
+	}
+	if now.Before(a.Start) {
+		return nil, ErrAppointmentNotStarted
+	}
+	return a, nil
+}
+
+// ExpireHold frees a held slot whose payment did not arrive in time.
+func (d *Doctor) ExpireHold(id string, now time.Time) error {
+	a, ok := d.appointments[id]
+	if !ok {
+		return ErrAppointmentNotFound
+	}
+	if a.Status != StatusHeld {
+		return domain.Detail(ErrInvalidTransition, "a %s appointment holds nothing", a.Status)
+	}
+	if now.Before(a.HoldExpiresAt) {
+		return ErrHoldActive
+	}
+	d.record(HoldExpired{DoctorID: d.id, AppointmentID: a.ID, Start: a.Start, End: a.End, ExpiredAt: now.UTC()})
+	return nil
+}
+
+// ExpiredHolds lists the held appointments whose hold ran out at now.
+func (d *Doctor) ExpiredHolds(now time.Time) []string {
+	var out []string
+	for _, iv := range d.live {
+		a := d.appointments[iv.id]
+		if a.Status == StatusHeld && !now.Before(a.HoldExpiresAt) {
+			out = append(out, a.ID)
+		}
+	}
+	return out
+}
+
+// CreatePaymentOrder records a payment order for a held or unpaid
+// appointment; the same order id twice records nothing.
+func (d *Doctor) CreatePaymentOrder(id, orderID string, by domain.Actor) error {
+	a, err := d.appointmentFor(id, by)
+	if err != nil {
+		return err
+	}
+	if orderID == "" {
+		return domain.Invalid("order id is required")
+	}
+	if slices.Contains(a.orders, orderID) {
+		return nil
+	}
+	if !a.Status.Live() || a.Payment.Status == PaymentPaid || a.Payment.Status == PaymentRefunded {
+		return domain.Detail(ErrInvalidTransition, "nothing to pay on a %s appointment with payment %s", a.Status, a.Payment.Status)
+	}
+	if a.Payment.Status == PaymentNotRequired {
+		return ErrPaymentNotRequired
+	}
+	d.record(PaymentOrderCreated{DoctorID: d.id, AppointmentID: a.ID, OrderID: orderID, Amount: a.Fees, Currency: a.Currency})
+	return nil
+}
+
+// CapturePayment records a verified payment, once per payment id. A held
+// appointment becomes confirmed; money for an appointment that cannot use
+// it any more is recorded with RefundDue.
+func (d *Doctor) CapturePayment(id, paymentID, orderID string, amount int64, now time.Time) error {
+	a, ok := d.appointments[id]
+	if !ok {
+		return ErrAppointmentNotFound
+	}
+	if paymentID == "" || amount < 0 {
+		return domain.Invalid("a payment needs an id and a non-negative amount")
+	}
+	if _, seen := a.captured[paymentID]; seen {
+		return nil // idempotent by payment id
+	}
+	usable := a.Status.Live() && a.Payment.Status != PaymentPaid && a.Payment.Status != PaymentRefunded
+	d.record(PaymentCaptured{
+		DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, OrderID: orderID, Amount: amount,
+		Currency: a.Currency, RefundDue: !usable, CapturedAt: now.UTC(),
+	})
+	if usable && a.Status == StatusHeld {
+		d.record(AppointmentConfirmed{DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, ConfirmedAt: now.UTC()})
+	}
+	return nil
+}
+
+// FailPayment records a failed payment attempt.
+func (d *Doctor) FailPayment(id, orderID, paymentID, reason string) error {
+	a, ok := d.appointments[id]
+	if !ok {
+		return ErrAppointmentNotFound
+	}
+	if a.Payment.Status != PaymentPending {
+		return nil
+	}
+	d.record(PaymentFailed{DoctorID: d.id, AppointmentID: a.ID, OrderID: orderID, PaymentID: paymentID, Reason: reason})
+	return nil
+}
+
+// IssueRefund records a refund of a captured payment, once per refund id.
+func (d *Doctor) IssueRefund(id, paymentID, refundID string, amount int64, now time.Time) error {
+	a, ok := d.appointments[id]
+	if !ok {
+		return ErrAppointmentNotFound
+	}
+	if refundID == "" {
+		return domain.Invalid("refund id is required")
+	}
+	if a.refunds[refundID] {
+		return nil
+	}
+	captured, ok := a.captured[paymentID]
+	if !ok {
+		return ErrPaymentUnknown
+	}
+	if amount <= 0 || amount > captured {
+		return domain.Invalid("refund amount must be between 1 and the captured %d", captured)
+	}
+	d.record(RefundIssued{DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, RefundID: refundID, Amount: amount, IssuedAt: now.UTC()})
+	return nil
+}
