@@ -1,0 +1,52 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// AddTimeOff blocks a range of a doctor's time. Bookings inside it are
+// refused unless CancelBookings, which cancels them in the same append.
+type AddTimeOff struct {
+	DoctorID       string
+	From, To       time.Time
+	Reason         string
+	CancelBookings bool
+}
+
+// TimeOffResult is the time off added.
+type TimeOffResult struct {
+	TimeOff   doctor.TimeOff
+	Cancelled []string // ids of the appointments it cancelled
+	Position  uint64
+}
+
+// AddTimeOff runs the command.
+func (h *Handler) AddTimeOff(ctx context.Context, m Meta, c AddTimeOff) (TimeOffResult, error) {
+	if err := mayManageDoctor(m, c.DoctorID); err != nil {
+		return TimeOffResult{}, err
+	}
+	id := newID(m, "AddTimeOff", "timeoff")
+	var out TimeOffResult
+	pos, err := h.execDoctor(ctx, "AddTimeOff", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+		if err := d.AddTimeOff(id, c.From, c.To, c.Reason, c.CancelBookings, m.Actor.Role, now); err != nil {
+			return err
+		}
+		for _, e := range d.Changes() {
+			if ac, ok := e.(doctor.AppointmentCancelled); ok {
+				out.Cancelled = append(out.Cancelled, ac.AppointmentID)
+			}
+		}
+		return nil
+	}, func(d *doctor.Doctor) {
+		for _, t := range d.TimeOffs() {
+			if t.ID == id {
+				out.TimeOff = t
+			}
+		}
+	})
+	out.Position = pos
+	return out, err
+}

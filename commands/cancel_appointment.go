@@ -1,0 +1,25 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// CancelAppointment frees an appointment's slot at once.
+type CancelAppointment struct {
+	DoctorID      string
+	AppointmentID string
+	Reason        string
+}
+
+// CancelAppointment runs the command.
+func (h *Handler) CancelAppointment(ctx context.Context, m Meta, c CancelAppointment) (AppointmentResult, error) {
+	var out AppointmentResult
+	pos, err := h.execDoctor(ctx, "CancelAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+		return d.Cancel(c.AppointmentID, c.Reason, m.Actor, now)
+	}, appointmentView(c.AppointmentID, &out))
+	out.Position = pos
+	return out, err
+}

@@ -1,0 +1,42 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// ReserveSlot books the slot of DoctorID starting at Start for the patient
+// who asks (Meta.Actor).
+type ReserveSlot struct {
+	DoctorID    string
+	Start       time.Time
+	PatientName string
+}
+
+// ReserveSlot runs the command. With an Idempotency-Key the appointment id
+// is derived from the key, so a retry returns the original appointment.
+func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (AppointmentResult, error) {
+	const command = "ReserveSlot"
+	if m.Actor.Role != domain.RolePatient {
+		return AppointmentResult{}, domain.Detail(doctor.ErrNotAllowed, "only patients book appointments")
+	}
+	apptID := newID(m, command, "appointment:"+c.DoctorID)
+	var out AppointmentResult
+	pos, err := h.execDoctor(ctx, command, c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+		if a, exists := d.Appointment(apptID); exists && m.IdempotencyKey != "" {
+			if a.PatientID != m.Actor.UserID || !a.Start.Equal(c.Start) {
+				return ErrIdempotencyKeyReused
+			}
+			return nil // a retry: the appointment stands
+		}
+		return d.Reserve(doctor.Reservation{AppointmentID: apptID, PatientID: m.Actor.UserID, PatientName: c.PatientName, Start: c.Start}, now)
+	}, appointmentView(apptID, &out))
+	out.Position = pos
+	if err == nil && m.IdempotencyKey != "" && (out.Appointment.PatientID != m.Actor.UserID || !out.Appointment.Start.Equal(c.Start)) {
+		return AppointmentResult{}, ErrIdempotencyKeyReused
+	}
+	return out, err
+}

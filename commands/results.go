@@ -1,0 +1,39 @@
+package commands
+
+import (
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// AppointmentResult is an appointment as a command left it.
+type AppointmentResult struct {
+	Appointment doctor.Appointment
+	DoctorName  string
+	// Position is the event-store position of the command's last event.
+	Position uint64
+}
+
+// DoctorResult is a doctor as a command left it.
+type DoctorResult struct {
+	ID       string
+	Profile  doctor.Profile
+	Schedule *doctor.Schedule // nil before a schedule is set
+	Position uint64
+}
+
+func appointmentView(id string, out *AppointmentResult) viewFunc {
+	return func(d *doctor.Doctor) {
+		out.Appointment, _ = d.Appointment(id)
+		out.DoctorName = d.Profile().Name
+	}
+}
+
+func doctorView(out *DoctorResult) viewFunc {
+	return func(d *doctor.Doctor) {
+		out.ID = d.ID()
+		out.Profile = d.Profile()
+		if g := d.Grid(); g != nil {
+			s := g.Schedule()
+			out.Schedule = &s
+		}
+	}
+}
