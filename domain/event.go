@@ -2,6 +2,7 @@ package domain
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -55,6 +56,10 @@ type Metadata struct {
 type Event interface {
 	EventType() string
 }
+
+// ErrUnknownEventType: the registry does not know a stored event type (an
+// event written by a newer version). Readers skip such events.
+var ErrUnknownEventType = errors.New("unknown event type")
 
 // Registry maps stored event type names to Go types, and upcasts old shapes.
 // It is built explicitly (no init): see NewRegistry.
@@ -142,7 +147,7 @@ func (r *Registry) Decode(typ string, data []byte) (Event, error) {
 	}
 	dec, ok := r.decoders[typ]
 	if !ok {
-		return nil, fmt.Errorf("domain: unknown event type %q", typ)
+		return nil, fmt.Errorf("domain: %w %q", ErrUnknownEventType, typ)
 	}
 	e, err := dec(data)
 	if err != nil {

@@ -68,6 +68,7 @@ type Appointment struct {
 	CancelReason  string
 
 	captured map[string]int64 // payment id -> amount
+	refunded map[string]int64 // payment id -> amount refunded so far
 	refunds  map[string]bool  // refund id
 	orders   []string
 }
@@ -142,7 +143,7 @@ func (d *Doctor) AppointmentCount() int { return len(d.appointments) }
 
 func (a *Appointment) copy() Appointment {
 	c := *a
-	c.captured, c.refunds, c.orders = nil, nil, nil
+	c.captured, c.refunded, c.refunds, c.orders = nil, nil, nil, nil
 	return c
 }
 
@@ -251,6 +252,10 @@ func (d *Doctor) apply(ev domain.Event) {
 				a.refunds = map[string]bool{}
 			}
 			a.refunds[e.RefundID] = true
+			if a.refunded == nil {
+				a.refunded = map[string]int64{}
+			}
+			a.refunded[e.PaymentID] += e.Amount
 			if e.PaymentID == a.Payment.PaymentID {
 				a.Payment.Status = PaymentRefunded
 			}
@@ -715,8 +720,8 @@ func (d *Doctor) IssueRefund(id, paymentID, refundID string, amount int64, now t
 	if !ok {
 		return ErrPaymentUnknown
 	}
-	if amount <= 0 || amount > captured {
-		return domain.Invalid("refund amount must be between 1 and the captured %d", captured)
+	if left := captured - a.refunded[paymentID]; amount <= 0 || amount > left {
+		return domain.Invalid("refund amount must be between 1 and the %d left of the captured %d", left, captured)
 	}
 	d.record(RefundIssued{DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, RefundID: refundID, Amount: amount, IssuedAt: now.UTC()})
 	return nil

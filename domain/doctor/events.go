@@ -222,3 +222,25 @@ func (e PaymentOrderCreated) AppointmentRef() string     { return e.AppointmentI
 func (e PaymentCaptured) AppointmentRef() string         { return e.AppointmentID }
 func (e PaymentFailed) AppointmentRef() string           { return e.AppointmentID }
 func (e RefundIssued) AppointmentRef() string            { return e.AppointmentID }
+
+// DoctorEvent is implemented by every event of a doctor stream.
+type DoctorEvent interface {
+	domain.Event
+	DoctorRef() string
+}
+
+func (e DoctorRegistered) DoctorRef() string        { return e.DoctorID }
+func (e ProfileUpdated) DoctorRef() string          { return e.DoctorID }
+func (e ScheduleSet) DoctorRef() string             { return e.DoctorID }
+func (e TimeOffAdded) DoctorRef() string            { return e.DoctorID }
+func (e SlotReserved) DoctorRef() string            { return e.DoctorID }
+func (e AppointmentConfirmed) DoctorRef() string    { return e.DoctorID }
+func (e HoldExpired) DoctorRef() string             { return e.DoctorID }
+func (e AppointmentCancelled) DoctorRef() string    { return e.DoctorID }
+func (e AppointmentRescheduled) DoctorRef() string  { return e.DoctorID }
+func (e AppointmentCompleted) DoctorRef() string    { return e.DoctorID }
+func (e AppointmentMarkedNoShow) DoctorRef() string { return e.DoctorID }
+func (e PaymentOrderCreated) DoctorRef() string     { return e.DoctorID }
+func (e PaymentCaptured) DoctorRef() string         { return e.DoctorID }
+func (e PaymentFailed) DoctorRef() string           { return e.DoctorID }
+func (e RefundIssued) DoctorRef() string            { return e.DoctorID }

@@ -137,8 +137,8 @@ func (s Schedule) Compile() (*Grid, error) {
 
 // parseClock parses "HH:MM" (00:00 to 24:00) into minutes since midnight.
 func parseClock(s string) (int, bool) {
-	if len(s) != 5 || s[2] != ':' {
-		return 0, false
+	if len(s) != 5 || s[2] != ':' || !isDigits(s[:2]) || !isDigits(s[3:]) {
+		return 0, false // strconv.Atoi alone would take "+9:00" or "-0:00"
 	}
 	h, err1 := strconv.Atoi(s[:2])
 	m, err2 := strconv.Atoi(s[3:])
@@ -146,6 +146,15 @@ func parseClock(s string) (int, bool) {
 		return 0, false
 	}
 	return h*60 + m, true
+}
+
+func isDigits(s string) bool {
+	for i := range len(s) {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // Schedule returns the schedule the grid was compiled from.
@@ -168,7 +177,10 @@ func isoWeekday(w time.Weekday) int {
 // Slots lists the grid's slots on a calendar date in the doctor's zone, in
 // order. Wall-clock times that do not exist on that date (a DST gap) yield
 // no slot; an ambiguous wall-clock time (DST fall-back) yields one slot, at
-// the instant time.Date chooses.
+// the instant time.Date chooses. A DST gap can also bring a wall-clock start
+// closer in real time than a slot's length to the previous one (45-minute
+// slots across a spring-forward hour): such a slot is dropped, so that the
+// slots of a date never overlap.
 func (g *Grid) Slots(d Date) []Slot {
 	wd := isoWeekday(time.Date(d.Year, d.Month, d.Day, 12, 0, 0, 0, g.loc).Weekday())
 	var out []Slot
@@ -176,6 +188,9 @@ func (g *Grid) Slots(d Date) []Slot {
 	for _, r := range g.ranges[wd] {
 		for m := r.start; m+step <= r.end; m += step {
 			if s, ok := g.wallSlot(d, m); ok {
+				if n := len(out); n > 0 && s.Start.Before(out[n-1].End) {
+					continue // overlaps the previous slot across a DST gap
+				}
 				out = append(out, s)
 			}
 		}
@@ -208,10 +223,26 @@ func (g *Grid) Fit(start time.Time) (Slot, bool) {
 		}
 		s, ok := g.wallSlot(d, m)
 		if ok && s.Start.Equal(start) {
-			return s, true
+			// Without an offset change since midnight no earlier slot of d
+			// can overlap s; otherwise agree with Slots, which drops a slot
+			// that overlaps its predecessor across a DST gap.
+			if _, off0 := d.StartIn(g.loc).Zone(); off0 == offsetOf(lt) {
+				return s, true
+			}
+			for _, o := range g.Slots(d) {
+				if o.Start.Equal(start) {
+					return s, true
+				}
+			}
+			return Slot{}, false
 		}
 	}
 	return Slot{}, false
+}
+
+func offsetOf(t time.Time) int {
+	_, off := t.Zone()
+	return off
 }
 
 // DateIn is the calendar date of instant t in the doctor's zone.

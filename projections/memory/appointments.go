@@ -1,0 +1,243 @@
+package memory
+
+import (
+	"context"
+	"encoding/base64"
+	"sort"
+	"strconv"
+	"sync"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// Appointments is the appointments read model ("appointments"): by id, by
+// patient, by doctor and in all, newest booking first; it also answers the
+// dashboards.
+type Appointments struct {
+	projections.Progress
+	mu       sync.RWMutex
+	byID     map[string]*entry
+	all      []*entry            // in booking (position) order
+	byPat    map[string][]*entry // patient id -> booking order
+	byDoc    map[string][]*entry
+	doctors  map[string]doctorInfo
+	patients map[string]bool
+}
+
+type entry struct {
+	a      projections.Appointment
+	booked uint64 // position of the SlotReserved event: the cursor key
+}
+
+type doctorInfo struct {
+	name, currency string
+}
+
+// NewAppointments returns an empty appointments model.
+func NewAppointments() *Appointments {
+	return &Appointments{
+		byID: map[string]*entry{}, byPat: map[string][]*entry{}, byDoc: map[string][]*entry{},
+		doctors: map[string]doctorInfo{}, patients: map[string]bool{},
+	}
+}
+
+// Name implements projections.Projection.
+func (*Appointments) Name() string { return "appointments" }
+
+// Checkpoint implements projections.Projection.
+func (m *Appointments) Checkpoint(context.Context) (uint64, error) { return m.Position(), nil }
+
+// Apply implements projections.Projection.
+func (m *Appointments) Apply(_ context.Context, e projections.Event) error {
+	if e.Position <= m.Position() {
+		return nil
+	}
+	m.mu.Lock()
+	m.apply(e)
+	m.mu.Unlock()
+	m.Advance(e.Position)
+	return nil
+}
+
+func (m *Appointments) apply(e projections.Event) {
+	switch ev := e.Data.(type) {
+	case account.Registered:
+		if ev.Role == domain.RolePatient {
+			m.patients[ev.AccountID] = true
+		}
+	case doctor.DoctorRegistered:
+		m.doctors[ev.DoctorID] = doctorInfo{ev.Profile.Name, ev.Profile.Currency}
+	case doctor.ProfileUpdated:
+		m.doctors[ev.DoctorID] = doctorInfo{ev.Profile.Name, ev.Profile.Currency}
+	case doctor.SlotReserved:
+		if _, dup := m.byID[ev.AppointmentID]; dup {
+			return
+		}
+		en := &entry{booked: e.Position, a: projections.Appointment{
+			ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
+			Start: ev.Start, End: ev.End, Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
+			Payment: projections.Payment{Status: string(ev.PaymentStatus)}, CreatedAt: ev.ReservedAt, Position: e.Position,
+		}}
+		m.byID[ev.AppointmentID] = en
+		m.all = append(m.all, en)
+		m.byPat[ev.PatientID] = append(m.byPat[ev.PatientID], en)
+		m.byDoc[ev.DoctorID] = append(m.byDoc[ev.DoctorID], en)
+	case doctor.AppointmentEvent:
+		en := m.byID[ev.AppointmentRef()]
+		if en == nil || e.Position <= en.a.Position {
+			return
+		}
+		a := &en.a
+		a.Position = e.Position
+		switch ev := ev.(type) {
+		case doctor.AppointmentConfirmed:
+			a.Status = string(doctor.StatusConfirmed)
+		case doctor.HoldExpired:
+			a.Status = string(doctor.StatusExpired)
+		case doctor.AppointmentCancelled:
+			a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
+		case doctor.AppointmentRescheduled:
+			a.Start, a.End = ev.Start, ev.End
+		case doctor.AppointmentCompleted:
+			a.Status = string(doctor.StatusCompleted)
+		case doctor.AppointmentMarkedNoShow:
+			a.Status = string(doctor.StatusNoShow)
+		case doctor.PaymentOrderCreated:
+			a.Payment.OrderID = ev.OrderID
+		case doctor.PaymentCaptured:
+			if !ev.RefundDue || a.Payment.Status != string(doctor.PaymentPaid) {
+				a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
+				if ev.OrderID != "" {
+					a.Payment.OrderID = ev.OrderID
+				}
+			}
+		case doctor.PaymentFailed:
+			if a.Payment.Status == string(doctor.PaymentPending) {
+				a.Payment.Status = string(doctor.PaymentFailedState)
+			}
+		case doctor.RefundIssued:
+			if ev.PaymentID == a.Payment.PaymentID {
+				a.Payment.Status = string(doctor.PaymentRefunded)
+			}
+		}
+	}
+}
+
+// view returns a copy with the doctor's current name joined in.
+func (m *Appointments) view(en *entry) projections.Appointment {
+	a := en.a
+	a.DoctorName = m.doctors[a.DoctorID].name
+	return a
+}
+
+// Appointment implements projections.Appointments.
+func (m *Appointments) Appointment(_ context.Context, id string) (projections.Appointment, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	en, ok := m.byID[id]
+	if !ok {
+		return projections.Appointment{}, projections.ErrNotFound
+	}
+	return m.view(en), nil
+}
+
+// Appointments implements projections.Appointments.
+func (m *Appointments) Appointments(_ context.Context, q projections.AppointmentQuery) (projections.AppointmentPage, error) {
+	if err := q.Validate(); err != nil {
+		return projections.AppointmentPage{}, err
+	}
+	before := uint64(1<<63 - 1)
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return projections.AppointmentPage{}, err
+		}
+		before = c
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	list := m.all
+	switch {
+	case q.PatientID != "":
+		list = m.byPat[q.PatientID]
+	case q.DoctorID != "":
+		list = m.byDoc[q.DoctorID]
+	}
+	// Lists are in booking order: start at the newest booked before the cursor.
+	i := sort.Search(len(list), func(i int) bool { return list[i].booked >= before }) - 1
+	page := projections.AppointmentPage{Appointments: []projections.Appointment{}}
+	var last uint64
+	for ; i >= 0; i-- {
+		en := list[i]
+		a := &en.a
+		if (q.DoctorID != "" && a.DoctorID != q.DoctorID) || (q.Status != "" && a.Status != q.Status) ||
+			(!q.From.IsZero() && a.Start.Before(q.From)) || (!q.To.IsZero() && !a.Start.Before(q.To)) {
+			continue
+		}
+		if len(page.Appointments) == q.Limit {
+			page.NextCursor = encodeCursor(last)
+			break
+		}
+		page.Appointments = append(page.Appointments, m.view(en))
+		last = en.booked
+	}
+	return page, nil
+}
+
+// encodeCursor makes the cursor of the page after the appointment booked
+// at position booked.
+func encodeCursor(booked uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("b" + strconv.FormatUint(booked, 10)))
+}
+
+func decodeCursor(s string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != 'b' {
+		return 0, projections.ErrInvalidCursor
+	}
+	n, err := strconv.ParseUint(string(b[1:]), 10, 64)
+	if err != nil {
+		return 0, projections.ErrInvalidCursor
+	}
+	return n, nil
+}
+
+const latestN = 5
+
+// DoctorDashboard implements projections.Dashboards.
+func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (projections.DoctorDashboard, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	info, ok := m.doctors[doctorID]
+	if !ok {
+		return projections.DoctorDashboard{}, projections.ErrNotFound
+	}
+	list := m.byDoc[doctorID]
+	out := projections.DoctorDashboard{Currency: info.currency, Appointments: len(list), Latest: []projections.Appointment{}}
+	patients := map[string]bool{}
+	for _, en := range list {
+		patients[en.a.PatientID] = true
+		if en.a.Status == string(doctor.StatusCompleted) || en.a.Payment.Status == string(doctor.PaymentPaid) {
+			out.Earnings += en.a.Fees
+		}
+	}
+	out.Patients = len(patients)
+	for i := len(list) - 1; i >= 0 && len(out.Latest) < latestN; i-- {
+		out.Latest = append(out.Latest, m.view(list[i]))
+	}
+	return out, nil
+}
+
+// AdminDashboard implements projections.Dashboards.
+func (m *Appointments) AdminDashboard(context.Context) (projections.AdminDashboard, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := projections.AdminDashboard{Doctors: len(m.doctors), Patients: len(m.patients), Appointments: len(m.all), Latest: []projections.Appointment{}}
+	for i := len(m.all) - 1; i >= 0 && len(out.Latest) < latestN; i-- {
+		out.Latest = append(out.Latest, m.view(m.all[i]))
+	}
+	return out, nil
+}

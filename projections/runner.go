@@ -1,0 +1,353 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/ThreeDotsLabs/watermill/message/router/middleware"
+	"github.com/ThreeDotsLabs/watermill/pubsub/gochannel"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/eventstore"
+)
+
+// Topics of the event bus.
+const (
+	EventsTopic = "prescripto.events"
+	PoisonTopic = "prescripto.events.poison"
+)
+
+// Message metadata keys set by the forwarder.
+const (
+	MetaPosition   = "position"
+	MetaStream     = "stream"
+	MetaRevision   = "revision"
+	MetaType       = "type"
+	MetaRecordedAt = "recorded_at"
+	MetaEventMeta  = "event_metadata"
+)
+
+// Runnable is a projection the Runner drives: a Live projection.
+type Runnable interface {
+	Projection
+	Skip(pos uint64)
+	WaitFor(ctx context.Context, pos uint64) error
+	Position() uint64
+	State() (state, lastErr string)
+	Rebuild(ctx context.Context, store eventstore.Store, reg *domain.Registry) error
+}
+
+// Status of one projection, for operators.
+type Status struct {
+	Name     string `json:"name"`
+	Position uint64 `json:"position"`
+	Lag      uint64 `json:"lag"`
+	Status   string `json:"status"`
+	Error    string `json:"error,omitempty"`
+}
+
+// RunnerConfig configures a Runner.
+type RunnerConfig struct {
+	Store       eventstore.Store
+	Registry    *domain.Registry
+	Projections []Runnable
+	// Publisher and Subscriber carry events from the forwarder to the
+	// projectors (a Watermill GoChannel in one process, Redis Streams
+	// across processes). Each projection subscribes under its own name.
+	Publisher  message.Publisher
+	Subscriber func(consumerGroup string) (message.Subscriber, error)
+	Logger     zerolog.Logger
+	// Forward runs the forwarder from the event store to the publisher in
+	// this process (false when another process forwards).
+	Forward bool
+}
+
+// Validate checks the configuration.
+func (c RunnerConfig) Validate() error {
+	switch {
+	case c.Store == nil:
+		return errors.New("projections: Store is required")
+	case c.Registry == nil:
+		return errors.New("projections: Registry is required")
+	case c.Publisher == nil || c.Subscriber == nil:
+		return errors.New("projections: Publisher and Subscriber are required")
+	case len(c.Projections) == 0:
+		return errors.New("projections: no projections")
+	}
+	return nil
+}
+
+// Runner forwards the event store's $all to the bus and runs one Watermill
+// handler per projection.
+type Runner struct {
+	cfg     RunnerConfig
+	byName  map[string]Runnable
+	ready   chan struct{}
+	rebuild sync.WaitGroup
+}
+
+// NewRunner builds a Runner.
+func NewRunner(cfg RunnerConfig) (*Runner, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{})}
+	for _, p := range cfg.Projections {
+		if _, dup := r.byName[p.Name()]; dup {
+			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
+		}
+		r.byName[p.Name()] = p
+	}
+	return r, nil
+}
+
+// Run runs the router (and the forwarder) until ctx ends or one fails.
+func (r *Runner) Run(ctx context.Context) error {
+	logger := WatermillLogger(r.cfg.Logger)
+	router, err := message.NewRouter(message.RouterConfig{CloseTimeout: 10 * time.Second}, logger)
+	if err != nil {
+		return err
+	}
+	poison, err := middleware.PoisonQueue(r.cfg.Publisher, PoisonTopic)
+	if err != nil {
+		return err
+	}
+	router.AddMiddleware(
+		middleware.CorrelationID,
+		poison,
+		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
+		middleware.Recoverer,
+	)
+	for _, p := range r.cfg.Projections {
+		sub, err := r.cfg.Subscriber(p.Name())
+		if err != nil {
+			return fmt.Errorf("projections: subscriber for %s: %w", p.Name(), err)
+		}
+		router.AddConsumerHandler(p.Name(), EventsTopic, sub, r.handler(p))
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return router.Run(gctx) })
+	g.Go(func() error {
+		select {
+		case <-router.Running():
+		case <-gctx.Done():
+			return nil
+		}
+		close(r.ready)
+		if !r.cfg.Forward {
+			return nil
+		}
+		return r.forward(gctx)
+	})
+	err = g.Wait()
+	r.rebuild.Wait()
+	if errors.Is(err, context.Canceled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// Ready is closed once the handlers run.
+func (r *Runner) Ready() <-chan struct{} { return r.ready }
+
+// forward publishes every event after the lowest checkpoint, in order,
+// resubscribing with backoff if the subscription drops.
+func (r *Runner) forward(ctx context.Context) error {
+	backoff := 100 * time.Millisecond
+	for {
+		from := r.lowestCheckpoint(ctx)
+		err := r.cfg.Store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
+			backoff = 100 * time.Millisecond
+			return r.cfg.Publisher.Publish(EventsTopic, ToMessage(e))
+		})
+		if ctx.Err() != nil {
+			return nil
+		}
+		r.cfg.Logger.Error().Err(err).Uint64("position", from).Dur("backoff", backoff).Msg("event forwarder stopped; resubscribing")
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return nil
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+func (r *Runner) lowestCheckpoint(ctx context.Context) uint64 {
+	var low uint64
+	for i, p := range r.cfg.Projections {
+		c, err := p.Checkpoint(ctx)
+		if err != nil {
+			return 0
+		}
+		if i == 0 || c < low {
+			low = c
+		}
+	}
+	return low
+}
+
+// ToMessage wraps a stored event as a Watermill message (id = event id).
+func ToMessage(e eventstore.RecordedEvent) *message.Message {
+	msg := message.NewMessage(e.ID.String(), e.Data)
+	msg.Metadata.Set(MetaPosition, strconv.FormatUint(e.Position, 10))
+	msg.Metadata.Set(MetaStream, e.StreamID)
+	msg.Metadata.Set(MetaRevision, strconv.FormatUint(e.Revision, 10))
+	msg.Metadata.Set(MetaType, e.Type)
+	msg.Metadata.Set(MetaRecordedAt, e.RecordedAt.UTC().Format(time.RFC3339Nano))
+	msg.Metadata.Set(MetaEventMeta, string(e.Metadata))
+	if cid := correlationOf(e.Metadata); cid != "" {
+		middleware.SetCorrelationID(cid, msg)
+	}
+	return msg
+}
+
+// FromMessage restores the stored event from a message.
+func FromMessage(msg *message.Message) (eventstore.RecordedEvent, error) {
+	pos, err1 := strconv.ParseUint(msg.Metadata.Get(MetaPosition), 10, 64)
+	rev, err2 := strconv.ParseUint(msg.Metadata.Get(MetaRevision), 10, 64)
+	at, err3 := time.Parse(time.RFC3339Nano, msg.Metadata.Get(MetaRecordedAt))
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("projections: malformed message %s: %w", msg.UUID, err)
+	}
+	e := eventstore.RecordedEvent{
+		StreamID: msg.Metadata.Get(MetaStream), Type: msg.Metadata.Get(MetaType), Revision: rev, Position: pos,
+		Data: msg.Payload, Metadata: []byte(msg.Metadata.Get(MetaEventMeta)), RecordedAt: at,
+	}
+	if err := e.ID.UnmarshalText([]byte(msg.UUID)); err != nil {
+		return eventstore.RecordedEvent{}, fmt.Errorf("projections: message id %q: %w", msg.UUID, err)
+	}
+	return e, nil
+}
+
+func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
+	log := r.cfg.Logger.With().Str("projection", p.Name()).Logger()
+	return func(msg *message.Message) error {
+		rec, err := FromMessage(msg)
+		if err != nil {
+			return err
+		}
+		e, err := Decode(r.cfg.Registry, rec)
+		if errors.Is(err, domain.ErrUnknownEventType) {
+			log.Warn().Str("type", rec.Type).Uint64("position", rec.Position).Msg("skipping unknown event type")
+			p.Skip(rec.Position)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := p.Apply(msg.Context(), e); err != nil {
+			log.Error().Err(err).Uint64("position", rec.Position).Str("stream", rec.StreamID).Msg("projection apply failed")
+			return err
+		}
+		return nil
+	}
+}
+
+// WaitFor blocks until projection name has applied pos (bounded by ctx).
+func (r *Runner) WaitFor(ctx context.Context, name string, pos uint64) error {
+	p, ok := r.byName[name]
+	if !ok {
+		return fmt.Errorf("projections: unknown projection %q", name)
+	}
+	return p.WaitFor(ctx, pos)
+}
+
+// Statuses reports every projection's position and lag behind the log.
+func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
+	head, err := r.cfg.Store.HeadPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Status, 0, len(r.cfg.Projections))
+	for _, p := range r.cfg.Projections {
+		pos := p.Position()
+		state, lastErr := p.State()
+		lag := uint64(0)
+		if head > pos {
+			lag = head - pos
+		}
+		out = append(out, Status{Name: p.Name(), Position: pos, Lag: lag, Status: state, Error: lastErr})
+	}
+	return out, nil
+}
+
+// ErrUnknownProjection: no projection of that name.
+var ErrUnknownProjection = domain.NewError(domain.ErrNotFound, "unknown_projection", "no projection of that name")
+
+// StartRebuild starts rebuilding projection name in the background into a
+// shadow copy; reads keep being served by the current copy until the swap.
+func (r *Runner) StartRebuild(ctx context.Context, name string) error {
+	p, ok := r.byName[name]
+	if !ok {
+		return ErrUnknownProjection
+	}
+	if state, _ := p.State(); state == "rebuilding" {
+		return ErrRebuilding
+	}
+	r.rebuild.Add(1)
+	go func() {
+		defer r.rebuild.Done()
+		start := time.Now()
+		if err := p.Rebuild(context.WithoutCancel(ctx), r.cfg.Store, r.cfg.Registry); err != nil {
+			if !errors.Is(err, ErrRebuilding) {
+				r.cfg.Logger.Error().Err(err).Str("projection", name).Msg("rebuild failed")
+			}
+			return
+		}
+		r.cfg.Logger.Info().Str("projection", name).Dur("took", time.Since(start)).Msg("projection rebuilt and swapped in")
+	}()
+	return nil
+}
+
+func correlationOf(md []byte) string {
+	var m struct {
+		CorrelationID string `json:"correlationId"`
+	}
+	if len(md) == 0 || json.Unmarshal(md, &m) != nil {
+		return ""
+	}
+	return m.CorrelationID
+}
+
+// NewGoChannel returns the in-process transport: a Watermill GoChannel that
+// blocks the forwarder until every projection has acknowledged a message, so
+// order is kept and nothing piles up in memory.
+func NewGoChannel(l zerolog.Logger) (message.Publisher, func(string) (message.Subscriber, error)) {
+	ch := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, WatermillLogger(l))
+	return ch, func(string) (message.Subscriber, error) { return ch, nil }
+}
+
+// WatermillLogger adapts zerolog to Watermill's logger.
+func WatermillLogger(l zerolog.Logger) watermill.LoggerAdapter { return wmLogger{l} }
+
+type wmLogger struct{ l zerolog.Logger }
+
+func (w wmLogger) fields(e *zerolog.Event, f watermill.LogFields) *zerolog.Event {
+	for k, v := range f {
+		e = e.Interface(k, v)
+	}
+	return e
+}
+func (w wmLogger) Error(msg string, err error, f watermill.LogFields) {
+	w.fields(w.l.Error().Err(err), f).Msg(msg)
+}
+func (w wmLogger) Info(msg string, f watermill.LogFields)  { w.fields(w.l.Debug(), f).Msg(msg) }
+func (w wmLogger) Debug(msg string, f watermill.LogFields) { w.fields(w.l.Trace(), f).Msg(msg) }
+func (w wmLogger) Trace(msg string, f watermill.LogFields) { w.fields(w.l.Trace(), f).Msg(msg) }
+func (w wmLogger) With(f watermill.LogFields) watermill.LoggerAdapter {
+	c := w.l.With()
+	for k, v := range f {
+		c = c.Interface(k, v)
+	}
+	return wmLogger{c.Logger()}
+}

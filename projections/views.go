@@ -1,0 +1,203 @@
+// Package projections builds the read side: projectors consume the event
+// store's global log (through Watermill), at least once, and keep read
+// models that answer one question each. Every read-model entry remembers
+// the position it applied, so replaying events is a no-op; each projection
+// keeps its checkpoint with its data. Read models are disposable: they can
+// be rebuilt from the log at any time, into a shadow copy that is swapped in
+// when caught up.
+package projections
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// ErrNotFound: no such entry in the read model.
+var ErrNotFound = domain.NewError(domain.ErrNotFound, "not_found", "not found")
+
+// ErrNotCaughtUp: a read asked for a position the read model has not
+// reached within the wait.
+var ErrNotCaughtUp = domain.NewError(domain.ErrUnavailable, "not_caught_up", "the read model has not caught up with the requested position yet")
+
+// ErrInvalidCursor: a pagination cursor that this service did not issue.
+var ErrInvalidCursor = domain.NewError(domain.ErrInvalid, "invalid_cursor", "invalid cursor")
+
+// Doctor is a doctor as the directory shows it.
+type Doctor struct {
+	ID              string `json:"id"`
+	Name            string `json:"name"`
+	Speciality      string `json:"speciality"`
+	Degree          string `json:"degree"`
+	ExperienceYears int    `json:"experienceYears"`
+	About           string `json:"about"`
+	Fees            int64  `json:"fees"`
+	Currency        string `json:"currency"`
+	Address         string `json:"address"`
+	Available       bool   `json:"available"`
+	ImageURL        string `json:"imageUrl"`
+	Timezone        string `json:"timezone"`
+	// Position of the last event applied to this entry.
+	Position uint64 `json:"-"`
+}
+
+// DoctorFilter selects doctors; empty fields match all.
+type DoctorFilter struct {
+	Speciality string // exact, case-insensitive
+	Query      string // substring of name, speciality or degree, case-insensitive
+	Available  *bool
+}
+
+// Speciality counts the doctors of a speciality.
+type Speciality struct {
+	Name    string `json:"name"`
+	Doctors int    `json:"doctors"`
+}
+
+// Payment of an appointment.
+type Payment struct {
+	Status    string `json:"status"`
+	OrderID   string `json:"orderId,omitempty"`
+	PaymentID string `json:"paymentId,omitempty"`
+}
+
+// Appointment is an appointment as readers see it.
+type Appointment struct {
+	ID           string    `json:"id"`
+	DoctorID     string    `json:"doctorId"`
+	DoctorName   string    `json:"doctorName"`
+	PatientID    string    `json:"patientId"`
+	PatientName  string    `json:"patientName"`
+	Start        time.Time `json:"start"`
+	End          time.Time `json:"end"`
+	Status       string    `json:"status"`
+	Fees         int64     `json:"fees"`
+	Currency     string    `json:"currency"`
+	Payment      Payment   `json:"payment"`
+	CreatedAt    time.Time `json:"createdAt"`
+	CancelReason string    `json:"cancelReason"`
+	Position     uint64    `json:"-"`
+}
+
+// AppointmentQuery selects appointments, newest booking first. PatientID
+// and DoctorID restrict to one patient or doctor (set by the API from the
+// caller, never from the request for patients and doctors).
+type AppointmentQuery struct {
+	PatientID string
+	DoctorID  string
+	Status    string
+	From, To  time.Time // on Start; zero means open
+	Limit     int       // 1..200
+	Cursor    string
+}
+
+// AppointmentPage is one page of appointments.
+type AppointmentPage struct {
+	Appointments []Appointment `json:"appointments"`
+	NextCursor   string        `json:"nextCursor,omitempty"`
+}
+
+// DaySlots are the free slots of one date in the doctor's zone.
+type DaySlots struct {
+	Date  string        `json:"date"`
+	Slots []doctor.Slot `json:"slots"`
+}
+
+// FreeSlots answers GET /doctors/{id}/slots.
+type FreeSlots struct {
+	DoctorID string     `json:"doctorId"`
+	Timezone string     `json:"timezone"`
+	Days     []DaySlots `json:"days"`
+}
+
+// DoctorDashboard is a doctor's own overview.
+type DoctorDashboard struct {
+	Earnings     int64         `json:"earnings"` // completed appointments' fees, minor units
+	Currency     string        `json:"currency"`
+	Appointments int           `json:"appointments"`
+	Patients     int           `json:"patients"`
+	Latest       []Appointment `json:"latest"`
+}
+
+// AdminDashboard is the clinic-wide overview.
+type AdminDashboard struct {
+	Doctors      int           `json:"doctors"`
+	Patients     int           `json:"patients"`
+	Appointments int           `json:"appointments"`
+	Latest       []Appointment `json:"latest"`
+}
+
+// Directory answers questions about doctors.
+type Directory interface {
+	Doctors(ctx context.Context, f DoctorFilter) ([]Doctor, error)
+	Doctor(ctx context.Context, id string) (Doctor, error)
+	Specialities(ctx context.Context) ([]Speciality, error)
+}
+
+// Slots answers which slots are free.
+type Slots interface {
+	// FreeSlots lists the bookable slots of days dates from from, as seen at
+	// now (past, too-soon and beyond-window slots are left out).
+	FreeSlots(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (FreeSlots, error)
+}
+
+// Appointments answers questions about appointments.
+type Appointments interface {
+	Appointment(ctx context.Context, id string) (Appointment, error)
+	Appointments(ctx context.Context, q AppointmentQuery) (AppointmentPage, error)
+}
+
+// Dashboards answers the dashboards.
+type Dashboards interface {
+	DoctorDashboard(ctx context.Context, doctorID string) (DoctorDashboard, error)
+	AdminDashboard(ctx context.Context) (AdminDashboard, error)
+}
+
+// Event is a decoded stored event as projections receive it.
+type Event struct {
+	Position   uint64
+	StreamID   string
+	Revision   uint64
+	Type       string
+	Data       domain.Event
+	Metadata   domain.Metadata
+	RecordedAt time.Time
+}
+
+// Projection is one read model's write side.
+type Projection interface {
+	// Name is permanent: it names the checkpoint and the consumer group.
+	Name() string
+	// Apply applies an event; events at or below the checkpoint are no-ops.
+	Apply(ctx context.Context, e Event) error
+	// Checkpoint is the position of the last applied event.
+	Checkpoint(ctx context.Context) (uint64, error)
+}
+
+// MaxPageSize bounds AppointmentQuery.Limit.
+const MaxPageSize = 200
+
+// Validate normalises and checks a query.
+func (q *AppointmentQuery) Validate() error {
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	if q.Limit < 1 || q.Limit > MaxPageSize {
+		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	}
+	switch doctor.Status(q.Status) {
+	case "", doctor.StatusHeld, doctor.StatusConfirmed, doctor.StatusCancelled, doctor.StatusExpired, doctor.StatusCompleted, doctor.StatusNoShow:
+	default:
+		return domain.Invalid("status must be one of held, confirmed, cancelled, expired, completed, no_show")
+	}
+	if !q.From.IsZero() && !q.To.IsZero() && q.To.Before(q.From) {
+		return domain.Invalid("to must not be before from")
+	}
+	return nil
+}
+
+// IsNotFound reports whether err is a read-model miss.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
