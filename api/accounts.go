@@ -1,0 +1,157 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+)
+
+type registerRequest struct {
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type userJSON struct {
+	ID       string      `json:"id"`
+	Name     string      `json:"name"`
+	Email    string      `json:"email"`
+	Role     domain.Role `json:"role"`
+	DoctorID string      `json:"doctorId,omitempty"`
+}
+
+type profileJSON struct {
+	userJSON
+	Phone    string `json:"phone"`
+	Address  string `json:"address"`
+	Gender   string `json:"gender"`
+	DOB      string `json:"dob"`
+	Position uint64 `json:"position,omitempty"`
+}
+
+type authResponse struct {
+	Token     string    `json:"token"`
+	ExpiresAt time.Time `json:"expiresAt"`
+	User      userJSON  `json:"user"`
+	Position  uint64    `json:"position,omitempty"`
+}
+
+func toUser(a commands.AccountResult) userJSON {
+	return userJSON{ID: a.ID, Name: a.Profile.Name, Email: a.Email, Role: a.Role, DoctorID: a.DoctorID}
+}
+
+func toProfile(a commands.AccountResult) profileJSON {
+	return profileJSON{userJSON: toUser(a), Phone: a.Profile.Phone, Address: a.Profile.Address, Gender: a.Profile.Gender, DOB: a.Profile.DOB, Position: a.Position}
+}
+
+func (s *Server) issue(w http.ResponseWriter, r *http.Request, status int, a commands.AccountResult, pos uint64) {
+	token, exp, err := s.cfg.Tokens.Issue(a.ID, a.Role, a.Profile.Name, a.DoctorID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, status, authResponse{Token: token, ExpiresAt: exp, User: toUser(a), Position: pos})
+}
+
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	var req registerRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Commands.RegisterPatient(r.Context(), m, req.Name, req.Email, req.Password)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.issue(w, r, http.StatusCreated, a, a.Position)
+}
+
+func (s *Server) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.issue(w, r, http.StatusOK, a, 0)
+}
+
+func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+	p, _ := PrincipalFrom(r.Context())
+	a, err := s.cfg.Commands.Account(r.Context(), p.Role, p.UserID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, toProfile(a))
+}
+
+type patchMeRequest struct {
+	Name    *string `json:"name"`
+	Phone   *string `json:"phone"`
+	Address *string `json:"address"`
+	Gender  *string `json:"gender"`
+	DOB     *string `json:"dob"`
+}
+
+func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) {
+	var req patchMeRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Commands.UpdateAccountProfile(r.Context(), m, commands.ProfilePatchAccount{Name: req.Name, Phone: req.Phone, Address: req.Address, Gender: req.Gender, DOB: req.DOB})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, toProfile(a))
+}
+
+type createStaffRequest struct {
+	Name     string      `json:"name"`
+	Email    string      `json:"email"`
+	Password string      `json:"password"`
+	Role     domain.Role `json:"role"`
+}
+
+func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
+	var req createStaffRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.cfg.Commands.CreateStaff(r.Context(), m, commands.NewAccount{Name: req.Name, Email: req.Email, Password: req.Password, Role: req.Role})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusCreated, toProfile(a))
+}

@@ -1,0 +1,221 @@
+package api
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+type appointmentJSON struct {
+	projections.Appointment
+	Position uint64 `json:"position,omitempty"`
+}
+
+func toAppointment(res commands.AppointmentResult) appointmentJSON {
+	a := res.Appointment
+	return appointmentJSON{Appointment: projections.Appointment{
+		ID: a.ID, DoctorID: a.DoctorID, DoctorName: res.DoctorName, PatientID: a.PatientID, PatientName: a.PatientName,
+		Start: a.Start, End: a.End, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
+		Payment:   projections.Payment{Status: string(a.Payment.Status), OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
+		CreatedAt: a.CreatedAt, CancelReason: a.CancelReason,
+	}, Position: res.Position}
+}
+
+type bookRequest struct {
+	DoctorID string `json:"doctorId"`
+	Start    string `json:"start"`
+}
+
+func (s *Server) book(w http.ResponseWriter, r *http.Request) {
+	var req bookRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if req.DoctorID == "" {
+		WriteError(w, r, domain.Invalid("doctorId is required"))
+		return
+	}
+	start, err := parseInstant("start", req.Start)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	p, _ := PrincipalFrom(r.Context())
+	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start, PatientName: p.Name})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusCreated, toAppointment(res))
+}
+
+func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projAppointments); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	p, _ := PrincipalFrom(r.Context())
+	limit, err := QueryInt(r, "limit", 50, 1, projections.MaxPageSize)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	from, _, err1 := QueryTime(r, "from")
+	to, _, err2 := QueryTime(r, "to")
+	if err := firstErr(err1, err2); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	q := projections.AppointmentQuery{Status: r.URL.Query().Get("status"), From: from, To: to, Limit: limit, Cursor: r.URL.Query().Get("cursor")}
+	switch p.Role {
+	case domain.RolePatient:
+		q.PatientID = p.UserID
+	case domain.RoleDoctor:
+		q.DoctorID = p.UserID
+	case domain.RoleAdmin:
+		q.PatientID, q.DoctorID = r.URL.Query().Get("patientId"), r.URL.Query().Get("doctorId")
+	}
+	page, err := s.cfg.Appointments.Appointments(r.Context(), q)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, page)
+}
+
+// errAppointmentNotFound is what anyone gets for an appointment that does
+// not exist or is not theirs: the two are indistinguishable.
+var errAppointmentNotFound = doctor.ErrAppointmentNotFound
+
+// findAppointment looks an appointment up for the caller. A miss waits once
+// for the read model to reach the log's head, so an appointment booked a
+// moment ago is found; someone else's appointment is a miss too.
+func (s *Server) findAppointment(ctx context.Context, id string) (projections.Appointment, error) {
+	a, err := s.cfg.Appointments.Appointment(ctx, id)
+	if projections.IsNotFound(err) {
+		head, herr := s.cfg.HeadPosition(ctx)
+		if herr != nil {
+			return a, herr
+		}
+		wctx, cancel := context.WithTimeout(ctx, s.cfg.MaxWait)
+		defer cancel()
+		if s.cfg.Operations.WaitFor(wctx, projAppointments, head) == nil {
+			a, err = s.cfg.Appointments.Appointment(ctx, id)
+		}
+	}
+	if projections.IsNotFound(err) {
+		return a, errAppointmentNotFound
+	}
+	if err != nil {
+		return a, err
+	}
+	p, _ := PrincipalFrom(ctx)
+	switch {
+	case p.Role == domain.RoleAdmin:
+	case p.Role == domain.RolePatient && a.PatientID == p.UserID:
+	case p.Role == domain.RoleDoctor && a.DoctorID == p.UserID:
+	default:
+		return projections.Appointment{}, errAppointmentNotFound
+	}
+	return a, nil
+}
+
+func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projAppointments); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, a)
+}
+
+// appointmentCommand runs a command on an appointment the caller may see.
+func (s *Server) appointmentCommand(w http.ResponseWriter, r *http.Request, run func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error)) {
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := run(r.Context(), m, a.DoctorID, a.ID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, toAppointment(res))
+}
+
+type cancelRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
+	var req cancelRequest
+	if _, err := DecodeOptionalJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+		return s.cfg.Commands.CancelAppointment(ctx, m, commands.CancelAppointment{DoctorID: doctorID, AppointmentID: id, Reason: req.Reason})
+	})
+}
+
+type rescheduleRequest struct {
+	Start string `json:"start"`
+}
+
+func (s *Server) reschedule(w http.ResponseWriter, r *http.Request) {
+	var req rescheduleRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	start, err := parseInstant("start", req.Start)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+		return s.cfg.Commands.RescheduleAppointment(ctx, m, commands.RescheduleAppointment{DoctorID: doctorID, AppointmentID: id, Start: start})
+	})
+}
+
+func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
+	if _, err := DecodeOptionalJSON(w, r, &struct{}{}); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+		return s.cfg.Commands.CompleteAppointment(ctx, m, commands.CompleteAppointment{DoctorID: doctorID, AppointmentID: id})
+	})
+}
+
+func (s *Server) noShow(w http.ResponseWriter, r *http.Request) {
+	if _, err := DecodeOptionalJSON(w, r, &struct{}{}); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+		return s.cfg.Commands.MarkNoShow(ctx, m, commands.MarkNoShow{DoctorID: doctorID, AppointmentID: id})
+	})
+}

@@ -1,0 +1,414 @@
+package api
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// MaxSlotDays bounds GET /doctors/{id}/slots?days=.
+const MaxSlotDays = 31
+
+type doctorJSON struct {
+	projections.Doctor
+	Schedule *doctor.Schedule `json:"schedule,omitempty"`
+	Position uint64           `json:"position,omitempty"`
+}
+
+func toDoctor(d commands.DoctorResult) doctorJSON {
+	p := d.Profile
+	out := doctorJSON{Doctor: projections.Doctor{
+		ID: d.ID, Name: p.Name, Speciality: p.Speciality, Degree: p.Degree, ExperienceYears: p.ExperienceYears,
+		About: p.About, Fees: p.Fees, Currency: p.Currency, Address: p.Address, Available: p.Available, ImageURL: p.ImageURL,
+	}, Schedule: d.Schedule, Position: d.Position}
+	if d.Schedule != nil {
+		out.Timezone = d.Schedule.Timezone
+	}
+	return out
+}
+
+func (s *Server) listDoctors(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projDoctors); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := projections.DoctorFilter{Speciality: q.Get("speciality"), Query: q.Get("q")}
+	if len(f.Speciality) > 100 || len(f.Query) > 100 {
+		WriteError(w, r, ErrInvalidQuery.WithDetail("speciality and q must be at most 100 characters"))
+		return
+	}
+	if v := q.Get("available"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			WriteError(w, r, ErrInvalidQuery.WithDetail("available must be true or false"))
+			return
+		}
+		f.Available = &b
+	}
+	docs, err := s.cfg.Directory.Doctors(r.Context(), f)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, map[string]any{"doctors": docs})
+}
+
+func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projDoctors); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	d, err := s.cfg.Directory.Doctor(r.Context(), chi.URLParam(r, "id"))
+	if err != nil {
+		WriteError(w, r, notFound(err, "doctor"))
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, d)
+}
+
+// notFound names what was not found in a read-model miss.
+func notFound(err error, what string) error {
+	if projections.IsNotFound(err) {
+		return domain.NewError(domain.ErrNotFound, what+"_not_found", what+" not found")
+	}
+	return err
+}
+
+func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projSlots, projDoctors); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	days, err := QueryInt(r, "days", 7, 1, MaxSlotDays)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	doc, err := s.cfg.Directory.Doctor(r.Context(), id)
+	if err != nil {
+		WriteError(w, r, notFound(err, "doctor"))
+		return
+	}
+	now := s.cfg.Now().UTC()
+	var from doctor.Date
+	if v := r.URL.Query().Get("from"); v != "" {
+		if from, err = doctor.ParseDate(v); err != nil {
+			WriteError(w, r, ErrInvalidQuery.WithDetail("from must be a date YYYY-MM-DD"))
+			return
+		}
+		if from.Year < 2000 || from.Year > 2200 {
+			WriteError(w, r, ErrInvalidQuery.WithDetail("from is out of range"))
+			return
+		}
+	} else {
+		loc := time.UTC
+		if z, err := doctor.LoadZone(doc.Timezone); err == nil {
+			loc = z
+		}
+		from = doctor.DateOf(now.In(loc))
+	}
+	slots, err := s.cfg.Slots.FreeSlots(r.Context(), id, from, days, now)
+	if err != nil {
+		WriteError(w, r, notFound(err, "doctor"))
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, slots)
+}
+
+func (s *Server) specialities(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projDoctors); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	sp, err := s.cfg.Directory.Specialities(r.Context())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, map[string]any{"specialities": sp})
+}
+
+type createDoctorRequest struct {
+	Name            string           `json:"name"`
+	Email           string           `json:"email"`
+	Password        string           `json:"password"`
+	Speciality      string           `json:"speciality"`
+	Degree          string           `json:"degree"`
+	ExperienceYears int              `json:"experienceYears"`
+	About           string           `json:"about"`
+	Fees            int64            `json:"fees"`
+	Currency        string           `json:"currency"`
+	Address         string           `json:"address"`
+	ImageURL        string           `json:"imageUrl"`
+	Timezone        string           `json:"timezone"`
+	Available       *bool            `json:"available"`
+	Schedule        *scheduleRequest `json:"schedule"`
+}
+
+// DefaultSchedule is what a doctor onboarded with only a time zone gets:
+// every day 10:00-21:00 in 30-minute slots, bookable 30 days ahead with 30
+// minutes' notice, no online payment.
+func DefaultSchedule(tz string) doctor.Schedule {
+	s := doctor.Schedule{Timezone: tz, SlotMinutes: 30, BookingWindowDays: 30, MinNoticeMinutes: 30, PaymentPolicy: doctor.PaymentNone}
+	for wd := 1; wd <= 7; wd++ {
+		s.Weekly = append(s.Weekly, doctor.WeeklyHours{Weekday: wd, Start: "10:00", End: "21:00"})
+	}
+	return s
+}
+
+func (s *Server) createDoctor(w http.ResponseWriter, r *http.Request) {
+	var req createDoctorRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	available := true
+	if req.Available != nil {
+		available = *req.Available
+	}
+	var sched *doctor.Schedule
+	switch {
+	case req.Schedule != nil:
+		sc := req.Schedule.schedule()
+		if sc.Timezone == "" {
+			sc.Timezone = req.Timezone
+		}
+		sched = &sc
+	case strings.TrimSpace(req.Timezone) != "":
+		sc := DefaultSchedule(strings.TrimSpace(req.Timezone))
+		sched = &sc
+	default:
+		WriteError(w, r, domain.Invalid("timezone is required (an IANA zone such as Asia/Kolkata)"))
+		return
+	}
+	res, err := s.cfg.Commands.RegisterDoctor(r.Context(), m, commands.RegisterDoctor{
+		Profile: doctor.Profile{
+			Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears,
+			About: req.About, Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: available,
+		},
+		Email: req.Email, Password: req.Password, Schedule: sched,
+	})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusCreated, toDoctor(res))
+}
+
+type adminPatchDoctorRequest struct {
+	Name            *string `json:"name"`
+	Speciality      *string `json:"speciality"`
+	Degree          *string `json:"degree"`
+	ExperienceYears *int    `json:"experienceYears"`
+	About           *string `json:"about"`
+	Fees            *int64  `json:"fees"`
+	Currency        *string `json:"currency"`
+	Address         *string `json:"address"`
+	ImageURL        *string `json:"imageUrl"`
+	Available       *bool   `json:"available"`
+}
+
+func (s *Server) adminPatchDoctor(w http.ResponseWriter, r *http.Request) {
+	var req adminPatchDoctorRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	s.patchDoctor(w, r, chi.URLParam(r, "id"), commands.ProfilePatch{
+		Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears, About: req.About,
+		Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: req.Available,
+	})
+}
+
+// ownProfileRequest is what a doctor may change of their own profile.
+type ownProfileRequest struct {
+	Fees      *int64  `json:"fees"`
+	Address   *string `json:"address"`
+	About     *string `json:"about"`
+	Available *bool   `json:"available"`
+}
+
+func (s *Server) patchOwnProfile(w http.ResponseWriter, r *http.Request) {
+	var req ownProfileRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	p, _ := PrincipalFrom(r.Context())
+	s.patchDoctor(w, r, p.UserID, commands.ProfilePatch{Fees: req.Fees, Address: req.Address, About: req.About, Available: req.Available})
+}
+
+func (s *Server) patchDoctor(w http.ResponseWriter, r *http.Request, id string, patch commands.ProfilePatch) {
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Commands.UpdateDoctorProfile(r.Context(), m, commands.UpdateDoctorProfile{DoctorID: id, Patch: patch})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, toDoctor(res))
+}
+
+type scheduleRequest struct {
+	Timezone          string               `json:"timezone"`
+	SlotMinutes       int                  `json:"slotMinutes"`
+	BookingWindowDays int                  `json:"bookingWindowDays"`
+	MinNoticeMinutes  int                  `json:"minNoticeMinutes"`
+	PaymentPolicy     doctor.PaymentPolicy `json:"paymentPolicy"`
+	HoldMinutes       int                  `json:"holdMinutes"`
+	Weekly            []doctor.WeeklyHours `json:"weekly"`
+}
+
+func (q scheduleRequest) schedule() doctor.Schedule {
+	return doctor.Schedule{Timezone: q.Timezone, SlotMinutes: q.SlotMinutes, BookingWindowDays: q.BookingWindowDays,
+		MinNoticeMinutes: q.MinNoticeMinutes, PaymentPolicy: q.PaymentPolicy, HoldMinutes: q.HoldMinutes, Weekly: q.Weekly}
+}
+
+type scheduleJSON struct {
+	DoctorID string `json:"doctorId"`
+	doctor.Schedule
+	Position uint64 `json:"position"`
+}
+
+func (s *Server) setSchedule(w http.ResponseWriter, r *http.Request) {
+	var req scheduleRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if req.PaymentPolicy == "" {
+		req.PaymentPolicy = doctor.PaymentNone
+	}
+	res, err := s.cfg.Commands.SetSchedule(r.Context(), m, commands.SetSchedule{DoctorID: chi.URLParam(r, "id"), Schedule: req.schedule()})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := scheduleJSON{DoctorID: res.ID, Position: res.Position}
+	if res.Schedule != nil {
+		out.Schedule = *res.Schedule
+	}
+	_ = WriteJSON(w, http.StatusOK, out)
+}
+
+type timeOffRequest struct {
+	From           string `json:"from"`
+	To             string `json:"to"`
+	Reason         string `json:"reason"`
+	CancelBookings bool   `json:"cancelBookings"`
+}
+
+type timeOffJSON struct {
+	ID                    string    `json:"id"`
+	DoctorID              string    `json:"doctorId"`
+	From                  time.Time `json:"from"`
+	To                    time.Time `json:"to"`
+	Reason                string    `json:"reason"`
+	CancelledAppointments []string  `json:"cancelledAppointments"`
+	Position              uint64    `json:"position"`
+}
+
+func (s *Server) addTimeOff(w http.ResponseWriter, r *http.Request) {
+	var req timeOffRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	from, err1 := parseInstant("from", req.From)
+	to, err2 := parseInstant("to", req.To)
+	if err := firstErr(err1, err2); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	m, err := s.meta(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	id := chi.URLParam(r, "id")
+	res, err := s.cfg.Commands.AddTimeOff(r.Context(), m, commands.AddTimeOff{DoctorID: id, From: from, To: to, Reason: req.Reason, CancelBookings: req.CancelBookings})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	cancelled := res.Cancelled
+	if cancelled == nil {
+		cancelled = []string{}
+	}
+	_ = WriteJSON(w, http.StatusCreated, timeOffJSON{ID: res.TimeOff.ID, DoctorID: id, From: res.TimeOff.From, To: res.TimeOff.To,
+		Reason: res.TimeOff.Reason, CancelledAppointments: cancelled, Position: res.Position})
+}
+
+// parseInstant parses an RFC 3339 instant field of a body.
+func parseInstant(field, v string) (time.Time, error) {
+	if v == "" {
+		return time.Time{}, domain.Invalid("%s is required (an RFC 3339 instant such as 2026-11-25T04:30:00Z)", field)
+	}
+	t, err := time.Parse(time.RFC3339, v)
+	if err != nil {
+		return time.Time{}, domain.Invalid("%s must be an RFC 3339 instant such as 2026-11-25T04:30:00Z", field)
+	}
+	if t.Year() < 2000 || t.Year() > 2200 {
+		return time.Time{}, domain.Invalid("%s is out of range", field)
+	}
+	return t.UTC(), nil
+}
+
+func firstErr(errs ...error) error {
+	for _, e := range errs {
+		if e != nil {
+			return e
+		}
+	}
+	return nil
+}
+
+func (s *Server) doctorDashboard(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projAppointments); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	p, _ := PrincipalFrom(r.Context())
+	d, err := s.cfg.Dashboards.DoctorDashboard(r.Context(), p.UserID)
+	if err != nil {
+		WriteError(w, r, notFound(err, "doctor"))
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, d)
+}
+
+func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) {
+	if err := s.await(r, projAppointments); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	d, err := s.cfg.Dashboards.AdminDashboard(r.Context())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, d)
+}

@@ -1,0 +1,286 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/go-chi/chi/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// Projection names the API waits on for X-Min-Position.
+const (
+	projDoctors      = "doctors"
+	projSlots        = "free_slots"
+	projAppointments = "appointments"
+)
+
+// Operations is what the API needs of the projection runner.
+type Operations interface {
+	WaitFor(ctx context.Context, projection string, pos uint64) error
+	Statuses(ctx context.Context) ([]projections.Status, error)
+	StartRebuild(ctx context.Context, name string) error
+}
+
+// Check is one readiness check of a dependency.
+type Check struct {
+	Name  string
+	Check func(ctx context.Context) error
+}
+
+// Config wires a Server.
+type Config struct {
+	Commands     *commands.Handler
+	Directory    projections.Directory
+	Slots        projections.Slots
+	Appointments projections.Appointments
+	Dashboards   projections.Dashboards
+	Operations   Operations
+	// HeadPosition is the event log's head, for reads that miss a fresh write.
+	HeadPosition func(ctx context.Context) (uint64, error)
+	Tokens       *Tokens
+	Metrics      *Metrics
+	Registry     *prometheus.Registry
+	Logger       zerolog.Logger
+	Ready        []Check
+	Now          func() time.Time
+	// AuthRateLimit is requests per minute per client IP on /auth/*.
+	AuthRateLimit int
+	// RateLimitOptions plug another counter store (Redis) into the limiter.
+	RateLimitOptions []RateLimitOption
+	TrustProxy       bool
+	// MaxWait bounds X-Min-Position waits (default 2 s).
+	MaxWait time.Duration
+}
+
+// Validate checks the configuration.
+func (c Config) Validate() error {
+	switch {
+	case c.Commands == nil:
+		return errors.New("api: Commands is required")
+	case c.Directory == nil || c.Slots == nil || c.Appointments == nil || c.Dashboards == nil:
+		return errors.New("api: every read model is required")
+	case c.Operations == nil || c.HeadPosition == nil:
+		return errors.New("api: Operations and HeadPosition are required")
+	case c.Tokens == nil:
+		return errors.New("api: Tokens is required")
+	case c.Metrics == nil || c.Registry == nil:
+		return errors.New("api: Metrics and Registry are required")
+	case c.AuthRateLimit < 0:
+		return errors.New("api: AuthRateLimit must not be negative")
+	}
+	return nil
+}
+
+// Server serves the REST API.
+type Server struct {
+	cfg     Config
+	handler http.Handler
+}
+
+// NewServer builds the router.
+func NewServer(cfg Config) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxWait <= 0 {
+		cfg.MaxWait = 2 * time.Second
+	}
+	if cfg.AuthRateLimit == 0 {
+		cfg.AuthRateLimit = 20
+	}
+	s := &Server{cfg: cfg}
+	h, err := s.routes()
+	if err != nil {
+		return nil, err
+	}
+	s.handler = h
+	return s, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) routes() (http.Handler, error) {
+	clientIP := ClientIP(s.cfg.TrustProxy)
+	limit, err := NewRateLimit(s.cfg.AuthRateLimit, clientIP, s.cfg.RateLimitOptions...)
+	if err != nil {
+		return nil, err
+	}
+	r := chi.NewRouter()
+	r.NotFound(NotFound)
+	r.MethodNotAllowed(MethodNotAllowed)
+	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.Tokens.Authenticate)
+
+	ops := func(r chi.Router) {
+		r.Get("/healthz", s.healthz)
+		r.Get("/readyz", s.readyz)
+		r.Handle("/metrics", MetricsHandler(s.cfg.Registry))
+	}
+	ops(r)
+	r.Route("/api/v1", func(r chi.Router) {
+		ops(r)
+		r.Handle("/openapi.yaml", OpenAPIHandler())
+
+		r.Group(func(r chi.Router) {
+			r.Use(limit)
+			r.Post("/auth/register", s.register)
+			r.Post("/auth/login", s.login)
+		})
+		r.With(RequireRole(allRoles...)).Get("/me", s.me)
+		r.With(RequireRole(allRoles...)).Patch("/me", s.patchMe)
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users", s.createStaff)
+
+		r.Get("/doctors", s.listDoctors)
+		r.Get("/doctors/{id}", s.getDoctor)
+		r.Get("/doctors/{id}/slots", s.freeSlots)
+		r.Get("/specialities", s.specialities)
+
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/doctors", s.createDoctor)
+		r.With(RequireRole(domain.RoleAdmin)).Patch("/admin/doctors/{id}", s.adminPatchDoctor)
+		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Put("/doctors/{id}/schedule", s.setSchedule)
+		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Post("/doctors/{id}/time-off", s.addTimeOff)
+		r.With(RequireRole(domain.RoleDoctor)).Patch("/doctor/profile", s.patchOwnProfile)
+		r.With(RequireRole(domain.RoleDoctor)).Get("/doctor/dashboard", s.doctorDashboard)
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/dashboard", s.adminDashboard)
+
+		r.With(RequireRole(domain.RolePatient)).Post("/appointments", s.book)
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", s.listAppointments)
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", s.getAppointment)
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/cancel", s.cancel)
+		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin)).Post("/appointments/{id}/reschedule", s.reschedule)
+		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", s.complete)
+		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/no-show", s.noShow)
+		r.With(RequireRole(domain.RolePatient)).Post("/appointments/{id}/payment", notImplemented("payments"))
+		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", notImplemented("payments"))
+		r.Post("/webhooks/razorpay", notImplemented("payments"))
+
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", notImplemented("audit"))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", notImplemented("audit"))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/appointments/{id}/history", notImplemented("audit"))
+		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", notImplemented("analytics"))
+		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", notImplemented("analytics"))
+
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/projections", s.listProjections)
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/projections/{name}/rebuild", s.rebuildProjection)
+	})
+	return r, nil
+}
+
+var allRoles = []domain.Role{domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin, domain.RoleAuditor, domain.RoleAnalyst}
+
+// ErrNotImplemented answers routes of the contract that a later release serves.
+var ErrNotImplemented = &HTTPError{Status: http.StatusNotImplemented, Code: "not_implemented", Detail: "This route is not available in this release."}
+
+func notImplemented(feature string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		WriteError(w, r, ErrNotImplemented.WithDetail("%s is not available in this release", feature))
+	}
+}
+
+// ErrBadMinPosition: X-Min-Position is not a non-negative integer.
+var ErrBadMinPosition = &HTTPError{Status: http.StatusBadRequest, Code: "invalid_header", Kind: domain.ErrInvalid, Detail: "X-Min-Position must be a non-negative integer."}
+
+// await honours X-Min-Position: it waits, bounded, until the named
+// projections have applied that position.
+func (s *Server) await(r *http.Request, names ...string) error {
+	h := r.Header.Get("X-Min-Position")
+	if h == "" {
+		return nil
+	}
+	pos, err := strconv.ParseUint(h, 10, 64)
+	if err != nil {
+		return ErrBadMinPosition
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
+	defer cancel()
+	for _, n := range names {
+		if err := s.cfg.Operations.WaitFor(ctx, n, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// meta builds command metadata from the request.
+func (s *Server) meta(r *http.Request) (commands.Meta, error) {
+	p, _ := PrincipalFrom(r.Context())
+	m := commands.Meta{
+		Actor:         p.Actor(),
+		CorrelationID: CorrelationIDFrom(r.Context()),
+		CausationID:   RequestIDFrom(r.Context()),
+		RequestID:     RequestIDFrom(r.Context()),
+	}
+	if key := r.Header.Get("Idempotency-Key"); key != "" {
+		if len(key) > 200 || !printable(key) {
+			return m, ErrBadIdempotencyKey
+		}
+		m.IdempotencyKey = key
+	}
+	return m, nil
+}
+
+// ErrBadIdempotencyKey: the Idempotency-Key header is too long or not text.
+var ErrBadIdempotencyKey = &HTTPError{Status: http.StatusBadRequest, Code: "invalid_header", Kind: domain.ErrInvalid, Detail: "Idempotency-Key must be 1 to 200 printable ASCII characters."}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+	_ = WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	checks := map[string]string{}
+	ready := true
+	for _, c := range s.cfg.Ready {
+		if err := c.Check(ctx); err != nil {
+			checks[c.Name] = err.Error()
+			ready = false
+		} else {
+			checks[c.Name] = "ok"
+		}
+	}
+	status, code := "ready", http.StatusOK
+	if !ready {
+		status, code = "unavailable", http.StatusServiceUnavailable
+	}
+	_ = WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
+}
+
+func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
+	st, err := s.cfg.Operations.Statuses(r.Context())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusOK, map[string]any{"projections": st})
+}
+
+func (s *Server) rebuildProjection(w http.ResponseWriter, r *http.Request) {
+	name := chi.URLParam(r, "name")
+	if err := s.cfg.Operations.StartRebuild(r.Context(), name); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	_ = WriteJSON(w, http.StatusAccepted, map[string]string{"name": name, "status": "rebuilding"})
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/rs/zerolog"
+)
+
+// Config is every setting, read from the environment (12-factor); flags
+// override.
+type Config struct {
+	Addr           string
+	DataDir        string
+	JWTSecret      string
+	AdminEmail     string
+	AdminPassword  string
+	LogLevel       string
+	AuthRateLimit  int
+	BcryptCost     int
+	TrustProxy     bool
+	ESDBURL        string
+	MongoURI       string
+	RedisURL       string
+	SentryDSN      string
+	SMTPURL        string
+	RazorpayKeyID  string
+	RazorpaySecret string
+	Demo           bool
+}
+
+// ConfigFromEnv reads the environment.
+func ConfigFromEnv() (Config, error) {
+	c := Config{
+		Addr:           env("PRESCRIPTO_ADDR", ":8080"),
+		DataDir:        env("PRESCRIPTO_DATA", "./data"),
+		JWTSecret:      os.Getenv("JWT_SECRET"),
+		AdminEmail:     os.Getenv("ADMIN_EMAIL"),
+		AdminPassword:  os.Getenv("ADMIN_PASSWORD"),
+		LogLevel:       env("LOG_LEVEL", "info"),
+		ESDBURL:        os.Getenv("ESDB_URL"),
+		MongoURI:       os.Getenv("MONGODB_URI"),
+		RedisURL:       os.Getenv("REDIS_URL"),
+		SentryDSN:      os.Getenv("SENTRY_DSN"),
+		SMTPURL:        os.Getenv("SMTP_URL"),
+		RazorpayKeyID:  os.Getenv("RAZORPAY_KEY_ID"),
+		RazorpaySecret: os.Getenv("RAZORPAY_KEY_SECRET"),
+	}
+	var err error
+	if c.AuthRateLimit, err = envInt("AUTH_RATE_LIMIT", 20); err != nil {
+		return c, err
+	}
+	if c.BcryptCost, err = envInt("PRESCRIPTO_BCRYPT_COST", 11); err != nil {
+		return c, err
+	}
+	if v := os.Getenv("PRESCRIPTO_TRUST_PROXY"); v != "" {
+		if c.TrustProxy, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("PRESCRIPTO_TRUST_PROXY: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Embedded reports whether this is the embedded default (no servers).
+func (c Config) Embedded() bool { return c.ESDBURL == "" && c.MongoURI == "" && c.RedisURL == "" }
+
+// Validate checks the configuration. A server this build cannot use is a
+// start-up error, never a silent fall-back to the embedded stores.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ESDBURL != "" {
+		errs = append(errs, errors.New("ESDB_URL is set, but this build has no EventStoreDB adapter yet; unset it to use the embedded store"))
+	}
+	if c.MongoURI != "" {
+		errs = append(errs, errors.New("MONGODB_URI is set, but this build has no MongoDB read models yet; unset it to use the in-memory read models"))
+	}
+	if c.RedisURL != "" {
+		errs = append(errs, errors.New("REDIS_URL is set, but this build has no Redis support yet; unset it"))
+	}
+	if !c.Embedded() && c.JWTSecret == "" {
+		errs = append(errs, errors.New("JWT_SECRET is required outside the embedded default"))
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
+	}
+	if c.AuthRateLimit < 1 {
+		errs = append(errs, errors.New("AUTH_RATE_LIMIT must be at least 1"))
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 16 {
+		errs = append(errs, errors.New("PRESCRIPTO_BCRYPT_COST must be between 4 and 16"))
+	}
+	if (c.AdminEmail == "") != (c.AdminPassword == "") {
+		errs = append(errs, errors.New("ADMIN_EMAIL and ADMIN_PASSWORD go together"))
+	}
+	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil {
+		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("PRESCRIPTO_DATA must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// secret returns JWT_SECRET, or in the embedded default the secret stored
+// in the data dir, generated on first start (0600).
+func (c Config) secret() ([]byte, error) {
+	if c.JWTSecret != "" {
+		return []byte(c.JWTSecret), nil
+	}
+	path := filepath.Join(c.DataDir, "jwt-secret")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		s := strings.TrimSpace(string(b))
+		if len(s) < 64 {
+			return nil, fmt.Errorf("%s is too short; delete it to generate a new one", path)
+		}
+		return []byte(s), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return nil, err
+	}
+	s := hex.EncodeToString(raw)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("create %s: %w", path, err)
+	}
+	if _, err := f.WriteString(s + "\n"); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return []byte(s), f.Close()
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok && v != "" {
+		return v
+	}
+	return def
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %q is not an integer", name, v)
+	}
+	return n, nil
+}

@@ -1,0 +1,253 @@
+// Package app wires Prescripto's parts into one running engine: the event
+// store, the command handlers, the projections and their runner, and the
+// HTTP API. The binary and the end-to-end tests build the same App.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/prescripto/prescripto/api"
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/catalog"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/sqlite"
+	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/memory"
+)
+
+// Options configures an App.
+type Options struct {
+	DataDir       string
+	JWTSecret     []byte
+	TokenTTL      time.Duration // default 1 h
+	AuthRateLimit int
+	TrustProxy    bool
+	BcryptCost    int
+	Logger        zerolog.Logger
+	Now           func() time.Time
+	// Store, when set, is used instead of opening the embedded store.
+	Store eventstore.Store
+}
+
+// App is a wired engine.
+type App struct {
+	Store    eventstore.Store
+	Registry *domain.Registry
+	Commands *commands.Handler
+	Runner   *projections.Runner
+	Handler  http.Handler
+	Metrics  *api.Metrics
+
+	directory    *projections.Live[*memory.Directory]
+	slots        *projections.Live[*memory.Slots]
+	appointments *projections.Live[*memory.Appointments]
+	log          zerolog.Logger
+	ownStore     bool
+}
+
+// New builds an App. Call Run to start the projections and Close at the end.
+func New(ctx context.Context, o Options) (*App, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.TokenTTL == 0 {
+		o.TokenTTL = time.Hour
+	}
+	if o.BcryptCost == 0 {
+		o.BcryptCost = commands.DefaultBcryptCost
+	}
+	a := &App{log: o.Logger}
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		return nil, err
+	}
+	a.Registry = reg
+	if o.Store != nil {
+		a.Store = o.Store
+	} else {
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "events.db"))
+		if err != nil {
+			return nil, fmt.Errorf("open event store: %w", err)
+		}
+		a.Store, a.ownStore = st, true
+	}
+	promReg := prometheus.NewRegistry()
+	if err := api.RegisterRuntimeCollectors(promReg); err != nil {
+		return nil, a.fail(err)
+	}
+	if a.Metrics, err = api.NewMetrics(promReg); err != nil {
+		return nil, a.fail(err)
+	}
+	a.Commands, err = commands.New(commands.Config{
+		Store: a.Store, Registry: reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
+		Observer: observer{a.Metrics},
+	})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	a.directory = projections.NewLive(memory.NewDirectory)
+	a.slots = projections.NewLive(memory.NewSlots)
+	a.appointments = projections.NewLive(memory.NewAppointments)
+	pub, sub := projections.NewGoChannel(o.Logger)
+	a.Runner, err = projections.NewRunner(projections.RunnerConfig{
+		Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
+		Projections: []projections.Runnable{a.directory, a.slots, a.appointments},
+	})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	srv, err := api.NewServer(api.Config{
+		Commands: a.Commands, Directory: liveDirectory{a.directory}, Slots: liveSlots{a.slots},
+		Appointments: liveAppointments{a.appointments}, Dashboards: liveAppointments{a.appointments},
+		Operations: a.Runner, HeadPosition: a.Store.HeadPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
+		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
+		Ready: []api.Check{
+			{Name: "eventstore", Check: a.Store.Ping},
+			{Name: "projections", Check: a.projectionsReady},
+		},
+	})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	a.Handler = srv
+	return a, nil
+}
+
+func (a *App) fail(err error) error {
+	if a.ownStore {
+		_ = a.Store.Close()
+	}
+	return err
+}
+
+// projectionsReady: the runner is up and no projection has failed.
+func (a *App) projectionsReady(ctx context.Context) error {
+	select {
+	case <-a.Runner.Ready():
+	default:
+		return errors.New("projections are starting")
+	}
+	st, err := a.Runner.Statuses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		if s.Status == "failed" {
+			return fmt.Errorf("projection %s failed: %s", s.Name, s.Error)
+		}
+	}
+	return nil
+}
+
+// Run runs the projections (and the metrics updater) until ctx ends.
+func (a *App) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.Runner.Run(ctx) })
+	g.Go(func() error {
+		t := time.NewTicker(2 * time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+				st, err := a.Runner.Statuses(ctx)
+				if err != nil {
+					continue
+				}
+				for _, s := range st {
+					a.Metrics.SetProjectionLag(s.Name, int64(s.Lag))
+					a.Metrics.SetProjectionPosition(s.Name, s.Position)
+				}
+			}
+		}
+	})
+	return g.Wait()
+}
+
+// CaughtUp waits until every projection has applied the log's head.
+func (a *App) CaughtUp(ctx context.Context) error {
+	head, err := a.Store.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range []string{"doctors", "free_slots", "appointments"} {
+		if err := a.Runner.WaitFor(ctx, n, head); err != nil {
+			return fmt.Errorf("projection %s: %w", n, err)
+		}
+	}
+	return nil
+}
+
+// Close releases the store.
+func (a *App) Close() error {
+	if a.ownStore {
+		return a.Store.Close()
+	}
+	return nil
+}
+
+type observer struct{ m *api.Metrics }
+
+func (o observer) Conflict(cmd string) { o.m.CommandConflict(cmd) }
+func (o observer) Retry(cmd string)    { o.m.CommandRetry(cmd) }
+
+// The API reads whichever copy of a projection is current (a rebuild swaps
+// in a new one).
+type liveDirectory struct {
+	l *projections.Live[*memory.Directory]
+}
+
+func (d liveDirectory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]projections.Doctor, error) {
+	return d.l.Current().Doctors(ctx, f)
+}
+func (d liveDirectory) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
+	return d.l.Current().Doctor(ctx, id)
+}
+func (d liveDirectory) Specialities(ctx context.Context) ([]projections.Speciality, error) {
+	return d.l.Current().Specialities(ctx)
+}
+
+type liveSlots struct {
+	l *projections.Live[*memory.Slots]
+}
+
+func (s liveSlots) FreeSlots(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
+	return s.l.Current().FreeSlots(ctx, id, from, days, now)
+}
+
+type liveAppointments struct {
+	l *projections.Live[*memory.Appointments]
+}
+
+func (a liveAppointments) Appointment(ctx context.Context, id string) (projections.Appointment, error) {
+	return a.l.Current().Appointment(ctx, id)
+}
+func (a liveAppointments) Appointments(ctx context.Context, q projections.AppointmentQuery) (projections.AppointmentPage, error) {
+	return a.l.Current().Appointments(ctx, q)
+}
+func (a liveAppointments) DoctorDashboard(ctx context.Context, id string) (projections.DoctorDashboard, error) {
+	return a.l.Current().DoctorDashboard(ctx, id)
+}
+func (a liveAppointments) AdminDashboard(ctx context.Context) (projections.AdminDashboard, error) {
+	return a.l.Current().AdminDashboard(ctx)
+}
