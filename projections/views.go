@@ -12,6 +12,8 @@ import (
 	"errors"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
@@ -158,6 +160,7 @@ type Dashboards interface {
 
 // Event is a decoded stored event as projections receive it.
 type Event struct {
+	ID         uuid.UUID // the stored event's id
 	Position   uint64
 	StreamID   string
 	Revision   uint64

@@ -25,6 +25,7 @@ import (
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/memory"
+	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // Options configures an App.
@@ -39,6 +40,9 @@ type Options struct {
 	Now           func() time.Time
 	// Store, when set, is used instead of opening the embedded store.
 	Store eventstore.Store
+	// Mailer delivers notifications; default: .eml files under DataDir/mail
+	// (or nothing when there is no DataDir).
+	Mailer notify.Mailer
 }
 
 // App is a wired engine.
@@ -103,10 +107,18 @@ func New(ctx context.Context, o Options) (*App, error) {
 	a.directory = projections.NewLive(memory.NewDirectory)
 	a.slots = projections.NewLive(memory.NewSlots)
 	a.appointments = projections.NewLive(memory.NewAppointments)
+	mailer := o.Mailer
+	if mailer == nil {
+		mailer = notify.Discard{}
+		if o.DataDir != "" {
+			mailer = notify.DirMailer{Dir: filepath.Join(o.DataDir, "mail")}
+		}
+	}
+	notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, o.Now) })
 	pub, sub := projections.NewGoChannel(o.Logger)
 	a.Runner, err = projections.NewRunner(projections.RunnerConfig{
 		Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-		Projections: []projections.Runnable{a.directory, a.slots, a.appointments},
+		Projections: []projections.Runnable{a.directory, a.slots, a.appointments, notifications},
 	})
 	if err != nil {
 		return nil, a.fail(err)
