@@ -1,0 +1,86 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/go-chi/httprate"
+)
+
+// DefaultAuthRateLimit is AUTH_RATE_LIMIT's default: requests per minute per
+// client IP on /auth/*.
+const DefaultAuthRateLimit = 20
+
+// RateLimitOption tunes NewRateLimit.
+type RateLimitOption func(*rateLimitConfig)
+
+type rateLimitConfig struct {
+	counter httprate.LimitCounter
+	window  time.Duration
+	prefix  string
+}
+
+// WithLimitCounter stores the counters in c instead of process memory: the
+// seam for a shared (Redis) counter, so that several API processes enforce
+// one limit. httprate calls c.Config with the limit and window.
+func WithLimitCounter(c httprate.LimitCounter) RateLimitOption {
+	return func(cfg *rateLimitConfig) { cfg.counter = c }
+}
+
+// WithRateWindow changes the window (a minute by default); the limit stays
+// "requests per window".
+func WithRateWindow(d time.Duration) RateLimitOption {
+	return func(cfg *rateLimitConfig) { cfg.window = d }
+}
+
+// WithKeyPrefix namespaces the counter keys (default "auth"), so that two
+// limiters can share one counter store.
+func WithKeyPrefix(p string) RateLimitOption {
+	return func(cfg *rateLimitConfig) { cfg.prefix = p }
+}
+
+// NewRateLimit returns middleware allowing perMinute requests per client IP
+// (per minute, sliding window), for the /auth routes. clientIP is
+// ClientIP(trustProxy); IPv6 clients are bucketed by /64. Over the limit it
+// answers 429 rate_limited with Retry-After (seconds) and the
+// X-RateLimit-* headers; if the counter store fails it answers 503
+// unavailable (failing closed: the limit guards password guessing).
+func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption) (func(http.Handler) http.Handler, error) {
+	if perMinute <= 0 {
+		return nil, fmt.Errorf("api: rate limit %d per minute is not positive", perMinute)
+	}
+	if clientIP == nil {
+		return nil, fmt.Errorf("api: rate limit needs a client IP function")
+	}
+	cfg := rateLimitConfig{window: time.Minute, prefix: "auth"}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.window <= 0 {
+		return nil, fmt.Errorf("api: rate limit window %v is not positive", cfg.window)
+	}
+	window := cfg.window
+	options := []httprate.Option{
+		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
+			// httprate set Retry-After to the window in whole seconds
+			// (0 for a sub-second window); state it rounded up instead.
+			err := RateLimited(window)
+			w.Header().Set("Retry-After", err.Header.Get("Retry-After"))
+			WriteError(w, r, err)
+		}),
+		httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
+			WriteError(w, r, &HTTPError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+				Detail: "The rate limiter is unavailable; retry later.", Err: fmt.Errorf("rate limit counter: %w", err)})
+		}),
+	}
+	if cfg.counter != nil {
+		options = append(options, httprate.WithLimitCounter(cfg.counter))
+	}
+	prefix := cfg.prefix
+	key := func(r *http.Request) (string, error) {
+		return prefix + ":" + httprate.CanonicalizeIP(clientIP(r)), nil
+	}
+	limiter := httprate.NewRateLimiter(perMinute, window, append(options, httprate.WithKeyFuncs(key))...)
+	return limiter.Handler, nil
+}
