@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prescripto/prescripto/domain"
@@ -72,8 +73,20 @@ func LoadZone(name string) (*time.Location, error) {
 	if name == "" || name == "Local" {
 		return nil, fmt.Errorf("empty zone")
 	}
-	return time.LoadLocation(name)
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	zones.Store(name, loc)
+	return loc, nil
 }
+
+// zones caches loaded zones: folding a long stream loads the same zone for
+// every schedule change, and the zone database does not change at run time.
+var zones sync.Map
 
 // Compile validates s and returns its Grid.
 func (s Schedule) Compile() (*Grid, error) {

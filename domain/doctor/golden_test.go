@@ -1,0 +1,383 @@
+package doctor_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/catalog"
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// go test ./domain/doctor -run Golden -update rewrites testdata/golden.
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+const goldenDir = "testdata/golden"
+
+// goldenSamples is one representative instance of every doctor event type,
+// every field set, so that its golden file pins every stored field.
+func goldenSamples() []domain.Event {
+	t0 := time.Date(2026, 6, 2, 3, 30, 0, 0, time.UTC)
+	hold := t0.Add(-23 * time.Hour)
+	return []domain.Event{
+		doctor.DoctorRegistered{DoctorID: docID, Profile: profile(), RegisteredAt: t0.Add(-48 * time.Hour)},
+		doctor.ProfileUpdated{DoctorID: docID, Profile: profile()},
+		doctor.ScheduleSet{DoctorID: docID, Schedule: doctor.Schedule{
+			Timezone: "Asia/Kolkata", SlotMinutes: 30, BookingWindowDays: 14, MinNoticeMinutes: 60,
+			PaymentPolicy: doctor.PaymentRequired, HoldMinutes: 15,
+			Weekly: []doctor.WeeklyHours{{Weekday: 1, Start: "09:00", End: "12:00"}, {Weekday: 5, Start: "14:00", End: "24:00"}},
+		}},
+		doctor.TimeOffAdded{DoctorID: docID, TimeOffID: "t-1", From: t0, To: t0.Add(8 * time.Hour), Reason: "conference"},
+		doctor.SlotReserved{
+			DoctorID: docID, AppointmentID: "a-1", PatientID: "p-1", PatientName: "Ravi Kumar",
+			Start: t0, End: t0.Add(30 * time.Minute), Status: doctor.StatusHeld, Fees: 50000, Currency: "INR",
+			PaymentStatus: doctor.PaymentPending, HoldExpiresAt: &hold, ReservedAt: hold.Add(-15 * time.Minute),
+		},
+		doctor.AppointmentConfirmed{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", ConfirmedAt: hold.Add(-time.Minute)},
+		doctor.HoldExpired{DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), ExpiredAt: hold},
+		doctor.AppointmentCancelled{
+			DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), Reason: "feeling better",
+			CancelledBy: domain.RolePatient, RefundDue: true, CancelledAt: hold,
+		},
+		doctor.AppointmentRescheduled{
+			DoctorID: docID, AppointmentID: "a-1", PreviousStart: t0, PreviousEnd: t0.Add(30 * time.Minute),
+			Start: t0.Add(24 * time.Hour), End: t0.Add(24*time.Hour + 30*time.Minute), RescheduledAt: hold,
+		},
+		doctor.AppointmentCompleted{DoctorID: docID, AppointmentID: "a-1", CompletedAt: t0.Add(20 * time.Minute)},
+		doctor.AppointmentMarkedNoShow{DoctorID: docID, AppointmentID: "a-1", MarkedAt: t0.Add(20 * time.Minute)},
+		doctor.PaymentOrderCreated{DoctorID: docID, AppointmentID: "a-1", OrderID: "order_1", Amount: 50000, Currency: "INR"},
+		doctor.PaymentCaptured{
+			DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", OrderID: "order_1", Amount: 50000,
+			Currency: "INR", RefundDue: true, CapturedAt: hold.Add(-time.Minute),
+		},
+		doctor.PaymentFailed{DoctorID: docID, AppointmentID: "a-1", OrderID: "order_1", PaymentID: "pay_0", Reason: "card declined"},
+		doctor.RefundIssued{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", RefundID: "rfnd_1", Amount: 25000, IssuedAt: t0},
+	}
+}
+
+func registeredNames(t *testing.T, regs []domain.Registration) []string {
+	t.Helper()
+	r := domain.NewEmptyRegistry()
+	if err := r.Register(regs...); err != nil {
+		t.Fatal(err)
+	}
+	names := r.Types()
+	sort.Strings(names)
+	return names
+}
+
+func TestGolden(t *testing.T) {
+	t.Parallel()
+	samples := map[string]domain.Event{}
+	for _, e := range goldenSamples() {
+		if _, dup := samples[e.EventType()]; dup {
+			t.Fatalf("two samples of %s", e.EventType())
+		}
+		samples[e.EventType()] = e
+	}
+	names := registeredNames(t, doctor.Events())
+	if len(names) != len(samples) {
+		t.Errorf("%d registered types, %d samples", len(names), len(samples))
+	}
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range names {
+		t.Run(name, func(t *testing.T) {
+			e, ok := samples[name]
+			if !ok {
+				t.Fatalf("no golden sample for registered type %s", name)
+			}
+			checkGolden(t, reg, e, *update)
+		})
+	}
+
+	// no stray golden files
+	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
+	for _, f := range files {
+		if name := strings.TrimSuffix(filepath.Base(f), ".json"); !slices.Contains(names, name) {
+			t.Errorf("golden file %s has no registered type", f)
+		}
+	}
+}
+
+// checkGolden pins the stored form of e: its encoding equals the golden
+// file (modulo indentation), the golden data decodes back to e, and e
+// round-trips through the registry.
+func checkGolden(t *testing.T, reg *domain.Registry, e domain.Event, update bool) {
+	t.Helper()
+	data, err := domain.Encode(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, data, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteByte('\n')
+	path := filepath.Join(goldenDir, e.EventType()+".json")
+	if update {
+		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	golden, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("missing golden file (run with -update to create): %v", err)
+	}
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, golden); err != nil {
+		t.Fatalf("golden file %s: %v", path, err)
+	}
+	if !bytes.Equal(compact.Bytes(), data) {
+		t.Errorf("the stored shape of %s changed (add a new version and an upcaster, or run -update if intended)\n shape diff:\n%s\n got  %s\n want %s",
+			e.EventType(), shapeDiff(t, data, compact.Bytes()), data, compact.Bytes())
+	}
+
+	// stored data of the golden shape still decodes to the same value
+	back, err := reg.Decode(e.EventType(), golden)
+	if err != nil {
+		t.Fatalf("decoding the golden file: %v", err)
+	}
+	if !reflect.DeepEqual(back, e) {
+		t.Errorf("golden decodes to\n %#v\nwant\n %#v", back, e)
+	}
+	// and the value round-trips
+	back, err = reg.Decode(e.EventType(), data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reflect.TypeOf(back) != reflect.TypeOf(e) || !reflect.DeepEqual(back, e) {
+		t.Errorf("round trip gives %T %#v, want %T %#v", back, back, e, e)
+	}
+}
+
+// shape maps every JSON path of data to its JSON kind.
+func shape(t *testing.T, data []byte) map[string]string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			out[path] = "object"
+			for k, e := range x {
+				walk(path+"."+k, e)
+			}
+		case []any:
+			out[path] = "array"
+			for _, e := range x {
+				walk(path+"[]", e)
+			}
+		case string:
+			out[path] = "string"
+		case float64:
+			out[path] = "number"
+		case bool:
+			out[path] = "bool"
+		case nil:
+			out[path] = "null"
+		}
+	}
+	walk("$", v)
+	return out
+}
+
+func shapeDiff(t *testing.T, got, want []byte) string {
+	g, w := shape(t, got), shape(t, want)
+	var lines []string
+	for k, v := range w {
+		if g[k] != v {
+			got := g[k]
+			if got == "" {
+				got = "absent"
+			}
+			lines = append(lines, fmt.Sprintf("  %s: %s, golden %s", k, got, v))
+		}
+	}
+	for k, v := range g {
+		if _, ok := w[k]; !ok {
+			lines = append(lines, fmt.Sprintf("  %s: %s, not in golden", k, v))
+		}
+	}
+	sort.Strings(lines)
+	if len(lines) == 0 {
+		return "  (same fields and kinds; values differ)"
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestCatalogRegistry(t *testing.T) {
+	t.Parallel()
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := reg.Types()
+	sort.Strings(got)
+	var want []string
+	for _, e := range goldenSamples() {
+		want = append(want, e.EventType())
+	}
+	for _, name := range got {
+		if strings.HasPrefix(name, "account.") {
+			want = append(want, name)
+		}
+	}
+	sort.Strings(want)
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("catalog types\n got %v\nwant %v", got, want)
+	}
+	for _, name := range got {
+		if !reg.Known(name) {
+			t.Errorf("Known(%s) = false", name)
+		}
+		if !strings.HasSuffix(name, ".v1") {
+			t.Errorf("type %s is not versioned", name)
+		}
+	}
+	if reg.Known("doctor.Nope.v1") {
+		t.Error("Known of an unregistered type")
+	}
+	if _, err := reg.Decode("doctor.Nope.v1", []byte(`{}`)); !errors.Is(err, domain.ErrUnknownEventType) || !strings.Contains(err.Error(), "doctor.Nope.v1") {
+		t.Errorf("Decode of an unknown type: %v", err)
+	}
+	if _, err := reg.Decode(doctor.TypeSlotReserved, []byte(`{"start": 12}`)); err == nil {
+		t.Error("Decode of malformed data succeeded")
+	}
+}
+
+// TestEventRefs: every doctor event names its doctor, and every event
+// about an appointment names it.
+func TestEventRefs(t *testing.T) {
+	t.Parallel()
+	notAboutAppointments := []string{doctor.TypeDoctorRegistered, doctor.TypeProfileUpdated, doctor.TypeScheduleSet, doctor.TypeTimeOffAdded}
+	for _, e := range goldenSamples() {
+		de, ok := e.(doctor.DoctorEvent)
+		if !ok || de.DoctorRef() != docID {
+			t.Errorf("%s: DoctorEvent %v, ref %q", e.EventType(), ok, refOf(de))
+		}
+		ae, ok := e.(doctor.AppointmentEvent)
+		if ok != !slices.Contains(notAboutAppointments, e.EventType()) {
+			t.Errorf("%s: AppointmentEvent = %v", e.EventType(), ok)
+		}
+		if ok && ae.AppointmentRef() != "a-1" {
+			t.Errorf("%s: AppointmentRef = %q", e.EventType(), ae.AppointmentRef())
+		}
+		if !strings.HasPrefix(e.EventType(), doctor.Category+".") {
+			t.Errorf("%s is not in the %s category", e.EventType(), doctor.Category)
+		}
+	}
+}
+
+func refOf(e doctor.DoctorEvent) string {
+	if e == nil {
+		return ""
+	}
+	return e.DoctorRef()
+}
+
+func TestRegistryRejectsDuplicates(t *testing.T) {
+	t.Parallel()
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = reg.Register(domain.Type[doctor.SlotReserved]())
+	if err == nil || !strings.Contains(err.Error(), doctor.TypeSlotReserved) {
+		t.Errorf("registering %s twice: %v", doctor.TypeSlotReserved, err)
+	}
+
+	r := domain.NewEmptyRegistry()
+	if err := r.Register(domain.Type[doctor.HoldExpired](), domain.Type[doctor.HoldExpired]()); err == nil {
+		t.Error("a duplicate within one Register call was accepted")
+	}
+	r = domain.NewEmptyRegistry()
+	if err := r.Register(doctor.Events()...); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Register(doctor.Events()...); err == nil {
+		t.Error("registering doctor.Events() twice was accepted")
+	}
+}
+
+// TestUpcaster shows how an old stored shape is read: an upcaster turns
+// a fake "doctor.Old.v0" (short field names, a unix time) into today's
+// AppointmentCompleted, and an even older "doctor.Older.v-1" upcasts into
+// v0 first.
+func TestUpcaster(t *testing.T) {
+	t.Parallel()
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.RegisterUpcaster("doctor.Old.v0", func(data []byte) (string, []byte, error) {
+		var old struct {
+			Doctor      string `json:"doc"`
+			Appointment string `json:"appt"`
+			At          int64  `json:"at"`
+		}
+		if err := json.Unmarshal(data, &old); err != nil {
+			return "", nil, err
+		}
+		if old.Appointment == "" {
+			return "", nil, errors.New("no appointment")
+		}
+		b, err := json.Marshal(doctor.AppointmentCompleted{
+			DoctorID: old.Doctor, AppointmentID: old.Appointment, CompletedAt: time.Unix(old.At, 0).UTC(),
+		})
+		return doctor.TypeAppointmentCompleted, b, err
+	})
+	reg.RegisterUpcaster("doctor.Older.v-1", func(data []byte) (string, []byte, error) {
+		return "doctor.Old.v0", bytes.ReplaceAll(data, []byte(`"appointment"`), []byte(`"appt"`)), nil
+	})
+
+	want := doctor.AppointmentCompleted{DoctorID: docID, AppointmentID: "a-1", CompletedAt: time.Date(2026, 6, 2, 4, 0, 0, 0, time.UTC)}
+	for typ, data := range map[string]string{
+		"doctor.Old.v0":    `{"doc":"doc-1","appt":"a-1","at":1780372800}`,
+		"doctor.Older.v-1": `{"doc":"doc-1","appointment":"a-1","at":1780372800}`,
+	} {
+		if !reg.Known(typ) {
+			t.Errorf("Known(%s) = false", typ)
+		}
+		got, err := reg.Decode(typ, []byte(data))
+		if err != nil {
+			t.Fatalf("Decode(%s): %v", typ, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Decode(%s) = %#v, want %#v", typ, got, want)
+		}
+		// an upcast event folds like a current one
+		d := given(setup(doctor.PaymentNone, confirmed("a-1", "p1", at(2, 9, 0)), got)...)
+		if a := mustAppointment(t, d, "a-1"); a.Status != doctor.StatusCompleted {
+			t.Errorf("after an upcast completion: %+v", a)
+		}
+	}
+
+	if _, err := reg.Decode("doctor.Old.v0", []byte(`{"doc":"doc-1"}`)); err == nil || !strings.Contains(err.Error(), "upcast doctor.Old.v0") {
+		t.Errorf("a failing upcaster: %v", err)
+	}
+	reg.RegisterUpcaster("doctor.Loop.v0", func(data []byte) (string, []byte, error) { return "doctor.Loop.v0", data, nil })
+	if _, err := reg.Decode("doctor.Loop.v0", []byte(`{}`)); err == nil {
+		t.Error("an upcaster loop decoded")
+	}
+}

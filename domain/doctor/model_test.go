@@ -1,0 +1,634 @@
+package doctor_test
+
+import (
+	"errors"
+	"fmt"
+	"reflect"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"pgregory.net/rapid"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/catalog"
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// The model test drives one doctor in America/New_York over the weekend of
+// the 2026 spring-forward change (Saturday 7 to Monday 9 March), working
+// 01:00-03:30 every day in 30-minute slots: 13 slots in all, 3 of them on
+// the short Sunday. Two patients book, pay, cancel and reschedule against
+// a simple model while the clock moves; collisions are frequent.
+
+// minModelSequences is how many sequences one `go test` run must check,
+// whatever -rapid.checks says.
+const minModelSequences = 1000
+
+var nyLoc = mustZone("America/New_York")
+
+func modelSchedule(p doctor.PaymentPolicy) doctor.Schedule {
+	return doctor.Schedule{
+		Timezone: "America/New_York", SlotMinutes: 30, BookingWindowDays: 1, MinNoticeMinutes: 60,
+		PaymentPolicy: p, HoldMinutes: 15, Weekly: everyDay("01:00", "03:30"),
+	}
+}
+
+var modelDates = []doctor.Date{
+	{Year: 2026, Month: time.March, Day: 7},
+	{Year: 2026, Month: time.March, Day: 8},
+	{Year: 2026, Month: time.March, Day: 9},
+}
+
+type mAppt struct {
+	id, patient string
+	start, end  time.Time
+	status      doctor.Status
+	holdUntil   time.Time // kept after the hold ends, cleared by confirmation (as the aggregate does)
+	paid        bool
+	payments    []string
+}
+
+func (a *mAppt) live() bool {
+	return a.status == doctor.StatusHeld || a.status == doctor.StatusConfirmed
+}
+
+type model struct {
+	d       *doctor.Doctor
+	history []domain.Event // everything recorded so far, setup included
+
+	now      time.Time
+	policy   doctor.PaymentPolicy
+	slots    []time.Time // every grid slot start of modelDates
+	appts    map[string]*mAppt
+	order    []string // appointment ids by creation
+	timeOff  [][2]time.Time
+	nextID   int
+	nextPay  int
+	nextTOff int
+
+	stats map[string]int // outcome counts, "book: slot_unavailable"
+
+	folded    *doctor.Doctor // folded from history[:foldedLen]
+	foldedLen int
+}
+
+const slotLen = 30 * time.Minute
+
+func newModel(t *rapid.T, stats map[string]int) *model {
+	m := &model{
+		stats:  stats,
+		now:    time.Date(2026, time.March, 7, 0, 0, 0, 0, nyLoc).UTC(),
+		policy: rapid.SampledFrom([]doctor.PaymentPolicy{doctor.PaymentRequired, doctor.PaymentRequired, doctor.PaymentOptional, doctor.PaymentNone}).Draw(t, "policy"),
+		appts:  map[string]*mAppt{},
+	}
+	m.history = []domain.Event{registered(), doctor.ScheduleSet{DoctorID: docID, Schedule: modelSchedule(m.policy)}}
+	m.d = given(m.history...)
+	for _, date := range modelDates {
+		for _, s := range m.d.Grid().Slots(date) {
+			m.slots = append(m.slots, s.Start)
+		}
+	}
+	if len(m.slots) != 13 {
+		t.Fatalf("the model grid has %d slots, want 13", len(m.slots))
+	}
+	return m
+}
+
+// ---- the model's rules ----
+
+func civilDay(x time.Time) int64 {
+	y, mo, d := x.In(nyLoc).Date()
+	return time.Date(y, mo, d, 0, 0, 0, 0, time.UTC).Unix() / 86400
+}
+
+func (m *model) liveByStart() []*mAppt {
+	var out []*mAppt
+	for _, id := range m.order {
+		if a := m.appts[id]; a.live() {
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].start.Before(out[j].start) })
+	return out
+}
+
+// slotErr is the model's verdict on booking start at now, ignoring except.
+func (m *model) slotErr(start time.Time, except string) *domain.Error {
+	switch {
+	case !start.After(m.now):
+		return doctor.ErrInThePast
+	case !slices.ContainsFunc(m.slots, start.Equal):
+		return doctor.ErrOutsideSchedule
+	case start.Before(m.now.Add(60 * time.Minute)):
+		return doctor.ErrInsufficientNotice
+	case civilDay(start) > civilDay(m.now)+1:
+		return doctor.ErrBeyondWindow
+	}
+	end := start.Add(slotLen)
+	for _, r := range m.timeOff {
+		if start.Before(r[1]) && end.After(r[0]) {
+			return doctor.ErrDoctorTimeOff
+		}
+	}
+	for _, a := range m.liveByStart() {
+		if a.id != except && start.Before(a.end) && end.After(a.start) {
+			return doctor.ErrSlotUnavailable
+		}
+	}
+	return nil
+}
+
+// ---- drawing ----
+
+var modelPatients = []string{"p1", "p2"}
+
+// drawStart is mostly a grid slot, often one a live appointment holds,
+// sometimes just off the grid.
+func (m *model) drawStart(t *rapid.T) time.Time {
+	s := m.slots[rapid.IntRange(0, len(m.slots)-1).Draw(t, "slot")]
+	if live := m.liveByStart(); len(live) > 0 && rapid.Bool().Draw(t, "collide") {
+		s = live[rapid.IntRange(0, len(live)-1).Draw(t, "taken")].start
+	}
+	switch rapid.IntRange(0, 9).Draw(t, "offGrid") {
+	case 0:
+		return s.Add(15 * time.Minute)
+	case 1:
+		return s.Add(time.Second)
+	}
+	return s
+}
+
+// drawAppt is an existing appointment id, often a live one, now and then
+// an unknown one.
+func (m *model) drawAppt(t *rapid.T) string {
+	if len(m.order) == 0 || rapid.IntRange(0, 9).Draw(t, "unknown") == 0 {
+		return "a-unknown"
+	}
+	if live := m.liveByStart(); len(live) > 0 && rapid.Bool().Draw(t, "pickLive") {
+		return live[rapid.IntRange(0, len(live)-1).Draw(t, "live")].id
+	}
+	return m.order[rapid.IntRange(0, len(m.order)-1).Draw(t, "appt")]
+}
+
+func (m *model) owner(id string) string {
+	if a := m.appts[id]; a != nil {
+		return a.patient
+	}
+	return "p1"
+}
+
+func otherPatient(p string) string {
+	if p == "p1" {
+		return "p2"
+	}
+	return "p1"
+}
+
+// ---- running one command ----
+
+// expect runs a command and compares its outcome with the model's: the
+// same sentinel error and nothing recorded, or exactly the events wanted.
+// On success it appends the events to the history.
+func (m *model) expect(t *rapid.T, what string, err error, wantErr *domain.Error, want []domain.Event) bool {
+	t.Helper()
+	got := m.d.Changes()
+	m.d.ClearChanges()
+	verb, _, _ := strings.Cut(what, " ")
+	switch {
+	case wantErr != nil:
+		m.stats[verb+": "+wantErr.Code]++
+	case len(got) == 0:
+		m.stats[verb+": no-op"]++
+	default:
+		for _, e := range got {
+			m.stats[verb+": "+e.EventType()]++
+			if c, ok := e.(doctor.PaymentCaptured); ok && c.RefundDue {
+				m.stats[verb+": refund due"]++
+			}
+		}
+	}
+	if wantErr != nil {
+		if !errors.Is(err, wantErr) {
+			t.Fatalf("%s: got error %v (code %q), the model wants %s", what, err, domain.CodeOf(err), wantErr.Code)
+		}
+		if len(got) != 0 {
+			t.Fatalf("%s: refused (%v) but recorded\n%s", what, err, dumpEvents(got))
+		}
+		return false
+	}
+	if err != nil {
+		t.Fatalf("%s: unexpected error %v (code %q)", what, err, domain.CodeOf(err))
+	}
+	if !eventsEqual(got, want) {
+		t.Fatalf("%s: events differ from the model's\n%s", what, diffEvents(got, want))
+	}
+	m.history = append(m.history, got...)
+	return true
+}
+
+func (m *model) book(t *rapid.T) {
+	patientID := rapid.SampledFrom(modelPatients).Draw(t, "patient")
+	start := m.drawStart(t)
+	id := fmt.Sprintf("a%d", m.nextID)
+	if len(m.order) > 0 && rapid.IntRange(0, 9).Draw(t, "reuseID") == 0 {
+		id = m.order[rapid.IntRange(0, len(m.order)-1).Draw(t, "reused")]
+	}
+	err := m.d.Reserve(doctor.Reservation{AppointmentID: id, PatientID: patientID, PatientName: nameOf(patientID), Start: start}, m.now)
+
+	var wantErr *domain.Error
+	if m.appts[id] != nil {
+		wantErr = doctor.ErrAppointmentExists
+	} else {
+		wantErr = m.slotErr(start, "")
+	}
+	e := doctor.SlotReserved{
+		DoctorID: docID, AppointmentID: id, PatientID: patientID, PatientName: nameOf(patientID),
+		Start: start, End: start.Add(slotLen), Status: doctor.StatusConfirmed, Fees: fees, Currency: "INR",
+		PaymentStatus: doctor.PaymentNotRequired, ReservedAt: m.now,
+	}
+	switch m.policy {
+	case doctor.PaymentOptional:
+		e.PaymentStatus = doctor.PaymentPending
+	case doctor.PaymentRequired:
+		until := m.now.Add(15 * time.Minute)
+		e.Status, e.PaymentStatus, e.HoldExpiresAt = doctor.StatusHeld, doctor.PaymentPending, &until
+	}
+	if !m.expect(t, "book "+id+" at "+start.Format(time.RFC3339), err, wantErr, []domain.Event{e}) {
+		return
+	}
+	a := &mAppt{id: id, patient: patientID, start: start, end: start.Add(slotLen), status: e.Status}
+	if e.HoldExpiresAt != nil {
+		a.holdUntil = *e.HoldExpiresAt
+	}
+	m.appts[id] = a
+	m.order = append(m.order, id)
+	m.nextID++
+}
+
+func (m *model) expire(t *rapid.T) {
+	id := m.drawAppt(t)
+	err := m.d.ExpireHold(id, m.now)
+	a := m.appts[id]
+	var wantErr *domain.Error
+	switch {
+	case a == nil:
+		wantErr = doctor.ErrAppointmentNotFound
+	case a.status != doctor.StatusHeld:
+		wantErr = doctor.ErrInvalidTransition
+	case m.now.Before(a.holdUntil):
+		wantErr = doctor.ErrHoldActive
+	}
+	var want []domain.Event
+	if a != nil {
+		want = []domain.Event{doctor.HoldExpired{DoctorID: docID, AppointmentID: id, Start: a.start, End: a.end, ExpiredAt: m.now}}
+	}
+	if m.expect(t, "expire "+id, err, wantErr, want) {
+		a.status = doctor.StatusExpired
+	}
+}
+
+func (m *model) pay(t *rapid.T) {
+	id := m.drawAppt(t)
+	a := m.appts[id]
+	pid := fmt.Sprintf("pay%d", m.nextPay)
+	if a != nil && len(a.payments) > 0 && rapid.Bool().Draw(t, "samePayment") {
+		pid = rapid.SampledFrom(a.payments).Draw(t, "payment")
+	}
+	err := m.d.CapturePayment(id, pid, "ord-"+id, fees, m.now)
+	var wantErr *domain.Error
+	var want []domain.Event
+	if a == nil {
+		wantErr = doctor.ErrAppointmentNotFound
+	} else if !slices.Contains(a.payments, pid) {
+		usable := a.live() && !a.paid
+		want = append(want, doctor.PaymentCaptured{
+			DoctorID: docID, AppointmentID: id, PaymentID: pid, OrderID: "ord-" + id, Amount: fees,
+			Currency: "INR", RefundDue: !usable, CapturedAt: m.now,
+		})
+		if usable && a.status == doctor.StatusHeld {
+			want = append(want, doctor.AppointmentConfirmed{DoctorID: docID, AppointmentID: id, PaymentID: pid, ConfirmedAt: m.now})
+		}
+	}
+	if !m.expect(t, "pay "+id+" with "+pid, err, wantErr, want) || len(want) == 0 {
+		return
+	}
+	if len(want) == 2 {
+		a.status, a.holdUntil = doctor.StatusConfirmed, time.Time{}
+	}
+	a.paid = true
+	a.payments = append(a.payments, pid)
+	m.nextPay++
+}
+
+func (m *model) cancel(t *rapid.T) {
+	id := m.drawAppt(t)
+	a := m.appts[id]
+	by := rapid.SampledFrom([]domain.Actor{patient(m.owner(id)), patient(otherPatient(m.owner(id))), theDoctor, otherDoctor, admin}).Draw(t, "by")
+	err := m.d.Cancel(id, "", by, m.now)
+	var wantErr *domain.Error
+	switch {
+	case a == nil || (by.Role == domain.RolePatient && by.UserID != a.patient) || by == otherDoctor:
+		wantErr = doctor.ErrAppointmentNotFound
+	case !a.live():
+		wantErr = doctor.ErrInvalidTransition
+	case by.Role == domain.RolePatient && !a.start.After(m.now):
+		wantErr = doctor.ErrAppointmentStarted
+	}
+	var want []domain.Event
+	if a != nil {
+		want = []domain.Event{doctor.AppointmentCancelled{
+			DoctorID: docID, AppointmentID: id, Start: a.start, End: a.end, CancelledBy: by.Role, RefundDue: a.paid, CancelledAt: m.now,
+		}}
+	}
+	if m.expect(t, fmt.Sprintf("cancel %s by %v", id, by), err, wantErr, want) {
+		a.status = doctor.StatusCancelled
+	}
+}
+
+func (m *model) reschedule(t *rapid.T) {
+	id := m.drawAppt(t)
+	a := m.appts[id]
+	start := m.drawStart(t)
+	by := rapid.SampledFrom([]domain.Actor{patient(m.owner(id)), patient(m.owner(id)), patient(otherPatient(m.owner(id))), theDoctor, admin}).Draw(t, "by")
+	err := m.d.Reschedule(id, start, by, m.now)
+	var wantErr *domain.Error
+	switch {
+	case a == nil || (by.Role == domain.RolePatient && by.UserID != a.patient):
+		wantErr = doctor.ErrAppointmentNotFound
+	case by.Role == domain.RoleDoctor:
+		wantErr = doctor.ErrNotAllowed
+	case !a.live():
+		wantErr = doctor.ErrInvalidTransition
+	case !a.start.After(m.now):
+		wantErr = doctor.ErrAppointmentStarted
+	default:
+		wantErr = m.slotErr(start, id)
+	}
+	var want []domain.Event
+	if a != nil && !start.Equal(a.start) {
+		want = []domain.Event{doctor.AppointmentRescheduled{
+			DoctorID: docID, AppointmentID: id, PreviousStart: a.start, PreviousEnd: a.end,
+			Start: start, End: start.Add(slotLen), RescheduledAt: m.now,
+		}}
+	}
+	if m.expect(t, fmt.Sprintf("reschedule %s to %v by %v", id, start, by), err, wantErr, want) && len(want) > 0 {
+		a.start, a.end = start, start.Add(slotLen)
+	}
+}
+
+func (m *model) close(t *rapid.T, noShow bool) {
+	id := m.drawAppt(t)
+	a := m.appts[id]
+	by := rapid.SampledFrom([]domain.Actor{theDoctor, theDoctor, admin, patient(m.owner(id)), otherDoctor}).Draw(t, "by")
+	var err error
+	var want []domain.Event
+	status := doctor.StatusCompleted
+	if noShow {
+		err, status = m.d.MarkNoShow(id, by, m.now), doctor.StatusNoShow
+		want = []domain.Event{doctor.AppointmentMarkedNoShow{DoctorID: docID, AppointmentID: id, MarkedAt: m.now}}
+	} else {
+		err = m.d.Complete(id, by, m.now)
+		want = []domain.Event{doctor.AppointmentCompleted{DoctorID: docID, AppointmentID: id, CompletedAt: m.now}}
+	}
+	var wantErr *domain.Error
+	switch {
+	case a == nil || by == otherDoctor:
+		wantErr = doctor.ErrAppointmentNotFound
+	case by.Role == domain.RolePatient:
+		wantErr = doctor.ErrNotAllowed
+	case a.status != doctor.StatusConfirmed:
+		wantErr = doctor.ErrInvalidTransition
+	case m.now.Before(a.start):
+		wantErr = doctor.ErrAppointmentNotStarted
+	}
+	if m.expect(t, fmt.Sprintf("close %s (%s) by %v", id, status, by), err, wantErr, want) {
+		a.status = status
+	}
+}
+
+func (m *model) addTimeOff(t *rapid.T) {
+	cancelBookings := rapid.Bool().Draw(t, "cancelBookings")
+	from := m.slots[rapid.IntRange(0, len(m.slots)-1).Draw(t, "from")].
+		Add(time.Duration(rapid.IntRange(-1, 1).Draw(t, "shift")) * 15 * time.Minute)
+	to := from.Add(time.Duration(rapid.IntRange(1, 4).Draw(t, "quarters")) * 15 * time.Minute)
+	id := fmt.Sprintf("t%d", m.nextTOff)
+	err := m.d.AddTimeOff(id, from, to, "", cancelBookings, domain.RoleDoctor, m.now)
+
+	var wantErr *domain.Error
+	var want []domain.Event
+	var hit []*mAppt
+	for _, a := range m.liveByStart() {
+		if a.start.Before(to) && a.end.After(from) {
+			hit = append(hit, a)
+		}
+	}
+	switch {
+	case !to.After(m.now):
+		wantErr = doctor.ErrInvalidTimeOff
+	case len(hit) > 0 && !cancelBookings:
+		wantErr = doctor.ErrBookingsInRange
+	}
+	for _, a := range hit {
+		want = append(want, doctor.AppointmentCancelled{
+			DoctorID: docID, AppointmentID: a.id, Start: a.start, End: a.end, Reason: "doctor time off",
+			CancelledBy: domain.RoleDoctor, RefundDue: a.paid, CancelledAt: m.now,
+		})
+	}
+	want = append(want, doctor.TimeOffAdded{DoctorID: docID, TimeOffID: id, From: from, To: to})
+	if !m.expect(t, fmt.Sprintf("time off %v-%v cancel=%v", from, to, cancelBookings), err, wantErr, want) {
+		return
+	}
+	for _, a := range hit {
+		a.status = doctor.StatusCancelled
+	}
+	m.timeOff = append(m.timeOff, [2]time.Time{from, to})
+	m.nextTOff++
+}
+
+func (m *model) setPolicy(t *rapid.T) {
+	p := rapid.SampledFrom([]doctor.PaymentPolicy{doctor.PaymentRequired, doctor.PaymentOptional, doctor.PaymentNone}).Draw(t, "newPolicy")
+	err := m.d.SetSchedule(modelSchedule(p))
+	var want []domain.Event
+	if p != m.policy {
+		want = []domain.Event{doctor.ScheduleSet{DoctorID: docID, Schedule: modelSchedule(p)}}
+	}
+	if m.expect(t, "set policy "+string(p), err, nil, want) {
+		m.policy = p
+	}
+}
+
+func (m *model) advance(t *rapid.T) {
+	minutes := rapid.SampledFrom([]int{1, 5, 15, 30, 60, 180}).Draw(t, "minutes")
+	m.now = m.now.Add(time.Duration(minutes) * time.Minute)
+}
+
+// ---- invariants ----
+
+func (m *model) check(t *rapid.T) {
+	t.Helper()
+	live := m.d.LiveAppointments()
+	for i := 1; i < len(live); i++ {
+		if live[i].Start.Before(live[i-1].End) {
+			t.Fatalf("live appointments overlap: %s %v-%v and %s %v-%v",
+				live[i-1].ID, live[i-1].Start, live[i-1].End, live[i].ID, live[i].Start, live[i].End)
+		}
+	}
+
+	var want []string
+	for _, a := range m.liveByStart() {
+		want = append(want, fmt.Sprintf("%s %s %s %v", a.id, a.patient, a.status, a.start))
+	}
+	var got []string
+	for _, a := range live {
+		got = append(got, fmt.Sprintf("%s %s %s %v", a.ID, a.PatientID, a.Status, a.Start))
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("live appointments\n aggregate %q\n     model %q", got, want)
+	}
+
+	for _, id := range m.order {
+		a, ma := mustAppt(t, m.d, id), m.appts[id]
+		if a.Status != ma.status || !a.Start.Equal(ma.start) || !a.End.Equal(ma.end) || !a.HoldExpiresAt.Equal(ma.holdUntil) ||
+			(a.Payment.Status == doctor.PaymentPaid) != ma.paid {
+			t.Fatalf("appointment %s: aggregate %+v, model %+v", id, a, *ma)
+		}
+	}
+
+	var wantExpired []string
+	for _, a := range m.liveByStart() {
+		if a.status == doctor.StatusHeld && !m.now.Before(a.holdUntil) {
+			wantExpired = append(wantExpired, a.id)
+		}
+	}
+	if got := m.d.ExpiredHolds(m.now); !reflect.DeepEqual(got, wantExpired) {
+		t.Fatalf("ExpiredHolds = %v, model %v", got, wantExpired)
+	}
+
+	for _, date := range modelDates {
+		var wantFree []time.Time
+		for _, s := range m.slots {
+			if doctor.DateOf(s.In(nyLoc)) == date && m.slotErr(s, "") == nil {
+				wantFree = append(wantFree, s)
+			}
+		}
+		if got := starts(m.d.FreeSlots(date, m.now)); !slices.EqualFunc(got, wantFree, time.Time.Equal) {
+			t.Fatalf("FreeSlots(%v) = %v, model %v", date, got, wantFree)
+		}
+	}
+
+	// A freshly folded aggregate equals the incrementally built one. Load
+	// is deterministic, so the fold is redone only when the history grew;
+	// it is still compared after every action, which catches a refused
+	// command that changed state without recording an event.
+	if m.folded == nil || m.foldedLen != len(m.history) {
+		m.folded, m.foldedLen = doctor.New(docID), len(m.history)
+		m.folded.Load(m.history...)
+	}
+	if msg := compareAggregates(m.d, m.folded, m.order); msg != "" {
+		t.Fatalf("refolded aggregate differs: %s", msg)
+	}
+}
+
+func mustAppt(t *rapid.T, d *doctor.Doctor, id string) doctor.Appointment {
+	a, ok := d.Appointment(id)
+	if !ok {
+		t.Fatalf("appointment %s missing", id)
+	}
+	return a
+}
+
+// checkStoredRoundTrip folds the history as it would come back from the
+// store: encoded, decoded through the catalog registry.
+func (m *model) checkStoredRoundTrip(t *rapid.T) {
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := doctor.New(docID)
+	for _, e := range m.history {
+		data, err := domain.Encode(e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := reg.Decode(e.EventType(), data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.Load(back)
+	}
+	if msg := compareAggregates(m.d, f, m.order); msg != "" {
+		t.Fatalf("aggregate folded from stored events differs: %s", msg)
+	}
+}
+
+func modelProperty(done *int, stats map[string]int) func(*rapid.T) {
+	return func(t *rapid.T) {
+		m := newModel(t, stats)
+		t.Repeat(map[string]func(*rapid.T){
+			"book":       m.book,
+			"book again": m.book, // booking is the main source of collisions
+			"expire":     m.expire,
+			"pay":        m.pay,
+			"cancel":     m.cancel,
+			"reschedule": m.reschedule,
+			"complete":   func(t *rapid.T) { m.close(t, false) },
+			"no-show":    func(t *rapid.T) { m.close(t, true) },
+			"time off":   m.addTimeOff,
+			"set policy": m.setPolicy,
+			"advance":    m.advance,
+			"":           m.check,
+		})
+		m.checkStoredRoundTrip(t)
+		*done++
+	}
+}
+
+// TestModel runs the state machine until at least minModelSequences
+// sequences passed: rapid.Check runs -rapid.checks of them per call (100 by
+// default, a fifth with -short), so it is called as often as needed.
+func TestModel(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	done, calls := 0, 0
+	stats := map[string]int{}
+	for done < minModelSequences {
+		before := done
+		rapid.Check(t, modelProperty(&done, stats))
+		calls++
+		if done == before {
+			t.Fatalf("rapid.Check ran no sequence (is -rapid.checks 0?)")
+		}
+	}
+	t.Logf("model: %d sequences in %d rapid.Check calls, %v", done, calls, time.Since(start).Round(time.Millisecond))
+
+	// The model is only worth something if the interesting outcomes happen.
+	keys := make([]string, 0, len(stats))
+	for k := range stats {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	for _, k := range keys {
+		fmt.Fprintf(&b, "  %-50s %7d\n", k, stats[k])
+	}
+	t.Logf("outcomes:\n%s", b.String())
+	for _, k := range []string{
+		"book: " + doctor.TypeSlotReserved, "book: slot_unavailable", "book: appointment_exists", "book: outside_schedule",
+		"book: insufficient_notice", "book: beyond_booking_window", "book: in_the_past", "book: doctor_time_off",
+		"reschedule: " + doctor.TypeAppointmentRescheduled, "reschedule: slot_unavailable", "reschedule: no-op",
+		"reschedule: appointment_started", "reschedule: forbidden",
+		"expire: " + doctor.TypeHoldExpired, "expire: hold_active",
+		"pay: " + doctor.TypeAppointmentConfirmed, "pay: refund due", "pay: no-op",
+		"cancel: " + doctor.TypeAppointmentCancelled, "cancel: appointment_started", "cancel: appointment_not_found",
+		"close: " + doctor.TypeAppointmentCompleted, "close: " + doctor.TypeAppointmentMarkedNoShow, "close: appointment_not_started",
+		"time: " + doctor.TypeTimeOffAdded, "time: bookings_in_range", "time: " + doctor.TypeAppointmentCancelled,
+		"set: " + doctor.TypeScheduleSet,
+	} {
+		if stats[k] == 0 {
+			t.Errorf("no sequence reached %q", k)
+		}
+	}
+}
