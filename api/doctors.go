@@ -15,7 +15,7 @@ import (
 )
 
 // MaxSlotDays bounds GET /doctors/{id}/slots?days=.
-const MaxSlotDays = 31
+const MaxSlotDays = projections.MaxSlotDays
 
 type doctorJSON struct {
 	projections.Doctor

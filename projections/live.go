@@ -31,6 +31,12 @@ func NewLive[T Projection](factory func() T) *Live[T] {
 	l.cur.Store(&p)
 	l.state.Store("running")
 	l.lastErr.Store("")
+	// A read model that keeps its data (MongoDB) starts at its stored
+	// checkpoint; the forwarder sends nothing older, so waiters must not
+	// wait for those positions to be applied again.
+	if c, err := p.Checkpoint(context.Background()); err == nil {
+		l.progress.Advance(c)
+	}
 	return l
 }
 

@@ -59,11 +59,13 @@ type Speciality struct {
 	Doctors int    `json:"doctors"`
 }
 
-// Payment of an appointment.
+// Payment of an appointment. API.md names all three fields of the
+// appointment's payment object, so none is omitted (an id not known yet is
+// "").
 type Payment struct {
 	Status    string `json:"status"`
-	OrderID   string `json:"orderId,omitempty"`
-	PaymentID string `json:"paymentId,omitempty"`
+	OrderID   string `json:"orderId"`
+	PaymentID string `json:"paymentId"`
 }
 
 // Appointment is an appointment as readers see it.
@@ -117,7 +119,7 @@ type FreeSlots struct {
 
 // DoctorDashboard is a doctor's own overview.
 type DoctorDashboard struct {
-	Earnings     int64         `json:"earnings"` // completed appointments' fees, minor units
+	Earnings     int64         `json:"earnings"` // fees of completed or paid (not refunded) appointments, minor units
 	Currency     string        `json:"currency"`
 	Appointments int           `json:"appointments"`
 	Patients     int           `json:"patients"`
@@ -179,6 +181,9 @@ type Projection interface {
 	// Checkpoint is the position of the last applied event.
 	Checkpoint(ctx context.Context) (uint64, error)
 }
+
+// MaxSlotDays bounds the days of one free-slots request of the API.
+const MaxSlotDays = 31
 
 // MaxPageSize bounds AppointmentQuery.Limit.
 const MaxPageSize = 200

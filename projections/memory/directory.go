@@ -106,14 +106,23 @@ func (d *Directory) Doctor(_ context.Context, id string) (projections.Doctor, er
 // number of doctors, by name.
 func (d *Directory) Specialities(context.Context) ([]projections.Speciality, error) {
 	d.mu.RLock()
-	count := map[string]int{}
+	count := map[string]*projections.Speciality{} // by lower-case name, as the filter matches
 	for _, doc := range d.doctors {
-		count[doc.Speciality]++
+		k := strings.ToLower(doc.Speciality)
+		sp := count[k]
+		if sp == nil {
+			sp = &projections.Speciality{Name: doc.Speciality}
+			count[k] = sp
+		}
+		if doc.Speciality < sp.Name { // a stable spelling whatever the map order
+			sp.Name = doc.Speciality
+		}
+		sp.Doctors++
 	}
 	d.mu.RUnlock()
 	out := make([]projections.Speciality, 0, len(count))
-	for name, n := range count {
-		out = append(out, projections.Speciality{Name: name, Doctors: n})
+	for _, sp := range count {
+		out = append(out, *sp)
 	}
 	slices.SortFunc(out, func(a, b projections.Speciality) int { return cmp.Compare(a.Name, b.Name) })
 	return out, nil

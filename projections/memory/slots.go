@@ -58,6 +58,9 @@ func doctorOf(e domain.Event) (string, bool) {
 
 // FreeSlots implements projections.Slots.
 func (s *Slots) FreeSlots(_ context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
+	if days < 1 || days > 366 {
+		return projections.FreeSlots{}, domain.Invalid("days must be between 1 and 366")
+	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.doctors[doctorID]
