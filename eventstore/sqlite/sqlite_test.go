@@ -598,3 +598,23 @@ func TestFailedTransactionFailsBatchAndReloads(t *testing.T) {
 	}
 	checkContiguous(t, readAllT(t, s))
 }
+
+func TestSecondOpenOfTheSameFileIsRefused(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(context.Background(), path); !errors.Is(err, ErrLocked) {
+		t.Fatalf("second open: %v; want ErrLocked", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatalf("open after close: %v", err)
+	}
+	_ = s2.Close()
+}

@@ -39,6 +39,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
 	"runtime"
 	"strings"
 	"sync"
@@ -150,6 +151,7 @@ type Store struct {
 	wdb   *sql.DB   // one connection, owned by the writer goroutine
 	wconn *sql.Conn // the pinned write connection
 	rdb   *sql.DB   // read-only pool
+	lock  *os.File  // advisory lock held while open
 
 	readStreamFwd *sql.Stmt
 	readStreamBwd *sql.Stmt
@@ -200,6 +202,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		writerDone: make(chan struct{}),
 		sig:        make(chan struct{}),
 	}
+	lock, err := lockFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	s.lock = lock
 	if err := s.open(ctx, path); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -552,6 +559,9 @@ func (s *Store) closeDBs() error {
 	}
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // releases the flock
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
