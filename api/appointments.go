@@ -53,7 +53,14 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := PrincipalFrom(r.Context())
-	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start, PatientName: p.Name})
+	// The patient's name as it is now, not as the token (up to its TTL
+	// old) remembers it: PATCH /me may have changed it since.
+	acct, err := s.cfg.Commands.Account(r.Context(), p.Role, p.UserID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start, PatientName: acct.Profile.Name})
 	if err != nil {
 		WriteError(w, r, err)
 		return

@@ -127,22 +127,60 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 	if err := probe.Register(reg, h.clock()); err != nil {
 		return AccountResult{}, err
 	}
+	ev := probe.Changes()[0].(account.Registered)
+	if m.IdempotencyKey != "" {
+		if err := h.checkKeyedOpen(ctx, n, id, ev); err != nil {
+			return AccountResult{}, err
+		}
+	}
 	hash, err := h.hasher.Hash(n.Password)
 	if err != nil {
 		return AccountResult{}, err
 	}
 	reg.PasswordHash = hash
-	ev := probe.Changes()[0].(account.Registered)
 	claim := account.EmailClaimed{Email: ev.Email, AccountID: id, Role: n.Role, Name: ev.Name, PasswordHash: hash, DoctorID: n.DoctorID, ClaimedAt: h.clock()}
 	if err := h.claimEmail(ctx, command, m, claim); err != nil {
 		return AccountResult{}, err
 	}
 	return h.execAccount(ctx, command, n.Role, id, m, func(a *account.Account, now time.Time) error {
 		if a.Registered() && m.IdempotencyKey != "" {
+			if a.Email() != ev.Email {
+				return ErrIdempotencyKeyReused // a concurrent request with the key and another email won
+			}
 			return nil // a retry after the account was opened
 		}
 		return a.Register(reg, now)
 	})
+}
+
+// checkKeyedOpen refuses a keyed account opening that is not a retry of the
+// request that first used the key. The key derives the account id, and
+// anonymous callers (registration) share one key space: without this check
+// a second request with the key and another email, name or password would
+// be answered with the first caller's account and token.
+func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, ev account.Registered) error {
+	_, evs, err := h.readStream(ctx, account.EmailStreamID(ev.Email), 0)
+	if err != nil {
+		return err
+	}
+	if len(evs) > 0 {
+		if claim, ok := evs[0].(account.EmailClaimed); ok && claim.AccountID == id {
+			// This key claimed this email: a retry only with the same
+			// name, role and password.
+			if claim.Name != ev.Name || claim.Role != n.Role || claim.DoctorID != n.DoctorID || h.hasher.Compare(claim.PasswordHash, n.Password) != nil {
+				return ErrIdempotencyKeyReused
+			}
+			return nil
+		}
+	}
+	a, _, _, err := h.loadAccount(ctx, n.Role, id)
+	if err != nil {
+		return err
+	}
+	if a.Registered() {
+		return ErrIdempotencyKeyReused // the key opened an account with another email
+	}
+	return nil
 }
 
 // RegisterPatient opens a patient account (self-service registration).

@@ -17,6 +17,7 @@ type CancelAppointment struct {
 // CancelAppointment runs the command.
 func (h *Handler) CancelAppointment(ctx context.Context, m Meta, c CancelAppointment) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "CancelAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
 		return d.Cancel(c.AppointmentID, c.Reason, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))

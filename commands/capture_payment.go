@@ -20,6 +20,7 @@ type CapturePayment struct {
 // CapturePayment runs the command.
 func (h *Handler) CapturePayment(ctx context.Context, m Meta, c CapturePayment) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "CapturePayment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
 		return d.CapturePayment(c.AppointmentID, c.PaymentID, c.OrderID, c.Amount, now)
 	}, appointmentView(c.AppointmentID, &out))

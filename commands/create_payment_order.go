@@ -17,6 +17,7 @@ type CreatePaymentOrder struct {
 // CreatePaymentOrder runs the command.
 func (h *Handler) CreatePaymentOrder(ctx context.Context, m Meta, c CreatePaymentOrder) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "CreatePaymentOrder", c.DoctorID, m, func(d *doctor.Doctor, _ time.Time) error {
 		return d.CreatePaymentOrder(c.AppointmentID, c.OrderID, m.Actor)
 	}, appointmentView(c.AppointmentID, &out))

@@ -24,8 +24,21 @@ type entry struct {
 	rev   int64  // revision of the last event, -1 for no stream
 	pos   uint64 // position of the last event
 	// keyed maps the ids of events appended under an Idempotency-Key to
-	// their positions, so a retried request is recognised.
-	keyed map[uuid.UUID]uint64
+	// their positions (and the appointment they touched), so a retried
+	// request is recognised.
+	keyed map[uuid.UUID]keyedEvent
+}
+
+type keyedEvent struct {
+	pos  uint64
+	appt string // the appointment the event is about, if any
+}
+
+func apptOf(e any) string {
+	if ae, ok := e.(doctor.AppointmentEvent); ok {
+		return ae.AppointmentRef()
+	}
+	return ""
 }
 
 // cache holds entries, bounded: entries nobody uses are evicted at random
@@ -88,8 +101,8 @@ func (h *Handler) load(ctx context.Context, id string, e *entry) error {
 	e.agg = doctor.New(id)
 	e.agg.Load(evs...)
 	e.rev, e.pos = -1, 0
-	e.keyed = map[uuid.UUID]uint64{}
-	e.absorb(recs)
+	e.keyed = map[uuid.UUID]keyedEvent{}
+	e.absorb(recs, evs)
 	e.valid = true
 	return nil
 }
@@ -101,14 +114,14 @@ func (h *Handler) catchUp(ctx context.Context, id string, e *entry) error {
 		return err
 	}
 	e.agg.Load(evs...)
-	e.absorb(recs)
+	e.absorb(recs, evs)
 	return nil
 }
 
-func (e *entry) absorb(recs []eventstore.RecordedEvent) {
-	for _, r := range recs {
+func (e *entry) absorb(recs []eventstore.RecordedEvent, evs []domain.Event) {
+	for i, r := range recs {
 		if idempotencyKeyOf(r.Metadata) != "" {
-			e.keyed[r.ID] = r.Position
+			e.keyed[r.ID] = keyedEvent{pos: r.Position, appt: apptOf(evs[i])}
 		}
 	}
 	if n := len(recs); n > 0 {
@@ -116,21 +129,37 @@ func (e *entry) absorb(recs []eventstore.RecordedEvent) {
 	}
 }
 
-// replayed reports whether the keyed command already ran, and the position
-// of the last event it appended.
-func (e *entry) replayed(m Meta, command, stream string) (uint64, bool) {
+// replayed reports whether the keyed command already ran, the position of
+// the last event it appended, and whether those events are about the
+// appointment m.target (when set): a key used before on another
+// appointment is not a retry.
+func (e *entry) replayed(m Meta, command, stream string) (pos uint64, sameTarget, ok bool) {
 	if m.IdempotencyKey == "" {
-		return 0, false
+		return 0, false, false
 	}
-	var pos uint64
+	sameTarget = m.target == ""
 	for i := 1; ; i++ {
 		ids := eventIDs(m, command, stream, i)
-		p, ok := e.keyed[ids[i-1]]
+		k, ok := e.keyed[ids[i-1]]
 		if !ok {
-			return pos, i > 1
+			return pos, sameTarget, i > 1
 		}
-		pos = p
+		pos = k.pos
+		sameTarget = sameTarget || k.appt == m.target
 	}
+}
+
+// keyScope is what the event ids of a keyed command are derived from
+// besides the key, the actor and the command: the stream, except for a
+// booking. A booking's ids do not depend on the doctor, and event ids are
+// unique store-wide, so the same key reused to book another doctor collides
+// in the store and is refused (idempotency_key_reused) instead of booking a
+// second appointment.
+func keyScope(command, stream string) string {
+	if command == reserveSlotCommand {
+		return "booking"
+	}
+	return stream
 }
 
 // decideFunc decides a command on the doctor aggregate at now, recording
@@ -170,7 +199,10 @@ func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Me
 			e.valid = false
 			return 0, err
 		}
-		if pos, ok := e.replayed(m, command, stream); ok {
+		if pos, sameTarget, ok := e.replayed(m, command, keyScope(command, stream)); ok {
+			if !sameTarget {
+				return 0, ErrIdempotencyKeyReused
+			}
 			if view != nil {
 				view(e.agg)
 			}
@@ -191,7 +223,7 @@ func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Me
 			}
 			return e.pos, nil
 		}
-		ids := eventIDs(m, command, stream, len(changes))
+		ids := eventIDs(m, command, keyScope(command, stream), len(changes))
 		data, err := encode(changes, ids, m, now)
 		if err != nil {
 			e.valid = false
@@ -206,8 +238,8 @@ func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Me
 			e.agg.ClearChanges()
 			e.rev, e.pos = int64(res.NextExpectedRevision), res.Position
 			if m.IdempotencyKey != "" {
-				for _, id := range ids {
-					e.keyed[id] = res.Position
+				for i, id := range ids {
+					e.keyed[id] = keyedEvent{pos: res.Position, appt: apptOf(changes[i])}
 				}
 			}
 			if view != nil {
@@ -217,6 +249,11 @@ func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Me
 		}
 		// The aggregate applied changes the store did not take: drop it.
 		e.valid = false
+		if m.IdempotencyKey != "" && errors.Is(err, eventstore.ErrInvalidAppend) {
+			// The key's event ids are stored elsewhere: the key was used
+			// for another request (a booking of another doctor).
+			return 0, ErrIdempotencyKeyReused
+		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
 			return 0, storeErr(err)
 		}

@@ -36,6 +36,10 @@ type Meta struct {
 	CausationID    string
 	RequestID      string
 	IdempotencyKey string
+
+	// target is the appointment a keyed appointment command acts on: a
+	// replay of the key is only a retry if it is about the same one.
+	target string
 }
 
 // Observer counts what commands do (conflicts and retries), e.g. as metrics.

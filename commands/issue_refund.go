@@ -19,6 +19,7 @@ type IssueRefund struct {
 // IssueRefund runs the command.
 func (h *Handler) IssueRefund(ctx context.Context, m Meta, c IssueRefund) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "IssueRefund", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
 		return d.IssueRefund(c.AppointmentID, c.PaymentID, c.RefundID, c.Amount, now)
 	}, appointmentView(c.AppointmentID, &out))

@@ -16,6 +16,7 @@ type MarkNoShow struct {
 // MarkNoShow runs the command.
 func (h *Handler) MarkNoShow(ctx context.Context, m Meta, c MarkNoShow) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "MarkNoShow", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
 		return d.MarkNoShow(c.AppointmentID, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))

@@ -18,6 +18,7 @@ type RescheduleAppointment struct {
 // RescheduleAppointment runs the command.
 func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c RescheduleAppointment) (AppointmentResult, error) {
 	var out AppointmentResult
+	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "RescheduleAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
 		return d.Reschedule(c.AppointmentID, c.Start, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))

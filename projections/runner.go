@@ -93,6 +93,11 @@ type Runner struct {
 	byName  map[string]Runnable
 	ready   chan struct{}
 	rebuild sync.WaitGroup
+	// starting names the projections whose rebuild was accepted (202) and
+	// has not finished: a status read right after the answer already says
+	// "rebuilding", and a second request is refused while one runs.
+	mu       sync.Mutex
+	starting map[string]bool
 }
 
 // NewRunner builds a Runner.
@@ -100,7 +105,7 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{})}
+	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}}
 	for _, p := range cfg.Projections {
 		if _, dup := r.byName[p.Name()]; dup {
 			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
@@ -266,12 +271,20 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos uint64) error {
 func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 	head, err := r.cfg.Store.HeadPosition(ctx)
 	if err != nil {
+		if ctx.Err() == nil {
+			err = fmt.Errorf("%w: event store: %w", domain.ErrUnavailable, err) // a dependency down, not a bug
+		}
 		return nil, err
 	}
 	out := make([]Status, 0, len(r.cfg.Projections))
 	for _, p := range r.cfg.Projections {
 		pos := p.Position()
 		state, lastErr := p.State()
+		r.mu.Lock()
+		if r.starting[p.Name()] {
+			state = "rebuilding" // accepted, its goroutine may not have begun
+		}
+		r.mu.Unlock()
 		lag := uint64(0)
 		if head > pos {
 			lag = head - pos
@@ -291,12 +304,21 @@ func (r *Runner) StartRebuild(ctx context.Context, name string) error {
 	if !ok {
 		return ErrUnknownProjection
 	}
-	if state, _ := p.State(); state == "rebuilding" {
+	r.mu.Lock()
+	if state, _ := p.State(); state == "rebuilding" || r.starting[name] {
+		r.mu.Unlock()
 		return ErrRebuilding
 	}
+	r.starting[name] = true
+	r.mu.Unlock()
 	r.rebuild.Add(1)
 	go func() {
 		defer r.rebuild.Done()
+		defer func() {
+			r.mu.Lock()
+			delete(r.starting, name)
+			r.mu.Unlock()
+		}()
 		start := time.Now()
 		if err := p.Rebuild(context.WithoutCancel(ctx), r.cfg.Store, r.cfg.Registry); err != nil {
 			if !errors.Is(err, ErrRebuilding) {

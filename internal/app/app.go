@@ -50,13 +50,18 @@ type App struct {
 	Store    eventstore.Store
 	Registry *domain.Registry
 	Commands *commands.Handler
-	Runner   *projections.Runner
-	Handler  http.Handler
-	Metrics  *api.Metrics
+	// Runner runs the read-model projections; Workers runs the side-effect
+	// workers (notifications) on their own forwarder, so a slow worker
+	// (a mail fsynced per event) never holds the read models back.
+	Runner  *projections.Runner
+	Workers *projections.Runner
+	Handler http.Handler
+	Metrics *api.Metrics
 
 	directory    *projections.Live[*memory.Directory]
 	slots        *projections.Live[*memory.Slots]
 	appointments *projections.Live[*memory.Appointments]
+	ops          operations
 	log          zerolog.Logger
 	ownStore     bool
 }
@@ -115,14 +120,29 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 	}
 	notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, o.Now) })
+	// The in-process transport blocks the forwarder until every consumer
+	// has acknowledged an event; consumers on one runner therefore advance
+	// at the pace of the slowest. Read models and workers get one each.
 	pub, sub := projections.NewGoChannel(o.Logger)
 	a.Runner, err = projections.NewRunner(projections.RunnerConfig{
 		Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-		Projections: []projections.Runnable{a.directory, a.slots, a.appointments, notifications},
+		Projections: []projections.Runnable{a.directory, a.slots, a.appointments},
 	})
 	if err != nil {
 		return nil, a.fail(err)
 	}
+	wpub, wsub := projections.NewGoChannel(o.Logger)
+	a.Workers, err = projections.NewRunner(projections.RunnerConfig{
+		Store: a.Store, Registry: reg, Publisher: wpub, Subscriber: wsub, Logger: o.Logger, Forward: true,
+		Projections: []projections.Runnable{notifications},
+	})
+	if err != nil {
+		return nil, a.fail(err)
+	}
+	ops := operations{runners: []*projections.Runner{a.Runner, a.Workers}, byName: map[string]*projections.Runner{
+		a.directory.Name(): a.Runner, a.slots.Name(): a.Runner, a.appointments.Name(): a.Runner, notifications.Name(): a.Workers,
+	}}
+	a.ops = ops
 	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
 	if err != nil {
 		return nil, a.fail(err)
@@ -130,7 +150,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	srv, err := api.NewServer(api.Config{
 		Commands: a.Commands, Directory: liveDirectory{a.directory}, Slots: liveSlots{a.slots},
 		Appointments: liveAppointments{a.appointments}, Dashboards: liveAppointments{a.appointments},
-		Operations: a.Runner, HeadPosition: a.Store.HeadPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
+		Operations: ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		Ready: []api.Check{
 			{Name: "eventstore", Check: a.Store.Ping},
@@ -144,6 +164,16 @@ func New(ctx context.Context, o Options) (*App, error) {
 	return a, nil
 }
 
+// headPosition is the log's head for the API: a store that does not answer
+// is a dependency down (503), never an internal error (500).
+func (a *App) headPosition(ctx context.Context) (uint64, error) {
+	p, err := a.Store.HeadPosition(ctx)
+	if err != nil && ctx.Err() == nil {
+		return 0, fmt.Errorf("%w: event store: %w", domain.ErrUnavailable, err)
+	}
+	return p, err
+}
+
 func (a *App) fail(err error) error {
 	if a.ownStore {
 		_ = a.Store.Close()
@@ -153,12 +183,14 @@ func (a *App) fail(err error) error {
 
 // projectionsReady: the runner is up and no projection has failed.
 func (a *App) projectionsReady(ctx context.Context) error {
-	select {
-	case <-a.Runner.Ready():
-	default:
-		return errors.New("projections are starting")
+	for _, r := range a.ops.runners {
+		select {
+		case <-r.Ready():
+		default:
+			return errors.New("projections are starting")
+		}
 	}
-	st, err := a.Runner.Statuses(ctx)
+	st, err := a.ops.Statuses(ctx)
 	if err != nil {
 		return err
 	}
@@ -174,6 +206,7 @@ func (a *App) projectionsReady(ctx context.Context) error {
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Runner.Run(ctx) })
+	g.Go(func() error { return a.Workers.Run(ctx) })
 	g.Go(func() error {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
@@ -182,7 +215,7 @@ func (a *App) Run(ctx context.Context) error {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				st, err := a.Runner.Statuses(ctx)
+				st, err := a.ops.Statuses(ctx)
 				if err != nil {
 					continue
 				}
@@ -216,6 +249,39 @@ func (a *App) Close() error {
 		return a.Store.Close()
 	}
 	return nil
+}
+
+// operations routes the API's projection operations to the runner that
+// runs each projection.
+type operations struct {
+	runners []*projections.Runner
+	byName  map[string]*projections.Runner
+}
+
+func (o operations) WaitFor(ctx context.Context, name string, pos uint64) error {
+	if r, ok := o.byName[name]; ok {
+		return r.WaitFor(ctx, name, pos)
+	}
+	return o.runners[0].WaitFor(ctx, name, pos) // its unknown-projection error
+}
+
+func (o operations) Statuses(ctx context.Context) ([]projections.Status, error) {
+	var out []projections.Status
+	for _, r := range o.runners {
+		st, err := r.Statuses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st...)
+	}
+	return out, nil
+}
+
+func (o operations) StartRebuild(ctx context.Context, name string) error {
+	if r, ok := o.byName[name]; ok {
+		return r.StartRebuild(ctx, name)
+	}
+	return projections.ErrUnknownProjection
 }
 
 type observer struct{ m *api.Metrics }

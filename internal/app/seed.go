@@ -125,7 +125,9 @@ func randomPassword() string {
 func (a *App) EnsureAdmin(ctx context.Context, name, email, password string) (created bool, err error) {
 	m := commands.Meta{Actor: domain.System, CorrelationID: "bootstrap-admin", IdempotencyKey: "bootstrap-admin/" + account.NormalizeEmail(email)}
 	_, err = a.Commands.CreateStaff(ctx, m, commands.NewAccount{Name: name, Email: email, Password: password, Role: domain.RoleAdmin})
-	if errors.Is(err, account.ErrEmailTaken) {
+	if errors.Is(err, account.ErrEmailTaken) || errors.Is(err, commands.ErrIdempotencyKeyReused) {
+		// The email has an account (another password or name than this
+		// start-up's is not a new admin).
 		return false, nil
 	}
 	return err == nil, err

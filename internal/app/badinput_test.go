@@ -1,0 +1,296 @@
+package app_test
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/prescripto/prescripto/internal/testenv"
+)
+
+// forge signs claims with method and key, as an attacker would.
+func forge(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
+	t.Helper()
+	s, err := jwt.NewWithClaims(method, claims).SignedString(key)
+	if err != nil {
+		t.Fatalf("sign: %v", err)
+	}
+	return s
+}
+
+// claimsFor are well-formed claims for user id with role, valid at now.
+func claimsFor(id, role string, now time.Time) jwt.MapClaims {
+	return jwt.MapClaims{
+		"iss": "prescripto", "aud": "prescripto-api", "sub": id, "role": role,
+		"iat": now.Unix(), "nbf": now.Unix(), "exp": now.Add(time.Hour).Unix(), "jti": "forged",
+	}
+}
+
+func with(c jwt.MapClaims, kv ...any) jwt.MapClaims {
+	out := jwt.MapClaims{}
+	for k, v := range c {
+		out[k] = v
+	}
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i+1] == nil {
+			delete(out, kv[i].(string))
+		} else {
+			out[kv[i].(string)] = kv[i+1]
+		}
+	}
+	return out
+}
+
+// TestBadInput sends what newcomers and attackers send. Every answer must be
+// the documented problem (status and code, application/problem+json with
+// type, title, status, detail and code), never a 500.
+func TestBadInput(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	d := e.NewDoctor(t, "Dr. Andrew Williams", "Neurologist")
+	p := e.Register(t, "Ivan Patient")
+	appt := e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))
+	now := testenv.DefaultNow
+
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := claimsFor(p.User.ID, "patient", now)
+	// The right secret with the right claims works: the forgeries below
+	// fail for the reason they name, not for a mistake of this test.
+	e.Get(t, "/me", forge(t, jwt.SigningMethodHS256, testenv.Secret, good)).Must(t, http.StatusOK)
+
+	book := func(start time.Time) map[string]string {
+		return map[string]string{"doctorId": d.ID, "start": testenv.RFC3339(start)}
+	}
+	schedule := func(kv ...any) map[string]any {
+		s := map[string]any{"timezone": testenv.Zone, "slotMinutes": 30, "bookingWindowDays": 30, "minNoticeMinutes": 30,
+			"paymentPolicy": "none", "weekly": []map[string]any{{"weekday": 1, "start": "10:00", "end": "21:00"}}}
+		for i := 0; i < len(kv); i += 2 {
+			s[kv[i].(string)] = kv[i+1]
+		}
+		return s
+	}
+	timeOff := func(from, to string) map[string]any { return map[string]any{"from": from, "to": to} }
+	register := func(name, email, password string) map[string]string {
+		return map[string]string{"name": name, "email": email, "password": password}
+	}
+	big := strings.Repeat("a", 1<<20)
+	slots := "/doctors/" + d.ID + "/slots"
+
+	type tc struct {
+		name   string
+		req    testenv.Req
+		status int
+		code   string
+	}
+	pt := p.Token
+	at := e.AdminToken
+	post := func(path, token string, body any) testenv.Req {
+		return testenv.Req{Method: http.MethodPost, Path: path, Token: token, Body: body}
+	}
+	get := func(path, token string) testenv.Req {
+		return testenv.Req{Method: http.MethodGet, Path: path, Token: token}
+	}
+	put := func(path, token string, body any) testenv.Req {
+		return testenv.Req{Method: http.MethodPut, Path: path, Token: token, Body: body}
+	}
+	patch := func(path, token string, body any) testenv.Req {
+		return testenv.Req{Method: http.MethodPatch, Path: path, Token: token, Body: body}
+	}
+	hdr := func(q testenv.Req, kv ...string) testenv.Req {
+		q.Header = http.Header{}
+		for i := 0; i < len(kv); i += 2 {
+			q.Header.Set(kv[i], kv[i+1])
+		}
+		return q
+	}
+	auth := func(value string) testenv.Req { return hdr(get("/me", ""), "Authorization", value) }
+
+	cases := []tc{
+		// Bodies.
+		{"malformed json", post("/appointments", pt, `{"doctorId":`), 400, "malformed_json"},
+		{"trailing comma", post("/appointments", pt, `{"doctorId":"x",}`), 400, "malformed_json"},
+		{"two values", post("/appointments", pt, `{} {}`), 400, "malformed_json"},
+		{"not an object", post("/appointments", pt, `["x"]`), 400, "invalid_type"},
+		{"null body", post("/appointments", pt, `null`), 400, "invalid_type"},
+		{"empty body", post("/appointments", pt, ``), 400, "empty_body"},
+		{"unknown field status", post("/appointments", pt, map[string]any{"doctorId": d.ID, "start": testenv.RFC3339(testenv.At(3, 10, 0)), "status": "completed"}), 400, "unknown_field"},
+		{"unknown field patientId", post("/appointments", pt, map[string]any{"doctorId": d.ID, "start": testenv.RFC3339(testenv.At(3, 10, 0)), "patientId": "someone-else"}), 400, "unknown_field"},
+		{"unknown field fees", post("/appointments", pt, map[string]any{"doctorId": d.ID, "start": testenv.RFC3339(testenv.At(3, 10, 0)), "fees": 0}), 400, "unknown_field"},
+		{"register as admin", post("/auth/register", "", map[string]string{"name": "Mallory", "email": "mallory@example.test", "password": testenv.Password, "role": "admin"}), 400, "unknown_field"},
+		{"oversized body", post("/appointments", pt, `{"doctorId":"`+big+`"}`), 413, "body_too_large"},
+		{"oversized register", post("/auth/register", "", `{"name":"`+big+`"}`), 413, "body_too_large"},
+		{"doctorId a number", post("/appointments", pt, map[string]any{"doctorId": 42, "start": testenv.RFC3339(testenv.At(3, 10, 0))}), 400, "invalid_type"},
+		{"start a number", post("/appointments", pt, map[string]any{"doctorId": d.ID, "start": 1893456000}), 400, "invalid_type"},
+		{"fees a string", patch("/admin/doctors/"+d.ID, at, map[string]any{"fees": "500"}), 400, "invalid_type"},
+		{"available a string", patch("/admin/doctors/"+d.ID, at, map[string]any{"available": "no"}), 400, "invalid_type"},
+		{"weekly an object", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", map[string]any{"weekday": 1})), 400, "invalid_type"},
+		{"slotMinutes fractional", put("/doctors/"+d.ID+"/schedule", at, schedule("slotMinutes", 30.5)), 400, "invalid_type"},
+		{"no content type", hdr(testenv.Req{Method: http.MethodPost, Path: "/appointments", Token: pt, Body: book(testenv.At(3, 10, 0)), NoContentType: true}), 415, "unsupported_media_type"},
+		{"text/plain", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Content-Type", "text/plain"), 415, "unsupported_media_type"},
+		{"form encoded login", hdr(post("/auth/login", "", "email=a%40b.c&password=x"), "Content-Type", "application/x-www-form-urlencoded"), 415, "unsupported_media_type"},
+		{"gzip body", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Content-Encoding", "gzip"), 415, "unsupported_media_type"},
+
+		// Booking rules.
+		{"missing doctorId", post("/appointments", pt, map[string]string{"start": testenv.RFC3339(testenv.At(3, 10, 0))}), 400, "invalid_input"},
+		{"missing start", post("/appointments", pt, map[string]string{"doctorId": d.ID}), 400, "invalid_input"},
+		{"start not RFC 3339", post("/appointments", pt, map[string]string{"doctorId": d.ID, "start": "tomorrow 10am"}), 400, "invalid_input"},
+		{"start a date", post("/appointments", pt, map[string]string{"doctorId": d.ID, "start": testenv.Date(3)}), 400, "invalid_input"},
+		{"start year 9999", post("/appointments", pt, map[string]string{"doctorId": d.ID, "start": "9999-01-01T04:30:00Z"}), 400, "invalid_input"},
+		{"past slot", post("/appointments", pt, book(testenv.At(-1, 10, 0))), 422, "in_the_past"},
+		{"off-grid slot", post("/appointments", pt, book(testenv.At(3, 10, 10))), 422, "outside_schedule"},
+		{"off-grid seconds", post("/appointments", pt, map[string]string{"doctorId": d.ID, "start": testenv.At(3, 10, 0).Add(time.Second).Format(time.RFC3339)}), 422, "outside_schedule"},
+		{"outside hours", post("/appointments", pt, book(testenv.At(3, 21, 0))), 422, "outside_schedule"},
+		{"beyond window", post("/appointments", pt, book(testenv.At(31, 10, 0))), 422, "beyond_booking_window"},
+		{"unknown doctor booking", post("/appointments", pt, map[string]string{"doctorId": "no-such-doctor", "start": testenv.RFC3339(testenv.At(3, 10, 0))}), 404, "doctor_not_found"},
+		{"slot taken", post("/appointments", pt, book(appt.Start)), 409, "slot_unavailable"},
+
+		// Queries.
+		{"from not a date", get(slots+"?from=03/03/2031", ""), 400, "invalid_query"},
+		{"from impossible date", get(slots+"?from=2031-02-30", ""), 400, "invalid_query"},
+		{"from year 1", get(slots+"?from=0001-01-01", ""), 400, "invalid_query"},
+		{"days 0", get(slots+"?days=0", ""), 400, "invalid_query"},
+		{"days 32", get(slots+"?days=32", ""), 400, "invalid_query"},
+		{"days x", get(slots+"?days=x", ""), 400, "invalid_query"},
+		{"days -1", get(slots+"?days=-1", ""), 400, "invalid_query"},
+		{"days huge", get(slots+"?days=99999999999999999999", ""), 400, "invalid_query"},
+		{"available maybe", get("/doctors?available=maybe", ""), 400, "invalid_query"},
+		{"q too long", get("/doctors?q="+strings.Repeat("x", 101), ""), 400, "invalid_query"},
+		{"limit 0", get("/appointments?limit=0", pt), 400, "invalid_query"},
+		{"limit 201", get("/appointments?limit=201", pt), 400, "invalid_query"},
+		{"limit x", get("/appointments?limit=x", pt), 400, "invalid_query"},
+		{"garbage cursor", get("/appointments?cursor=%25%25garbage", pt), 400, "invalid_cursor"},
+		{"forged cursor", get("/appointments?cursor=eHl6", pt), 400, "invalid_cursor"},
+		{"cursor overflow", get("/appointments?cursor=Yjk5OTk5OTk5OTk5OTk5OTk5OTk5OTk", pt), 400, "invalid_cursor"},
+		{"status unknown", get("/appointments?status=booked", pt), 400, "invalid_input"},
+		{"appointments from a date", get("/appointments?from=2031-03-01", pt), 400, "invalid_query"},
+		{"appointments to before from", get("/appointments?from=2031-03-05T00:00:00Z&to=2031-03-04T00:00:00Z", pt), 400, "invalid_input"},
+		{"bad X-Min-Position", hdr(get("/doctors", ""), "X-Min-Position", "abc"), 400, "invalid_header"},
+		{"negative X-Min-Position", hdr(get("/appointments", pt), "X-Min-Position", "-1"), 400, "invalid_header"},
+		{"fractional X-Min-Position", hdr(get(slots, ""), "X-Min-Position", "1.5"), 400, "invalid_header"},
+		{"unreached X-Min-Position", hdr(get("/doctors", ""), "X-Min-Position", "18446744073709551615"), 503, "not_caught_up"},
+		{"idempotency key too long", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid_header"},
+		{"idempotency key not text", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Idempotency-Key", "clé-1"), 400, "invalid_header"},
+
+		// Accounts.
+		{"weak password", post("/auth/register", "", register("Judy", "judy@example.test", "short7!")), 400, "weak_password"},
+		{"password over 72 bytes", post("/auth/register", "", register("Judy", "judy@example.test", strings.Repeat("p", 73))), 400, "weak_password"},
+		{"bad email", post("/auth/register", "", register("Judy", "not-an-email", testenv.Password)), 400, "invalid_input"},
+		{"email without domain dot", post("/auth/register", "", register("Judy", "judy@localhost", testenv.Password)), 400, "invalid_input"},
+		{"email with display name", post("/auth/register", "", register("Judy", "Judy <judy@example.test>", testenv.Password)), 400, "invalid_input"},
+		{"empty name", post("/auth/register", "", register("  ", "judy@example.test", testenv.Password)), 400, "invalid_input"},
+		{"duplicate email", post("/auth/register", "", register("Ivan Again", p.User.Email, testenv.Password)), 409, "email_taken"},
+		{"duplicate email other case", post("/auth/register", "", register("Ivan Again", strings.ToUpper(p.User.Email), testenv.Password)), 409, "email_taken"},
+		{"wrong password", post("/auth/login", "", map[string]string{"email": p.User.Email, "password": "wrong-password"}), 401, "invalid_credentials"},
+		{"unknown email", post("/auth/login", "", map[string]string{"email": "nobody@example.test", "password": testenv.Password}), 401, "invalid_credentials"},
+		{"malformed login email", post("/auth/login", "", map[string]string{"email": "nobody", "password": testenv.Password}), 401, "invalid_credentials"},
+		{"empty login", post("/auth/login", "", map[string]string{}), 401, "invalid_credentials"},
+		{"me bad dob", patch("/me", pt, map[string]string{"dob": "1990-13-45"}), 400, "invalid_input"},
+		{"me bad phone", patch("/me", pt, map[string]string{"phone": "call me maybe"}), 400, "invalid_input"},
+		{"me empty name", patch("/me", pt, map[string]string{"name": ""}), 400, "invalid_input"},
+
+		// Tokens.
+		{"no token", get("/me", ""), 401, "unauthorized"},
+		{"garbled token", auth("Bearer not.a.token"), 401, "invalid_token"},
+		{"not bearer", auth("Basic aXZhbjpwYXNzd29yZA=="), 401, "invalid_token"},
+		{"bearer without token", auth("Bearer"), 401, "invalid_token"},
+		{"two tokens", auth("Bearer a b"), 401, "invalid_token"},
+		{"expired token", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "iat", now.Add(-3*time.Hour).Unix(), "nbf", now.Add(-3*time.Hour).Unix(), "exp", now.Add(-2*time.Hour).Unix()))), 401, "invalid_token"},
+		{"no exp", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "exp", nil))), 401, "invalid_token"},
+		{"not yet valid", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "nbf", now.Add(time.Hour).Unix()))), 401, "invalid_token"},
+		{"issued in the future", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "iat", now.Add(time.Hour).Unix()))), 401, "invalid_token"},
+		{"alg none", auth("Bearer " + forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, good)), 401, "invalid_token"},
+		{"alg none as admin", auth("Bearer " + forge(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, with(good, "role", "admin"))), 401, "invalid_token"},
+		{"HS256 wrong key", auth("Bearer " + forge(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-another"), good)), 401, "invalid_token"},
+		{"HS512 right key", auth("Bearer " + forge(t, jwt.SigningMethodHS512, testenv.Secret, good)), 401, "invalid_token"},
+		{"RS256", auth("Bearer " + forge(t, jwt.SigningMethodRS256, rsaKey, good)), 401, "invalid_token"},
+		{"wrong issuer", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "iss", "evil"))), 401, "invalid_token"},
+		{"wrong audience", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "aud", "other-api"))), 401, "invalid_token"},
+		{"system role", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "role", "system"))), 401, "invalid_token"},
+		{"unknown role", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "role", "root"))), 401, "invalid_token"},
+		{"no subject", auth("Bearer " + forge(t, jwt.SigningMethodHS256, testenv.Secret, with(good, "sub", nil))), 401, "invalid_token"},
+		{"garbled token on a public route", hdr(get("/doctors", ""), "Authorization", "Bearer x"), 401, "invalid_token"},
+
+		// Unknown things.
+		{"unknown doctor", get("/doctors/no-such-doctor", ""), 404, "doctor_not_found"},
+		{"unknown doctor slots", get("/doctors/no-such-doctor/slots", ""), 404, "doctor_not_found"},
+		{"unknown doctor schedule", put("/doctors/no-such-doctor/schedule", at, schedule()), 404, "doctor_not_found"},
+		{"unknown doctor time off", post("/doctors/no-such-doctor/time-off", at, timeOff(testenv.RFC3339(testenv.At(4, 0, 0)), testenv.RFC3339(testenv.At(5, 0, 0)))), 404, "doctor_not_found"},
+		{"unknown doctor patch", patch("/admin/doctors/no-such-doctor", at, map[string]any{"about": "x"}), 404, "doctor_not_found"},
+		{"unknown appointment", get("/appointments/no-such-appointment", pt), 404, "appointment_not_found"},
+		{"unknown appointment cancel", post("/appointments/no-such-appointment/cancel", pt, nil), 404, "appointment_not_found"},
+		{"unknown route", get("/nope", ""), 404, "not_found"},
+		{"wrong method", testenv.Req{Method: http.MethodDelete, Path: "/appointments/" + appt.ID, Token: pt}, 405, "method_not_allowed"},
+
+		// Schedules and time off.
+		{"slotMinutes 3", put("/doctors/"+d.ID+"/schedule", at, schedule("slotMinutes", 3)), 400, "invalid_schedule"},
+		{"slotMinutes 0", put("/doctors/"+d.ID+"/schedule", at, schedule("slotMinutes", 0)), 400, "invalid_schedule"},
+		{"unknown zone", put("/doctors/"+d.ID+"/schedule", at, schedule("timezone", "Mars/Olympus_Mons")), 400, "invalid_schedule"},
+		{"zone Local", put("/doctors/"+d.ID+"/schedule", at, schedule("timezone", "Local")), 400, "invalid_schedule"},
+		{"no zone", put("/doctors/"+d.ID+"/schedule", at, schedule("timezone", "")), 400, "invalid_schedule"},
+		{"weekday 8", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 8, "start": "10:00", "end": "12:00"}})), 400, "invalid_schedule"},
+		{"weekday 0", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 0, "start": "10:00", "end": "12:00"}})), 400, "invalid_schedule"},
+		{"hour 25", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 1, "start": "25:00", "end": "26:00"}})), 400, "invalid_schedule"},
+		{"clock without colon", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 1, "start": "1000", "end": "1200"}})), 400, "invalid_schedule"},
+		{"end before start", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 1, "start": "12:00", "end": "10:00"}})), 400, "invalid_schedule"},
+		{"overlapping hours", put("/doctors/"+d.ID+"/schedule", at, schedule("weekly", []map[string]any{{"weekday": 1, "start": "10:00", "end": "12:00"}, {"weekday": 1, "start": "11:00", "end": "13:00"}})), 400, "invalid_schedule"},
+		{"window 0", put("/doctors/"+d.ID+"/schedule", at, schedule("bookingWindowDays", 0)), 400, "invalid_schedule"},
+		{"window 366", put("/doctors/"+d.ID+"/schedule", at, schedule("bookingWindowDays", 366)), 400, "invalid_schedule"},
+		{"negative notice", put("/doctors/"+d.ID+"/schedule", at, schedule("minNoticeMinutes", -5)), 400, "invalid_schedule"},
+		{"unknown payment policy", put("/doctors/"+d.ID+"/schedule", at, schedule("paymentPolicy", "sometimes")), 400, "invalid_schedule"},
+		{"schedule unknown field", put("/doctors/"+d.ID+"/schedule", at, schedule("slots", 3)), 400, "unknown_field"},
+		{"time off to before from", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(5, 0, 0)), testenv.RFC3339(testenv.At(4, 0, 0)))), 400, "invalid_time_off"},
+		{"time off empty range", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(5, 0, 0)), testenv.RFC3339(testenv.At(5, 0, 0)))), 400, "invalid_time_off"},
+		{"time off in the past", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(-3, 0, 0)), testenv.RFC3339(testenv.At(-2, 0, 0)))), 400, "invalid_time_off"},
+		{"time off over a year", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(1, 0, 0)), testenv.RFC3339(testenv.At(400, 0, 0)))), 400, "invalid_time_off"},
+		{"time off from not a time", post("/doctors/"+d.ID+"/time-off", at, timeOff("monday", testenv.RFC3339(testenv.At(5, 0, 0)))), 400, "invalid_input"},
+		{"time off without to", post("/doctors/"+d.ID+"/time-off", at, map[string]any{"from": testenv.RFC3339(testenv.At(5, 0, 0))}), 400, "invalid_input"},
+
+		// Doctor profiles.
+		{"negative fees", patch("/admin/doctors/"+d.ID, at, map[string]any{"fees": -1}), 400, "invalid_profile"},
+		{"bad currency", patch("/admin/doctors/"+d.ID, at, map[string]any{"currency": "rupees"}), 400, "invalid_profile"},
+		{"javascript image", patch("/admin/doctors/"+d.ID, at, map[string]any{"imageUrl": "javascript:alert(1)"}), 400, "invalid_profile"},
+		{"empty doctor name", patch("/admin/doctors/"+d.ID, at, map[string]any{"name": " "}), 400, "invalid_profile"},
+		{"doctor without zone", post("/admin/doctors", at, with(jwt.MapClaims(e.DoctorBody("Dr. No Zone", "Neurologist")), "timezone", nil)), 400, "invalid_input"},
+		{"doctor with bad zone", post("/admin/doctors", at, with(jwt.MapClaims(e.DoctorBody("Dr. Bad Zone", "Neurologist")), "timezone", "Nowhere/Here")), 400, "invalid_schedule"},
+		{"doctor weak password", post("/admin/doctors", at, with(jwt.MapClaims(e.DoctorBody("Dr. Weak", "Neurologist")), "password", "123")), 400, "weak_password"},
+		{"doctor taken email", post("/admin/doctors", at, with(jwt.MapClaims(e.DoctorBody("Dr. Dup", "Neurologist")), "email", d.Email)), 409, "email_taken"},
+		{"doctor own profile: name", patch("/doctor/profile", d.Token, map[string]any{"name": "Dr. Renamed"}), 400, "unknown_field"},
+		{"doctor own profile: fees", patch("/doctor/profile", d.Token, map[string]any{"fees": -100}), 400, "invalid_profile"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			r := e.Do(t, c.req)
+			r.CheckProblem(t, c.status, c.code)
+			if c.status == http.StatusMethodNotAllowed && r.Header.Get("Allow") == "" {
+				t.Errorf("405 without Allow")
+			}
+		})
+	}
+}
+
+// A token the engine issued stops working when the clock passes its expiry
+// (plus the 30 s leeway), and logging in again gives a working one.
+func TestTokenExpiry(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{TokenTTL: 10 * time.Minute})
+	p := e.Register(t, "Kim Patient")
+	if !p.ExpiresAt.Equal(testenv.DefaultNow.Add(10 * time.Minute)) {
+		t.Errorf("expiresAt %v", p.ExpiresAt)
+	}
+	e.Get(t, "/me", p.Token).Must(t, http.StatusOK)
+	e.Clock.Advance(10*time.Minute + 20*time.Second) // inside the leeway
+	e.Get(t, "/me", p.Token).Must(t, http.StatusOK)
+	e.Clock.Advance(15 * time.Second)
+	e.Get(t, "/me", p.Token).CheckProblem(t, http.StatusUnauthorized, "invalid_token")
+	again := e.Login(t, p.User.Email, testenv.Password)
+	e.Get(t, "/me", again.Token).Must(t, http.StatusOK)
+}

@@ -1,0 +1,132 @@
+package app_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prescripto/prescripto/internal/testenv"
+)
+
+// TestDoubleBookingRace: 200 registered patients race over HTTP for 20
+// slots of one doctor, ten per slot, all released at once. Exactly one
+// booking per slot wins (20 × 201), the rest are told slot_unavailable
+// (180 × 409), and both read models agree once they have caught up.
+func TestDoubleBookingRace(t *testing.T) {
+	t.Parallel()
+	const patients, slots = 200, 20
+	e := testenv.Start(t, testenv.Options{})
+	d := e.NewDoctor(t, "Dr. Christopher Lee", "Pediatricians")
+
+	tokens := make([]string, patients)
+	var wg sync.WaitGroup
+	for i := range tokens {
+		wg.Go(func() {
+			r := e.Post(t, "/auth/register", "", map[string]string{
+				"name": "Racer", "email": e.Unique("racer") + "@example.test", "password": testenv.Password,
+			})
+			var a testenv.AuthResult
+			if r.Expect(t, http.StatusCreated).Status == http.StatusCreated && json.Unmarshal(r.Body, &a) == nil {
+				tokens[i] = a.Token
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	starts := make([]time.Time, slots)
+	for i := range starts {
+		starts[i] = testenv.At(1, 10, 0).Add(time.Duration(i) * 30 * time.Minute) // 10:00 ... 19:30
+	}
+	type outcome struct {
+		status int
+		code   string
+		appt   testenv.Appointment
+	}
+	results := make([]outcome, patients)
+	release := make(chan struct{})
+	var ready sync.WaitGroup
+	ready.Add(patients)
+	for i := range patients {
+		wg.Go(func() {
+			ready.Done()
+			<-release
+			r := e.Book(t, tokens[i], d.ID, starts[i%slots])
+			results[i].status = r.Status
+			switch r.Status {
+			case http.StatusCreated:
+				_ = json.Unmarshal(r.Body, &results[i].appt)
+			case http.StatusConflict:
+				results[i].code = r.CheckProblem(t, http.StatusConflict, "slot_unavailable").Code
+			}
+		})
+	}
+	ready.Wait()
+	close(release)
+	wg.Wait()
+
+	winners := map[time.Time][]testenv.Appointment{}
+	var created, conflicts int
+	var maxPos uint64
+	for i, o := range results {
+		switch {
+		case o.status == http.StatusCreated:
+			created++
+			if !o.appt.Start.Equal(starts[i%slots]) || o.appt.Status != "confirmed" {
+				t.Errorf("patient %d got %+v, asked for %v", i, o.appt, starts[i%slots])
+			}
+			winners[o.appt.Start] = append(winners[o.appt.Start], o.appt)
+			maxPos = max(maxPos, o.appt.Position)
+		case o.status == http.StatusConflict && o.code == "slot_unavailable":
+			conflicts++
+		default:
+			t.Errorf("patient %d: status %d code %q", i, o.status, o.code)
+		}
+	}
+	if created != slots || conflicts != patients-slots {
+		t.Fatalf("%d × 201 and %d × 409 slot_unavailable, want %d and %d", created, conflicts, slots, patients-slots)
+	}
+	for _, s := range starts {
+		if n := len(winners[s]); n != 1 {
+			t.Errorf("slot %v has %d winners", s, n)
+		}
+	}
+
+	// Read your writes: the free-slot model no longer lists any of them.
+	free := e.FreeSlots(t, d.ID, testenv.Date(1), 1, maxPos)
+	for _, s := range starts {
+		if free.Has(s) {
+			t.Errorf("booked slot %v still listed free", s)
+		}
+	}
+	if n := len(free.Days[0].Slots); n != 22-slots {
+		t.Errorf("%d free slots left that day, want %d", n, 22-slots)
+	}
+
+	// And the appointments model holds each slot exactly once.
+	e.CaughtUp(t)
+	list := e.Appointments(t, e.AdminToken, "limit=200&doctorId="+d.ID, maxPos)
+	held := map[time.Time][]string{}
+	for _, a := range list.Appointments {
+		if a.DoctorID != d.ID {
+			t.Errorf("admin list filtered by doctor returned %+v", a)
+		}
+		held[a.Start] = append(held[a.Start], a.ID)
+	}
+	if len(list.Appointments) != slots || list.NextCursor != "" {
+		t.Errorf("admin lists %d appointments (cursor %q), want %d", len(list.Appointments), list.NextCursor, slots)
+	}
+	for _, s := range starts {
+		if ids := held[s]; len(ids) != 1 || ids[0] != winners[s][0].ID {
+			t.Errorf("slot %v held by %v, want [%s]", s, ids, winners[s][0].ID)
+		}
+	}
+	// Nothing was appended for the losers.
+	if head := e.Head(t); head != maxPos {
+		t.Errorf("head %d after the race, last booking at %d", head, maxPos)
+	}
+}

@@ -1,0 +1,447 @@
+// Package testenv runs the whole Prescripto engine (app.New on a temporary
+// data dir, the projections, the real chi router behind httptest.NewServer)
+// for end-to-end tests, and talks to it over real HTTP the way a client
+// does. Every response it receives is checked against api/openapi.yaml.
+//
+// It imports testing: only tests may import it.
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/api/apitest"
+	"github.com/prescripto/prescripto/internal/app"
+)
+
+// DefaultNow is the fake clock's start: Monday 3 March 2031, 09:00 in
+// Asia/Kolkata (03:30 UTC), before the doctors' 10:00 opening.
+var DefaultNow = time.Date(2031, time.March, 3, 3, 30, 0, 0, time.UTC)
+
+// Zone is the doctors' zone in these tests (no DST).
+const Zone = "Asia/Kolkata"
+
+// IST is Zone loaded.
+var IST = mustZone(Zone)
+
+func mustZone(name string) *time.Location {
+	l, err := time.LoadLocation(name)
+	if err != nil {
+		panic(err)
+	}
+	return l
+}
+
+// Secret is the JWT secret of every Env (32+ bytes).
+var Secret = []byte("prescripto-e2e-test-secret-0123456789abcdef")
+
+// Clock is a settable clock, safe for concurrent use.
+type Clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewClock returns a clock standing at t.
+func NewClock(t time.Time) *Clock { return &Clock{t: t} }
+
+// Now is the clock's time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Set moves the clock to t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = t
+}
+
+// Advance moves the clock by d and returns the new time.
+func (c *Clock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+	return c.t
+}
+
+// Options tune Start.
+type Options struct {
+	// DataDir is the data dir; default a fresh t.TempDir().
+	DataDir string
+	// Clock is the engine's clock; default NewClock(DefaultNow).
+	Clock *Clock
+	// AuthRateLimit is the /auth/* limit per minute; default 1,000,000.
+	AuthRateLimit int
+	// TokenTTL is the access-token lifetime; default 1 h.
+	TokenTTL time.Duration
+	// Logger is the engine's logger; default a no-op logger.
+	Logger *zerolog.Logger
+	// NoAdminLogin leaves AdminToken empty (Start logs nobody in, so no
+	// /auth request is spent).
+	NoAdminLogin bool
+}
+
+// Admin credentials every Env bootstraps (EnsureAdmin, as ADMIN_EMAIL and
+// ADMIN_PASSWORD do at start-up).
+const (
+	AdminEmail    = "admin@prescripto.test"
+	AdminPassword = "admin-password-1"
+)
+
+// Env is a running engine and an HTTP client for it.
+type Env struct {
+	App     *app.App
+	Server  *httptest.Server
+	URL     string // base URL including /api/v1
+	Clock   *Clock
+	DataDir string
+	Valid   *apitest.Validator
+	Client  *http.Client
+
+	// AdminToken is a token of the bootstrapped admin.
+	AdminToken string
+
+	seq      atomic.Int64
+	stopOnce sync.Once
+	stop     func()
+}
+
+// Start builds an App on a data dir, runs its projections, serves its
+// handler and logs the admin in. Everything is stopped at t's cleanup (or
+// earlier with Stop).
+func Start(t testing.TB, o Options) *Env {
+	t.Helper()
+	if o.DataDir == "" {
+		o.DataDir = t.TempDir()
+	}
+	if o.Clock == nil {
+		o.Clock = NewClock(DefaultNow)
+	}
+	if o.AuthRateLimit == 0 {
+		o.AuthRateLimit = 1_000_000
+	}
+	logger := zerolog.Nop()
+	if o.Logger != nil {
+		logger = *o.Logger
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, app.Options{
+		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
+		BcryptCost: 4, Logger: logger, Now: o.Clock.Now,
+	})
+	if err != nil {
+		t.Fatalf("app.New: %v", err)
+	}
+	if _, err := a.EnsureAdmin(ctx, "Clinic Admin", AdminEmail, AdminPassword); err != nil {
+		_ = a.Close()
+		t.Fatalf("EnsureAdmin: %v", err)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	runErr := make(chan error, 1)
+	go func() { runErr <- a.Run(runCtx) }()
+	srv := httptest.NewServer(a.Handler)
+	e := &Env{
+		App: a, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir,
+		Valid:  apitest.NewValidator(t),
+		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}},
+	}
+	e.stop = func() {
+		srv.Close()
+		e.Client.CloseIdleConnections()
+		cancel()
+		select {
+		case err := <-runErr:
+			if err != nil {
+				t.Errorf("App.Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("App.Run did not stop within 30 s")
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("App.Close: %v", err)
+		}
+	}
+	t.Cleanup(e.Stop)
+	if !o.NoAdminLogin {
+		e.AdminToken = e.Login(t, AdminEmail, AdminPassword).Token
+	}
+	return e
+}
+
+// Stop shuts the server, the projections and the store down (once).
+func (e *Env) Stop() { e.stopOnce.Do(e.stop) }
+
+// CaughtUp waits (at most 10 s) until every projection has applied the
+// log's head.
+func (e *Env) CaughtUp(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.App.CaughtUp(ctx); err != nil {
+		t.Fatalf("CaughtUp: %v", err)
+	}
+}
+
+// Head is the event log's head position.
+func (e *Env) Head(t testing.TB) uint64 {
+	t.Helper()
+	p, err := e.App.Store.HeadPosition(context.Background())
+	if err != nil {
+		t.Fatalf("HeadPosition: %v", err)
+	}
+	return p
+}
+
+// Unique returns a string unique within the Env, for emails and names.
+func (e *Env) Unique(prefix string) string {
+	return fmt.Sprintf("%s-%d", prefix, e.seq.Add(1))
+}
+
+// ---------------------------------------------------------------- requests
+
+// Req is one HTTP request.
+type Req struct {
+	Method string
+	Path   string // below /api/v1 unless it starts with "//" (then from the root: "//healthz")
+	Token  string
+	// Body: nil for none, a string or []byte sent as is, anything else
+	// JSON-encoded.
+	Body any
+	// Header is added to the request. Content-Type defaults to
+	// application/json when there is a body; set NoContentType to send none.
+	Header        http.Header
+	NoContentType bool
+	// MinPosition, when not zero, is sent as X-Min-Position.
+	MinPosition uint64
+	// NoValidate skips the OpenAPI check (for responses to requests the
+	// document cannot route, which the caller checks itself).
+	NoValidate bool
+	// Client, when set, sends the request instead of Env.Client.
+	Client *http.Client
+}
+
+// Res is a response, read whole.
+type Res struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	req    string
+}
+
+func (r *Res) String() string {
+	return fmt.Sprintf("%s -> %d %s", r.req, r.Status, truncate(r.Body))
+}
+
+// Decode JSON-decodes the body into v, failing t if it does not decode.
+func (r *Res) Decode(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("%s: decode %T: %v", r, v, err)
+	}
+}
+
+// Map decodes the body as a JSON object.
+func (r *Res) Map(t testing.TB) map[string]any {
+	t.Helper()
+	var m map[string]any
+	r.Decode(t, &m)
+	return m
+}
+
+// Problem is an RFC 9457 problem as the API writes it.
+type Problem struct {
+	Type      string `json:"type"`
+	Title     string `json:"title"`
+	Status    int    `json:"status"`
+	Detail    string `json:"detail"`
+	Code      string `json:"code"`
+	Instance  string `json:"instance"`
+	RequestID string `json:"requestId"`
+	Errors    []struct {
+		Field  string `json:"field"`
+		Code   string `json:"code"`
+		Detail string `json:"detail"`
+	} `json:"errors"`
+}
+
+// CheckProblem reports (with t.Errorf, so it is safe from any goroutine)
+// unless r is an application/problem+json answer with status and code,
+// carrying type, title, status, detail and code, consistent with each
+// other.
+func (r *Res) CheckProblem(t testing.TB, status int, code string) Problem {
+	t.Helper()
+	var p Problem
+	if r.Status != status {
+		t.Errorf("%s: status %d, want %d", r, r.Status, status)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "application/problem+json" {
+		t.Errorf("%s: Content-Type %q, want application/problem+json", r, ct)
+		return p
+	}
+	var raw map[string]any
+	if err := json.Unmarshal(r.Body, &raw); err != nil {
+		t.Errorf("%s: problem is not JSON: %v", r, err)
+		return p
+	}
+	for _, f := range []string{"type", "title", "status", "detail", "code"} {
+		if v, ok := raw[f]; !ok || v == "" || v == nil {
+			t.Errorf("%s: problem lacks %q", r, f)
+		}
+	}
+	_ = json.Unmarshal(r.Body, &p)
+	if p.Status != r.Status {
+		t.Errorf("%s: problem status %d differs from the response's", r, p.Status)
+	}
+	if code != "" && p.Code != code {
+		t.Errorf("%s: code %q, want %q", r, p.Code, code)
+	}
+	if p.Type != "https://prescripto.dev/problems/"+p.Code {
+		t.Errorf("%s: type %q does not match code %q", r, p.Type, p.Code)
+	}
+	if r.Status == http.StatusUnauthorized && !strings.HasPrefix(r.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Errorf("%s: 401 without a Bearer WWW-Authenticate challenge", r)
+	}
+	return p
+}
+
+// Expect reports (t.Errorf) unless the status is status.
+func (r *Res) Expect(t testing.TB, status int) *Res {
+	t.Helper()
+	if r.Status != status {
+		t.Errorf("%s: status %d, want %d", r, r.Status, status)
+	}
+	return r
+}
+
+// Must fails t now (t.Fatalf: only from the test's goroutine) unless the
+// status is status.
+func (r *Res) Must(t testing.TB, status int) *Res {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%s: status %d, want %d", r, r.Status, status)
+	}
+	return r
+}
+
+// Do sends the request and reads the answer. A transport error is reported
+// with t.Errorf and answered as status 0, so Do is safe to call from any
+// goroutine. Unless NoValidate, the answer is checked against openapi.yaml.
+func (e *Env) Do(t testing.TB, q Req) *Res {
+	t.Helper()
+	var body []byte
+	switch b := q.Body.(type) {
+	case nil:
+	case string:
+		body = []byte(b)
+	case []byte:
+		body = b
+	default:
+		var err error
+		if body, err = json.Marshal(b); err != nil {
+			t.Errorf("marshal body: %v", err)
+			return &Res{}
+		}
+	}
+	url := e.URL + q.Path
+	if strings.HasPrefix(q.Path, "//") {
+		url = e.Server.URL + q.Path[1:]
+	}
+	var rd io.Reader
+	if q.Body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(q.Method, url, rd)
+	if err != nil {
+		t.Errorf("new request: %v", err)
+		return &Res{}
+	}
+	for k, vs := range q.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	if q.Body != nil && !q.NoContentType && req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if q.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+q.Token)
+	}
+	if q.MinPosition != 0 {
+		req.Header.Set("X-Min-Position", fmt.Sprint(q.MinPosition))
+	}
+	client := e.Client
+	if q.Client != nil {
+		client = q.Client
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Errorf("%s %s: %v", q.Method, q.Path, err)
+		return &Res{req: q.Method + " " + q.Path}
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Errorf("%s %s: read body: %v", q.Method, q.Path, err)
+	}
+	r := &Res{Status: resp.StatusCode, Header: resp.Header, Body: data, req: q.Method + " " + q.Path}
+	if resp.StatusCode >= 500 && resp.StatusCode != http.StatusNotImplemented && resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("%s: server error", r)
+	}
+	if !q.NoValidate {
+		// Validate against the request as sent, path rewritten to what
+		// the document routes (the operations routes live at the root too).
+		vreq := req.Clone(context.Background())
+		if strings.HasPrefix(q.Path, "//") {
+			vreq.URL.Path = "/api/v1" + q.Path[1:]
+		}
+		if err := e.Valid.CheckResponse(vreq, r.Status, r.Header, r.Body); err != nil {
+			t.Errorf("%s: response does not match openapi.yaml: %s", r, shortErr(err))
+		}
+	}
+	return r
+}
+
+// Get is Do for a GET.
+func (e *Env) Get(t testing.TB, path, token string) *Res {
+	t.Helper()
+	return e.Do(t, Req{Method: http.MethodGet, Path: path, Token: token})
+}
+
+// Post is Do for a POST with a JSON body.
+func (e *Env) Post(t testing.TB, path, token string, body any) *Res {
+	t.Helper()
+	return e.Do(t, Req{Method: http.MethodPost, Path: path, Token: token, Body: body})
+}
+
+// shortErr drops the schema and value dumps of a kin-openapi error.
+func shortErr(err error) string {
+	parts := strings.Split(err.Error(), " | ")
+	for i, p := range parts {
+		if j := strings.Index(p, "\nSchema:"); j >= 0 {
+			parts[i] = p[:j]
+		}
+	}
+	return strings.Join(parts, " | ")
+}
+
+func truncate(b []byte) string {
+	const max = 600
+	if len(b) > max {
+		return string(b[:max]) + "..."
+	}
+	return string(b)
+}
