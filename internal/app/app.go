@@ -89,7 +89,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
 		}
-		st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "events.db"))
+		st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "events.db"), sqlite.WithClock(o.Now))
 		if err != nil {
 			return nil, fmt.Errorf("open event store: %w", err)
 		}
@@ -229,14 +229,15 @@ func (a *App) Run(ctx context.Context) error {
 	return g.Wait()
 }
 
-// CaughtUp waits until every projection has applied the log's head.
+// CaughtUp waits until every projection and worker has applied the log's
+// head.
 func (a *App) CaughtUp(ctx context.Context) error {
 	head, err := a.Store.HeadPosition(ctx)
 	if err != nil {
 		return err
 	}
-	for _, n := range []string{"doctors", "free_slots", "appointments"} {
-		if err := a.Runner.WaitFor(ctx, n, head); err != nil {
+	for n := range a.ops.byName {
+		if err := a.ops.WaitFor(ctx, n, head); err != nil {
 			return fmt.Errorf("projection %s: %w", n, err)
 		}
 	}

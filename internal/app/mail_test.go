@@ -1,0 +1,60 @@
+package app_test
+
+import (
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/prescripto/prescripto/internal/testenv"
+)
+
+// A booking and its cancellation each leave one mail in the data dir's
+// outbox, addressed to the patient; a restart replays the log and sends
+// nothing twice.
+func TestNotificationsAreWrittenOncePerFact(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	e := testenv.Start(t, testenv.Options{DataDir: dir})
+	doc := e.NewDoctor(t, "Dr. Mail", "Dermatologist")
+	p := e.Register(t, "Mira Mail")
+	slot := e.FreeSlots(t, doc.ID, testenv.Date(1), 1, 0).All()[0]
+	a := e.MustBook(t, p.Token, doc.ID, slot)
+	e.Post(t, "/appointments/"+a.ID+"/cancel", p.Token, map[string]string{"reason": "travel"}).Must(t, 200)
+	e.CaughtUp(t)
+	outbox := filepath.Join(dir, "mail")
+	check := func() {
+		t.Helper()
+		files, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 2 {
+			t.Fatalf("%d mails in the outbox; want 2 (confirmed, cancelled)", len(files))
+		}
+		subjects := map[string]bool{}
+		for _, f := range files {
+			raw, err := os.ReadFile(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m, err := mail.ReadMessage(strings.NewReader(string(raw)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(m.Header.Get("To"), p.User.Email) {
+				t.Fatalf("mail to %q; want %s", m.Header.Get("To"), p.User.Email)
+			}
+			subjects[m.Header.Get("Subject")] = true
+		}
+		if !subjects["Appointment confirmed"] || !subjects["Appointment cancelled"] {
+			t.Fatalf("subjects %v", subjects)
+		}
+	}
+	check()
+	e.Stop()
+	e2 := testenv.Start(t, testenv.Options{DataDir: dir, Clock: e.Clock})
+	e2.CaughtUp(t)
+	check()
+}
