@@ -122,7 +122,9 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, notFound(err, "doctor"))
 		return
 	}
-	_ = WriteJSON(w, http.StatusOK, slots)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(append(slots.AppendJSON(make([]byte, 0, 8192)), '\n'))
 }
 
 func (s *Server) specialities(w http.ResponseWriter, r *http.Request) {

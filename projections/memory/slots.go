@@ -14,14 +14,45 @@ import (
 // events into the doctor aggregate itself and asks it which slots are free,
 // so the read side applies exactly the invariants the command side decides
 // with (grid, zone and DST, notice, window, time off, overlaps).
+//
+// Answers are cached per (doctor, from, days) until the doctor's next event
+// or the first instant at which the passing of time alone would change them
+// (a listed slot coming within the minimum notice, or a new day entering the
+// booking window), whichever comes first.
 type Slots struct {
 	projections.Progress
 	mu      sync.RWMutex
-	doctors map[string]*doctor.Doctor
+	doctors map[string]*slotDoctor
+
+	cmu   sync.Mutex
+	cache map[slotKey]*slotAnswer
 }
 
+type slotDoctor struct {
+	agg     *doctor.Doctor
+	version uint64 // bumped by every applied event
+}
+
+type slotKey struct {
+	doctor string
+	from   doctor.Date
+	days   int
+}
+
+type slotAnswer struct {
+	version    uint64
+	computedAt time.Time // valid for now in [computedAt, validUntil)
+	validUntil time.Time
+	val        projections.FreeSlots
+}
+
+// maxCachedAnswers bounds the cache; it is emptied when full.
+const maxCachedAnswers = 10_000
+
 // NewSlots returns an empty free-slots model.
-func NewSlots() *Slots { return &Slots{doctors: map[string]*doctor.Doctor{}} }
+func NewSlots() *Slots {
+	return &Slots{doctors: map[string]*slotDoctor{}, cache: map[slotKey]*slotAnswer{}}
+}
 
 // Name implements projections.Projection.
 func (*Slots) Name() string { return "free_slots" }
@@ -38,10 +69,11 @@ func (s *Slots) Apply(_ context.Context, e projections.Event) error {
 		s.mu.Lock()
 		d := s.doctors[id]
 		if d == nil {
-			d = doctor.New(id)
+			d = &slotDoctor{agg: doctor.New(id)}
 			s.doctors[id] = d
 		}
-		d.Load(e.Data)
+		d.agg.Load(e.Data)
+		d.version++
 		s.mu.Unlock()
 	}
 	s.Advance(e.Position)
@@ -56,7 +88,8 @@ func doctorOf(e domain.Event) (string, bool) {
 	return "", false
 }
 
-// FreeSlots implements projections.Slots.
+// FreeSlots implements projections.Slots. The answer may be shared with
+// other callers: do not modify it.
 func (s *Slots) FreeSlots(_ context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
 	if days < 1 || days > 366 {
 		return projections.FreeSlots{}, domain.Invalid("days must be between 1 and 366")
@@ -64,20 +97,53 @@ func (s *Slots) FreeSlots(_ context.Context, doctorID string, from doctor.Date, 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.doctors[doctorID]
-	if d == nil || !d.Registered() {
+	if d == nil || !d.agg.Registered() {
 		return projections.FreeSlots{}, projections.ErrNotFound
 	}
+	key := slotKey{doctorID, from, days}
+	s.cmu.Lock()
+	a := s.cache[key]
+	s.cmu.Unlock()
+	if a != nil && a.version == d.version && !now.Before(a.computedAt) && now.Before(a.validUntil) {
+		return a.val, nil
+	}
+	a = compute(d, doctorID, from, days, now)
+	s.cmu.Lock()
+	if len(s.cache) >= maxCachedAnswers {
+		clear(s.cache)
+	}
+	s.cache[key] = a
+	s.cmu.Unlock()
+	return a.val, nil
+}
+
+func compute(d *slotDoctor, doctorID string, from doctor.Date, days int, now time.Time) *slotAnswer {
 	out := projections.FreeSlots{DoctorID: doctorID, Days: make([]projections.DaySlots, 0, days)}
-	if g := d.Grid(); g != nil {
+	// With no schedule nothing is free until an event changes the version.
+	validUntil := now.Add(24 * time.Hour)
+	g := d.agg.Grid()
+	if g != nil {
 		out.Timezone = g.Schedule().Timezone
+		// A new day enters the booking window at the next local midnight.
+		validUntil = g.DateIn(now).AddDays(1).StartIn(g.Location())
+	}
+	notice := time.Duration(0)
+	if g != nil {
+		notice = time.Duration(g.Schedule().MinNoticeMinutes) * time.Minute
 	}
 	for i := range days {
 		date := from.AddDays(i)
-		slots := d.FreeSlots(date, now)
+		slots := d.agg.FreeSlots(date, now)
 		if slots == nil {
 			slots = []doctor.Slot{}
 		}
+		if len(slots) > 0 {
+			// The earliest listed slot leaves the answer once it is within notice.
+			if drop := slots[0].Start.Add(-notice); drop.Before(validUntil) {
+				validUntil = drop
+			}
+		}
 		out.Days = append(out.Days, projections.DaySlots{Date: date.String(), Slots: slots})
 	}
-	return out, nil
+	return &slotAnswer{version: d.version, computedAt: now, validUntil: validUntil, val: out}
 }
