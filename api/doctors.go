@@ -117,15 +117,26 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		}
 		from = doctor.DateOf(now.In(loc))
 	}
-	slots, err := s.cfg.Slots.FreeSlots(r.Context(), id, from, days, now)
+	var body []byte
+	if fast, ok := s.cfg.Slots.(projections.SlotsJSON); ok {
+		body, err = fast.FreeSlotsJSON(r.Context(), id, from, days, now)
+	} else {
+		var fs projections.FreeSlots
+		if fs, err = s.cfg.Slots.FreeSlots(r.Context(), id, from, days, now); err == nil {
+			body = fs.AppendJSON(make([]byte, 0, 8192))
+		}
+	}
 	if err != nil {
 		WriteError(w, r, notFound(err, "doctor"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(append(slots.AppendJSON(make([]byte, 0, 8192)), '\n'))
+	_, _ = w.Write(body)
+	_, _ = w.Write(newline)
 }
+
+var newline = []byte{'\n'}
 
 func (s *Server) specialities(w http.ResponseWriter, r *http.Request) {
 	if err := s.await(r, projDoctors); err != nil {

@@ -148,6 +148,12 @@ type Slots interface {
 	FreeSlots(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (FreeSlots, error)
 }
 
+// SlotsJSON is an optional fast path of Slots for the hottest read: the
+// answer already in its JSON form (FreeSlots.AppendJSON).
+type SlotsJSON interface {
+	FreeSlotsJSON(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) ([]byte, error)
+}
+
 // Appointments answers questions about appointments.
 type Appointments interface {
 	Appointment(ctx context.Context, id string) (Appointment, error)

@@ -314,6 +314,10 @@ func (s liveSlots) FreeSlots(ctx context.Context, id string, from doctor.Date, d
 	return s.l.Current().FreeSlots(ctx, id, from, days, now)
 }
 
+func (s liveSlots) FreeSlotsJSON(ctx context.Context, id string, from doctor.Date, days int, now time.Time) ([]byte, error) {
+	return s.l.Current().FreeSlotsJSON(ctx, id, from, days, now)
+}
+
 type liveAppointments struct {
 	l *projections.Live[*memory.Appointments]
 }

@@ -53,8 +53,13 @@ func TestFreeSlotsCacheFollowsTimeAndEvents(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := fresh(now, events); string(got.AppendJSON(nil)) != string(want.AppendJSON(nil)) {
-				t.Fatalf("at %v (step %d) the cache answered\n%s\nwant\n%s", now, step, got.AppendJSON(nil), want.AppendJSON(nil))
+			raw, err := cached.FreeSlotsJSON(context.Background(), "d", doctor.DateOf(start), 4, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := fresh(now, events).AppendJSON(nil)
+			if string(got.AppendJSON(nil)) != string(want) || string(raw) != string(want) {
+				t.Fatalf("at %v (step %d) the cache answered\n%s\n%s\nwant\n%s", now, step, got.AppendJSON(nil), raw, want)
 			}
 		}
 	}

@@ -44,6 +44,7 @@ type slotAnswer struct {
 	computedAt time.Time // valid for now in [computedAt, validUntil)
 	validUntil time.Time
 	val        projections.FreeSlots
+	json       []byte // val.AppendJSON, made once per answer
 }
 
 // maxCachedAnswers bounds the cache; it is emptied when full.
@@ -91,21 +92,39 @@ func doctorOf(e domain.Event) (string, bool) {
 // FreeSlots implements projections.Slots. The answer may be shared with
 // other callers: do not modify it.
 func (s *Slots) FreeSlots(_ context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
+	a, err := s.answer(doctorID, from, days, now)
+	if err != nil {
+		return projections.FreeSlots{}, err
+	}
+	return a.val, nil
+}
+
+// FreeSlotsJSON implements projections.SlotsJSON: the same answer, already
+// encoded (the bytes are shared: do not modify them).
+func (s *Slots) FreeSlotsJSON(_ context.Context, doctorID string, from doctor.Date, days int, now time.Time) ([]byte, error) {
+	a, err := s.answer(doctorID, from, days, now)
+	if err != nil {
+		return nil, err
+	}
+	return a.json, nil
+}
+
+func (s *Slots) answer(doctorID string, from doctor.Date, days int, now time.Time) (*slotAnswer, error) {
 	if days < 1 || days > 366 {
-		return projections.FreeSlots{}, domain.Invalid("days must be between 1 and 366")
+		return nil, domain.Invalid("days must be between 1 and 366")
 	}
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	d := s.doctors[doctorID]
 	if d == nil || !d.agg.Registered() {
-		return projections.FreeSlots{}, projections.ErrNotFound
+		return nil, projections.ErrNotFound
 	}
 	key := slotKey{doctorID, from, days}
 	s.cmu.Lock()
 	a := s.cache[key]
 	s.cmu.Unlock()
 	if a != nil && a.version == d.version && !now.Before(a.computedAt) && now.Before(a.validUntil) {
-		return a.val, nil
+		return a, nil
 	}
 	a = compute(d, doctorID, from, days, now)
 	s.cmu.Lock()
@@ -114,7 +133,7 @@ func (s *Slots) FreeSlots(_ context.Context, doctorID string, from doctor.Date, 
 	}
 	s.cache[key] = a
 	s.cmu.Unlock()
-	return a.val, nil
+	return a, nil
 }
 
 func compute(d *slotDoctor, doctorID string, from doctor.Date, days int, now time.Time) *slotAnswer {
@@ -145,5 +164,5 @@ func compute(d *slotDoctor, doctorID string, from doctor.Date, days int, now tim
 		}
 		out.Days = append(out.Days, projections.DaySlots{Date: date.String(), Slots: slots})
 	}
-	return &slotAnswer{version: d.version, computedAt: now, validUntil: validUntil, val: out}
+	return &slotAnswer{version: d.version, computedAt: now, validUntil: validUntil, val: out, json: out.AppendJSON(nil)}
 }
