@@ -14,7 +14,10 @@ import (
 
 // DirMailer writes each message as an RFC 5322 file <id>.eml into Dir: the
 // embedded default's outbox. A message whose file exists is not written
-// again. Files appear atomically (written aside, then renamed).
+// again. Files appear atomically (written aside, then renamed) but are not
+// fsynced one by one: the outbox is the embedded default's stand-in for SMTP,
+// and a process restart loses nothing; a power cut may (an fsync per mail
+// cost more CPU than the booking itself, see docs/performance.md).
 type DirMailer struct {
 	Dir  string
 	From string // e.g. "Prescripto <no-reply@prescripto.local>"
@@ -40,10 +43,6 @@ func (d DirMailer) Send(_ context.Context, m Message) error {
 	}
 	defer os.Remove(tmp.Name())
 	if _, err := tmp.WriteString(Format(m, d.from())); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
 		tmp.Close()
 		return err
 	}
