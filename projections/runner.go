@@ -172,7 +172,13 @@ func (r *Runner) forward(ctx context.Context) error {
 		from := r.lowestCheckpoint(ctx)
 		err := r.cfg.Store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			backoff = 100 * time.Millisecond
-			return r.cfg.Publisher.Publish(EventsTopic, ToMessage(e))
+			msg := ToMessage(e)
+			// In one process (GoChannel with PreserveContext) the consumers
+			// share this decoding instead of each decoding the payload;
+			// across processes they decode it themselves.
+			ev, derr := Decode(r.cfg.Registry, e)
+			msg.SetContext(context.WithValue(ctx, decodedKey{}, decoded{ev, derr}))
+			return r.cfg.Publisher.Publish(EventsTopic, msg)
 		})
 		if ctx.Err() != nil {
 			return nil
@@ -199,6 +205,15 @@ func (r *Runner) lowestCheckpoint(ctx context.Context) uint64 {
 		}
 	}
 	return low
+}
+
+// decodedKey carries an event decoded once by the forwarder to the
+// in-process consumers.
+type decodedKey struct{}
+
+type decoded struct {
+	ev  Event
+	err error
 }
 
 // ToMessage wraps a stored event as a Watermill message (id = event id).
@@ -241,7 +256,12 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		e, err := Decode(r.cfg.Registry, rec)
+		var e Event
+		if d, ok := msg.Context().Value(decodedKey{}).(decoded); ok && d.ev.Position == rec.Position {
+			e, err = d.ev, d.err
+		} else {
+			e, err = Decode(r.cfg.Registry, rec)
+		}
 		if errors.Is(err, domain.ErrUnknownEventType) {
 			log.Warn().Str("type", rec.Type).Uint64("position", rec.Position).Msg("skipping unknown event type")
 			p.Skip(rec.Position)
@@ -345,7 +365,7 @@ func correlationOf(md []byte) string {
 // blocks the forwarder until every projection has acknowledged a message, so
 // order is kept and nothing piles up in memory.
 func NewGoChannel(l zerolog.Logger) (message.Publisher, func(string) (message.Subscriber, error)) {
-	ch := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true}, WatermillLogger(l))
+	ch := gochannel.NewGoChannel(gochannel.Config{BlockPublishUntilSubscriberAck: true, PreserveContext: true}, WatermillLogger(l))
 	return ch, func(string) (message.Subscriber, error) { return ch, nil }
 }
 
