@@ -40,7 +40,7 @@ type Options struct {
 	Now           func() time.Time
 	// Store, when set, is used instead of opening the embedded store.
 	Store eventstore.Store
-	// Mailer delivers notifications; default: .eml files under DataDir/mail
+	// Mailer delivers notifications; default: the mbox DataDir/mail/outbox.mbox
 	// (or nothing when there is no DataDir).
 	Mailer notify.Mailer
 }
@@ -64,6 +64,7 @@ type App struct {
 	ops          operations
 	log          zerolog.Logger
 	ownStore     bool
+	outbox       *notify.Mbox // closed with the App, if it opened one
 }
 
 // New builds an App. Call Run to start the projections and Close at the end.
@@ -116,7 +117,11 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if mailer == nil {
 		mailer = notify.Discard{}
 		if o.DataDir != "" {
-			mailer = notify.DirMailer{Dir: filepath.Join(o.DataDir, "mail")}
+			box, err := notify.OpenMbox(filepath.Join(o.DataDir, "mail", "outbox.mbox"), "")
+			if err != nil {
+				return nil, a.fail(err)
+			}
+			a.outbox, mailer = box, box
 		}
 	}
 	notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, o.Now) })
@@ -175,6 +180,9 @@ func (a *App) headPosition(ctx context.Context) (uint64, error) {
 }
 
 func (a *App) fail(err error) error {
+	if a.outbox != nil {
+		_ = a.outbox.Close()
+	}
 	if a.ownStore {
 		_ = a.Store.Close()
 	}
@@ -246,10 +254,14 @@ func (a *App) CaughtUp(ctx context.Context) error {
 
 // Close releases the store.
 func (a *App) Close() error {
-	if a.ownStore {
-		return a.Store.Close()
+	var errs []error
+	if a.outbox != nil {
+		errs = append(errs, a.outbox.Close())
 	}
-	return nil
+	if a.ownStore {
+		errs = append(errs, a.Store.Close())
+	}
+	return errors.Join(errs...)
 }
 
 // operations routes the API's projection operations to the runner that

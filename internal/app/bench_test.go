@@ -3,6 +3,8 @@ package app_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/prescripto/prescripto/internal/testenv"
@@ -27,4 +29,42 @@ func BenchmarkFreeSlotsRead(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkBook measures the server-side cost of a booking through the
+// whole engine in one process: handler chain, command, store, projections
+// and the notifications worker (the CPU profile sees them all):
+// go test -run '^$' -bench Book -cpuprofile cpu.out ./internal/app/
+func BenchmarkBook(b *testing.B) {
+	e := testenv.Start(b, testenv.Options{})
+	p := e.Register(b, "Bench Patient")
+	type target struct {
+		doctor string
+		start  string
+	}
+	var targets []target
+	for len(targets) < b.N {
+		doc := e.NewDoctor(b, "Dr. Bench", "Dermatologist")
+		for _, s := range e.FreeSlots(b, doc.ID, testenv.Date(1), 28, doc.Position).All() {
+			targets = append(targets, target{doc.ID, testenv.RFC3339(s)})
+		}
+	}
+	var next atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			t := targets[next.Add(1)-1]
+			req := httptest.NewRequest(http.MethodPost, "/api/v1/appointments", strings.NewReader(`{"doctorId":"`+t.doctor+`","start":"`+t.start+`"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+p.Token)
+			rec := httptest.NewRecorder()
+			e.App.Handler.ServeHTTP(rec, req)
+			if rec.Code != http.StatusCreated {
+				b.Fatalf("status %d: %s", rec.Code, rec.Body)
+			}
+		}
+	})
+	b.StopTimer()
+	e.CaughtUp(b)
 }

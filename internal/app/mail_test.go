@@ -1,17 +1,17 @@
 package app_test
 
 import (
-	"net/mail"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // A booking and its cancellation each leave one mail in the data dir's
-// outbox, addressed to the patient; a restart replays the log and sends
+// outbox (an mbox), addressed to the patient; a restart replays the log and sends
 // nothing twice.
 func TestNotificationsAreWrittenOncePerFact(t *testing.T) {
 	t.Parallel()
@@ -23,26 +23,23 @@ func TestNotificationsAreWrittenOncePerFact(t *testing.T) {
 	a := e.MustBook(t, p.Token, doc.ID, slot)
 	e.Post(t, "/appointments/"+a.ID+"/cancel", p.Token, map[string]string{"reason": "travel"}).Must(t, 200)
 	e.CaughtUp(t)
-	outbox := filepath.Join(dir, "mail")
+	outbox := filepath.Join(dir, "mail", "outbox.mbox")
 	check := func() {
 		t.Helper()
-		files, err := filepath.Glob(filepath.Join(outbox, "*.eml"))
+		f, err := os.Open(outbox)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(files) != 2 {
-			t.Fatalf("%d mails in the outbox; want 2 (confirmed, cancelled)", len(files))
+		defer f.Close()
+		msgs, err := notify.ReadMbox(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(msgs) != 2 {
+			t.Fatalf("%d mails in the outbox; want 2 (confirmed, cancelled)", len(msgs))
 		}
 		subjects := map[string]bool{}
-		for _, f := range files {
-			raw, err := os.ReadFile(f)
-			if err != nil {
-				t.Fatal(err)
-			}
-			m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-			if err != nil {
-				t.Fatal(err)
-			}
+		for _, m := range msgs {
 			if !strings.Contains(m.Header.Get("To"), p.User.Email) {
 				t.Fatalf("mail to %q; want %s", m.Header.Get("To"), p.User.Email)
 			}

@@ -2,7 +2,7 @@ package notify_test
 
 import (
 	"context"
-	"net/mail"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -52,9 +52,13 @@ func (r *recorder) Send(_ context.Context, m notify.Message) error {
 
 func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
+	path := filepath.Join(t.TempDir(), "mail", "outbox.mbox")
 	for range 3 { // three "restarts": a fresh worker replays the whole log
-		w := notify.New(notify.DirMailer{Dir: dir}, func() time.Time { return now })
+		box, err := notify.OpenMbox(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w := notify.New(box, func() time.Time { return now })
 		for _, e := range events() {
 			if err := w.Apply(context.Background(), e); err != nil {
 				t.Fatal(err)
@@ -63,27 +67,30 @@ func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*.eml"))
-	if len(files) != 3 {
-		t.Fatalf("%d mails; want 3 (confirmed, rescheduled, cancelled)", len(files))
-	}
-	subjects := map[string]bool{}
-	for _, f := range files {
-		raw, err := os.ReadFile(f)
-		if err != nil {
+		if err := box.Close(); err != nil {
 			t.Fatal(err)
 		}
-		m, err := mail.ReadMessage(strings.NewReader(string(raw)))
-		if err != nil {
-			t.Fatalf("%s is not a mail: %v", f, err)
-		}
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	msgs, err := notify.ReadMbox(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(msgs) != 3 {
+		t.Fatalf("%d mails; want 3 (confirmed, rescheduled, cancelled)", len(msgs))
+	}
+	subjects := map[string]bool{}
+	for _, m := range msgs {
 		if m.Header.Get("To") != `"Asha Rao" <asha@example.com>` {
 			t.Fatalf("To = %q", m.Header.Get("To"))
 		}
 		subjects[m.Header.Get("Subject")] = true
-		body := string(raw)
-		if !strings.Contains(body, "Dr. Sarah Patel") || !strings.Contains(body, "IST") {
+		body, _ := io.ReadAll(m.Body)
+		if !strings.Contains(string(body), "Dr. Sarah Patel") || !strings.Contains(string(body), "IST") {
 			t.Fatalf("body lacks doctor or local time:\n%s", body)
 		}
 	}
@@ -91,6 +98,31 @@ func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 		if !subjects[s] {
 			t.Fatalf("no mail with subject %q in %v", s, subjects)
 		}
+	}
+}
+
+// A body line that starts with "From " survives the mbox round trip.
+func TestMboxQuotesFromLines(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.mbox")
+	box, err := notify.OpenMbox(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := "From the clinic:\n>From before\nbye\n"
+	if err := box.Send(context.Background(), notify.Message{ID: "m1", To: "a@b.co", Subject: "s", Body: body, Date: now}); err != nil {
+		t.Fatal(err)
+	}
+	_ = box.Close()
+	f, _ := os.Open(path)
+	defer f.Close()
+	msgs, err := notify.ReadMbox(f)
+	if err != nil || len(msgs) != 1 {
+		t.Fatalf("%d messages, %v", len(msgs), err)
+	}
+	got, _ := io.ReadAll(msgs[0].Body)
+	if want := strings.ReplaceAll(body, "\n", "\n"); strings.TrimRight(string(got), "\n") != strings.TrimRight(want, "\n") {
+		t.Fatalf("body %q; want %q", got, want)
 	}
 }
 

@@ -1,0 +1,162 @@
+package notify
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/mail"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Mbox is the embedded default's outbox: every message is appended to one
+// mbox file (mboxrd), which any mail client opens. It remembers the
+// Message-IDs it holds, reading them back when opened, so a message is
+// written at most once across redeliveries and restarts. One append is one
+// write(2); a process crash cannot leave half a message, a power cut may
+// lose the last ones (the outbox stands in for SMTP, it is not fsynced per
+// message).
+type Mbox struct {
+	from string
+
+	mu   sync.Mutex
+	f    *os.File
+	sent map[string]bool
+}
+
+// OpenMbox opens (creating it) the mbox file at path.
+func OpenMbox(path, from string) (*Mbox, error) {
+	if from == "" {
+		from = "Prescripto <no-reply@prescripto.local>"
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	sent, err := readMessageIDs(path)
+	if err != nil {
+		return nil, fmt.Errorf("notify: read %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	return &Mbox{from: from, f: f, sent: sent}, nil
+}
+
+// readMessageIDs collects the ids of the messages already in the file.
+func readMessageIDs(path string) (map[string]bool, error) {
+	ids := map[string]bool{}
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return ids, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if id, ok := messageID(sc.Text()); ok {
+			ids[id] = true
+		}
+	}
+	return ids, sc.Err()
+}
+
+func messageID(line string) (string, bool) {
+	v, ok := strings.CutPrefix(line, "Message-ID: <")
+	if !ok {
+		return "", false
+	}
+	id, ok := strings.CutSuffix(v, "@prescripto.local>")
+	return id, ok
+}
+
+// Send implements Mailer.
+func (m *Mbox) Send(_ context.Context, msg Message) error {
+	if msg.ID == "" || strings.ContainsAny(msg.ID, "<>@\r\n") {
+		return ErrNoEventID
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sent[msg.ID] {
+		return nil
+	}
+	if m.f == nil {
+		return os.ErrClosed
+	}
+	if _, err := m.f.Write(mboxEntry(msg, m.from)); err != nil {
+		return err
+	}
+	m.sent[msg.ID] = true
+	return nil
+}
+
+// Close closes the file.
+func (m *Mbox) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.f == nil {
+		return nil
+	}
+	err := m.f.Close()
+	m.f = nil
+	return err
+}
+
+// mboxEntry is one mboxrd entry: the "From " separator line, the message
+// with LF line ends and body lines starting with ">*From " quoted, and a
+// blank line.
+func mboxEntry(msg Message, from string) []byte {
+	date := msg.Date
+	if date.IsZero() {
+		date = time.Now()
+	}
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "From no-reply@prescripto.local %s\n", date.UTC().Format(time.ANSIC))
+	for _, line := range strings.Split(strings.ReplaceAll(Format(msg, from), "\r\n", "\n"), "\n") {
+		if strings.HasPrefix(strings.TrimLeft(line, ">"), "From ") {
+			b.WriteByte('>')
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	b.WriteByte('\n')
+	return b.Bytes()
+}
+
+// ReadMbox parses an mbox file written by Mbox into messages (for tests and
+// tools).
+func ReadMbox(r io.Reader) ([]*mail.Message, error) {
+	raw, err := io.ReadAll(r)
+	if err != nil {
+		return nil, err
+	}
+	var out []*mail.Message
+	for _, part := range strings.Split("\n"+string(raw), "\nFrom no-reply@prescripto.local ") {
+		if strings.TrimSpace(part) == "" {
+			continue
+		}
+		_, body, _ := strings.Cut(part, "\n") // drop the rest of the separator line
+		var lines []string
+		for _, l := range strings.Split(body, "\n") {
+			if strings.HasPrefix(strings.TrimLeft(l, ">"), "From ") && strings.HasPrefix(l, ">") {
+				l = l[1:]
+			}
+			lines = append(lines, l)
+		}
+		m, err := mail.ReadMessage(strings.NewReader(strings.Join(lines, "\n")))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
