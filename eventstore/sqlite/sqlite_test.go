@@ -618,3 +618,82 @@ func TestSecondOpenOfTheSameFileIsRefused(t *testing.T) {
 	}
 	_ = s2.Close()
 }
+
+// Live subscribers are served from the in-memory tail of recent commits:
+// what they receive must be exactly what the file holds.
+func TestSubscriptionTailEqualsTheFile(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "events.db")
+	s, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const writers, perWriter = 8, 150
+	total := writers * perWriter * 2
+	got := make(chan eventstore.RecordedEvent, total)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	subDone := make(chan error, 1)
+	go func() {
+		subDone <- s.SubscribeAll(ctx, 0, func(_ context.Context, e eventstore.RecordedEvent) error {
+			got <- e
+			if len(got) == total {
+				cancel()
+			}
+			return nil
+		})
+	}()
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("tail-%d", w)
+			for i := range perWriter {
+				evs := []eventstore.EventData{
+					{ID: uuid.New(), Type: "t.A.v1", Data: []byte(fmt.Sprintf(`{"i":%d}`, i)), Metadata: []byte(`{"m":1}`)},
+					{ID: uuid.New(), Type: "t.B.v1", Data: []byte(`{}`)},
+				}
+				if _, err := s.Append(context.Background(), stream, eventstore.Any, evs); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := <-subDone; !errors.Is(err, context.Canceled) {
+		t.Fatalf("subscription ended with %v", err)
+	}
+	close(got)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := Open(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s2.Close()
+	var want []eventstore.RecordedEvent
+	for after := uint64(0); ; {
+		page, err := s2.ReadAll(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		want = append(want, page...)
+		after = page[len(page)-1].Position
+	}
+	if len(want) != total {
+		t.Fatalf("file holds %d events; want %d", len(want), total)
+	}
+	i := 0
+	for e := range got {
+		w := want[i]
+		if e.ID != w.ID || e.StreamID != w.StreamID || e.Type != w.Type || e.Revision != w.Revision || e.Position != w.Position ||
+			string(e.Data) != string(w.Data) || string(e.Metadata) != string(w.Metadata) || !e.RecordedAt.Equal(w.RecordedAt) {
+			t.Fatalf("event %d: subscription gave %+v, the file holds %+v", i, e, w)
+		}
+		i++
+	}
+}

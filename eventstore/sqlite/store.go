@@ -171,6 +171,8 @@ type Store struct {
 	sigMu sync.Mutex
 	sig   chan struct{} // closed and replaced after every commit that wrote
 
+	recent tail // the last committed events, for live subscribers
+
 	commits, appends, events, idempotent, rejected, failed, largest atomic.Uint64
 }
 
@@ -487,7 +489,11 @@ func (s *Store) SubscribeAll(ctx context.Context, after uint64, handle eventstor
 			return fmt.Errorf("sqlite: subscribe all: %w", eventstore.ErrClosed)
 		}
 		wake := s.commitSignal() // before reading: a later commit closes it
-		evs, err := s.ReadAll(ctx, after, defaultReadPage)
+		evs, ok := s.recent.after(after, defaultReadPage)
+		var err error
+		if !ok {
+			evs, err = s.ReadAll(ctx, after, defaultReadPage)
+		}
 		if err != nil {
 			if ctxErr := ctx.Err(); ctxErr != nil {
 				return ctxErr

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	sqlitedrv "modernc.org/sqlite"
@@ -163,6 +165,8 @@ func validate(stream string, expected eventstore.ExpectedRevision, events []even
 // before it starts and after it stops).
 type writer struct {
 	conn *sql.Conn
+
+	written []eventstore.RecordedEvent // this batch's events, for the tail
 
 	begin, commit, rollback         *sql.Stmt
 	headOf, eventByID, lastPosition *sql.Stmt
@@ -475,6 +479,7 @@ func (s *Store) process(batch []*appendReq) {
 	}
 	now := s.cfg.clock().UTC().UnixNano()
 	clear(w.overlay)
+	w.written = w.written[:0]
 	pos := w.lastPos
 	outs := w.outs[:0]
 	var appends, events, idem, rejected uint64
@@ -517,6 +522,8 @@ func (s *Store) process(batch []*appendReq) {
 		}
 	}
 	if wrote {
+		s.recent.add(w.written)
+		w.written = nil // the tail owns them now
 		s.broadcast()
 	}
 	for i, r := range live {
@@ -554,6 +561,13 @@ func (s *Store) appendOne(ctx context.Context, r *appendReq, pos *int64, now int
 	}
 	ierr := w.insert(ctx, r.stream, r.events, head, *pos, now)
 	if ierr == nil {
+		at := time.Unix(0, now).UTC()
+		for i, e := range r.events {
+			w.written = append(w.written, eventstore.RecordedEvent{
+				ID: e.ID, StreamID: r.stream, Type: e.Type, Revision: uint64(head + 1 + int64(i)), Position: uint64(*pos + 1 + int64(i)),
+				Data: slices.Clone(e.Data), Metadata: slices.Clone(e.Metadata), RecordedAt: at,
+			})
+		}
 		n := int64(len(r.events))
 		w.overlay[r.stream] = head + n
 		*pos += n
