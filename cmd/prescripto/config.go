@@ -33,6 +33,7 @@ type Config struct {
 	RazorpayKeyID  string
 	RazorpaySecret string
 	Demo           bool
+	PprofAddr      string
 }
 
 // ConfigFromEnv reads the environment.
@@ -51,6 +52,7 @@ func ConfigFromEnv() (Config, error) {
 		SMTPURL:        os.Getenv("SMTP_URL"),
 		RazorpayKeyID:  os.Getenv("RAZORPAY_KEY_ID"),
 		RazorpaySecret: os.Getenv("RAZORPAY_KEY_SECRET"),
+		PprofAddr:      os.Getenv("PRESCRIPTO_PPROF_ADDR"),
 	}
 	var err error
 	if c.AuthRateLimit, err = envInt("AUTH_RATE_LIMIT", 20); err != nil {

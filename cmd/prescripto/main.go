@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -130,6 +131,22 @@ func serve(cfg Config, args []string, stdout, stderr io.Writer) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
+	if cfg.PprofAddr != "" {
+		// Profiling for operators, on its own listener (keep it on loopback).
+		mux := http.NewServeMux()
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		ps := &http.Server{Addr: cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			log.Info().Str("addr", cfg.PprofAddr).Msg("pprof listening")
+			if err := ps.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		})
+		g.Go(func() error { <-gctx.Done(); return ps.Close() })
+	}
 	g.Go(func() error {
 		log.Info().Str("addr", cfg.Addr).Str("data", cfg.DataDir).Msg("prescripto listening")
 		fmt.Fprintf(stdout, "Prescripto listening on %s (data in %s)\n", cfg.Addr, cfg.DataDir)

@@ -7,7 +7,8 @@ import (
 	"github.com/prescripto/prescripto/eventstore"
 )
 
-// tailSize bounds the events kept in memory for live subscribers.
+// tailSize is how many recent events are kept in memory for live
+// subscribers (between tailSize and twice as many).
 const tailSize = 8192
 
 // tail holds the most recently committed events, contiguous by position, so
@@ -31,11 +32,13 @@ func (t *tail) add(evs []eventstore.RecordedEvent) {
 	if n := len(t.events); n > 0 && t.events[n-1].Position+1 != evs[0].Position {
 		t.events = nil // not contiguous (cannot happen with one writer): start afresh
 	}
-	if len(t.events)+len(evs) > tailSize {
-		keep := max(0, tailSize-len(evs))
-		t.events = slices.Clone(t.events[len(t.events)-keep:]) // a new array: readers keep the old one
-	}
 	t.events = append(t.events, evs...)
+	if len(t.events) > 2*tailSize {
+		// Keep the newest tailSize in a new array (readers keep the old
+		// one); trimming only at twice the size makes the copy O(1) per
+		// event amortised.
+		t.events = slices.Clone(t.events[len(t.events)-tailSize:])
+	}
 }
 
 // after returns up to limit events with Position > pos, and whether the tail
