@@ -52,15 +52,9 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	p, _ := PrincipalFrom(r.Context())
-	// The patient's name as it is now, not as the token (up to its TTL
-	// old) remembers it: PATCH /me may have changed it since.
-	acct, err := s.cfg.Commands.Account(r.Context(), p.Role, p.UserID)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start, PatientName: acct.Profile.Name})
+	// No PatientName: the command records the patient's current name, not
+	// the one in the token (PATCH /me may have changed it since).
+	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start})
 	if err != nil {
 		WriteError(w, r, err)
 		return

@@ -69,6 +69,9 @@ func (h *Handler) execAccount(ctx context.Context, command string, role domain.R
 		res, err := h.store.Append(ctx, stream, expected, data)
 		if err == nil {
 			a.ClearChanges()
+			if role == domain.RolePatient {
+				h.names.put(id, a.Profile().Name, now)
+			}
 			return accountResult(a, res.Position), nil
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {

@@ -198,7 +198,7 @@ func runClients(b *testing.B, h *commands.Handler, clients int, next func(i int6
 				}
 				id, start := next(i)
 				t := time.Now()
-				_, err := h.ReserveSlot(context.Background(), metas[c], commands.ReserveSlot{DoctorID: id, Start: start})
+				_, err := h.ReserveSlot(context.Background(), metas[c], commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: start})
 				own = append(own, time.Since(t))
 				if err != nil {
 					failed.Add(1)
@@ -316,7 +316,7 @@ func BenchmarkSameSlotStorm(b *testing.B) {
 					done.Go(func() {
 						ready.Done()
 						<-start
-						_, err := hs[g%handlers].ReserveSlot(context.Background(), metas[g], commands.ReserveSlot{DoctorID: id, Start: slot})
+						_, err := hs[g%handlers].ReserveSlot(context.Background(), metas[g], commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: slot})
 						switch {
 						case err == nil:
 							ok.Add(1)
@@ -483,7 +483,7 @@ func BenchmarkLongHistory(b *testing.B) {
 	for _, v := range variants {
 		warm := func(id string) time.Duration {
 			t := time.Now()
-			if _, err := h.ReserveSlot(context.Background(), p, commands.ReserveSlot{DoctorID: id, Start: v.slots[0]}); err != nil {
+			if _, err := h.ReserveSlot(context.Background(), p, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: v.slots[0]}); err != nil {
 				b.Fatalf("warm-up %s: %v", id, err)
 			}
 			return time.Since(t)
@@ -501,7 +501,7 @@ func BenchmarkLongHistory(b *testing.B) {
 				start := v.slots[used+i]
 				for _, id := range []string{v.long, v.fresh} {
 					t := time.Now()
-					if _, err := h.ReserveSlot(context.Background(), p, commands.ReserveSlot{DoctorID: id, Start: start}); err != nil {
+					if _, err := h.ReserveSlot(context.Background(), p, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: start}); err != nil {
 						b.Fatalf("booking %d on %s: %v", i, id, err)
 					}
 					d := time.Since(t)

@@ -161,7 +161,7 @@ func TestSameSlotRaceExactlyOneWins(t *testing.T) {
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			_, err := e.h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{DoctorID: d.ID, Start: slot})
+			_, err := e.h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot})
 			switch {
 			case err == nil:
 				ok.Add(1)
@@ -193,7 +193,7 @@ func TestDistinctSlotsOfOneDoctorAllSucceed(t *testing.T) {
 	errs := make([]error, n)
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = e.h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{DoctorID: d.ID, Start: ss[i]})
+			_, errs[i] = e.h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[i]})
 		})
 	}
 	wg.Wait()
@@ -226,12 +226,12 @@ func TestTwoProcessesRaceThroughOptimisticConcurrency(t *testing.T) {
 			h = other
 		}
 		wg.Go(func() {
-			if _, err := h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{DoctorID: d.ID, Start: ss[i]}); err != nil {
+			if _, err := h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[i]}); err != nil {
 				errs <- fmt.Errorf("distinct slot %d: %w", i, err)
 			}
 		})
 		wg.Go(func() { // everyone also fights for the last slot
-			_, err := h.ReserveSlot(context.Background(), patient(100+i), commands.ReserveSlot{DoctorID: d.ID, Start: ss[40]})
+			_, err := h.ReserveSlot(context.Background(), patient(100+i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[40]})
 			switch {
 			case err == nil:
 				won.Add(1)
@@ -268,7 +268,7 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 	errs := make([]error, 20)
 	for i := range results {
 		wg.Go(func() {
-			results[i], errs[i] = e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{DoctorID: d.ID, Start: slot})
+			results[i], errs[i] = e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot})
 		})
 	}
 	wg.Wait()
@@ -285,12 +285,12 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 		t.Fatalf("20 keyed retries appended %d events; want 1", after-before)
 	}
 	// A fresh process (cold cache) recognises the key from the stream.
-	res, err := e.handler(t).ReserveSlot(context.Background(), m, commands.ReserveSlot{DoctorID: d.ID, Start: slot})
+	res, err := e.handler(t).ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot})
 	if err != nil || res.Appointment.ID != results[0].Appointment.ID {
 		t.Fatalf("cold retry: %v %v", res.Appointment.ID, err)
 	}
 	// The same key with another body is refused.
-	_, err = e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{DoctorID: d.ID, Start: slot.Add(30 * time.Minute)})
+	_, err = e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot.Add(30 * time.Minute)})
 	if !errors.Is(err, commands.ErrIdempotencyKeyReused) {
 		t.Fatalf("reused key with another start: %v", err)
 	}
@@ -302,7 +302,7 @@ func TestRescheduleRacesBookingOfTheTarget(t *testing.T) {
 		e := newEnv(t)
 		d := e.doctor(t, fmt.Sprintf("resched%d", round))
 		ss := slots(t, d, 2)
-		a, err := e.h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{DoctorID: d.ID, Start: ss[0]})
+		a, err := e.h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[0]})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -312,7 +312,7 @@ func TestRescheduleRacesBookingOfTheTarget(t *testing.T) {
 			_, rErr = e.h.RescheduleAppointment(context.Background(), patient(1), commands.RescheduleAppointment{DoctorID: d.ID, AppointmentID: a.Appointment.ID, Start: ss[1]})
 		})
 		wg.Go(func() {
-			_, bErr = e.h.ReserveSlot(context.Background(), patient(2), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1]})
+			_, bErr = e.h.ReserveSlot(context.Background(), patient(2), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[1]})
 		})
 		wg.Wait()
 		if (rErr == nil) == (bErr == nil) {
@@ -400,11 +400,11 @@ func TestHoldPaymentAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	ss := slots(t, d, 2)
-	paid, err := h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{DoctorID: d.ID, Start: ss[0]})
+	paid, err := h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[0]})
 	if err != nil || paid.Appointment.Status != doctor.StatusHeld {
 		t.Fatalf("reserve: %+v %v", paid.Appointment, err)
 	}
-	unpaid, err := h.ReserveSlot(context.Background(), patient(2), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1]})
+	unpaid, err := h.ReserveSlot(context.Background(), patient(2), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[1]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -422,7 +422,7 @@ func TestHoldPaymentAndExpiry(t *testing.T) {
 	if res, err := h.ExpireHold(context.Background(), sys, commands.ExpireHold{DoctorID: d.ID, AppointmentID: unpaid.Appointment.ID}); err != nil || res.Appointment.Status != doctor.StatusExpired {
 		t.Fatalf("expiry: %+v %v", res.Appointment, err)
 	}
-	if _, err := h.ReserveSlot(context.Background(), patient(3), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1]}); err != nil {
+	if _, err := h.ReserveSlot(context.Background(), patient(3), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[1]}); err != nil {
 		t.Fatalf("expired slot is not free again: %v", err)
 	}
 	folded := e.fold(t, d.ID)
@@ -459,7 +459,7 @@ func TestCommandsUseCachedStateNotHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, s := range slots(t, d, 50) {
-		if _, err := h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{DoctorID: d.ID, Start: s}); err != nil {
+		if _, err := h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: s}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -471,11 +471,38 @@ func TestCommandsUseCachedStateNotHistory(t *testing.T) {
 func TestUnknownDoctorIsNotFoundAndNotCached(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	_, err := e.h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{DoctorID: "no-such-doctor", Start: t0.Add(time.Hour)})
+	_, err := e.h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: "no-such-doctor", Start: t0.Add(time.Hour)})
 	if !errors.Is(err, doctor.ErrDoctorNotFound) || !errors.Is(err, domain.ErrNotFound) {
 		t.Fatalf("got %v", err)
 	}
 	if _, err := e.store.ReadStream(context.Background(), doctor.StreamID("no-such-doctor"), 0, eventstore.Forward, 0); !errors.Is(err, eventstore.ErrStreamNotFound) {
 		t.Fatalf("a failed command created the stream: %v", err)
+	}
+}
+
+func TestBookingRecordsThePatientsCurrentName(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.doctor(t, "names")
+	acc, err := e.h.RegisterPatient(context.Background(), commands.Meta{}, "Old Name", "names@example.com", "password-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := commands.Meta{Actor: domain.Actor{UserID: acc.ID, Role: domain.RolePatient}}
+	ss := slots(t, d, 2)
+	a, err := e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{DoctorID: d.ID, Start: ss[0]})
+	if err != nil || a.Appointment.PatientName != "Old Name" {
+		t.Fatalf("first booking: %q %v", a.Appointment.PatientName, err)
+	}
+	newName := "New Name"
+	if _, err := e.h.UpdateAccountProfile(context.Background(), m, commands.ProfilePatchAccount{Name: &newName}); err != nil {
+		t.Fatal(err)
+	}
+	a, err = e.h.ReserveSlot(context.Background(), m, commands.ReserveSlot{DoctorID: d.ID, Start: ss[1]})
+	if err != nil || a.Appointment.PatientName != newName {
+		t.Fatalf("booking after the rename recorded %q (%v); want %q", a.Appointment.PatientName, err, newName)
+	}
+	if _, err := e.h.ReserveSlot(context.Background(), patient(9), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1].Add(time.Hour)}); !errors.Is(err, account.ErrAccountNotFound) {
+		t.Fatalf("a patient without an account booked: %v", err)
 	}
 }

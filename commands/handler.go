@@ -95,6 +95,7 @@ type Handler struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	names     names
 }
 
 // New builds a Handler.

@@ -25,6 +25,13 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 	if m.Actor.Role != domain.RolePatient {
 		return AppointmentResult{}, domain.Detail(doctor.ErrNotAllowed, "only patients book appointments")
 	}
+	if c.PatientName == "" {
+		name, err := h.patientName(ctx, m.Actor.UserID)
+		if err != nil {
+			return AppointmentResult{}, err
+		}
+		c.PatientName = name
+	}
 	apptID := newID(m, command, "appointment:"+c.DoctorID)
 	var out AppointmentResult
 	pos, err := h.execDoctor(ctx, command, c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
