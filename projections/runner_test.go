@@ -385,7 +385,7 @@ func (rn *runner) catchUp(t *testing.T, w *world) uint64 {
 
 func (rn *runner) models() readmodeltest.Models {
 	return readmodeltest.Models{
-		Directory: liveDirectory{rn.dir}, Slots: liveSlots{rn.slots}, Appointments: liveAppointments{rn.apps}, Dashboards: liveAppointments{rn.apps},
+		Directory: memory.LiveDirectory{L: rn.dir}, Slots: memory.LiveSlots{L: rn.slots}, Appointments: memory.LiveAppointments{L: rn.apps}, Dashboards: memory.LiveAppointments{L: rn.apps},
 		Projections: []projections.Projection{rn.dir, rn.slots, rn.apps},
 	}
 }
@@ -862,50 +862,4 @@ func TestRunnerConcurrentBookings(t *testing.T) {
 			t.Errorf("slot %d (%v) of a: listed free %v, booked %v", i, s, free[s], booked)
 		}
 	}
-}
-
-// ---- Live adapters: read whatever instance is current ----
-
-type liveDirectory struct {
-	l *projections.Live[*memory.Directory]
-}
-
-func (d liveDirectory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]projections.Doctor, error) {
-	return d.l.Current().Doctors(ctx, f)
-}
-
-func (d liveDirectory) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
-	return d.l.Current().Doctor(ctx, id)
-}
-
-func (d liveDirectory) Specialities(ctx context.Context) ([]projections.Speciality, error) {
-	return d.l.Current().Specialities(ctx)
-}
-
-type liveSlots struct {
-	l *projections.Live[*memory.Slots]
-}
-
-func (s liveSlots) FreeSlots(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
-	return s.l.Current().FreeSlots(ctx, id, from, days, now)
-}
-
-type liveAppointments struct {
-	l *projections.Live[*memory.Appointments]
-}
-
-func (a liveAppointments) Appointment(ctx context.Context, id string) (projections.Appointment, error) {
-	return a.l.Current().Appointment(ctx, id)
-}
-
-func (a liveAppointments) Appointments(ctx context.Context, q projections.AppointmentQuery) (projections.AppointmentPage, error) {
-	return a.l.Current().Appointments(ctx, q)
-}
-
-func (a liveAppointments) DoctorDashboard(ctx context.Context, id string) (projections.DoctorDashboard, error) {
-	return a.l.Current().DoctorDashboard(ctx, id)
-}
-
-func (a liveAppointments) AdminDashboard(ctx context.Context) (projections.AdminDashboard, error) {
-	return a.l.Current().AdminDashboard(ctx)
 }

@@ -20,7 +20,6 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
-	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/projections"
@@ -153,8 +152,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, a.fail(err)
 	}
 	srv, err := api.NewServer(api.Config{
-		Commands: a.Commands, Directory: liveDirectory{a.directory}, Slots: liveSlots{a.slots},
-		Appointments: liveAppointments{a.appointments}, Dashboards: liveAppointments{a.appointments},
+		Commands: a.Commands, Directory: memory.LiveDirectory{L: a.directory}, Slots: memory.LiveSlots{L: a.slots},
+		Appointments: memory.LiveAppointments{L: a.appointments}, Dashboards: memory.LiveAppointments{L: a.appointments},
 		Operations: ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		Ready: []api.Check{
@@ -301,48 +300,3 @@ type observer struct{ m *api.Metrics }
 
 func (o observer) Conflict(cmd string) { o.m.CommandConflict(cmd) }
 func (o observer) Retry(cmd string)    { o.m.CommandRetry(cmd) }
-
-// The API reads whichever copy of a projection is current (a rebuild swaps
-// in a new one).
-type liveDirectory struct {
-	l *projections.Live[*memory.Directory]
-}
-
-func (d liveDirectory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]projections.Doctor, error) {
-	return d.l.Current().Doctors(ctx, f)
-}
-func (d liveDirectory) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
-	return d.l.Current().Doctor(ctx, id)
-}
-func (d liveDirectory) Specialities(ctx context.Context) ([]projections.Speciality, error) {
-	return d.l.Current().Specialities(ctx)
-}
-
-type liveSlots struct {
-	l *projections.Live[*memory.Slots]
-}
-
-func (s liveSlots) FreeSlots(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
-	return s.l.Current().FreeSlots(ctx, id, from, days, now)
-}
-
-func (s liveSlots) FreeSlotsJSON(ctx context.Context, id string, from doctor.Date, days int, now time.Time) ([]byte, error) {
-	return s.l.Current().FreeSlotsJSON(ctx, id, from, days, now)
-}
-
-type liveAppointments struct {
-	l *projections.Live[*memory.Appointments]
-}
-
-func (a liveAppointments) Appointment(ctx context.Context, id string) (projections.Appointment, error) {
-	return a.l.Current().Appointment(ctx, id)
-}
-func (a liveAppointments) Appointments(ctx context.Context, q projections.AppointmentQuery) (projections.AppointmentPage, error) {
-	return a.l.Current().Appointments(ctx, q)
-}
-func (a liveAppointments) DoctorDashboard(ctx context.Context, id string) (projections.DoctorDashboard, error) {
-	return a.l.Current().DoctorDashboard(ctx, id)
-}
-func (a liveAppointments) AdminDashboard(ctx context.Context) (projections.AdminDashboard, error) {
-	return a.l.Current().AdminDashboard(ctx)
-}
