@@ -51,46 +51,32 @@ func toProfile(a commands.AccountResult) profileJSON {
 	return profileJSON{userJSON: toUser(a), Phone: a.Profile.Phone, Address: a.Profile.Address, Gender: a.Profile.Gender, DOB: a.Profile.DOB, Position: a.Position}
 }
 
-func (s *Server) issue(w http.ResponseWriter, r *http.Request, status int, a commands.AccountResult, pos uint64) {
+func (s *Server) issue(a commands.AccountResult, pos uint64) (authResponse, error) {
 	token, exp, err := s.cfg.Tokens.Issue(a.ID, a.Role, a.Profile.Name, a.DoctorID)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return authResponse{}, err
 	}
-	_ = WriteJSON(w, status, authResponse{Token: token, ExpiresAt: exp, User: toUser(a), Position: pos})
+	return authResponse{Token: token, ExpiresAt: exp, User: toUser(a), Position: pos}, nil
 }
 
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	var req registerRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	a, err := s.cfg.Commands.RegisterPatient(r.Context(), m, req.Name, req.Email, req.Password)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.issue(w, r, http.StatusCreated, a, a.Position)
+	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *registerRequest) (any, error) {
+		a, err := s.cfg.Commands.RegisterPatient(r.Context(), m, req.Name, req.Email, req.Password)
+		if err != nil {
+			return nil, err
+		}
+		return s.issue(a, a.Position)
+	})
 }
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	var req loginRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.issue(w, r, http.StatusOK, a, 0)
+	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, _ commands.Meta, req *loginRequest) (any, error) {
+		a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
+		if err != nil {
+			return nil, err
+		}
+		return s.issue(a, 0)
+	})
 }
 
 func (s *Server) me(w http.ResponseWriter, r *http.Request) {
@@ -112,22 +98,10 @@ type patchMeRequest struct {
 }
 
 func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) {
-	var req patchMeRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	a, err := s.cfg.Commands.UpdateAccountProfile(r.Context(), m, commands.ProfilePatchAccount{Name: req.Name, Phone: req.Phone, Address: req.Address, Gender: req.Gender, DOB: req.DOB})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusOK, toProfile(a))
+	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *patchMeRequest) (any, error) {
+		a, err := s.cfg.Commands.UpdateAccountProfile(r.Context(), m, commands.ProfilePatchAccount{Name: req.Name, Phone: req.Phone, Address: req.Address, Gender: req.Gender, DOB: req.DOB})
+		return toProfile(a), err
+	})
 }
 
 type createStaffRequest struct {
@@ -138,20 +112,8 @@ type createStaffRequest struct {
 }
 
 func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
-	var req createStaffRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	a, err := s.cfg.Commands.CreateStaff(r.Context(), m, commands.NewAccount{Name: req.Name, Email: req.Email, Password: req.Password, Role: req.Role})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusCreated, toProfile(a))
+	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createStaffRequest) (any, error) {
+		a, err := s.cfg.Commands.CreateStaff(r.Context(), m, commands.NewAccount{Name: req.Name, Email: req.Email, Password: req.Password, Role: req.Role})
+		return toProfile(a), err
+	})
 }

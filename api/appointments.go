@@ -33,33 +33,19 @@ type bookRequest struct {
 }
 
 func (s *Server) book(w http.ResponseWriter, r *http.Request) {
-	var req bookRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	if req.DoctorID == "" {
-		WriteError(w, r, domain.Invalid("doctorId is required"))
-		return
-	}
-	start, err := parseInstant("start", req.Start)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	// No PatientName: the command records the patient's current name, not
-	// the one in the token (PATCH /me may have changed it since).
-	res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusCreated, toAppointment(res))
+	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *bookRequest) (any, error) {
+		if req.DoctorID == "" {
+			return nil, domain.Invalid("doctorId is required")
+		}
+		start, err := parseInstant("start", req.Start)
+		if err != nil {
+			return nil, err
+		}
+		// No PatientName: the command records the patient's current name,
+		// not the one in the token (PATCH /me may have changed it since).
+		res, err := s.cfg.Commands.ReserveSlot(r.Context(), m, commands.ReserveSlot{DoctorID: req.DoctorID, Start: start})
+		return toAppointment(res), err
+	})
 }
 
 func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
@@ -146,24 +132,17 @@ func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) {
 	_ = WriteJSON(w, http.StatusOK, a)
 }
 
-// appointmentCommand runs a command on an appointment the caller may see.
-func (s *Server) appointmentCommand(w http.ResponseWriter, r *http.Request, run func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error)) {
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := run(r.Context(), m, a.DoctorID, a.ID)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusOK, toAppointment(res))
+// appointmentCommand runs a command on an appointment the caller may see:
+// someone else's is not found, exactly like one that does not exist.
+func appointmentCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, b body, run func(ctx context.Context, m commands.Meta, doctorID, id string, req *Req) (commands.AppointmentResult, error)) {
+	runCommand(s, w, r, http.StatusOK, b, func(r *http.Request, m commands.Meta, req *Req) (any, error) {
+		a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
+		if err != nil {
+			return nil, err
+		}
+		res, err := run(r.Context(), m, a.DoctorID, a.ID, req)
+		return toAppointment(res), err
+	})
 }
 
 type cancelRequest struct {
@@ -171,12 +150,7 @@ type cancelRequest struct {
 }
 
 func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	var req cancelRequest
-	if _, err := DecodeOptionalJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, req *cancelRequest) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.CancelAppointment(ctx, m, commands.CancelAppointment{DoctorID: doctorID, AppointmentID: id, Reason: req.Reason})
 	})
 }
@@ -186,37 +160,26 @@ type rescheduleRequest struct {
 }
 
 func (s *Server) reschedule(w http.ResponseWriter, r *http.Request) {
-	var req rescheduleRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	start, err := parseInstant("start", req.Start)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+	appointmentCommand(s, w, r, bodyRequired, func(ctx context.Context, m commands.Meta, doctorID, id string, req *rescheduleRequest) (commands.AppointmentResult, error) {
+		start, err := parseInstant("start", req.Start)
+		if err != nil {
+			return commands.AppointmentResult{}, err
+		}
 		return s.cfg.Commands.RescheduleAppointment(ctx, m, commands.RescheduleAppointment{DoctorID: doctorID, AppointmentID: id, Start: start})
 	})
 }
 
+// noBody is the (empty) body that complete and no-show accept.
+type noBody struct{}
+
 func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
-	if _, err := DecodeOptionalJSON(w, r, &struct{}{}); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.CompleteAppointment(ctx, m, commands.CompleteAppointment{DoctorID: doctorID, AppointmentID: id})
 	})
 }
 
 func (s *Server) noShow(w http.ResponseWriter, r *http.Request) {
-	if _, err := DecodeOptionalJSON(w, r, &struct{}{}); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.appointmentCommand(w, r, func(ctx context.Context, m commands.Meta, doctorID, id string) (commands.AppointmentResult, error) {
+	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.MarkNoShow(ctx, m, commands.MarkNoShow{DoctorID: doctorID, AppointmentID: id})
 	})
 }

@@ -180,47 +180,32 @@ func DefaultSchedule(tz string) doctor.Schedule {
 }
 
 func (s *Server) createDoctor(w http.ResponseWriter, r *http.Request) {
-	var req createDoctorRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	available := true
-	if req.Available != nil {
-		available = *req.Available
-	}
-	var sched *doctor.Schedule
-	switch {
-	case req.Schedule != nil:
-		sc := req.Schedule.schedule()
-		if sc.Timezone == "" {
-			sc.Timezone = req.Timezone
+	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createDoctorRequest) (any, error) {
+		available := true
+		if req.Available != nil {
+			available = *req.Available
 		}
-		sched = &sc
-	case strings.TrimSpace(req.Timezone) != "":
-		sc := DefaultSchedule(strings.TrimSpace(req.Timezone))
-		sched = &sc
-	default:
-		WriteError(w, r, domain.Invalid("timezone is required (an IANA zone such as Asia/Kolkata)"))
-		return
-	}
-	res, err := s.cfg.Commands.RegisterDoctor(r.Context(), m, commands.RegisterDoctor{
-		Profile: doctor.Profile{
-			Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears,
-			About: req.About, Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: available,
-		},
-		Email: req.Email, Password: req.Password, Schedule: sched,
+		var sched doctor.Schedule
+		switch {
+		case req.Schedule != nil:
+			sched = req.Schedule.schedule()
+			if sched.Timezone == "" {
+				sched.Timezone = req.Timezone
+			}
+		case strings.TrimSpace(req.Timezone) != "":
+			sched = DefaultSchedule(strings.TrimSpace(req.Timezone))
+		default:
+			return nil, domain.Invalid("timezone is required (an IANA zone such as Asia/Kolkata)")
+		}
+		res, err := s.cfg.Commands.RegisterDoctor(r.Context(), m, commands.RegisterDoctor{
+			Profile: doctor.Profile{
+				Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears,
+				About: req.About, Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: available,
+			},
+			Email: req.Email, Password: req.Password, Schedule: &sched,
+		})
+		return toDoctor(res), err
 	})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusCreated, toDoctor(res))
 }
 
 type adminPatchDoctorRequest struct {
@@ -237,14 +222,11 @@ type adminPatchDoctorRequest struct {
 }
 
 func (s *Server) adminPatchDoctor(w http.ResponseWriter, r *http.Request) {
-	var req adminPatchDoctorRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	s.patchDoctor(w, r, chi.URLParam(r, "id"), commands.ProfilePatch{
-		Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears, About: req.About,
-		Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: req.Available,
+	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *adminPatchDoctorRequest) (any, error) {
+		return s.patchDoctor(r, m, chi.URLParam(r, "id"), commands.ProfilePatch{
+			Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears, About: req.About,
+			Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: req.Available,
+		})
 	})
 }
 
@@ -257,27 +239,14 @@ type ownProfileRequest struct {
 }
 
 func (s *Server) patchOwnProfile(w http.ResponseWriter, r *http.Request) {
-	var req ownProfileRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	p, _ := PrincipalFrom(r.Context())
-	s.patchDoctor(w, r, p.UserID, commands.ProfilePatch{Fees: req.Fees, Address: req.Address, About: req.About, Available: req.Available})
+	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *ownProfileRequest) (any, error) {
+		return s.patchDoctor(r, m, m.Actor.UserID, commands.ProfilePatch{Fees: req.Fees, Address: req.Address, About: req.About, Available: req.Available})
+	})
 }
 
-func (s *Server) patchDoctor(w http.ResponseWriter, r *http.Request, id string, patch commands.ProfilePatch) {
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
+func (s *Server) patchDoctor(r *http.Request, m commands.Meta, id string, patch commands.ProfilePatch) (any, error) {
 	res, err := s.cfg.Commands.UpdateDoctorProfile(r.Context(), m, commands.UpdateDoctorProfile{DoctorID: id, Patch: patch})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	_ = WriteJSON(w, http.StatusOK, toDoctor(res))
+	return toDoctor(res), err
 }
 
 type scheduleRequest struct {
@@ -302,29 +271,17 @@ type scheduleJSON struct {
 }
 
 func (s *Server) setSchedule(w http.ResponseWriter, r *http.Request) {
-	var req scheduleRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	if req.PaymentPolicy == "" {
-		req.PaymentPolicy = doctor.PaymentNone
-	}
-	res, err := s.cfg.Commands.SetSchedule(r.Context(), m, commands.SetSchedule{DoctorID: chi.URLParam(r, "id"), Schedule: req.schedule()})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	out := scheduleJSON{DoctorID: res.ID, Position: res.Position}
-	if res.Schedule != nil {
-		out.Schedule = *res.Schedule
-	}
-	_ = WriteJSON(w, http.StatusOK, out)
+	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *scheduleRequest) (any, error) {
+		if req.PaymentPolicy == "" {
+			req.PaymentPolicy = doctor.PaymentNone
+		}
+		res, err := s.cfg.Commands.SetSchedule(r.Context(), m, commands.SetSchedule{DoctorID: chi.URLParam(r, "id"), Schedule: req.schedule()})
+		out := scheduleJSON{DoctorID: res.ID, Position: res.Position}
+		if res.Schedule != nil {
+			out.Schedule = *res.Schedule
+		}
+		return out, err
+	})
 }
 
 type timeOffRequest struct {
@@ -345,34 +302,21 @@ type timeOffJSON struct {
 }
 
 func (s *Server) addTimeOff(w http.ResponseWriter, r *http.Request) {
-	var req timeOffRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	from, err1 := parseInstant("from", req.From)
-	to, err2 := parseInstant("to", req.To)
-	if err := firstErr(err1, err2); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	m, err := s.meta(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	id := chi.URLParam(r, "id")
-	res, err := s.cfg.Commands.AddTimeOff(r.Context(), m, commands.AddTimeOff{DoctorID: id, From: from, To: to, Reason: req.Reason, CancelBookings: req.CancelBookings})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	cancelled := res.Cancelled
-	if cancelled == nil {
-		cancelled = []string{}
-	}
-	_ = WriteJSON(w, http.StatusCreated, timeOffJSON{ID: res.TimeOff.ID, DoctorID: id, From: res.TimeOff.From, To: res.TimeOff.To,
-		Reason: res.TimeOff.Reason, CancelledAppointments: cancelled, Position: res.Position})
+	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *timeOffRequest) (any, error) {
+		from, err1 := parseInstant("from", req.From)
+		to, err2 := parseInstant("to", req.To)
+		if err := firstErr(err1, err2); err != nil {
+			return nil, err
+		}
+		id := chi.URLParam(r, "id")
+		res, err := s.cfg.Commands.AddTimeOff(r.Context(), m, commands.AddTimeOff{DoctorID: id, From: from, To: to, Reason: req.Reason, CancelBookings: req.CancelBookings})
+		cancelled := res.Cancelled
+		if cancelled == nil {
+			cancelled = []string{}
+		}
+		return timeOffJSON{ID: res.TimeOff.ID, DoctorID: id, From: res.TimeOff.From, To: res.TimeOff.To,
+			Reason: res.TimeOff.Reason, CancelledAppointments: cancelled, Position: res.Position}, err
+	})
 }
 
 // parseInstant parses an RFC 3339 instant field of a body.
