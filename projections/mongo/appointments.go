@@ -1,0 +1,436 @@
+package mongo
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// Appointments is the appointments read model ("appointments"): by id, by
+// patient, by doctor and in all, newest booking first; it also answers the
+// dashboards. Its collections: appointments, appointment_doctors (the
+// doctors' current names and currencies, joined at read time) and patients
+// (patient accounts).
+type Appointments struct {
+	appts    *mongo.Collection
+	doctors  *mongo.Collection
+	patients *mongo.Collection
+	cp       *checkpoint
+}
+
+// NewAppointments opens the appointments model of db.
+func NewAppointments(ctx context.Context, db *mongo.Database) (*Appointments, error) {
+	m := &Appointments{
+		appts: db.Collection(CollAppointments), doctors: db.Collection(CollAppointmentDoctors), patients: db.Collection(CollPatients),
+	}
+	desc := func(fields ...string) bson.D {
+		d := asc(fields...)
+		d[len(d)-1].Value = -1
+		return d
+	}
+	if err := createIndexes(ctx, m.appts,
+		desc("booked"),              // all, newest booking first; the admin dashboard
+		desc("patientId", "booked"), // a patient's
+		desc("doctorId", "booked"),  // a doctor's; the doctor dashboard
+		desc("status", "booked"),    // by status
+		asc("doctorId", "start"),    // a doctor's by date
+		asc("patientId", "start"),   // a patient's by date
+	); err != nil {
+		return nil, err
+	}
+	cp, err := newCheckpoint(ctx, db, m.Name())
+	if err != nil {
+		return nil, err
+	}
+	m.cp = cp
+	return m, nil
+}
+
+// Name implements projections.Projection.
+func (*Appointments) Name() string { return "appointments" }
+
+// Checkpoint implements projections.Projection.
+func (m *Appointments) Checkpoint(ctx context.Context) (uint64, error) { return m.cp.load(ctx) }
+
+// Reset empties the model and its checkpoint.
+func (m *Appointments) Reset(ctx context.Context) error {
+	for _, c := range []*mongo.Collection{m.appts, m.doctors, m.patients} {
+		if _, err := c.DeleteMany(ctx, bson.D{}); err != nil {
+			return err
+		}
+	}
+	return m.cp.reset(ctx)
+}
+
+type paymentDoc struct {
+	Status    string `bson:"status"`
+	OrderID   string `bson:"orderId"`
+	PaymentID string `bson:"paymentId"`
+}
+
+type apptDoc struct {
+	ID           string     `bson:"_id"`
+	DoctorID     string     `bson:"doctorId"`
+	PatientID    string     `bson:"patientId"`
+	PatientName  string     `bson:"patientName"`
+	Start        int64      `bson:"start"`
+	End          int64      `bson:"end"`
+	Status       string     `bson:"status"`
+	Fees         int64      `bson:"fees"`
+	Currency     string     `bson:"currency"`
+	Payment      paymentDoc `bson:"payment"`
+	CreatedAt    int64      `bson:"createdAt"`
+	CancelReason string     `bson:"cancelReason"`
+	Booked       int64      `bson:"booked"` // position of the SlotReserved: the cursor key
+	Position     int64      `bson:"position"`
+}
+
+func (a apptDoc) view(doctorName string) projections.Appointment {
+	return projections.Appointment{
+		ID: a.ID, DoctorID: a.DoctorID, DoctorName: doctorName, PatientID: a.PatientID, PatientName: a.PatientName,
+		Start: fromNanos(a.Start), End: fromNanos(a.End), Status: a.Status, Fees: a.Fees, Currency: a.Currency,
+		Payment:   projections.Payment{Status: a.Payment.Status, OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
+		CreatedAt: fromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
+	}
+}
+
+type doctorInfoDoc struct {
+	ID       string `bson:"_id"`
+	Name     string `bson:"name"`
+	Currency string `bson:"currency"`
+	Position int64  `bson:"position"`
+}
+
+// Apply implements projections.Projection.
+func (m *Appointments) Apply(ctx context.Context, e projections.Event) error {
+	if m.cp.applied(e.Position) {
+		return nil
+	}
+	if err := m.apply(ctx, e); err != nil {
+		return fmt.Errorf("mongo: appointments: %s at %d: %w", e.Type, e.Position, err)
+	}
+	return m.cp.advance(ctx, e.Position)
+}
+
+func (m *Appointments) apply(ctx context.Context, e projections.Event) error {
+	p := e.Position
+	switch ev := e.Data.(type) {
+	case account.Registered:
+		if ev.Role == domain.RolePatient {
+			return upsertGuarded(ctx, m.patients, ev.AccountID, p, bson.D{{Key: "name", Value: ev.Name}})
+		}
+	case doctor.DoctorRegistered:
+		return upsertGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "name", Value: ev.Profile.Name}, {Key: "currency", Value: ev.Profile.Currency}})
+	case doctor.ProfileUpdated:
+		return upsertGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "name", Value: ev.Profile.Name}, {Key: "currency", Value: ev.Profile.Currency}})
+	case doctor.SlotReserved:
+		// The first reservation of an id stands; a replay collides on _id.
+		_, err := m.appts.InsertOne(ctx, apptDoc{
+			ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
+			Start: nanos(ev.Start), End: nanos(ev.End), Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
+			Payment: paymentDoc{Status: string(ev.PaymentStatus)}, CreatedAt: nanos(ev.ReservedAt),
+			Booked: pos(p), Position: pos(p),
+		})
+		if mongo.IsDuplicateKeyError(err) {
+			return nil
+		}
+		return err
+	case doctor.AppointmentEvent:
+		return m.applyToAppointment(ctx, ev, p)
+	}
+	return nil
+}
+
+// applyToAppointment applies an event about an appointment: one update
+// guarded by position (and, for the conditional payment facts, by the
+// condition); when the condition does not hold, a second update only moves
+// the position, as the in-memory model does.
+func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.AppointmentEvent, p uint64) error {
+	id := ev.AppointmentRef()
+	var set bson.D
+	var cond []bson.E
+	str := func(k, v string) bson.E { return bson.E{Key: k, Value: v} }
+	switch ev := ev.(type) {
+	case doctor.AppointmentConfirmed:
+		set = bson.D{str("status", string(doctor.StatusConfirmed))}
+	case doctor.HoldExpired:
+		set = bson.D{str("status", string(doctor.StatusExpired))}
+	case doctor.AppointmentCancelled:
+		set = bson.D{str("status", string(doctor.StatusCancelled)), str("cancelReason", ev.Reason)}
+	case doctor.AppointmentRescheduled:
+		set = bson.D{{Key: "start", Value: nanos(ev.Start)}, {Key: "end", Value: nanos(ev.End)}}
+	case doctor.AppointmentCompleted:
+		set = bson.D{str("status", string(doctor.StatusCompleted))}
+	case doctor.AppointmentMarkedNoShow:
+		set = bson.D{str("status", string(doctor.StatusNoShow))}
+	case doctor.PaymentOrderCreated:
+		set = bson.D{str("payment.orderId", ev.OrderID)}
+	case doctor.PaymentCaptured:
+		// A payment that is due back does not replace a payment that stands.
+		set = bson.D{str("payment.status", string(doctor.PaymentPaid)), str("payment.paymentId", ev.PaymentID)}
+		if ev.OrderID != "" {
+			set = append(set, str("payment.orderId", ev.OrderID))
+		}
+		if ev.RefundDue {
+			cond = []bson.E{{Key: "payment.status", Value: bson.D{{Key: "$ne", Value: string(doctor.PaymentPaid)}}}}
+		}
+	case doctor.PaymentFailed:
+		set = bson.D{str("payment.status", string(doctor.PaymentFailedState))}
+		cond = []bson.E{str("payment.status", string(doctor.PaymentPending))}
+	case doctor.RefundIssued:
+		set = bson.D{str("payment.status", string(doctor.PaymentRefunded))}
+		cond = []bson.E{str("payment.paymentId", ev.PaymentID)}
+	}
+	matched, err := updateGuarded(ctx, m.appts, id, p, set, cond...)
+	if err != nil || matched || len(cond) == 0 {
+		return err
+	}
+	_, err = updateGuarded(ctx, m.appts, id, p, bson.D{})
+	return err
+}
+
+// names returns the current names of doctors.
+func (m *Appointments) names(ctx context.Context, ids ...string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(ids) == 0 {
+		return out, nil
+	}
+	seen := map[string]bool{}
+	var in bson.A
+	for _, id := range ids {
+		if !seen[id] {
+			seen[id] = true
+			in = append(in, id)
+		}
+	}
+	cur, err := m.doctors.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: in}}}})
+	if err != nil {
+		return nil, err
+	}
+	var docs []doctorInfoDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	for _, d := range docs {
+		out[d.ID] = d.Name
+	}
+	return out, nil
+}
+
+// views turns documents into appointments with the doctors' names joined.
+func (m *Appointments) views(ctx context.Context, docs []apptDoc) ([]projections.Appointment, error) {
+	ids := make([]string, len(docs))
+	for i, d := range docs {
+		ids[i] = d.DoctorID
+	}
+	names, err := m.names(ctx, ids...)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]projections.Appointment, len(docs))
+	for i, d := range docs {
+		out[i] = d.view(names[d.DoctorID])
+	}
+	return out, nil
+}
+
+// Appointment implements projections.Appointments.
+func (m *Appointments) Appointment(ctx context.Context, id string) (projections.Appointment, error) {
+	var doc apptDoc
+	err := m.appts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return projections.Appointment{}, projections.ErrNotFound
+	}
+	if err != nil {
+		return projections.Appointment{}, fmt.Errorf("mongo: appointment %s: %w", id, err)
+	}
+	v, err := m.views(ctx, []apptDoc{doc})
+	if err != nil {
+		return projections.Appointment{}, fmt.Errorf("mongo: appointment %s: %w", id, err)
+	}
+	return v[0], nil
+}
+
+// Appointments implements projections.Appointments.
+func (m *Appointments) Appointments(ctx context.Context, q projections.AppointmentQuery) (projections.AppointmentPage, error) {
+	if err := q.Validate(); err != nil {
+		return projections.AppointmentPage{}, err
+	}
+	filter := bson.D{}
+	if q.Cursor != "" {
+		c, err := decodeCursor(q.Cursor)
+		if err != nil {
+			return projections.AppointmentPage{}, err
+		}
+		filter = append(filter, bson.E{Key: "booked", Value: bson.D{{Key: "$lt", Value: pos(c)}}})
+	}
+	if q.PatientID != "" {
+		filter = append(filter, bson.E{Key: "patientId", Value: q.PatientID})
+	}
+	if q.DoctorID != "" {
+		filter = append(filter, bson.E{Key: "doctorId", Value: q.DoctorID})
+	}
+	if q.Status != "" {
+		filter = append(filter, bson.E{Key: "status", Value: q.Status})
+	}
+	if !q.From.IsZero() || !q.To.IsZero() {
+		rng := bson.D{}
+		if !q.From.IsZero() {
+			rng = append(rng, bson.E{Key: "$gte", Value: nanos(q.From)})
+		}
+		if !q.To.IsZero() {
+			rng = append(rng, bson.E{Key: "$lt", Value: nanos(q.To)})
+		}
+		filter = append(filter, bson.E{Key: "start", Value: rng})
+	}
+	docs, err := m.find(ctx, filter, int64(q.Limit)+1)
+	if err != nil {
+		return projections.AppointmentPage{}, fmt.Errorf("mongo: appointments: %w", err)
+	}
+	page := projections.AppointmentPage{}
+	if len(docs) > q.Limit {
+		docs = docs[:q.Limit]
+		page.NextCursor = encodeCursor(uint64(docs[len(docs)-1].Booked))
+	}
+	if page.Appointments, err = m.views(ctx, docs); err != nil {
+		return projections.AppointmentPage{}, fmt.Errorf("mongo: appointments: %w", err)
+	}
+	return page, nil
+}
+
+// find lists appointments newest booking first.
+func (m *Appointments) find(ctx context.Context, filter bson.D, limit int64) ([]apptDoc, error) {
+	o := options.Find().SetSort(bson.D{{Key: "booked", Value: -1}})
+	if limit > 0 {
+		o.SetLimit(limit)
+	}
+	cur, err := m.appts.Find(ctx, filter, o)
+	if err != nil {
+		return nil, err
+	}
+	docs := []apptDoc{}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, err
+	}
+	return docs, nil
+}
+
+// encodeCursor makes the cursor of the page after the appointment booked
+// at position booked (the in-memory model's cursors, so either accepts the
+// other's).
+func encodeCursor(booked uint64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("b" + strconv.FormatUint(booked, 10)))
+}
+
+func decodeCursor(s string) (uint64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != 'b' {
+		return 0, projections.ErrInvalidCursor
+	}
+	n, err := strconv.ParseUint(string(b[1:]), 10, 64)
+	if err != nil {
+		return 0, projections.ErrInvalidCursor
+	}
+	return n, nil
+}
+
+const latestN = 5
+
+// DoctorDashboard implements projections.Dashboards.
+func (m *Appointments) DoctorDashboard(ctx context.Context, doctorID string) (projections.DoctorDashboard, error) {
+	var info doctorInfoDoc
+	err := m.doctors.FindOne(ctx, bson.D{{Key: "_id", Value: doctorID}}).Decode(&info)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return projections.DoctorDashboard{}, projections.ErrNotFound
+	}
+	if err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	out := projections.DoctorDashboard{Currency: info.Currency}
+	of := bson.D{{Key: "doctorId", Value: doctorID}}
+	n, err := m.appts.CountDocuments(ctx, of)
+	if err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	out.Appointments = int(n)
+	// Distinct patients. (FerretDB v1's distinct reply does not decode with
+	// this driver: a $group instead.)
+	pc, err := m.appts.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: of}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$patientId"}}}},
+	})
+	if err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	var patients []bson.Raw
+	if err := pc.All(ctx, &patients); err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	out.Patients = len(patients)
+	// Earnings: fees of the completed appointments and of those whose
+	// payment stands as paid.
+	cur, err := m.appts.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$match", Value: bson.D{
+			{Key: "doctorId", Value: doctorID},
+			{Key: "$or", Value: bson.A{
+				bson.D{{Key: "status", Value: string(doctor.StatusCompleted)}},
+				bson.D{{Key: "payment.status", Value: string(doctor.PaymentPaid)}},
+			}},
+		}}},
+		{{Key: "$group", Value: bson.D{{Key: "_id", Value: nil}, {Key: "earnings", Value: bson.D{{Key: "$sum", Value: "$fees"}}}}}},
+	})
+	if err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	var sums []struct {
+		Earnings int64 `bson:"earnings"`
+	}
+	if err := cur.All(ctx, &sums); err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	if len(sums) > 0 {
+		out.Earnings = sums[0].Earnings
+	}
+	latest, err := m.find(ctx, of, latestN)
+	if err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	if out.Latest, err = m.views(ctx, latest); err != nil {
+		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	}
+	return out, nil
+}
+
+// AdminDashboard implements projections.Dashboards.
+func (m *Appointments) AdminDashboard(ctx context.Context) (projections.AdminDashboard, error) {
+	var out projections.AdminDashboard
+	for _, c := range []struct {
+		coll *mongo.Collection
+		n    *int
+	}{{m.doctors, &out.Doctors}, {m.patients, &out.Patients}, {m.appts, &out.Appointments}} {
+		n, err := c.coll.CountDocuments(ctx, bson.D{})
+		if err != nil {
+			return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+		}
+		*c.n = int(n)
+	}
+	latest, err := m.find(ctx, bson.D{}, latestN)
+	if err != nil {
+		return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+	}
+	if out.Latest, err = m.views(ctx, latest); err != nil {
+		return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+	}
+	return out, nil
+}

@@ -1,0 +1,209 @@
+package mongo
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// Directory is the doctors directory ("doctors"), in the doctors
+// collection.
+type Directory struct {
+	coll *mongo.Collection
+	cp   *checkpoint
+}
+
+// NewDirectory opens the directory of db.
+func NewDirectory(ctx context.Context, db *mongo.Database) (*Directory, error) {
+	d := &Directory{coll: db.Collection(CollDoctors)}
+	if err := createIndexes(ctx, d.coll,
+		asc("specialityLower", "name"), // speciality filter
+		asc("speciality"),              // the specialities
+		asc("available", "name"),       // availability filter
+		asc("name", "_id"),             // the listing order
+	); err != nil {
+		return nil, err
+	}
+	cp, err := newCheckpoint(ctx, db, d.Name())
+	if err != nil {
+		return nil, err
+	}
+	d.cp = cp
+	return d, nil
+}
+
+// Name implements projections.Projection.
+func (*Directory) Name() string { return "doctors" }
+
+// Checkpoint implements projections.Projection.
+func (d *Directory) Checkpoint(ctx context.Context) (uint64, error) { return d.cp.load(ctx) }
+
+// Reset empties the directory and its checkpoint.
+func (d *Directory) Reset(ctx context.Context) error {
+	if _, err := d.coll.DeleteMany(ctx, bson.D{}); err != nil {
+		return err
+	}
+	return d.cp.reset(ctx)
+}
+
+type doctorDoc struct {
+	ID              string `bson:"_id"`
+	Name            string `bson:"name"`
+	NameLower       string `bson:"nameLower"`
+	Speciality      string `bson:"speciality"`
+	SpecialityLower string `bson:"specialityLower"`
+	Degree          string `bson:"degree"`
+	DegreeLower     string `bson:"degreeLower"`
+	ExperienceYears int    `bson:"experienceYears"`
+	About           string `bson:"about"`
+	Fees            int64  `bson:"fees"`
+	Currency        string `bson:"currency"`
+	Address         string `bson:"address"`
+	Available       bool   `bson:"available"`
+	ImageURL        string `bson:"imageUrl"`
+	Timezone        string `bson:"timezone"`
+	Position        int64  `bson:"position"`
+}
+
+func (d doctorDoc) view() projections.Doctor {
+	return projections.Doctor{
+		ID: d.ID, Name: d.Name, Speciality: d.Speciality, Degree: d.Degree, ExperienceYears: d.ExperienceYears,
+		About: d.About, Fees: d.Fees, Currency: d.Currency, Address: d.Address, Available: d.Available,
+		ImageURL: d.ImageURL, Timezone: d.Timezone, Position: uint64(d.Position),
+	}
+}
+
+func profileFields(p doctor.Profile) bson.D {
+	return bson.D{
+		{Key: "name", Value: p.Name}, {Key: "nameLower", Value: strings.ToLower(p.Name)},
+		{Key: "speciality", Value: p.Speciality}, {Key: "specialityLower", Value: strings.ToLower(p.Speciality)},
+		{Key: "degree", Value: p.Degree}, {Key: "degreeLower", Value: strings.ToLower(p.Degree)},
+		{Key: "experienceYears", Value: p.ExperienceYears}, {Key: "about", Value: p.About},
+		{Key: "fees", Value: p.Fees}, {Key: "currency", Value: p.Currency}, {Key: "address", Value: p.Address},
+		{Key: "available", Value: p.Available}, {Key: "imageUrl", Value: p.ImageURL},
+	}
+}
+
+// Apply implements projections.Projection.
+func (d *Directory) Apply(ctx context.Context, e projections.Event) error {
+	if d.cp.applied(e.Position) {
+		return nil
+	}
+	var err error
+	switch ev := e.Data.(type) {
+	case doctor.DoctorRegistered:
+		// Creates the entry; the timezone of an earlier entry is kept.
+		err = upsertGuarded(ctx, d.coll, ev.DoctorID, e.Position, profileFields(ev.Profile))
+	case doctor.ProfileUpdated:
+		_, err = updateGuarded(ctx, d.coll, ev.DoctorID, e.Position, profileFields(ev.Profile))
+	case doctor.ScheduleSet:
+		_, err = updateGuarded(ctx, d.coll, ev.DoctorID, e.Position, bson.D{{Key: "timezone", Value: ev.Schedule.Timezone}})
+	}
+	if err != nil {
+		return fmt.Errorf("mongo: doctors: %s at %d: %w", e.Type, e.Position, err)
+	}
+	return d.cp.advance(ctx, e.Position)
+}
+
+// Doctors implements projections.Directory: sorted by name, then id.
+func (d *Directory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]projections.Doctor, error) {
+	filter := bson.D{}
+	if s := strings.TrimSpace(f.Speciality); s != "" {
+		filter = append(filter, bson.E{Key: "specialityLower", Value: strings.ToLower(s)})
+	}
+	if f.Available != nil {
+		filter = append(filter, bson.E{Key: "available", Value: *f.Available})
+	}
+	if q := strings.ToLower(strings.TrimSpace(f.Query)); q != "" {
+		re := bson.Regex{Pattern: regexp.QuoteMeta(q)}
+		filter = append(filter, bson.E{Key: "$or", Value: bson.A{
+			bson.D{{Key: "nameLower", Value: re}},
+			bson.D{{Key: "specialityLower", Value: re}},
+			bson.D{{Key: "degreeLower", Value: re}},
+		}})
+	}
+	cur, err := d.coll.Find(ctx, filter, options.Find().SetSort(asc("name", "_id")))
+	if err != nil {
+		return nil, fmt.Errorf("mongo: doctors: %w", err)
+	}
+	var docs []doctorDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: doctors: %w", err)
+	}
+	out := make([]projections.Doctor, len(docs))
+	for i, doc := range docs {
+		out[i] = doc.view()
+	}
+	// Byte order, whatever the server's string order.
+	slices.SortStableFunc(out, func(a, b projections.Doctor) int {
+		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// Doctor implements projections.Directory.
+func (d *Directory) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
+	var doc doctorDoc
+	err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return projections.Doctor{}, projections.ErrNotFound
+	}
+	if err != nil {
+		return projections.Doctor{}, fmt.Errorf("mongo: doctor %s: %w", id, err)
+	}
+	return doc.view(), nil
+}
+
+// Specialities implements projections.Directory: every speciality with its
+// number of doctors, by name; specialities differing in case only are one,
+// spelt the smallest way.
+func (d *Directory) Specialities(ctx context.Context) ([]projections.Speciality, error) {
+	// Grouped by spelling; spellings differing in case only are merged here
+	// (FerretDB v1 lacks the $min accumulator).
+	cur, err := d.coll.Aggregate(ctx, mongo.Pipeline{
+		{{Key: "$group", Value: bson.D{
+			{Key: "_id", Value: "$speciality"},
+			{Key: "doctors", Value: bson.D{{Key: "$sum", Value: 1}}},
+		}}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: specialities: %w", err)
+	}
+	var rows []struct {
+		Name    string `bson:"_id"`
+		Doctors int    `bson:"doctors"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, fmt.Errorf("mongo: specialities: %w", err)
+	}
+	byLower := map[string]*projections.Speciality{}
+	for _, r := range rows {
+		k := strings.ToLower(r.Name)
+		sp := byLower[k]
+		if sp == nil {
+			sp = &projections.Speciality{Name: r.Name}
+			byLower[k] = sp
+		}
+		if r.Name < sp.Name {
+			sp.Name = r.Name
+		}
+		sp.Doctors += r.Doctors
+	}
+	out := make([]projections.Speciality, 0, len(byLower))
+	for _, sp := range byLower {
+		out = append(out, *sp)
+	}
+	slices.SortFunc(out, func(a, b projections.Speciality) int { return cmp.Compare(a.Name, b.Name) })
+	return out, nil
+}

@@ -1,0 +1,132 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/ThreeDotsLabs/watermill/message"
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// RedisStreamOption tunes NewRedisStream.
+type RedisStreamOption func(*redisStreamConfig)
+
+type redisStreamConfig struct{ resume bool }
+
+// ResumeGroups makes each consumer resume its group where it stopped, its
+// own pending entries first, instead of starting at the stream's end. Use
+// it when the forwarder runs in another process (RunnerConfig.Forward
+// false) and the read models keep their data across restarts (MongoDB):
+// nobody republishes what was added while this process was down.
+func ResumeGroups() RedisStreamOption { return func(c *redisStreamConfig) { c.resume = true } }
+
+// NewRedisStream returns the cross-process transport of the Runner: Redis
+// Streams through watermill-redisstream. The forwarder XADDs every event of
+// $all, in order, to the stream EventsTopic; each projection reads it in a
+// consumer group named after the projection, so every projection receives
+// every event once, whichever process consumes it.
+//
+// Ordering. A projection must apply events in log order (it ignores an
+// event at or below its position, so an older event arriving after a newer
+// one would be lost). Order holds because there is one consumer per group:
+// the consumer name is the group name (run one projector per projection: a
+// second process consuming the same group at the same time would split the
+// stream between them), the subscriber reads one entry at a time and the
+// next only after the handler acked the previous one, a failed handler is
+// retried in place by the router before the poison queue acks it, and a
+// nacked entry is resent in place.
+//
+// Start and redelivery. By default (the forwarder in the same Runner) a
+// subscriber, when the Runner creates it, moves its group to the end of
+// the stream and drops the entries pending under its name: the Runner's
+// forwarder starts after its subscribers and republishes everything after
+// the lowest checkpoint, in log order, so nothing is lost, and nothing
+// older (left unread or unacked by an earlier run) can overtake it; this
+// also holds for in-memory read models that restart from position 0. With
+// ResumeGroups the group is resumed instead: entries left pending under
+// this consumer name by an earlier run are claimed at once, oldest first,
+// before new entries are read (another consumer name's once idle for a
+// minute). Either way an event may arrive twice (a republished or redelivered
+// one); projections are idempotent by position, so the duplicate is a no-op.
+//
+// The stream is not trimmed (trimming by length could drop entries a
+// lagging group has not read). Closing the publisher or a subscriber does
+// not close client, which the caller owns.
+func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ...RedisStreamOption) (message.Publisher, func(consumerGroup string) (message.Subscriber, error), error) {
+	if client == nil {
+		return nil, nil, errors.New("projections: redis stream needs a client")
+	}
+	var cfg redisStreamConfig
+	for _, o := range opts {
+		o(&cfg)
+	}
+	shared := keepOpen{client} // watermill closes its client on Close
+	wl := WatermillLogger(logger)
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: shared}, wl)
+	if err != nil {
+		return nil, nil, err
+	}
+	sub := func(group string) (message.Subscriber, error) {
+		if group == "" {
+			return nil, errors.New("projections: redis stream consumer group is empty")
+		}
+		start := time.Now()
+		claim := func(p redis.XPendingExt) bool {
+			if p.Consumer == group {
+				return p.Idle >= time.Since(start) // left by an earlier run, not in flight here
+			}
+			return p.Idle >= redisDeadConsumerIdle
+		}
+		if !cfg.resume {
+			if err := startAtEnd(client, group); err != nil {
+				return nil, err
+			}
+			claim = func(redis.XPendingExt) bool { return false }
+		}
+		return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+			Client:        shared,
+			ConsumerGroup: group,
+			Consumer:      group,
+			OldestId:      "0", // a group created by the subscriber reads the stream from its start
+			// Pending entries are filtered by claim, not by idle time.
+			MaxIdleTime:               time.Millisecond,
+			ShouldClaimPendingMessage: claim,
+			// The first read blocks for BlockTime, not forever, so Close
+			// never waits on a read that cannot be cancelled.
+			DisableIndefiniteInitialBlock: true,
+			NackResendSleep:               50 * time.Millisecond,
+		}, wl)
+	}
+	return pub, sub, nil
+}
+
+// startAtEnd creates group at the end of the events stream, or moves it
+// there, and drops the entries pending under the consumer of that name.
+func startAtEnd(client redis.UniversalClient, group string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := client.XGroupCreateMkStream(ctx, EventsTopic, group, "$").Err()
+	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
+		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+	}
+	if err := client.XGroupSetID(ctx, EventsTopic, group, "$").Err(); err != nil {
+		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+	}
+	if err := client.XGroupDelConsumer(ctx, EventsTopic, group, group).Err(); err != nil {
+		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+	}
+	return nil
+}
+
+// redisDeadConsumerIdle is how long an entry pending under another consumer
+// name waits before this consumer takes it over (ResumeGroups).
+const redisDeadConsumerIdle = time.Minute
+
+// keepOpen is a client whose Close is a no-op.
+type keepOpen struct{ redis.UniversalClient }
+
+func (keepOpen) Close() error { return nil }

@@ -1,0 +1,224 @@
+package projections_test
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/memory"
+	"github.com/prescripto/prescripto/projections/readmodeltest"
+	"github.com/prescripto/prescripto/projections/rediscache"
+)
+
+func redisClient(t *testing.T) redis.UniversalClient {
+	t.Helper()
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// redisRunner is a runner whose events travel through Redis Streams, with
+// the cache invalidation projection beside the read models.
+type redisRunner struct {
+	*runner
+	inv    *projections.Live[*rediscache.Invalidation]
+	client redis.UniversalClient
+}
+
+func startRedisRunner(t *testing.T, w *world, client redis.UniversalClient, prefix string) *redisRunner {
+	t.Helper()
+	rn := &redisRunner{
+		runner: &runner{dir: projections.NewLive(memory.NewDirectory), slots: projections.NewLive(memory.NewSlots), apps: projections.NewLive(memory.NewAppointments)},
+		inv:    projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(client, prefix) }),
+		client: client,
+	}
+	pub, sub, err := projections.NewRedisStream(client, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projections.NewRunner(projections.RunnerConfig{
+		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, rn.apps, rn.inv},
+		Publisher: pub, Subscriber: sub, Logger: zerolog.Nop(), Forward: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn.Runner = r
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(finished)
+		runErr = r.Run(ctx)
+	}()
+	var once sync.Once
+	rn.stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-finished:
+				if runErr != nil {
+					t.Errorf("runner stopped with %v", runErr)
+				}
+			case <-time.After(waitLimit):
+				t.Error("the runner did not stop")
+			}
+			_ = pub.Close()
+		})
+	}
+	t.Cleanup(rn.stop)
+	select {
+	case <-r.Ready():
+	case <-finished:
+		t.Fatalf("runner ended before it was ready: %v", runErr)
+	case <-time.After(waitLimit):
+		t.Fatal("runner not ready")
+	}
+	return rn
+}
+
+// caughtUp waits until every projection, the invalidation included, has
+// seen the head of the log, and checks their statuses.
+func (rn *redisRunner) caughtUp(t *testing.T, w *world) uint64 {
+	t.Helper()
+	head := rn.catchUp(t, w)
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	if err := rn.WaitFor(ctx, "cache_invalidation", head); err != nil {
+		t.Fatalf("cache_invalidation did not reach %d: %v", head, err)
+	}
+	st, err := rn.Statuses(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st {
+		if s.Lag != 0 || s.Position != head || s.Status != "running" || s.Error != "" {
+			t.Errorf("status %+v; want position %d, lag 0, running", s, head)
+		}
+	}
+	return head
+}
+
+// TestRunnerOverRedisStreams runs the projections over Redis Streams
+// consumer groups: the read models agree with the log, a restarted runner
+// with fresh in-memory models rebuilds them in order through the same
+// groups, and the Redis cache stays in step with the read models through
+// the invalidation projection.
+func TestRunnerOverRedisStreams(t *testing.T) {
+	t.Parallel()
+	client := redisClient(t)
+	w := newWorld(t)
+	scenario(t, w) // before the runner starts: forwarded from the log
+	rn := startRedisRunner(t, w, client, "test:cache")
+	traffic(t, w, 20, 15) // while it runs: followed live
+	head := rn.caughtUp(t, w)
+	agreeWithWriteSide(t, w, rn.models())
+	ctx := context.Background()
+	readmodeltest.SameSnapshot(t, "over redis streams vs replay", readmodeltest.Snapshot(ctx, t, rn.models(), w.probe()),
+		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
+
+	// One consumer group per projection, named after it.
+	groups, err := client.XInfoGroups(ctx, projections.EventsTopic).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var groupNames []string
+	for _, g := range groups {
+		groupNames = append(groupNames, g.Name)
+		if g.Consumers != 1 || g.Pending > 1 {
+			t.Errorf("group %+v: want one consumer, nothing left pending", g)
+		}
+	}
+	slices.Sort(groupNames)
+	if want := []string{"appointments", "cache_invalidation", "doctors", "free_slots"}; !slices.Equal(groupNames, want) {
+		t.Errorf("consumer groups %v, want %v", groupNames, want)
+	}
+
+	cacheFollowsReadModels(t, w, rn)
+
+	// A restart with empty in-memory models: the same groups carry a
+	// complete, ordered replay (nothing older overtakes it).
+	rn.stop()
+	traffic(t, w, 60, 6) // while no runner runs
+	// Entries an earlier forwarder published that no group has read yet
+	// (here: the newest events): they must not overtake the replay.
+	recs, err := w.store.ReadAll(ctx, w.head(t)-3, 10)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("read the last events: %d, %v", len(recs), err)
+	}
+	pub, _, err := projections.NewRedisStream(client, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range recs {
+		if err := pub.Publish(projections.EventsTopic, projections.ToMessage(r)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rn2 := startRedisRunner(t, w, client, "test:cache")
+	head2 := rn2.caughtUp(t, w)
+	if head2 <= head {
+		t.Fatalf("head %d after more traffic, was %d", head2, head)
+	}
+	agreeWithWriteSide(t, w, rn2.models())
+	readmodeltest.SameSnapshot(t, "restarted over redis streams vs replay", readmodeltest.Snapshot(ctx, t, rn2.models(), w.probe()),
+		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
+}
+
+// cacheFollowsReadModels reads doctors and free slots through the Redis
+// cache while commands change them.
+func cacheFollowsReadModels(t *testing.T, w *world, rn *redisRunner) {
+	t.Helper()
+	ctx := context.Background()
+	dir, slots := memory.LiveDirectory{L: rn.dir}, memory.LiveSlots{L: rn.slots}
+	cache, err := rediscache.New(rediscache.Config{
+		Client: rn.client, Prefix: "test:cache", Directory: dir, Slots: slots, SlotsPosition: rn.slots.Checkpoint,
+		Timeout: 5 * time.Second, Logger: zerolog.Nop(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := w.clock.Now().Truncate(time.Minute).Add(17 * time.Second) // inside a minute
+	check := func(what string) {
+		t.Helper()
+		for _, id := range w.probe().DoctorIDs {
+			for range 2 { // a miss, then a hit
+				got, err := cache.Doctor(ctx, id)
+				want, _ := dir.Doctor(ctx, id)
+				if err != nil || got != want {
+					t.Errorf("%s: cached doctor %+v (%v), read model %+v", what, got, err, want)
+				}
+				from := w.fold(t, id).Grid().DateIn(now)
+				gotS, err := cache.FreeSlotsJSON(ctx, id, from, 7, now)
+				wantS, _ := slots.FreeSlotsJSON(ctx, id, from, 7, now)
+				if err != nil || !bytes.Equal(gotS, wantS) {
+					t.Errorf("%s: cached slots of %s differ from the read model (%v)", what, id, err)
+				}
+			}
+		}
+	}
+	check("before changes")
+	doc := w.probe().DoctorIDs[0]
+	name := "Dr. Renamed"
+	res := must[commands.DoctorResult](t, "rename")(w.h.UpdateDoctorProfile(ctx, admin, commands.UpdateDoctorProfile{DoctorID: doc, Patch: commands.ProfilePatch{Name: &name}}))
+	pat := w.probe().PatientIDs[0]
+	w.mustBook(t, doc, pat, w.slots(t, doc, 3)[2])
+	rn.caughtUp(t, w)
+	if d, err := cache.Doctor(ctx, doc); err != nil || d.Name != name || d.Position != res.Position {
+		t.Fatalf("after the rename the cache answers %+v, %v", d, err)
+	}
+	check("after a rename and a booking")
+}
