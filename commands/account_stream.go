@@ -162,28 +162,37 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 // a second request with the key and another email, name or password would
 // be answered with the first caller's account and token.
 func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, ev account.Registered) error {
-	_, evs, err := h.readStream(ctx, account.EmailStreamID(ev.Email), 0)
-	if err != nil {
-		return err
-	}
-	if len(evs) > 0 {
-		if claim, ok := evs[0].(account.EmailClaimed); ok && claim.AccountID == id {
-			// This key claimed this email: a retry only with the same
-			// name, role and password.
-			if claim.Name != ev.Name || claim.Role != n.Role || claim.DoctorID != n.DoctorID || h.hasher.Compare(claim.PasswordHash, n.Password) != nil {
-				return ErrIdempotencyKeyReused
+	// The email stream is read first and the account second, so a first
+	// request of the same key running concurrently may claim the email in
+	// between: a registered account with this email sends us back once to
+	// the claim, which then exists.
+	for range 2 {
+		_, evs, err := h.readStream(ctx, account.EmailStreamID(ev.Email), 0)
+		if err != nil {
+			return err
+		}
+		if len(evs) > 0 {
+			if claim, ok := evs[0].(account.EmailClaimed); ok && claim.AccountID == id {
+				// This key claimed this email: a retry only with the same
+				// name, role and password.
+				if claim.Name != ev.Name || claim.Role != n.Role || claim.DoctorID != n.DoctorID || h.hasher.Compare(claim.PasswordHash, n.Password) != nil {
+					return ErrIdempotencyKeyReused
+				}
+				return nil
 			}
+		}
+		a, _, _, err := h.loadAccount(ctx, n.Role, id)
+		if err != nil {
+			return err
+		}
+		if !a.Registered() {
 			return nil
 		}
+		if a.Email() != ev.Email {
+			return ErrIdempotencyKeyReused // the key opened an account with another email
+		}
 	}
-	a, _, _, err := h.loadAccount(ctx, n.Role, id)
-	if err != nil {
-		return err
-	}
-	if a.Registered() {
-		return ErrIdempotencyKeyReused // the key opened an account with another email
-	}
-	return nil
+	return ErrIdempotencyKeyReused
 }
 
 // RegisterPatient opens a patient account (self-service registration).

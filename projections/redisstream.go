@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
@@ -87,7 +88,7 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 			}
 			claim = func(redis.XPendingExt) bool { return false }
 		}
-		return redisstream.NewSubscriber(redisstream.SubscriberConfig{
+		rs, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
 			Client:        shared,
 			ConsumerGroup: group,
 			Consumer:      group,
@@ -100,8 +101,50 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 			DisableIndefiniteInitialBlock: true,
 			NackResendSleep:               50 * time.Millisecond,
 		}, wl)
+		if err != nil {
+			return nil, err
+		}
+		k := &groupKeeper{Subscriber: rs, stop: make(chan struct{})}
+		go k.keep(client, group)
+		return k, nil
 	}
 	return pub, sub, nil
+}
+
+// groupKeeper recreates its consumer group when Redis lost it (a server
+// restarted without its data): the subscriber creates its group only when
+// it subscribes and would otherwise fail every read (NOGROUP) until the
+// process restarts. The group is recreated at the start of the stream,
+// which the forwarder refills (in order, from the lowest checkpoint) once
+// a publish has failed; a group that exists is left alone.
+type groupKeeper struct {
+	message.Subscriber
+	stop chan struct{}
+	once sync.Once
+}
+
+// redisGroupCheckEvery is how often a subscriber checks that its group exists.
+const redisGroupCheckEvery = time.Second
+
+func (k *groupKeeper) keep(client redis.UniversalClient, group string) {
+	t := time.NewTicker(redisGroupCheckEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-k.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), redisGroupCheckEvery)
+		_ = client.XGroupCreateMkStream(ctx, EventsTopic, group, "0").Err() // BUSYGROUP (exists) or Redis down: nothing to do
+		cancel()
+	}
+}
+
+// Close stops the keeper and closes the subscriber.
+func (k *groupKeeper) Close() error {
+	k.once.Do(func() { close(k.stop) })
+	return k.Subscriber.Close()
 }
 
 // startAtEnd creates group at the end of the events stream, or moves it

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
@@ -221,4 +222,57 @@ func cacheFollowsReadModels(t *testing.T, w *world, rn *redisRunner) {
 		t.Fatalf("after the rename the cache answers %+v, %v", d, err)
 	}
 	check("after a rename and a booking")
+}
+
+// TestRedisStreamRecreatesLostGroup: Redis restarts empty, losing the
+// consumer group; the subscriber recreates it and receives what is
+// published afterwards instead of failing every read with NOGROUP.
+func TestRedisStreamRecreatesLostGroup(t *testing.T) {
+	t.Parallel()
+	rs := testenv.StartRedis(t)
+	opts, err := redis.ParseURL(rs.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	pub, subFor, err := projections.NewRedisStream(client, zerolog.Nop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := subFor("keeper")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	msgs, err := sub.Subscribe(ctx, projections.EventsTopic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs.Restart()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		groups, _ := client.XInfoGroups(ctx, projections.EventsTopic).Result()
+		if slices.ContainsFunc(groups, func(g redis.XInfoGroup) bool { return g.Name == "keeper" }) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("consumer group not recreated within 10 s of the Redis restart")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := pub.Publish(projections.EventsTopic, message.NewMessage("after-restart", []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-msgs:
+		if m.UUID != "after-restart" {
+			t.Fatalf("received %s", m.UUID)
+		}
+		m.Ack()
+	case <-ctx.Done():
+		t.Fatal("nothing received after the Redis restart")
+	}
 }

@@ -72,18 +72,19 @@ func ConfigFromEnv() (Config, error) {
 // Embedded reports whether this is the embedded default (no servers).
 func (c Config) Embedded() bool { return c.ESDBURL == "" && c.MongoURI == "" && c.RedisURL == "" }
 
-// Validate checks the configuration. A server this build cannot use is a
-// start-up error, never a silent fall-back to the embedded stores.
+// Validate checks the configuration. A configured server that does not
+// answer is a start-up error of app.New naming its variable, never a silent
+// fall-back to the embedded stores.
 func (c Config) Validate() error {
 	var errs []error
-	if c.ESDBURL != "" {
-		errs = append(errs, errors.New("ESDB_URL is set, but this build has no EventStoreDB adapter yet; unset it to use the embedded store"))
+	if c.ESDBURL != "" && !strings.HasPrefix(c.ESDBURL, "esdb://") && !strings.HasPrefix(c.ESDBURL, "esdb+discover://") && !strings.HasPrefix(c.ESDBURL, "kurrentdb://") {
+		errs = append(errs, errors.New("ESDB_URL must be an esdb:// connection string"))
 	}
-	if c.MongoURI != "" {
-		errs = append(errs, errors.New("MONGODB_URI is set, but this build has no MongoDB read models yet; unset it to use the in-memory read models"))
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		errs = append(errs, errors.New("MONGODB_URI must be a mongodb:// URI"))
 	}
-	if c.RedisURL != "" {
-		errs = append(errs, errors.New("REDIS_URL is set, but this build has no Redis support yet; unset it"))
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		errs = append(errs, errors.New("REDIS_URL must be a redis:// URL"))
 	}
 	if !c.Embedded() && c.JWTSecret == "" {
 		errs = append(errs, errors.New("JWT_SECRET is required outside the embedded default"))

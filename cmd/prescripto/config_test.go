@@ -8,15 +8,22 @@ import (
 	"testing"
 )
 
-func TestConfigRefusesWhatThisBuildCannotServe(t *testing.T) {
+func TestConfigValidate(t *testing.T) {
 	base := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11}
 	for name, tc := range map[string]struct {
 		mutate func(*Config)
 		want   string
 	}{
-		"embedded default":         {func(*Config) {}, ""},
-		"esdb set":                 {func(c *Config) { c.ESDBURL = "esdb://localhost:2113"; c.JWTSecret = strings.Repeat("s", 32) }, "ESDB_URL"},
-		"mongo set":                {func(c *Config) { c.MongoURI = "mongodb://localhost"; c.JWTSecret = strings.Repeat("s", 32) }, "MONGODB_URI"},
+		"embedded default": {func(*Config) {}, ""},
+		"servers set": {func(c *Config) {
+			c.ESDBURL, c.MongoURI, c.RedisURL = "esdb://localhost:2113?tls=false", "mongodb://localhost/prescripto", "redis://localhost:6379"
+			c.JWTSecret = strings.Repeat("s", 32)
+		}, ""},
+		"esdb without secret":      {func(c *Config) { c.ESDBURL = "esdb://localhost:2113" }, "JWT_SECRET is required"},
+		"mongo without secret":     {func(c *Config) { c.MongoURI = "mongodb://localhost" }, "JWT_SECRET is required"},
+		"esdb not a url":           {func(c *Config) { c.ESDBURL = "localhost:2113"; c.JWTSecret = strings.Repeat("s", 32) }, "ESDB_URL"},
+		"mongo not a uri":          {func(c *Config) { c.MongoURI = "localhost"; c.JWTSecret = strings.Repeat("s", 32) }, "MONGODB_URI"},
+		"redis not a url":          {func(c *Config) { c.RedisURL = "localhost:6379"; c.JWTSecret = strings.Repeat("s", 32) }, "REDIS_URL"},
 		"server without secret":    {func(c *Config) { c.RedisURL = "redis://localhost" }, "JWT_SECRET is required"},
 		"short secret":             {func(c *Config) { c.JWTSecret = "short" }, "at least 32 bytes"},
 		"admin email alone":        {func(c *Config) { c.AdminEmail = "a@b.co" }, "go together"},

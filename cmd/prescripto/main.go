@@ -104,6 +104,7 @@ func serve(cfg Config, args []string, stdout, stderr io.Writer) error {
 	a, err := app.New(ctx, app.Options{
 		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
 		BcryptCost: cfg.BcryptCost, Logger: log,
+		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
 	})
 	if err != nil {
 		return err
@@ -189,7 +190,10 @@ func adminCreate(cfg Config, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{DataDir: cfg.DataDir, JWTSecret: secret, BcryptCost: cfg.BcryptCost, Logger: newLogger(cfg, stderr)})
+	a, err := app.New(ctx, app.Options{
+		DataDir: cfg.DataDir, JWTSecret: secret, BcryptCost: cfg.BcryptCost, Logger: newLogger(cfg, stderr),
+		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
+	})
 	if err != nil {
 		return err
 	}

@@ -10,10 +10,16 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/prescripto/prescripto/api"
@@ -21,9 +27,12 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/esdb"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/memory"
+	"github.com/prescripto/prescripto/projections/mongo"
+	"github.com/prescripto/prescripto/projections/rediscache"
 	"github.com/prescripto/prescripto/workers/notify"
 )
 
@@ -42,6 +51,38 @@ type Options struct {
 	// Mailer delivers notifications; default: the mbox DataDir/mail/outbox.mbox
 	// (or nothing when there is no DataDir).
 	Mailer notify.Mailer
+
+	// ESDBURL (ESDB_URL), when set, is the EventStoreDB connection string
+	// of the event store, used instead of the embedded SQLite store.
+	ESDBURL string
+	// MongoURI (MONGODB_URI), when set, keeps the read models in MongoDB,
+	// in the database named by the URI's path (DefaultMongoDatabase when it
+	// has none), instead of in memory.
+	MongoURI string
+	// RedisURL (REDIS_URL), when set, makes Redis Streams the projections'
+	// transport, puts the Redis cache in front of the doctors directory and
+	// the free slots, and keeps the /auth rate-limit counters in Redis.
+	RedisURL string
+	// ConnectTimeout bounds the first answer of each configured server
+	// (default 10 s).
+	ConnectTimeout time.Duration
+}
+
+// DefaultMongoDatabase is the read models' database when MONGODB_URI names
+// none.
+const DefaultMongoDatabase = "prescripto"
+
+// Redis key prefixes.
+const (
+	redisCachePrefix     = rediscache.DefaultPrefix
+	redisRateLimitPrefix = "prescripto:ratelimit"
+)
+
+// ErrRebuildUnsupported answers a rebuild request for a read model kept in
+// MongoDB: this build has no online (shadow) rebuild for them.
+var ErrRebuildUnsupported = &api.HTTPError{
+	Status: http.StatusNotImplemented, Code: "rebuild_unsupported",
+	Detail: "MongoDB read models are rebuilt by Reset and replay; not online in this build.",
 }
 
 // App is a wired engine.
@@ -57,13 +98,14 @@ type App struct {
 	Handler http.Handler
 	Metrics *api.Metrics
 
-	directory    *projections.Live[*memory.Directory]
-	slots        *projections.Live[*memory.Slots]
-	appointments *projections.Live[*memory.Appointments]
-	ops          operations
-	log          zerolog.Logger
-	ownStore     bool
-	outbox       *notify.Mbox // closed with the App, if it opened one
+	ops      operations
+	log      zerolog.Logger
+	ownStore bool
+	outbox   *notify.Mbox // closed with the App, if it opened one
+	mongo    *mongodriver.Client
+	redis    *redis.Client
+	// Mongo is the MongoDB read models (nil with the in-memory ones).
+	Mongo *mongo.Models
 }
 
 // New builds an App. Call Run to start the projections and Close at the end.
@@ -83,11 +125,28 @@ func New(ctx context.Context, o Options) (*App, error) {
 		return nil, err
 	}
 	a.Registry = reg
-	if o.Store != nil {
-		a.Store = o.Store
-	} else {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.DataDir != "" {
 		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
 			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	switch {
+	case o.Store != nil:
+		a.Store = o.Store
+	case o.ESDBURL != "":
+		cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		st, err := esdb.Open(cctx, o.ESDBURL)
+		cancel()
+		if err != nil {
+			return nil, fmt.Errorf("ESDB_URL: %w", err)
+		}
+		a.Store, a.ownStore = st, true
+	default:
+		if o.DataDir == "" {
+			return nil, errors.New("data dir: empty")
 		}
 		st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "events.db"), sqlite.WithClock(o.Now))
 		if err != nil {
@@ -109,9 +168,77 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	a.directory = projections.NewLive(memory.NewDirectory)
-	a.slots = projections.NewLive(memory.NewSlots)
-	a.appointments = projections.NewLive(memory.NewAppointments)
+	if o.MongoURI != "" {
+		if err := a.openMongo(ctx, o); err != nil {
+			return nil, a.fail(err)
+		}
+	}
+	if o.RedisURL != "" {
+		if err := a.openRedis(ctx, o); err != nil {
+			return nil, a.fail(err)
+		}
+	}
+	var (
+		readModels   []projections.Runnable
+		directory    projections.Directory
+		slots        projections.SlotsJSON
+		slotsPos     func(context.Context) (uint64, error)
+		appointments interface {
+			projections.Appointments
+			projections.Dashboards
+		}
+		unsupported = map[string]bool{}
+	)
+	if a.Mongo != nil {
+		m := a.Mongo
+		dl := projections.NewLive(func() *mongo.Directory { return m.Directory })
+		sl := projections.NewLive(func() *mongo.Slots { return m.Slots })
+		al := projections.NewLive(func() *mongo.Appointments { return m.Appointments })
+		readModels = []projections.Runnable{dl, sl, al}
+		directory, slots, slotsPos = mongo.LiveDirectory{L: dl}, mongo.LiveSlots{L: sl}, sl.Checkpoint
+		appointments = mongo.LiveAppointments{L: al}
+		for _, p := range readModels {
+			unsupported[p.Name()] = true
+		}
+	} else {
+		dl := projections.NewLive(memory.NewDirectory)
+		sl := projections.NewLive(memory.NewSlots)
+		al := projections.NewLive(memory.NewAppointments)
+		readModels = []projections.Runnable{dl, sl, al}
+		directory, slots, slotsPos = memory.LiveDirectory{L: dl}, memory.LiveSlots{L: sl}, sl.Checkpoint
+		appointments = memory.LiveAppointments{L: al}
+	}
+	var apiSlots projections.Slots
+	if s, ok := slots.(projections.Slots); ok {
+		apiSlots = s
+	} else {
+		return nil, a.fail(errors.New("app: the free-slots model does not answer FreeSlots"))
+	}
+	waitAlso := map[string][]string{}
+	var rateLimit []api.RateLimitOption
+	if a.redis != nil {
+		cache, err := rediscache.New(rediscache.Config{
+			Client: a.redis, Prefix: redisCachePrefix, Directory: directory,
+			Slots: slots, SlotsPosition: slotsPos, Logger: o.Logger,
+		})
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		rc := a.redis
+		inv := projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(rc, redisCachePrefix) })
+		readModels = append(readModels, inv)
+		// A read that waits for the directory or the slots (X-Min-Position)
+		// is answered through the cache: it waits for the invalidations too.
+		for _, p := range readModels[:2] {
+			waitAlso[p.Name()] = []string{inv.Name()}
+		}
+		directory, apiSlots = cache, cache
+		counter, err := api.NewRedisLimitCounter(a.redis, redisRateLimitPrefix, 0)
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		rateLimit = append(rateLimit, api.WithLimitCounter(counter))
+	}
 	mailer := o.Mailer
 	if mailer == nil {
 		mailer = notify.Discard{}
@@ -127,15 +254,21 @@ func New(ctx context.Context, o Options) (*App, error) {
 	// The in-process transport blocks the forwarder until every consumer
 	// has acknowledged an event; consumers on one runner therefore advance
 	// at the pace of the slowest. Read models and workers get one each.
-	pub, sub := projections.NewGoChannel(o.Logger)
+	pub, sub, err := a.transport(o.Logger)
+	if err != nil {
+		return nil, a.fail(err)
+	}
 	a.Runner, err = projections.NewRunner(projections.RunnerConfig{
 		Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-		Projections: []projections.Runnable{a.directory, a.slots, a.appointments},
+		Projections: readModels,
 	})
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	wpub, wsub := projections.NewGoChannel(o.Logger)
+	wpub, wsub, err := a.transport(o.Logger)
+	if err != nil {
+		return nil, a.fail(err)
+	}
 	a.Workers, err = projections.NewRunner(projections.RunnerConfig{
 		Store: a.Store, Registry: reg, Publisher: wpub, Subscriber: wsub, Logger: o.Logger, Forward: true,
 		Projections: []projections.Runnable{notifications},
@@ -143,23 +276,33 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if err != nil {
 		return nil, a.fail(err)
 	}
-	ops := operations{runners: []*projections.Runner{a.Runner, a.Workers}, byName: map[string]*projections.Runner{
-		a.directory.Name(): a.Runner, a.slots.Name(): a.Runner, a.appointments.Name(): a.Runner, notifications.Name(): a.Workers,
-	}}
+	ops := operations{
+		runners: []*projections.Runner{a.Runner, a.Workers},
+		byName:  map[string]*projections.Runner{notifications.Name(): a.Workers},
+		also:    waitAlso, unsupported: unsupported,
+	}
+	for _, p := range readModels {
+		ops.byName[p.Name()] = a.Runner
+	}
 	a.ops = ops
+	ready := []api.Check{{Name: "eventstore", Check: a.Store.Ping}}
+	if mc := a.mongo; mc != nil {
+		ready = append(ready, api.Check{Name: "mongodb", Check: func(ctx context.Context) error { return mc.Ping(ctx, nil) }})
+	}
+	if rc := a.redis; rc != nil {
+		ready = append(ready, api.Check{Name: "redis", Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
+	}
+	ready = append(ready, api.Check{Name: "projections", Check: a.projectionsReady})
 	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
 	if err != nil {
 		return nil, a.fail(err)
 	}
 	srv, err := api.NewServer(api.Config{
-		Commands: a.Commands, Directory: memory.LiveDirectory{L: a.directory}, Slots: memory.LiveSlots{L: a.slots},
-		Appointments: memory.LiveAppointments{L: a.appointments}, Dashboards: memory.LiveAppointments{L: a.appointments},
+		Commands: a.Commands, Directory: directory, Slots: apiSlots,
+		Appointments: appointments, Dashboards: appointments,
 		Operations: ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
-		Ready: []api.Check{
-			{Name: "eventstore", Check: a.Store.Ping},
-			{Name: "projections", Check: a.projectionsReady},
-		},
+		RateLimitOptions: rateLimit, Ready: ready,
 	})
 	if err != nil {
 		return nil, a.fail(err)
@@ -179,13 +322,63 @@ func (a *App) headPosition(ctx context.Context) (uint64, error) {
 }
 
 func (a *App) fail(err error) error {
-	if a.outbox != nil {
-		_ = a.outbox.Close()
-	}
-	if a.ownStore {
-		_ = a.Store.Close()
-	}
+	_ = a.Close()
 	return err
+}
+
+// openMongo connects to MONGODB_URI and opens the read models of its
+// database; a server that does not answer is an error naming the variable.
+func (a *App) openMongo(ctx context.Context, o Options) error {
+	cs, err := connstring.ParseAndValidate(o.MongoURI)
+	if err != nil {
+		return fmt.Errorf("MONGODB_URI: %w", err)
+	}
+	dbName := cs.Database
+	if dbName == "" {
+		dbName = DefaultMongoDatabase
+	}
+	client, err := mongodriver.Connect(options.Client().ApplyURI(o.MongoURI).SetTimeout(30 * time.Second))
+	if err != nil {
+		return fmt.Errorf("MONGODB_URI: %w", err)
+	}
+	a.mongo = client
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	if err := client.Ping(cctx, nil); err != nil {
+		return fmt.Errorf("MONGODB_URI: MongoDB at %s does not answer: %w", strings.Join(cs.Hosts, ","), err)
+	}
+	m, err := mongo.New(cctx, client.Database(dbName))
+	if err != nil {
+		return fmt.Errorf("MONGODB_URI: open read models in database %s: %w", dbName, err)
+	}
+	a.Mongo = m
+	return nil
+}
+
+// openRedis connects to REDIS_URL; a server that does not answer is an
+// error naming the variable.
+func (a *App) openRedis(ctx context.Context, o Options) error {
+	opts, err := redis.ParseURL(o.RedisURL)
+	if err != nil {
+		return fmt.Errorf("REDIS_URL: %w", err)
+	}
+	a.redis = redis.NewClient(opts)
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	if err := a.redis.Ping(cctx).Err(); err != nil {
+		return fmt.Errorf("REDIS_URL: Redis at %s does not answer: %w", opts.Addr, err)
+	}
+	return nil
+}
+
+// transport is a runner's Watermill transport: Redis Streams with
+// REDIS_URL, the in-process GoChannel otherwise.
+func (a *App) transport(l zerolog.Logger) (message.Publisher, func(string) (message.Subscriber, error), error) {
+	if a.redis == nil {
+		pub, sub := projections.NewGoChannel(l)
+		return pub, sub, nil
+	}
+	return projections.NewRedisStream(a.redis, l)
 }
 
 // projectionsReady: the runner is up and no projection has failed.
@@ -251,14 +444,27 @@ func (a *App) CaughtUp(ctx context.Context) error {
 	return nil
 }
 
-// Close releases the store.
+// Close releases the store and every client the App opened. It may be
+// called more than once.
 func (a *App) Close() error {
 	var errs []error
 	if a.outbox != nil {
 		errs = append(errs, a.outbox.Close())
+		a.outbox = nil
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
+		a.redis = nil
+	}
+	if a.mongo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		errs = append(errs, a.mongo.Disconnect(ctx))
+		cancel()
+		a.mongo = nil
 	}
 	if a.ownStore {
 		errs = append(errs, a.Store.Close())
+		a.ownStore = false
 	}
 	return errors.Join(errs...)
 }
@@ -268,11 +474,24 @@ func (a *App) Close() error {
 type operations struct {
 	runners []*projections.Runner
 	byName  map[string]*projections.Runner
+	// also names the projections a wait for a projection waits for too
+	// (the cache invalidation in front of a cached read model).
+	also map[string][]string
+	// unsupported names the projections that cannot be rebuilt online.
+	unsupported map[string]bool
 }
 
 func (o operations) WaitFor(ctx context.Context, name string, pos uint64) error {
 	if r, ok := o.byName[name]; ok {
-		return r.WaitFor(ctx, name, pos)
+		if err := r.WaitFor(ctx, name, pos); err != nil {
+			return err
+		}
+		for _, n := range o.also[name] {
+			if err := o.byName[n].WaitFor(ctx, n, pos); err != nil {
+				return err
+			}
+		}
+		return nil
 	}
 	return o.runners[0].WaitFor(ctx, name, pos) // its unknown-projection error
 }
@@ -290,6 +509,9 @@ func (o operations) Statuses(ctx context.Context) ([]projections.Status, error) 
 }
 
 func (o operations) StartRebuild(ctx context.Context, name string) error {
+	if o.unsupported[name] {
+		return ErrRebuildUnsupported
+	}
 	if r, ok := o.byName[name]; ok {
 		return r.StartRebuild(ctx, name)
 	}

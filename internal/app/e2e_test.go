@@ -18,7 +18,12 @@ import (
 // dashboard. Every response is checked against openapi.yaml by testenv.
 func TestWalkthrough(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	walkthrough(t, testenv.Options{})
+}
+
+// walkthrough is TestWalkthrough's body on the engine o starts.
+func walkthrough(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
 
 	gp1 := e.NewDoctor(t, "Dr. Richard James", "General physician")
 	gp2 := e.NewDoctor(t, "Dr. Chloe Evans", "General physician")

@@ -14,6 +14,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/api/apitest"
+	"github.com/prescripto/prescripto/eventstore/esdb/esdbtest"
 	"github.com/prescripto/prescripto/internal/app"
 )
 
@@ -93,6 +95,46 @@ type Options struct {
 	// NoAdminLogin leaves AdminToken empty (Start logs nobody in, so no
 	// /auth request is spent).
 	NoAdminLogin bool
+
+	// Production runs the engine on the production wiring: the event store
+	// on EventStoreDB (the in-process esdbtest emulator), the read models
+	// in MongoDB (MongoURI: FerretDB, or MONGODB_URI, in a database of the
+	// test's own) and Redis (RedisURL: a private redis-server, or
+	// REDIS_URL) for the transport, the cache and the rate limit. ESDBURL,
+	// MongoURI and RedisURL, when set, are used instead of those.
+	Production bool
+	ESDBURL    string
+	MongoURI   string
+	RedisURL   string
+}
+
+// production fills in the servers of the production wiring.
+func (o *Options) production(t testing.TB) {
+	t.Helper()
+	if o.ESDBURL == "" {
+		o.ESDBURL = esdbtest.Start(t)
+	}
+	if o.MongoURI == "" {
+		uri, err := withDatabase(MongoURI(t), MongoDatabase(t))
+		if err != nil {
+			t.Fatalf("testenv: MongoDB URI: %v", err)
+		}
+		o.MongoURI = uri
+	}
+	if o.RedisURL == "" {
+		o.RedisURL = RedisURL(t)
+	}
+}
+
+// withDatabase returns uri with its path set to db.
+func withDatabase(uri, db string) (string, error) {
+	u, err := url.Parse(uri)
+	if err != nil {
+		return "", err
+	}
+	u.Path = "/" + db
+	u.RawPath = ""
+	return u.String(), nil
 }
 
 // Admin credentials every Env bootstraps (EnsureAdmin, as ADMIN_EMAIL and
@@ -115,6 +157,7 @@ type Env struct {
 	// AdminToken is a token of the bootstrapped admin.
 	AdminToken string
 
+	opts     Options
 	seq      atomic.Int64
 	stopOnce sync.Once
 	stop     func()
@@ -134,6 +177,9 @@ func Start(t testing.TB, o Options) *Env {
 	if o.AuthRateLimit == 0 {
 		o.AuthRateLimit = 1_000_000
 	}
+	if o.Production {
+		o.production(t)
+	}
 	logger := zerolog.Nop()
 	if o.Logger != nil {
 		logger = *o.Logger
@@ -142,6 +188,7 @@ func Start(t testing.TB, o Options) *Env {
 	a, err := app.New(ctx, app.Options{
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now,
+		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
 	})
 	if err != nil {
 		t.Fatalf("app.New: %v", err)
@@ -155,7 +202,7 @@ func Start(t testing.TB, o Options) *Env {
 	go func() { runErr <- a.Run(runCtx) }()
 	srv := httptest.NewServer(a.Handler)
 	e := &Env{
-		App: a, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir,
+		App: a, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir, opts: o,
 		Valid:  apitest.NewValidator(t),
 		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}},
 	}
@@ -181,6 +228,10 @@ func Start(t testing.TB, o Options) *Env {
 	}
 	return e
 }
+
+// Options are the options the Env was started with, defaults filled in
+// (with Production, the servers' URLs).
+func (e *Env) Options() Options { return e.opts }
 
 // Stop shuts the server, the projections and the store down (once).
 func (e *Env) Stop() { e.stopOnce.Do(e.stop) }
