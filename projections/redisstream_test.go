@@ -184,7 +184,7 @@ func TestRunnerOverRedisStreams(t *testing.T) {
 func cacheFollowsReadModels(t *testing.T, w *world, rn *redisRunner) {
 	t.Helper()
 	ctx := context.Background()
-	dir, slots := memory.LiveDirectory{L: rn.dir}, memory.LiveSlots{L: rn.slots}
+	dir, slots := projections.LiveDirectory[*memory.Directory]{L: rn.dir}, projections.LiveSlots[*memory.Slots]{L: rn.slots}
 	cache, err := rediscache.New(rediscache.Config{
 		Client: rn.client, Prefix: "test:cache", Directory: dir, Slots: slots, SlotsPosition: rn.slots.Checkpoint,
 		Timeout: 5 * time.Second, Logger: zerolog.Nop(),

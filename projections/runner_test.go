@@ -385,7 +385,7 @@ func (rn *runner) catchUp(t *testing.T, w *world) uint64 {
 
 func (rn *runner) models() readmodeltest.Models {
 	return readmodeltest.Models{
-		Directory: memory.LiveDirectory{L: rn.dir}, Slots: memory.LiveSlots{L: rn.slots}, Appointments: memory.LiveAppointments{L: rn.apps}, Dashboards: memory.LiveAppointments{L: rn.apps},
+		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: rn.apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: rn.apps},
 		Projections: []projections.Projection{rn.dir, rn.slots, rn.apps},
 	}
 }

@@ -195,8 +195,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		sl := projections.NewLive(func() *mongo.Slots { return m.Slots })
 		al := projections.NewLive(func() *mongo.Appointments { return m.Appointments })
 		readModels = []projections.Runnable{dl, sl, al}
-		directory, slots, slotsPos = mongo.LiveDirectory{L: dl}, mongo.LiveSlots{L: sl}, sl.Checkpoint
-		appointments = mongo.LiveAppointments{L: al}
+		directory, slots, slotsPos = projections.LiveDirectory[*mongo.Directory]{L: dl}, projections.LiveSlots[*mongo.Slots]{L: sl}, sl.Checkpoint
+		appointments = projections.LiveAppointments[*mongo.Appointments]{L: al}
 		for _, p := range readModels {
 			unsupported[p.Name()] = true
 		}
@@ -205,8 +205,8 @@ func New(ctx context.Context, o Options) (*App, error) {
 		sl := projections.NewLive(memory.NewSlots)
 		al := projections.NewLive(memory.NewAppointments)
 		readModels = []projections.Runnable{dl, sl, al}
-		directory, slots, slotsPos = memory.LiveDirectory{L: dl}, memory.LiveSlots{L: sl}, sl.Checkpoint
-		appointments = memory.LiveAppointments{L: al}
+		directory, slots, slotsPos = projections.LiveDirectory[*memory.Directory]{L: dl}, projections.LiveSlots[*memory.Slots]{L: sl}, sl.Checkpoint
+		appointments = projections.LiveAppointments[*memory.Appointments]{L: al}
 	}
 	var apiSlots projections.Slots
 	if s, ok := slots.(projections.Slots); ok {

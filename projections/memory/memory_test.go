@@ -27,7 +27,7 @@ func TestReadModelsLive(t *testing.T) {
 		slots := projections.NewLive(memory.NewSlots)
 		apps := projections.NewLive(memory.NewAppointments)
 		return readmodeltest.Models{
-			Directory: memory.LiveDirectory{L: dir}, Slots: memory.LiveSlots{L: slots}, Appointments: memory.LiveAppointments{L: apps}, Dashboards: memory.LiveAppointments{L: apps},
+			Directory: projections.LiveDirectory[*memory.Directory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps},
 			Projections: []projections.Projection{dir, slots, apps},
 		}
 	})

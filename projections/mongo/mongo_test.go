@@ -77,8 +77,8 @@ func TestReadModelsLive(t *testing.T) {
 		slots := projections.NewLive(func() *pmongo.Slots { return m.Slots })
 		apps := projections.NewLive(func() *pmongo.Appointments { return m.Appointments })
 		return readmodeltest.Models{
-			Directory: pmongo.LiveDirectory{L: dir}, Slots: pmongo.LiveSlots{L: slots},
-			Appointments: pmongo.LiveAppointments{L: apps}, Dashboards: pmongo.LiveAppointments{L: apps},
+			Directory: projections.LiveDirectory[*pmongo.Directory]{L: dir}, Slots: projections.LiveSlots[*pmongo.Slots]{L: slots},
+			Appointments: projections.LiveAppointments[*pmongo.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*pmongo.Appointments]{L: apps},
 			Projections: []projections.Projection{dir, slots, apps},
 		}
 	})
@@ -94,9 +94,9 @@ var (
 	_ projections.Projection   = (*pmongo.Directory)(nil)
 	_ projections.Projection   = (*pmongo.Slots)(nil)
 	_ projections.Projection   = (*pmongo.Appointments)(nil)
-	_ projections.SlotsJSON    = pmongo.LiveSlots{}
-	_ projections.Dashboards   = pmongo.LiveAppointments{}
-	_ projections.Directory    = pmongo.LiveDirectory{}
+	_ projections.SlotsJSON    = projections.LiveSlots[*pmongo.Slots]{}
+	_ projections.Dashboards   = projections.LiveAppointments[*pmongo.Appointments]{}
+	_ projections.Directory    = projections.LiveDirectory[*pmongo.Directory]{}
 )
 
 // ---- a log of every event type ----
