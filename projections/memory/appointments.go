@@ -2,9 +2,7 @@ package memory
 
 import (
 	"context"
-	"encoding/base64"
 	"sort"
-	"strconv"
 	"sync"
 
 	"github.com/prescripto/prescripto/domain"
@@ -151,7 +149,7 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 	}
 	before := uint64(1<<63 - 1)
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
+		c, err := projections.DecodeCursor(q.Cursor)
 		if err != nil {
 			return projections.AppointmentPage{}, err
 		}
@@ -178,7 +176,7 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 			continue
 		}
 		if len(page.Appointments) == q.Limit {
-			page.NextCursor = encodeCursor(last)
+			page.NextCursor = projections.EncodeCursor(last)
 			break
 		}
 		page.Appointments = append(page.Appointments, m.view(en))
@@ -186,26 +184,6 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 	}
 	return page, nil
 }
-
-// encodeCursor makes the cursor of the page after the appointment booked
-// at position booked.
-func encodeCursor(booked uint64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("b" + strconv.FormatUint(booked, 10)))
-}
-
-func decodeCursor(s string) (uint64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 2 || b[0] != 'b' {
-		return 0, projections.ErrInvalidCursor
-	}
-	n, err := strconv.ParseUint(string(b[1:]), 10, 64)
-	if err != nil {
-		return 0, projections.ErrInvalidCursor
-	}
-	return n, nil
-}
-
-const latestN = 5
 
 // DoctorDashboard implements projections.Dashboards.
 func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (projections.DoctorDashboard, error) {
@@ -225,7 +203,7 @@ func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (proj
 		}
 	}
 	out.Patients = len(patients)
-	for i := len(list) - 1; i >= 0 && len(out.Latest) < latestN; i-- {
+	for i := len(list) - 1; i >= 0 && len(out.Latest) < projections.LatestN; i-- {
 		out.Latest = append(out.Latest, m.view(list[i]))
 	}
 	return out, nil
@@ -236,7 +214,7 @@ func (m *Appointments) AdminDashboard(context.Context) (projections.AdminDashboa
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := projections.AdminDashboard{Doctors: len(m.doctors), Patients: len(m.patients), Appointments: len(m.all), Latest: []projections.Appointment{}}
-	for i := len(m.all) - 1; i >= 0 && len(out.Latest) < latestN; i-- {
+	for i := len(m.all) - 1; i >= 0 && len(out.Latest) < projections.LatestN; i-- {
 		out.Latest = append(out.Latest, m.view(m.all[i]))
 	}
 	return out, nil

@@ -2,10 +2,8 @@ package mongo
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -269,7 +267,7 @@ func (m *Appointments) Appointments(ctx context.Context, q projections.Appointme
 	}
 	filter := bson.D{}
 	if q.Cursor != "" {
-		c, err := decodeCursor(q.Cursor)
+		c, err := projections.DecodeCursor(q.Cursor)
 		if err != nil {
 			return projections.AppointmentPage{}, err
 		}
@@ -301,7 +299,7 @@ func (m *Appointments) Appointments(ctx context.Context, q projections.Appointme
 	page := projections.AppointmentPage{}
 	if len(docs) > q.Limit {
 		docs = docs[:q.Limit]
-		page.NextCursor = encodeCursor(uint64(docs[len(docs)-1].Booked))
+		page.NextCursor = projections.EncodeCursor(uint64(docs[len(docs)-1].Booked))
 	}
 	if page.Appointments, err = m.views(ctx, docs); err != nil {
 		return projections.AppointmentPage{}, fmt.Errorf("mongo: appointments: %w", err)
@@ -325,27 +323,6 @@ func (m *Appointments) find(ctx context.Context, filter bson.D, limit int64) ([]
 	}
 	return docs, nil
 }
-
-// encodeCursor makes the cursor of the page after the appointment booked
-// at position booked (the in-memory model's cursors, so either accepts the
-// other's).
-func encodeCursor(booked uint64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("b" + strconv.FormatUint(booked, 10)))
-}
-
-func decodeCursor(s string) (uint64, error) {
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || len(b) < 2 || b[0] != 'b' {
-		return 0, projections.ErrInvalidCursor
-	}
-	n, err := strconv.ParseUint(string(b[1:]), 10, 64)
-	if err != nil {
-		return 0, projections.ErrInvalidCursor
-	}
-	return n, nil
-}
-
-const latestN = 5
 
 // DoctorDashboard implements projections.Dashboards.
 func (m *Appointments) DoctorDashboard(ctx context.Context, doctorID string) (projections.DoctorDashboard, error) {
@@ -402,7 +379,7 @@ func (m *Appointments) DoctorDashboard(ctx context.Context, doctorID string) (pr
 	if len(sums) > 0 {
 		out.Earnings = sums[0].Earnings
 	}
-	latest, err := m.find(ctx, of, latestN)
+	latest, err := m.find(ctx, of, projections.LatestN)
 	if err != nil {
 		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
 	}
@@ -425,7 +402,7 @@ func (m *Appointments) AdminDashboard(ctx context.Context) (projections.AdminDas
 		}
 		*c.n = int(n)
 	}
-	latest, err := m.find(ctx, bson.D{}, latestN)
+	latest, err := m.find(ctx, bson.D{}, projections.LatestN)
 	if err != nil {
 		return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
 	}
