@@ -131,14 +131,18 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 		return AccountResult{}, err
 	}
 	ev := probe.Changes()[0].(account.Registered)
+	var hash string // a retry reuses the hash its first request stored
 	if m.IdempotencyKey != "" {
-		if err := h.checkKeyedOpen(ctx, n, id, ev); err != nil {
+		var err error
+		if hash, err = h.checkKeyedOpen(ctx, n, id, ev); err != nil {
 			return AccountResult{}, err
 		}
 	}
-	hash, err := h.hasher.Hash(n.Password)
-	if err != nil {
-		return AccountResult{}, err
+	if hash == "" {
+		var err error
+		if hash, err = h.hasher.Hash(n.Password); err != nil {
+			return AccountResult{}, err
+		}
 	}
 	reg.PasswordHash = hash
 	claim := account.EmailClaimed{Email: ev.Email, AccountID: id, Role: n.Role, Name: ev.Name, PasswordHash: hash, DoctorID: n.DoctorID, ClaimedAt: h.clock()}
@@ -157,11 +161,12 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 }
 
 // checkKeyedOpen refuses a keyed account opening that is not a retry of the
-// request that first used the key. The key derives the account id, and
+// request that first used the key, and returns the password hash a retry's
+// first request stored (empty for a first request). The key derives the account id, and
 // anonymous callers (registration) share one key space: without this check
 // a second request with the key and another email, name or password would
 // be answered with the first caller's account and token.
-func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, ev account.Registered) error {
+func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, ev account.Registered) (storedHash string, err error) {
 	// The email stream is read first and the account second, so a first
 	// request of the same key running concurrently may claim the email in
 	// between: a registered account with this email sends us back once to
@@ -169,30 +174,30 @@ func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, e
 	for range 2 {
 		_, evs, err := h.readStream(ctx, account.EmailStreamID(ev.Email), 0)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if len(evs) > 0 {
 			if claim, ok := evs[0].(account.EmailClaimed); ok && claim.AccountID == id {
 				// This key claimed this email: a retry only with the same
 				// name, role and password.
 				if claim.Name != ev.Name || claim.Role != n.Role || claim.DoctorID != n.DoctorID || h.hasher.Compare(claim.PasswordHash, n.Password) != nil {
-					return ErrIdempotencyKeyReused
+					return "", ErrIdempotencyKeyReused
 				}
-				return nil
+				return claim.PasswordHash, nil
 			}
 		}
 		a, _, _, err := h.loadAccount(ctx, n.Role, id)
 		if err != nil {
-			return err
+			return "", err
 		}
 		if !a.Registered() {
-			return nil
+			return "", nil
 		}
 		if a.Email() != ev.Email {
-			return ErrIdempotencyKeyReused // the key opened an account with another email
+			return "", ErrIdempotencyKeyReused // the key opened an account with another email
 		}
 	}
-	return ErrIdempotencyKeyReused
+	return "", ErrIdempotencyKeyReused
 }
 
 // RegisterPatient opens a patient account (self-service registration).
