@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -58,36 +57,7 @@ func startRedisRunner(t *testing.T, w *world, client redis.UniversalClient, pref
 		t.Fatal(err)
 	}
 	rn.Runner = r
-	ctx, cancel := context.WithCancel(context.Background())
-	finished := make(chan struct{})
-	var runErr error
-	go func() {
-		defer close(finished)
-		runErr = r.Run(ctx)
-	}()
-	var once sync.Once
-	rn.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-finished:
-				if runErr != nil {
-					t.Errorf("runner stopped with %v", runErr)
-				}
-			case <-time.After(waitLimit):
-				t.Error("the runner did not stop")
-			}
-			_ = pub.Close()
-		})
-	}
-	t.Cleanup(rn.stop)
-	select {
-	case <-r.Ready():
-	case <-finished:
-		t.Fatalf("runner ended before it was ready: %v", runErr)
-	case <-time.After(waitLimit):
-		t.Fatal("runner not ready")
-	}
+	rn.stop = runInBackground(t, r, func() { _ = pub.Close() })
 	return rn
 }
 

@@ -319,6 +319,45 @@ type runner struct {
 	stop  func()
 }
 
+// runInBackground runs r until the returned stop (also registered as a
+// cleanup) and waits until it is ready; after, if set, runs once it stopped.
+func runInBackground(t *testing.T, r *projections.Runner, after func()) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(finished)
+		runErr = r.Run(ctx)
+	}()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case <-finished:
+				if runErr != nil {
+					t.Errorf("runner stopped with %v", runErr)
+				}
+			case <-time.After(waitLimit):
+				t.Error("the runner did not stop")
+			}
+			if after != nil {
+				after()
+			}
+		})
+	}
+	t.Cleanup(stop)
+	select {
+	case <-r.Ready():
+	case <-finished:
+		t.Fatalf("runner ended before it was ready: %v", runErr)
+	case <-time.After(waitLimit):
+		t.Fatal("runner not ready")
+	}
+	return stop
+}
+
 func startRunner(t *testing.T, w *world) *runner {
 	t.Helper()
 	return startRunnerWith(t, w, memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
@@ -336,35 +375,7 @@ func startRunnerWith(t *testing.T, w *world, dir func() *memory.Directory, slots
 		t.Fatal(err)
 	}
 	rn.Runner = r
-	ctx, cancel := context.WithCancel(context.Background())
-	finished := make(chan struct{})
-	var runErr error
-	go func() {
-		defer close(finished)
-		runErr = r.Run(ctx)
-	}()
-	var once sync.Once
-	rn.stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case <-finished:
-				if runErr != nil {
-					t.Errorf("runner stopped with %v", runErr)
-				}
-			case <-time.After(waitLimit):
-				t.Error("the runner did not stop")
-			}
-		})
-	}
-	t.Cleanup(rn.stop)
-	select {
-	case <-r.Ready():
-	case <-finished:
-		t.Fatalf("runner ended before it was ready: %v", runErr)
-	case <-time.After(waitLimit):
-		t.Fatal("runner not ready")
-	}
+	rn.stop = runInBackground(t, r, nil)
 	return rn
 }
 
