@@ -243,28 +243,37 @@ func printable(s string) bool {
 	return true
 }
 
-func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request) { healthz(w, r) }
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) { readyz(s.cfg.Ready)(w, r) }
+
+// healthz answers that the process is alive.
+func healthz(w http.ResponseWriter, _ *http.Request) {
 	_ = WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-	defer cancel()
-	checks := map[string]string{}
-	ready := true
-	for _, c := range s.cfg.Ready {
-		if err := c.Check(ctx); err != nil {
-			checks[c.Name] = err.Error()
-			ready = false
-		} else {
-			checks[c.Name] = "ok"
+// readyz answers whether every dependency in checks answers (200), or 503
+// with what each check said.
+func readyz(checks []Check) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		out := map[string]string{}
+		ready := true
+		for _, c := range checks {
+			if err := c.Check(ctx); err != nil {
+				out[c.Name] = err.Error()
+				ready = false
+			} else {
+				out[c.Name] = "ok"
+			}
 		}
+		status, code := "ready", http.StatusOK
+		if !ready {
+			status, code = "unavailable", http.StatusServiceUnavailable
+		}
+		_ = WriteJSON(w, code, map[string]any{"status": status, "checks": out})
 	}
-	status, code := "ready", http.StatusOK
-	if !ready {
-		status, code = "unavailable", http.StatusServiceUnavailable
-	}
-	_ = WriteJSON(w, code, map[string]any{"status": status, "checks": checks})
 }
 
 func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {

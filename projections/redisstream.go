@@ -16,7 +16,16 @@ import (
 // RedisStreamOption tunes NewRedisStream.
 type RedisStreamOption func(*redisStreamConfig)
 
-type redisStreamConfig struct{ resume bool }
+type redisStreamConfig struct {
+	resume bool
+	topic  string
+}
+
+// StreamTopic names the topic (stream) the subscribers read, the Runner's
+// RunnerConfig.Topic; default EventsTopic.
+func StreamTopic(topic string) RedisStreamOption {
+	return func(c *redisStreamConfig) { c.topic = topic }
+}
 
 // ResumeGroups makes each consumer resume its group where it stopped, its
 // own pending entries first, instead of starting at the stream's end. Use
@@ -27,7 +36,8 @@ func ResumeGroups() RedisStreamOption { return func(c *redisStreamConfig) { c.re
 
 // NewRedisStream returns the cross-process transport of the Runner: Redis
 // Streams through watermill-redisstream. The forwarder XADDs every event of
-// $all, in order, to the stream EventsTopic; each projection reads it in a
+// $all, in order, to the stream of its topic (EventsTopic unless
+// StreamTopic says otherwise); each projection reads it in a
 // consumer group named after the projection, so every projection receives
 // every event once, whichever process consumes it.
 //
@@ -61,7 +71,7 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 	if client == nil {
 		return nil, nil, errors.New("projections: redis stream needs a client")
 	}
-	var cfg redisStreamConfig
+	cfg := redisStreamConfig{topic: EventsTopic}
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -83,7 +93,7 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 			return p.Idle >= redisDeadConsumerIdle
 		}
 		if !cfg.resume {
-			if err := startAtEnd(client, group); err != nil {
+			if err := startAtEnd(client, cfg.topic, group); err != nil {
 				return nil, err
 			}
 			claim = func(redis.XPendingExt) bool { return false }
@@ -105,7 +115,7 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 			return nil, err
 		}
 		k := &groupKeeper{Subscriber: rs, stop: make(chan struct{})}
-		go k.keep(client, group)
+		go k.keep(client, cfg.topic, group)
 		return k, nil
 	}
 	return pub, sub, nil
@@ -126,7 +136,7 @@ type groupKeeper struct {
 // redisGroupCheckEvery is how often a subscriber checks that its group exists.
 const redisGroupCheckEvery = time.Second
 
-func (k *groupKeeper) keep(client redis.UniversalClient, group string) {
+func (k *groupKeeper) keep(client redis.UniversalClient, topic, group string) {
 	t := time.NewTicker(redisGroupCheckEvery)
 	defer t.Stop()
 	for {
@@ -136,7 +146,7 @@ func (k *groupKeeper) keep(client redis.UniversalClient, group string) {
 		case <-t.C:
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), redisGroupCheckEvery)
-		_ = client.XGroupCreateMkStream(ctx, EventsTopic, group, "0").Err() // BUSYGROUP (exists) or Redis down: nothing to do
+		_ = client.XGroupCreateMkStream(ctx, topic, group, "0").Err() // BUSYGROUP (exists) or Redis down: nothing to do
 		cancel()
 	}
 }
@@ -149,17 +159,17 @@ func (k *groupKeeper) Close() error {
 
 // startAtEnd creates group at the end of the events stream, or moves it
 // there, and drops the entries pending under the consumer of that name.
-func startAtEnd(client redis.UniversalClient, group string) error {
+func startAtEnd(client redis.UniversalClient, topic, group string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	err := client.XGroupCreateMkStream(ctx, EventsTopic, group, "$").Err()
+	err := client.XGroupCreateMkStream(ctx, topic, group, "$").Err()
 	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
 		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
 	}
-	if err := client.XGroupSetID(ctx, EventsTopic, group, "$").Err(); err != nil {
+	if err := client.XGroupSetID(ctx, topic, group, "$").Err(); err != nil {
 		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
 	}
-	if err := client.XGroupDelConsumer(ctx, EventsTopic, group, group).Err(); err != nil {
+	if err := client.XGroupDelConsumer(ctx, topic, group, group).Err(); err != nil {
 		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
 	}
 	return nil

@@ -20,10 +20,13 @@ import (
 	"github.com/prescripto/prescripto/eventstore"
 )
 
-// Topics of the event bus.
+// Topics of the event bus: each runner forwards the log to its own topic
+// (the read models' and the workers'), and events its handlers could not
+// apply go to the topic's poison topic.
 const (
-	EventsTopic = "prescripto.events"
-	PoisonTopic = "prescripto.events.poison"
+	EventsTopic  = "prescripto.events"
+	WorkersTopic = "prescripto.events.workers"
+	PoisonSuffix = ".poison"
 )
 
 // Message metadata keys set by the forwarder.
@@ -69,6 +72,9 @@ type RunnerConfig struct {
 	// Forward runs the forwarder from the event store to the publisher in
 	// this process (false when another process forwards).
 	Forward bool
+	// Topic is the topic events are forwarded to and consumed from
+	// (default EventsTopic).
+	Topic string
 }
 
 // Validate checks the configuration.
@@ -98,6 +104,18 @@ type Runner struct {
 	// "rebuilding", and a second request is refused while one runs.
 	mu       sync.Mutex
 	starting map[string]bool
+	// stop is closed when Run's context ends (a message's own context may
+	// outlive it).
+	stop chan struct{}
+}
+
+func (r *Runner) stopping() bool {
+	select {
+	case <-r.stop:
+		return true
+	default:
+		return false
+	}
 }
 
 // NewRunner builds a Runner.
@@ -105,7 +123,10 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}}
+	if cfg.Topic == "" {
+		cfg.Topic = EventsTopic
+	}
+	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}, stop: make(chan struct{})}
 	for _, p := range cfg.Projections {
 		if _, dup := r.byName[p.Name()]; dup {
 			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
@@ -122,7 +143,7 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	poison, err := middleware.PoisonQueue(r.cfg.Publisher, PoisonTopic)
+	poison, err := middleware.PoisonQueue(r.cfg.Publisher, r.cfg.Topic+PoisonSuffix)
 	if err != nil {
 		return err
 	}
@@ -137,9 +158,11 @@ func (r *Runner) Run(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("projections: subscriber for %s: %w", p.Name(), err)
 		}
-		router.AddConsumerHandler(p.Name(), EventsTopic, sub, r.handler(p))
+		router.AddConsumerHandler(p.Name(), r.cfg.Topic, sub, r.handler(p))
 	}
 	g, gctx := errgroup.WithContext(ctx)
+	stopWatch := context.AfterFunc(gctx, func() { close(r.stop) })
+	defer stopWatch()
 	g.Go(func() error { return router.Run(gctx) })
 	g.Go(func() error {
 		select {
@@ -178,7 +201,7 @@ func (r *Runner) forward(ctx context.Context) error {
 			// across processes they decode it themselves.
 			ev, derr := Decode(r.cfg.Registry, e)
 			msg.SetContext(context.WithValue(ctx, decodedKey{}, decoded{ev, derr}))
-			return r.cfg.Publisher.Publish(EventsTopic, msg)
+			return r.cfg.Publisher.Publish(r.cfg.Topic, msg)
 		})
 		if ctx.Err() != nil {
 			return nil
@@ -270,11 +293,40 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		if err := p.Apply(msg.Context(), e); err != nil {
-			log.Error().Err(err).Uint64("position", rec.Position).Str("stream", rec.StreamID).Msg("projection apply failed")
+		return r.apply(msg.Context(), log, p, e)
+	}
+}
+
+// apply applies e. While the read model's server is unavailable the event
+// is retried here, in place, with backoff, for as long as it takes: handing
+// it to the retry middleware and then the poison queue would skip it and
+// the events after it would be applied over the gap. Any other error goes
+// to the router (retry, then poison queue).
+func (r *Runner) apply(ctx context.Context, log zerolog.Logger, p Runnable, e Event) error {
+	backoff := 50 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		err := p.Apply(ctx, e)
+		if err == nil {
+			if attempt > 1 {
+				log.Info().Uint64("position", e.Position).Int("attempts", attempt).Msg("projection apply succeeded after the read model came back")
+			}
+			return nil
+		}
+		if !errors.Is(err, domain.ErrUnavailable) || ctx.Err() != nil || r.stopping() {
+			log.Error().Err(err).Uint64("position", e.Position).Str("stream", e.StreamID).Msg("projection apply failed")
 			return err
 		}
-		return nil
+		if attempt == 1 || attempt%20 == 0 {
+			log.Warn().Err(err).Uint64("position", e.Position).Int("attempt", attempt).Msg("read model unavailable; retrying the event in place")
+		}
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return err
+		case <-r.stop:
+			return err // shutting down: the event stays unacknowledged
+		}
+		backoff = min(2*backoff, 5*time.Second)
 	}
 }
 

@@ -11,48 +11,55 @@ import (
 	"strings"
 
 	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/internal/app"
 )
 
 // Config is every setting, read from the environment (12-factor); flags
 // override.
 type Config struct {
-	Addr           string
-	DataDir        string
-	JWTSecret      string
-	AdminEmail     string
-	AdminPassword  string
-	LogLevel       string
-	AuthRateLimit  int
-	BcryptCost     int
-	TrustProxy     bool
-	ESDBURL        string
-	MongoURI       string
-	RedisURL       string
-	SentryDSN      string
-	SMTPURL        string
-	RazorpayKeyID  string
-	RazorpaySecret string
-	Demo           bool
-	PprofAddr      string
+	Addr          string
+	DataDir       string
+	JWTSecret     string
+	AdminEmail    string
+	AdminPassword string
+	LogLevel      string
+	AuthRateLimit int
+	BcryptCost    int
+	TrustProxy    bool
+	ESDBURL       string
+	MongoURI      string
+	RedisURL      string
+	SentryDSN     string
+	// SentryEnvironment (SENTRY_ENVIRONMENT) tags Sentry reports.
+	SentryEnvironment string
+	SMTPURL           string
+	RazorpayKeyID     string
+	RazorpaySecret    string
+	Demo              bool
+	PprofAddr         string
+	// Role is the role being started (set by the command, not the env).
+	Role app.Role
 }
 
 // ConfigFromEnv reads the environment.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Addr:           env("PRESCRIPTO_ADDR", ":8080"),
-		DataDir:        env("PRESCRIPTO_DATA", "./data"),
-		JWTSecret:      os.Getenv("JWT_SECRET"),
-		AdminEmail:     os.Getenv("ADMIN_EMAIL"),
-		AdminPassword:  os.Getenv("ADMIN_PASSWORD"),
-		LogLevel:       env("LOG_LEVEL", "info"),
-		ESDBURL:        os.Getenv("ESDB_URL"),
-		MongoURI:       os.Getenv("MONGODB_URI"),
-		RedisURL:       os.Getenv("REDIS_URL"),
-		SentryDSN:      os.Getenv("SENTRY_DSN"),
-		SMTPURL:        os.Getenv("SMTP_URL"),
-		RazorpayKeyID:  os.Getenv("RAZORPAY_KEY_ID"),
-		RazorpaySecret: os.Getenv("RAZORPAY_KEY_SECRET"),
-		PprofAddr:      os.Getenv("PRESCRIPTO_PPROF_ADDR"),
+		Addr:              env("PRESCRIPTO_ADDR", ":8080"),
+		DataDir:           env("PRESCRIPTO_DATA", "./data"),
+		JWTSecret:         os.Getenv("JWT_SECRET"),
+		AdminEmail:        os.Getenv("ADMIN_EMAIL"),
+		AdminPassword:     os.Getenv("ADMIN_PASSWORD"),
+		LogLevel:          env("LOG_LEVEL", "info"),
+		ESDBURL:           os.Getenv("ESDB_URL"),
+		MongoURI:          os.Getenv("MONGODB_URI"),
+		RedisURL:          os.Getenv("REDIS_URL"),
+		SentryDSN:         os.Getenv("SENTRY_DSN"),
+		SentryEnvironment: env("SENTRY_ENVIRONMENT", "production"),
+		SMTPURL:           os.Getenv("SMTP_URL"),
+		RazorpayKeyID:     os.Getenv("RAZORPAY_KEY_ID"),
+		RazorpaySecret:    os.Getenv("RAZORPAY_KEY_SECRET"),
+		PprofAddr:         os.Getenv("PRESCRIPTO_PPROF_ADDR"),
 	}
 	var err error
 	if c.AuthRateLimit, err = envInt("AUTH_RATE_LIMIT", 20); err != nil {
@@ -86,8 +93,12 @@ func (c Config) Validate() error {
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("REDIS_URL must be a redis:// URL"))
 	}
-	if !c.Embedded() && c.JWTSecret == "" {
+	servesAPI := c.Role == "" || c.Role == app.RoleAll || c.Role == app.RoleAPI
+	if !c.Embedded() && c.JWTSecret == "" && servesAPI {
 		errs = append(errs, errors.New("JWT_SECRET is required outside the embedded default"))
+	}
+	if c.Role != "" && c.Role != app.RoleAll && (c.ESDBURL == "" || c.MongoURI == "") {
+		errs = append(errs, fmt.Errorf("the %s role needs ESDB_URL and MONGODB_URI (separate processes share the event store and the read models); `prescripto serve` runs everything in one process", c.Role))
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))

@@ -10,10 +10,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/debug"
+	"strings"
 	"syscall"
 	"time"
 
@@ -23,6 +26,7 @@ import (
 	_ "time/tzdata" // the domain's zone arithmetic must not depend on the host's zoneinfo
 
 	"github.com/prescripto/prescripto/internal/app"
+	"github.com/prescripto/prescripto/internal/obs"
 )
 
 const usage = `Prescripto, the doctor-appointment booking engine.
@@ -30,6 +34,15 @@ const usage = `Prescripto, the doctor-appointment booking engine.
 Usage:
   prescripto serve [--demo] [--addr :8080] [--data ./data]
       Run the API, the projections and the workers in one process.
+  prescripto api [--addr :8080]
+      Run the HTTP API only (needs ESDB_URL and MONGODB_URI; scale it out).
+  prescripto projector [--addr :8080]
+      Run the read-model projections only (one per deployment); serves
+      /healthz, /readyz and /metrics.
+  prescripto worker [--addr :8080] [--data ./data]
+      Run the notification worker only; serves /healthz, /readyz, /metrics.
+  prescripto health [--url http://127.0.0.1:8080/readyz]
+      Exit 0 when the URL answers 200 (a container health check).
   prescripto admin create --email EMAIL --password PASSWORD [--name NAME] [--data ./data]
       Create an admin account.
 
@@ -56,7 +69,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	switch args[0] {
 	case "serve":
-		return serve(cfg, args[1:], stdout, stderr)
+		return serve(cfg, app.RoleAll, args[1:], stdout, stderr)
+	case "api":
+		return serve(cfg, app.RoleAPI, args[1:], stdout, stderr)
+	case "projector":
+		return serve(cfg, app.RoleProjector, args[1:], stdout, stderr)
+	case "worker":
+		return serve(cfg, app.RoleWorker, args[1:], stdout, stderr)
+	case "health":
+		return health(cfg, args[1:], stdout, stderr)
 	case "admin":
 		if len(args) < 2 || args[1] != "create" {
 			return errors.New("usage: prescripto admin create --email EMAIL --password PASSWORD")
@@ -75,43 +96,85 @@ func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 	return zerolog.New(w).Level(lvl).With().Timestamp().Str("service", "prescripto").Logger()
 }
 
-func serve(cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+// observability is the process's logger, reporting errors to Sentry when
+// SENTRY_DSN is set; flush before exiting.
+func observability(cfg Config, role app.Role, w io.Writer) (log zerolog.Logger, flush func(), err error) {
+	log = newLogger(cfg, w)
+	if cfg.SentryDSN == "" {
+		return log.With().Str("role", string(role)).Logger(), func() {}, nil
+	}
+	host, _ := os.Hostname()
+	sw, err := obs.NewSentryWriter(obs.SentryConfig{
+		DSN: cfg.SentryDSN, Environment: cfg.SentryEnvironment, Release: version(), ServerName: string(role) + "@" + host,
+	})
+	if err != nil {
+		return log, nil, err
+	}
+	lvl, _ := zerolog.ParseLevel(cfg.LogLevel)
+	log = zerolog.New(zerolog.MultiLevelWriter(w, sw)).Level(lvl).With().Timestamp().
+		Str("service", "prescripto").Str("role", string(role)).Logger()
+	log.Info().Msg("reporting errors to Sentry")
+	return log, func() { sw.Flush(5 * time.Second) }, nil
+}
+
+// version is the module version the binary was built from.
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return "prescripto@" + bi.Main.Version
+	}
+	return "prescripto@devel"
+}
+
+func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
-	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
-	fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo catalogue (once) and print its logins")
+	if role != app.RoleAPI && role != app.RoleProjector {
+		fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	}
+	if role == app.RoleAll {
+		fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo catalogue (once) and print its logins")
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%s: unexpected arguments %q", role, fs.Args())
+	}
+	cfg.Role = role
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	log := newLogger(cfg, stderr)
-	if cfg.SentryDSN != "" {
-		log.Warn().Msg("SENTRY_DSN is set but this build does not report to Sentry yet")
+	log, flush, err := observability(cfg, role, stderr)
+	if err != nil {
+		return err
 	}
+	defer flush()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
-	secret, err := cfg.secret()
-	if err != nil {
-		return err
+	var secret []byte
+	if role == app.RoleAll || role == app.RoleAPI {
+		if secret, err = cfg.secret(); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	a, err := app.New(ctx, app.Options{
+		Role:    role,
 		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
 		BcryptCost: cfg.BcryptCost, Logger: log,
 		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
 	})
 	if err != nil {
+		log.Error().Err(err).Msg("start-up failed")
 		return err
 	}
 	defer a.Close()
 
-	if cfg.AdminEmail != "" {
+	if cfg.AdminEmail != "" && a.Commands != nil {
 		if _, err := a.EnsureAdmin(ctx, "Administrator", cfg.AdminEmail, cfg.AdminPassword); err != nil {
 			return fmt.Errorf("ADMIN_EMAIL: %w", err)
 		}
@@ -150,7 +213,7 @@ func serve(cfg Config, args []string, stdout, stderr io.Writer) error {
 	}
 	g.Go(func() error {
 		log.Info().Str("addr", cfg.Addr).Str("data", cfg.DataDir).Msg("prescripto listening")
-		fmt.Fprintf(stdout, "Prescripto listening on %s (data in %s)\n", cfg.Addr, cfg.DataDir)
+		fmt.Fprintf(stdout, "Prescripto (%s) listening on %s (data in %s)\n", role, cfg.Addr, cfg.DataDir)
 		if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
@@ -164,6 +227,43 @@ func serve(cfg Config, args []string, stdout, stderr io.Writer) error {
 		return srv.Shutdown(sctx)
 	})
 	return g.Wait()
+}
+
+// health asks a readiness URL (default: this host's PRESCRIPTO_ADDR) and
+// fails unless it answers 200: the health check of an image with no shell.
+func health(cfg Config, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("health", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	url := fs.String("url", healthURL(cfg.Addr), "URL that must answer 200")
+	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	c := &http.Client{Timeout: *timeout}
+	res, err := c.Get(*url)
+	if err != nil {
+		return fmt.Errorf("health: %w", err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 4096))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("health: %s answered %d: %s", *url, res.StatusCode, strings.TrimSpace(string(body)))
+	}
+	fmt.Fprintf(stdout, "%s: %d\n", *url, res.StatusCode)
+	return nil
+}
+
+// healthURL is the readiness URL of a process listening on addr, asked
+// from the same host.
+func healthURL(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://127.0.0.1:8080/readyz"
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/readyz"
 }
 
 func adminCreate(cfg Config, args []string, stdout, stderr io.Writer) error {

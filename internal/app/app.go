@@ -36,8 +36,40 @@ import (
 	"github.com/prescripto/prescripto/workers/notify"
 )
 
+// Role is what a process runs.
+type Role string
+
+// Roles: serve runs everything in one process; api, projector and worker
+// run one part each and share the servers (ESDB_URL, MONGODB_URI, REDIS_URL).
+const (
+	RoleAll       Role = "serve"
+	RoleAPI       Role = "api"
+	RoleProjector Role = "projector"
+	RoleWorker    Role = "worker"
+)
+
+func (r Role) api() bool       { return r == RoleAll || r == RoleAPI }
+func (r Role) projector() bool { return r == RoleAll || r == RoleProjector }
+func (r Role) worker() bool    { return r == RoleAll || r == RoleWorker }
+
+// Validate checks that the role exists and that its servers are configured.
+func (o Options) validateRole() error {
+	switch o.Role {
+	case RoleAll:
+		return nil
+	case RoleAPI, RoleProjector, RoleWorker:
+		if o.ESDBURL == "" || o.MongoURI == "" {
+			return fmt.Errorf("the %s role needs ESDB_URL and MONGODB_URI: separate processes share the event store and the read models (run `prescripto serve` for everything in one process)", o.Role)
+		}
+		return nil
+	}
+	return fmt.Errorf("unknown role %q (serve, api, projector or worker)", o.Role)
+}
+
 // Options configures an App.
 type Options struct {
+	// Role is what this process runs; default RoleAll.
+	Role          Role
 	DataDir       string
 	JWTSecret     []byte
 	TokenTTL      time.Duration // default 1 h
@@ -98,7 +130,15 @@ type App struct {
 	Handler http.Handler
 	Metrics *api.Metrics
 
-	ops      operations
+	// ops serves the API's projection operations: local is what the
+	// runners of this process run; remote, in an api process, what the
+	// projector and worker processes report.
+	ops      projectionOps
+	local    operations
+	remote   *remoteOps
+	control  *mongo.Control
+	role     Role
+	now      func() time.Time
 	log      zerolog.Logger
 	ownStore bool
 	outbox   *notify.Mbox // closed with the App, if it opened one
@@ -119,7 +159,13 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.BcryptCost == 0 {
 		o.BcryptCost = commands.DefaultBcryptCost
 	}
-	a := &App{log: o.Logger}
+	if o.Role == "" {
+		o.Role = RoleAll
+	}
+	if err := o.validateRole(); err != nil {
+		return nil, err
+	}
+	a := &App{log: o.Logger, role: o.Role, now: o.Now}
 	reg, err := catalog.NewRegistry()
 	if err != nil {
 		return nil, err
@@ -161,12 +207,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if a.Metrics, err = api.NewMetrics(promReg); err != nil {
 		return nil, a.fail(err)
 	}
-	a.Commands, err = commands.New(commands.Config{
-		Store: a.Store, Registry: reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
-		Observer: observer{a.Metrics},
-	})
-	if err != nil {
-		return nil, a.fail(err)
+	if o.Role.api() {
+		a.Commands, err = commands.New(commands.Config{
+			Store: a.Store, Registry: reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
+			Observer: observer{a.Metrics},
+		})
+		if err != nil {
+			return nil, a.fail(err)
+		}
 	}
 	if o.MongoURI != "" {
 		if err := a.openMongo(ctx, o); err != nil {
@@ -178,52 +226,20 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return nil, a.fail(err)
 		}
 	}
+	models := a.readModels()
 	var (
-		readModels   []projections.Runnable
-		directory    projections.Directory
-		slots        projections.SlotsJSON
-		slotsPos     func(context.Context) (uint64, error)
-		appointments interface {
-			projections.Appointments
-			projections.Dashboards
-		}
-		unsupported = map[string]bool{}
+		ops      operations
+		waitAlso = map[string][]string{}
+		checks   = []api.Check{{Name: "eventstore", Check: a.Store.Ping}}
 	)
-	if a.Mongo != nil {
-		m := a.Mongo
-		dl := projections.NewLive(func() *mongo.Directory { return m.Directory })
-		sl := projections.NewLive(func() *mongo.Slots { return m.Slots })
-		al := projections.NewLive(func() *mongo.Appointments { return m.Appointments })
-		readModels = []projections.Runnable{dl, sl, al}
-		directory, slots, slotsPos = projections.LiveDirectory[*mongo.Directory]{L: dl}, projections.LiveSlots[*mongo.Slots]{L: sl}, sl.Checkpoint
-		appointments = projections.LiveAppointments[*mongo.Appointments]{L: al}
-		for _, p := range readModels {
-			unsupported[p.Name()] = true
-		}
-	} else {
-		dl := projections.NewLive(memory.NewDirectory)
-		sl := projections.NewLive(memory.NewSlots)
-		al := projections.NewLive(memory.NewAppointments)
-		readModels = []projections.Runnable{dl, sl, al}
-		directory, slots, slotsPos = projections.LiveDirectory[*memory.Directory]{L: dl}, projections.LiveSlots[*memory.Slots]{L: sl}, sl.Checkpoint
-		appointments = projections.LiveAppointments[*memory.Appointments]{L: al}
+	if mc := a.mongo; mc != nil {
+		checks = append(checks, api.Check{Name: "mongodb", Check: func(ctx context.Context) error { return mc.Ping(ctx, nil) }})
 	}
-	var apiSlots projections.Slots
-	if s, ok := slots.(projections.Slots); ok {
-		apiSlots = s
-	} else {
-		return nil, a.fail(errors.New("app: the free-slots model does not answer FreeSlots"))
+	if rc := a.redis; rc != nil {
+		checks = append(checks, api.Check{Name: "redis", Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 	}
-	waitAlso := map[string][]string{}
-	var rateLimit []api.RateLimitOption
+	readModels := []projections.Runnable{models.directory, models.slots, models.appointments}
 	if a.redis != nil {
-		cache, err := rediscache.New(rediscache.Config{
-			Client: a.redis, Prefix: redisCachePrefix, Directory: directory,
-			Slots: slots, SlotsPosition: slotsPos, Logger: o.Logger,
-		})
-		if err != nil {
-			return nil, a.fail(err)
-		}
 		rc := a.redis
 		inv := projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(rc, redisCachePrefix) })
 		readModels = append(readModels, inv)
@@ -232,6 +248,92 @@ func New(ctx context.Context, o Options) (*App, error) {
 		for _, p := range readModels[:2] {
 			waitAlso[p.Name()] = []string{inv.Name()}
 		}
+	}
+	if o.Role.projector() {
+		pub, sub, err := a.transport(o.Logger, projections.EventsTopic)
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		a.Runner, err = projections.NewRunner(projections.RunnerConfig{
+			Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
+			Projections: readModels,
+		})
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		ops.add(a.Runner, readModels...)
+	}
+	if o.Role.worker() {
+		mailer := o.Mailer
+		if mailer == nil {
+			mailer = notify.Discard{}
+			if o.DataDir != "" {
+				box, err := notify.OpenMbox(filepath.Join(o.DataDir, "mail", "outbox.mbox"), "")
+				if err != nil {
+					return nil, a.fail(err)
+				}
+				a.outbox, mailer = box, box
+			}
+		}
+		notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, o.Now) })
+		// The in-process transport blocks the forwarder until every consumer
+		// has acknowledged an event; consumers on one runner therefore
+		// advance at the pace of the slowest. Read models and workers get one
+		// each (and, on Redis, a stream each: each runner forwards the log
+		// itself, so the worker never waits for the projector).
+		pub, sub, err := a.transport(o.Logger, projections.WorkersTopic)
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		a.Workers, err = projections.NewRunner(projections.RunnerConfig{
+			Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
+			Projections: []projections.Runnable{notifications}, Topic: projections.WorkersTopic,
+		})
+		if err != nil {
+			return nil, a.fail(err)
+		}
+		ops.add(a.Workers, notifications)
+	}
+	ops.also = waitAlso
+	unsupported := map[string]bool{}
+	if a.Mongo != nil {
+		for _, p := range readModels[:3] {
+			unsupported[p.Name()] = true
+		}
+	}
+	ops.unsupported = unsupported
+	if a.Mongo != nil && o.Role != RoleAll {
+		a.control = mongo.NewControl(a.Mongo.Database())
+	}
+	if o.Role == RoleAPI {
+		// The projections run in other processes: wait on and report what
+		// they stored.
+		a.remote = newRemoteOps(a.control, a.Store, a.redisCheckpoint(), readModels, o.Now)
+		a.remote.also, a.remote.unsupported = waitAlso, unsupported
+		a.ops = a.remote
+	} else {
+		a.ops = ops
+		checks = append(checks, api.Check{Name: "projections", Check: a.projectionsReady})
+	}
+	a.local = ops
+	if !o.Role.api() {
+		a.Handler = api.NewOpsHandler(api.OpsConfig{Registry: promReg, Logger: o.Logger, Ready: checks})
+		return a, nil
+	}
+	var (
+		directory projections.Directory = models.directoryView
+		apiSlots  projections.Slots     = models.slotsView
+		rateLimit []api.RateLimitOption
+	)
+	appointments := models.appointmentsView
+	if a.redis != nil {
+		cache, err := rediscache.New(rediscache.Config{
+			Client: a.redis, Prefix: redisCachePrefix, Directory: directory,
+			Slots: models.slotsView, SlotsPosition: models.slots.Checkpoint, Logger: o.Logger,
+		})
+		if err != nil {
+			return nil, a.fail(err)
+		}
 		directory, apiSlots = cache, cache
 		counter, err := api.NewRedisLimitCounter(a.redis, redisRateLimitPrefix, 0)
 		if err != nil {
@@ -239,60 +341,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 		rateLimit = append(rateLimit, api.WithLimitCounter(counter))
 	}
-	mailer := o.Mailer
-	if mailer == nil {
-		mailer = notify.Discard{}
-		if o.DataDir != "" {
-			box, err := notify.OpenMbox(filepath.Join(o.DataDir, "mail", "outbox.mbox"), "")
-			if err != nil {
-				return nil, a.fail(err)
-			}
-			a.outbox, mailer = box, box
-		}
-	}
-	notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, o.Now) })
-	// The in-process transport blocks the forwarder until every consumer
-	// has acknowledged an event; consumers on one runner therefore advance
-	// at the pace of the slowest. Read models and workers get one each.
-	pub, sub, err := a.transport(o.Logger)
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	a.Runner, err = projections.NewRunner(projections.RunnerConfig{
-		Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-		Projections: readModels,
-	})
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	wpub, wsub, err := a.transport(o.Logger)
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	a.Workers, err = projections.NewRunner(projections.RunnerConfig{
-		Store: a.Store, Registry: reg, Publisher: wpub, Subscriber: wsub, Logger: o.Logger, Forward: true,
-		Projections: []projections.Runnable{notifications},
-	})
-	if err != nil {
-		return nil, a.fail(err)
-	}
-	ops := operations{
-		runners: []*projections.Runner{a.Runner, a.Workers},
-		byName:  map[string]*projections.Runner{notifications.Name(): a.Workers},
-		also:    waitAlso, unsupported: unsupported,
-	}
-	for _, p := range readModels {
-		ops.byName[p.Name()] = a.Runner
-	}
-	a.ops = ops
-	ready := []api.Check{{Name: "eventstore", Check: a.Store.Ping}}
-	if mc := a.mongo; mc != nil {
-		ready = append(ready, api.Check{Name: "mongodb", Check: func(ctx context.Context) error { return mc.Ping(ctx, nil) }})
-	}
-	if rc := a.redis; rc != nil {
-		ready = append(ready, api.Check{Name: "redis", Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
-	}
-	ready = append(ready, api.Check{Name: "projections", Check: a.projectionsReady})
 	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
 	if err != nil {
 		return nil, a.fail(err)
@@ -300,15 +348,66 @@ func New(ctx context.Context, o Options) (*App, error) {
 	srv, err := api.NewServer(api.Config{
 		Commands: a.Commands, Directory: directory, Slots: apiSlots,
 		Appointments: appointments, Dashboards: appointments,
-		Operations: ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
+		Operations: a.ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
-		RateLimitOptions: rateLimit, Ready: ready,
+		RateLimitOptions: rateLimit, Ready: checks,
 	})
 	if err != nil {
 		return nil, a.fail(err)
 	}
 	a.Handler = srv
 	return a, nil
+}
+
+// readModelSet is the read models, live (rebuildable) and as the API's
+// views of them.
+type readModelSet struct {
+	directory, slots, appointments projections.Runnable
+	directoryView                  projections.Directory
+	slotsView                      interface {
+		projections.Slots
+		projections.SlotsJSON
+	}
+	appointmentsView interface {
+		projections.Appointments
+		projections.Dashboards
+	}
+}
+
+// readModels opens the read models: in MongoDB with MONGODB_URI, in memory
+// otherwise.
+func (a *App) readModels() readModelSet {
+	if m := a.Mongo; m != nil {
+		return liveModels(
+			func() *mongo.Directory { return m.Directory },
+			func() *mongo.Slots { return m.Slots },
+			func() *mongo.Appointments { return m.Appointments })
+	}
+	return liveModels(memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
+}
+
+func liveModels[
+	D interface {
+		projections.Projection
+		projections.Directory
+	},
+	S interface {
+		projections.Projection
+		projections.Slots
+		projections.SlotsJSON
+	},
+	A interface {
+		projections.Projection
+		projections.Appointments
+		projections.Dashboards
+	},
+](d func() D, s func() S, ap func() A) readModelSet {
+	dl, sl, al := projections.NewLive(d), projections.NewLive(s), projections.NewLive(ap)
+	return readModelSet{
+		directory: dl, slots: sl, appointments: al,
+		directoryView: projections.LiveDirectory[D]{L: dl}, slotsView: projections.LiveSlots[S]{L: sl},
+		appointmentsView: projections.LiveAppointments[A]{L: al},
+	}
 }
 
 // headPosition is the log's head for the API: a store that does not answer
@@ -373,24 +472,24 @@ func (a *App) openRedis(ctx context.Context, o Options) error {
 
 // transport is a runner's Watermill transport: Redis Streams with
 // REDIS_URL, the in-process GoChannel otherwise.
-func (a *App) transport(l zerolog.Logger) (message.Publisher, func(string) (message.Subscriber, error), error) {
+func (a *App) transport(l zerolog.Logger, topic string) (message.Publisher, func(string) (message.Subscriber, error), error) {
 	if a.redis == nil {
 		pub, sub := projections.NewGoChannel(l)
 		return pub, sub, nil
 	}
-	return projections.NewRedisStream(a.redis, l)
+	return projections.NewRedisStream(a.redis, l, projections.StreamTopic(topic))
 }
 
 // projectionsReady: the runner is up and no projection has failed.
 func (a *App) projectionsReady(ctx context.Context) error {
-	for _, r := range a.ops.runners {
+	for _, r := range a.local.runners {
 		select {
 		case <-r.Ready():
 		default:
 			return errors.New("projections are starting")
 		}
 	}
-	st, err := a.ops.Statuses(ctx)
+	st, err := a.local.Statuses(ctx)
 	if err != nil {
 		return err
 	}
@@ -402,11 +501,17 @@ func (a *App) projectionsReady(ctx context.Context) error {
 	return nil
 }
 
-// Run runs the projections (and the metrics updater) until ctx ends.
+// Run runs this process's projections and workers (with the control loop
+// of a projector or worker process) and the metrics updater until ctx
+// ends; an api process only updates its metrics.
 func (a *App) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.Runner.Run(ctx) })
-	g.Go(func() error { return a.Workers.Run(ctx) })
+	for _, r := range a.local.runners {
+		g.Go(func() error { return r.Run(ctx) })
+	}
+	if a.control != nil && len(a.local.runners) > 0 {
+		g.Go(func() error { return a.controlLoop(ctx) })
+	}
 	g.Go(func() error {
 		t := time.NewTicker(2 * time.Second)
 		defer t.Stop()
@@ -436,7 +541,7 @@ func (a *App) CaughtUp(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for n := range a.ops.byName {
+	for _, n := range a.ops.names() {
 		if err := a.ops.WaitFor(ctx, n, head); err != nil {
 			return fmt.Errorf("projection %s: %w", n, err)
 		}

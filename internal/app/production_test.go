@@ -2,8 +2,12 @@ package app_test
 
 import (
 	"context"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +179,124 @@ func TestProductionRestart(t *testing.T) {
 	a2 := e2.MustBook(t, alice.Token, d.ID, testenv.At(2, 10, 30))
 	if e2.FreeSlots(t, d.ID, testenv.Date(2), 1, a2.Position).Has(testenv.At(2, 10, 30)) {
 		t.Fatal("slot booked after restart listed free")
+	}
+}
+
+// The same suites on separate roles: an api process serving the requests,
+// a projector and a worker process running the projections and the
+// notifications, sharing only the servers.
+
+func TestRolesWalkthrough(t *testing.T) {
+	t.Parallel()
+	walkthrough(t, testenv.Options{Production: true, Roles: true})
+}
+
+func TestRolesDoubleBookingRace(t *testing.T) {
+	t.Parallel()
+	doubleBookingRace(t, testenv.Options{Production: true, Roles: true})
+}
+
+// TestRolesOperations: with separate roles, the api reports the statuses
+// the projector and worker processes store, forwards rebuild requests to
+// them, and the projector and worker serve only their health, readiness
+// and metrics.
+func TestRolesOperations(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{Production: true, Roles: true})
+	d := e.NewDoctor(t, "Dr. Ops Roles", "Neurologist")
+	p := e.Register(t, "Opal Patient")
+	e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))
+	e.CaughtUp(t)
+
+	r := e.Get(t, "//readyz", "").Must(t, http.StatusOK)
+	for _, dep := range []string{"eventstore", "mongodb", "redis"} {
+		if !strings.Contains(string(r.Body), `"`+dep+`"`) {
+			t.Errorf("api /readyz does not check %s: %s", dep, r.Body)
+		}
+	}
+	statuses := func() map[string]string {
+		var st struct {
+			Projections []struct {
+				Name, Status string
+				Lag          uint64
+			}
+		}
+		e.Get(t, "/admin/projections", e.AdminToken).Must(t, http.StatusOK).Decode(t, &st)
+		out := map[string]string{}
+		for _, p := range st.Projections {
+			out[p.Name] = fmt.Sprintf("%s lag=%d", p.Status, p.Lag)
+		}
+		return out
+	}
+	want := map[string]string{}
+	for _, n := range []string{"doctors", "free_slots", "appointments", "cache_invalidation", "notifications"} {
+		want[n] = "running lag=0"
+	}
+	waitFor(t, 10*time.Second, "every projection reported running and caught up", func() bool {
+		return reflect.DeepEqual(statuses(), want)
+	})
+
+	// A rebuild asked of the api is taken by the worker process.
+	e.Post(t, "/admin/projections/notifications/rebuild", e.AdminToken, nil).Must(t, http.StatusAccepted)
+	e.Post(t, "/admin/projections/no_such_projection/rebuild", e.AdminToken, nil).CheckProblem(t, http.StatusNotFound, "unknown_projection")
+	waitFor(t, 10*time.Second, "the worker took the rebuild request", func() bool {
+		pending, err := e.App.PendingRebuild(context.Background(), "notifications")
+		return err == nil && !pending
+	})
+	waitFor(t, 10*time.Second, "the rebuilt worker reported running again", func() bool {
+		return reflect.DeepEqual(statuses(), want)
+	})
+
+	// The projector and the worker serve operations only.
+	for role, a := range e.Roles {
+		srv := httptest.NewServer(a.Handler)
+		t.Cleanup(srv.Close)
+		res, err := http.Get(srv.URL + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(body), `"projections":"ok"`) || !strings.Contains(string(body), `"mongodb":"ok"`) {
+			t.Errorf("%s /readyz: %d %s", role, res.StatusCode, body)
+		}
+		for path, code := range map[string]int{"/healthz": 200, "/metrics": 200, "/api/v1/doctors": 404, "/api/v1/auth/login": 404} {
+			res, err := http.Get(srv.URL + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res.Body.Close()
+			if res.StatusCode != code {
+				t.Errorf("%s %s: %d, want %d", role, path, res.StatusCode, code)
+			}
+		}
+	}
+}
+
+// TestRolesNeedSharedServers: a role on its own needs the servers it
+// shares with the others.
+func TestRolesNeedSharedServers(t *testing.T) {
+	t.Parallel()
+	for _, r := range []app.Role{app.RoleAPI, app.RoleProjector, app.RoleWorker} {
+		_, err := app.New(context.Background(), app.Options{Role: r, DataDir: t.TempDir(), JWTSecret: []byte(testenv.Secret)})
+		if err == nil || !strings.Contains(err.Error(), "ESDB_URL and MONGODB_URI") {
+			t.Errorf("%s without servers: %v", r, err)
+		}
+	}
+	if _, err := app.New(context.Background(), app.Options{Role: "cron", DataDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "unknown role") {
+		t.Errorf("unknown role: %v", err)
+	}
+}
+
+// waitFor polls cond (an asynchronous outcome observed from outside) until
+// it holds or the deadline passes.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting until %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

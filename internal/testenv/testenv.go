@@ -103,9 +103,14 @@ type Options struct {
 	// REDIS_URL) for the transport, the cache and the rate limit. ESDBURL,
 	// MongoURI and RedisURL, when set, are used instead of those.
 	Production bool
-	ESDBURL    string
-	MongoURI   string
-	RedisURL   string
+	// Roles (with Production) runs the engine as separate roles sharing
+	// the servers: a projector and a worker App running in the background
+	// and an api App, whose handler the Env serves, as `prescripto
+	// projector`, `worker` and `api` would.
+	Roles    bool
+	ESDBURL  string
+	MongoURI string
+	RedisURL string
 }
 
 // production fills in the servers of the production wiring.
@@ -146,7 +151,10 @@ const (
 
 // Env is a running engine and an HTTP client for it.
 type Env struct {
-	App     *app.App
+	App *app.App
+	// Roles holds, with Options.Roles, the projector and worker Apps
+	// running beside App (the api).
+	Roles   map[app.Role]*app.App
 	Server  *httptest.Server
 	URL     string // base URL including /api/v1
 	Clock   *Clock
@@ -185,16 +193,40 @@ func Start(t testing.TB, o Options) *Env {
 		logger = *o.Logger
 	}
 	ctx := context.Background()
+	var (
+		stops []func()
+		role  = app.RoleAll
+		roles = map[app.Role]*app.App{}
+	)
+	stopAll := func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	if o.Roles {
+		if !o.Production {
+			t.Fatal("testenv: Roles needs Production")
+		}
+		role = app.RoleAPI
+		for _, r := range []app.Role{app.RoleProjector, app.RoleWorker} {
+			ra, stop := startRole(t, r, o, logger)
+			roles[r] = ra
+			stops = append(stops, stop)
+		}
+	}
 	a, err := app.New(ctx, app.Options{
+		Role:    role,
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now,
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
 	})
 	if err != nil {
+		stopAll()
 		t.Fatalf("app.New: %v", err)
 	}
 	if _, err := a.EnsureAdmin(ctx, "Clinic Admin", AdminEmail, AdminPassword); err != nil {
 		_ = a.Close()
+		stopAll()
 		t.Fatalf("EnsureAdmin: %v", err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
@@ -202,7 +234,7 @@ func Start(t testing.TB, o Options) *Env {
 	go func() { runErr <- a.Run(runCtx) }()
 	srv := httptest.NewServer(a.Handler)
 	e := &Env{
-		App: a, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir, opts: o,
+		App: a, Roles: roles, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir, opts: o,
 		Valid:  apitest.NewValidator(t),
 		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}},
 	}
@@ -221,12 +253,43 @@ func Start(t testing.TB, o Options) *Env {
 		if err := a.Close(); err != nil {
 			t.Errorf("App.Close: %v", err)
 		}
+		stopAll()
 	}
 	t.Cleanup(e.Stop)
 	if !o.NoAdminLogin {
 		e.AdminToken = e.Login(t, AdminEmail, AdminPassword).Token
 	}
 	return e
+}
+
+// startRole builds and runs an App of role r in the background; the
+// returned func stops it.
+func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app.App, func()) {
+	t.Helper()
+	a, err := app.New(context.Background(), app.Options{
+		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
+		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
+	})
+	if err != nil {
+		t.Fatalf("app.New(%s): %v", r, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	return a, func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("%s: App.Run: %v", r, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("%s: App.Run did not stop within 30 s", r)
+		}
+		if err := a.Close(); err != nil {
+			t.Errorf("%s: App.Close: %v", r, err)
+		}
+	}
 }
 
 // Options are the options the Env was started with, defaults filled in

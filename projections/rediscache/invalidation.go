@@ -52,7 +52,7 @@ func NewInvalidation(client redis.UniversalClient, prefix string) *Invalidation 
 }
 
 // Name implements projections.Projection.
-func (*Invalidation) Name() string { return invalidationName }
+func (*Invalidation) Name() string { return InvalidationName }
 
 // Checkpoint implements projections.Projection: the position of the last
 // event applied, as recorded in Redis.
@@ -79,6 +79,13 @@ func (v *Invalidation) load(ctx context.Context) (uint64, error) {
 	}
 	v.loaded = true
 	return v.pos, nil
+}
+
+// StoredCheckpoint reads the invalidation's checkpoint for the cache keys
+// under prefix as stored in Redis (0 when none): what a process that does
+// not run the projection waits on.
+func StoredCheckpoint(ctx context.Context, client redis.UniversalClient, prefix string) (uint64, error) {
+	return NewInvalidation(client, prefix).Checkpoint(ctx)
 }
 
 // Apply implements projections.Projection.

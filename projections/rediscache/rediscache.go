@@ -90,10 +90,10 @@ const (
 	genTTL            = 7 * 24 * time.Hour
 	fieldProfile      = "profile"
 	fieldSlots        = "slots"
-	invalidationName  = "cache_invalidation"
+	InvalidationName  = "cache_invalidation" // the invalidation projection's name
 	slotBucket        = time.Minute
 	slotKeyExtraLife  = time.Second
-	checkpointKeyPart = "checkpoint:" + invalidationName
+	checkpointKeyPart = "checkpoint:" + InvalidationName
 )
 
 // Config configures a Cache.

@@ -1,0 +1,127 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/prescripto/prescripto/projections"
+)
+
+// Collections of the operations channel between processes.
+const (
+	// CollProjectionStatus holds one document per projection: its state as
+	// last reported by the process that runs it.
+	CollProjectionStatus = "projection_status"
+	// CollRebuildRequests holds the rebuilds asked for through an api
+	// process and not yet taken by the process that runs the projection.
+	CollRebuildRequests = "projection_rebuild_requests"
+)
+
+// Control is how processes that run projections (projector, worker) and
+// processes that only read (api) talk about them through the read models'
+// database: runners report their projections' status, and an api process
+// files rebuild requests that the runner takes. Documents are small and
+// written with plain upserts; nothing needs a transaction.
+type Control struct {
+	status   *mongo.Collection
+	requests *mongo.Collection
+}
+
+// NewControl returns the operations channel of db.
+func NewControl(db *mongo.Database) *Control {
+	return &Control{status: db.Collection(CollProjectionStatus), requests: db.Collection(CollRebuildRequests)}
+}
+
+// ReportedStatus is a projection's status as its runner reported it.
+type ReportedStatus struct {
+	projections.Status
+	// Owner identifies the reporting process (role@host/pid).
+	Owner string
+	// At is when it was reported.
+	At time.Time
+}
+
+type statusDoc struct {
+	ID       string `bson:"_id"`
+	Position int64  `bson:"position"`
+	State    string `bson:"state"`
+	Error    string `bson:"error"`
+	Owner    string `bson:"owner"`
+	At       int64  `bson:"at"` // Unix nanoseconds
+}
+
+// Report records the statuses of the projections the calling process runs.
+func (c *Control) Report(ctx context.Context, owner string, at time.Time, st []projections.Status) error {
+	var errs []error
+	for _, s := range st {
+		_, err := c.status.UpdateOne(ctx, bson.D{{Key: "_id", Value: s.Name}}, bson.D{{Key: "$set", Value: bson.D{
+			{Key: "position", Value: pos(s.Position)}, {Key: "state", Value: s.Status}, {Key: "error", Value: s.Error},
+			{Key: "owner", Value: owner}, {Key: "at", Value: at.UnixNano()},
+		}}}, options.UpdateOne().SetUpsert(true))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("mongo: report status of %s: %w", s.Name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Statuses are the last reported statuses, by projection name.
+func (c *Control) Statuses(ctx context.Context) (map[string]ReportedStatus, error) {
+	cur, err := c.status.Find(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("mongo: projection statuses: %w", err)
+	}
+	var docs []statusDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("mongo: projection statuses: %w", err)
+	}
+	out := make(map[string]ReportedStatus, len(docs))
+	for _, d := range docs {
+		out[d.ID] = ReportedStatus{
+			Status: projections.Status{Name: d.ID, Position: uint64(max(d.Position, 0)), Status: d.State, Error: d.Error},
+			Owner:  d.Owner, At: time.Unix(0, d.At).UTC(),
+		}
+	}
+	return out, nil
+}
+
+// RequestRebuild files a rebuild request for projection name; a request
+// already filed and not yet taken stands (the call is idempotent).
+func (c *Control) RequestRebuild(ctx context.Context, name string, at time.Time) error {
+	_, err := c.requests.UpdateOne(ctx, bson.D{{Key: "_id", Value: name}},
+		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "at", Value: at.UnixNano()}}}},
+		options.UpdateOne().SetUpsert(true))
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("mongo: request rebuild of %s: %w", name, err)
+	}
+	return nil
+}
+
+// TakeRebuildRequest removes and reports the pending request for
+// projection name: exactly one caller takes a request.
+func (c *Control) TakeRebuildRequest(ctx context.Context, name string) (bool, error) {
+	res, err := c.requests.DeleteOne(ctx, bson.D{{Key: "_id", Value: name}})
+	if err != nil {
+		return false, fmt.Errorf("mongo: take rebuild request of %s: %w", name, err)
+	}
+	return res.DeletedCount == 1, nil
+}
+
+// PendingRebuild reports whether a rebuild of name was requested and not
+// yet taken.
+func (c *Control) PendingRebuild(ctx context.Context, name string) (bool, error) {
+	n, err := c.requests.CountDocuments(ctx, bson.D{{Key: "_id", Value: name}})
+	if err != nil {
+		return false, fmt.Errorf("mongo: rebuild request of %s: %w", name, err)
+	}
+	return n > 0, nil
+}
+
+// Database is the database of the read models.
+func (m *Models) Database() *mongo.Database { return m.db }
