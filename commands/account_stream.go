@@ -29,12 +29,10 @@ func accountResult(a *account.Account, pos uint64) AccountResult {
 
 // loadAccount folds an account stream (accounts are short streams).
 func (h *Handler) loadAccount(ctx context.Context, role domain.Role, id string) (*account.Account, int64, uint64, error) {
-	recs, evs, err := h.readStream(ctx, account.StreamID(role, id), 0)
+	a, recs, err := h.loadAccountRecords(ctx, role, id)
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	a := account.New(id)
-	a.Load(evs...)
 	if len(recs) == 0 {
 		return a, -1, 0, nil
 	}
@@ -42,13 +40,39 @@ func (h *Handler) loadAccount(ctx context.Context, role domain.Role, id string) 
 	return a, int64(last.Revision), last.Position, nil
 }
 
-// execAccount runs load -> decide -> append on one account stream.
-func (h *Handler) execAccount(ctx context.Context, command string, role domain.Role, id string, m Meta, decide func(a *account.Account, now time.Time) error) (AccountResult, error) {
+// loadAccountRecords folds an account stream and returns its records too.
+func (h *Handler) loadAccountRecords(ctx context.Context, role domain.Role, id string) (*account.Account, []eventstore.RecordedEvent, error) {
+	recs, evs, err := h.readStream(ctx, account.StreamID(role, id), 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	a := account.New(id)
+	a.Load(evs...)
+	return a, recs, nil
+}
+
+// execAccount runs load -> decide -> append on one account stream. With
+// replay, a keyed command whose events the stream already holds is not
+// decided again: it answers with the position of its last event (account
+// openings decide again instead, to compare the request with the account).
+func (h *Handler) execAccount(ctx context.Context, command string, role domain.Role, id string, m Meta, replay bool, decide func(a *account.Account, now time.Time) error) (AccountResult, error) {
 	stream := account.StreamID(role, id)
 	for attempt := 0; ; attempt++ {
-		a, rev, pos, err := h.loadAccount(ctx, role, id)
+		a, recs, err := h.loadAccountRecords(ctx, role, id)
 		if err != nil {
 			return AccountResult{}, err
+		}
+		rev, pos := int64(-1), uint64(0)
+		if n := len(recs); n > 0 {
+			rev, pos = int64(recs[n-1].Revision), recs[n-1].Position
+		}
+		if replay && m.IdempotencyKey != "" {
+			first := eventIDs(m, command, stream, 1)[0]
+			for _, r := range recs {
+				if r.ID == first {
+					return accountResult(a, r.Position), nil // a retry (a one-event command)
+				}
+			}
 		}
 		now := h.clock()
 		if err := decide(a, now); err != nil {
@@ -149,7 +173,7 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 	if err := h.claimEmail(ctx, command, m, claim); err != nil {
 		return AccountResult{}, err
 	}
-	return h.execAccount(ctx, command, n.Role, id, m, func(a *account.Account, now time.Time) error {
+	return h.execAccount(ctx, command, n.Role, id, m, false, func(a *account.Account, now time.Time) error {
 		if a.Registered() && m.IdempotencyKey != "" {
 			if a.Email() != ev.Email {
 				return ErrIdempotencyKeyReused // a concurrent request with the key and another email won
@@ -248,7 +272,7 @@ func (h *Handler) Login(ctx context.Context, email, password string) (AccountRes
 		// The registration stopped between the claim and the account: the
 		// claim carries what is needed to finish it.
 		m := Meta{Actor: domain.System, CausationID: recs[0].ID.String(), IdempotencyKey: "complete-registration:" + recs[0].ID.String()}
-		res, err := h.execAccount(ctx, "CompleteRegistration", claim.Role, claim.AccountID, m, func(a *account.Account, now time.Time) error {
+		res, err := h.execAccount(ctx, "CompleteRegistration", claim.Role, claim.AccountID, m, false, func(a *account.Account, now time.Time) error {
 			if a.Registered() {
 				return nil
 			}
@@ -294,9 +318,15 @@ type ProfilePatchAccount struct {
 	Name, Phone, Address, Gender, DOB *string
 }
 
-// UpdateAccountProfile changes the caller's own profile.
+// UpdateAccountProfile changes the caller's own profile. With an
+// Idempotency-Key, a retry answers like the first request and the key with
+// another patch is refused.
 func (h *Handler) UpdateAccountProfile(ctx context.Context, m Meta, p ProfilePatchAccount) (AccountResult, error) {
-	return h.execAccount(ctx, "UpdateAccountProfile", m.Actor.Role, m.Actor.UserID, m, func(a *account.Account, _ time.Time) error {
+	const command = "UpdateAccountProfile"
+	if err := h.claimKey(ctx, m, command, account.StreamID(m.Actor.Role, m.Actor.UserID), "", request{body: p}); err != nil {
+		return AccountResult{}, err
+	}
+	return h.execAccount(ctx, command, m.Actor.Role, m.Actor.UserID, m, true, func(a *account.Account, _ time.Time) error {
 		if !a.Registered() {
 			return account.ErrAccountNotFound
 		}

@@ -30,7 +30,13 @@ func (h *Handler) AddTimeOff(ctx context.Context, m Meta, c AddTimeOff) (TimeOff
 	}
 	id := newID(m, "AddTimeOff", "timeoff")
 	var out TimeOffResult
-	pos, err := h.execDoctor(ctx, "AddTimeOff", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	req := request{body: struct {
+		From           time.Time `json:"from"`
+		To             time.Time `json:"to"`
+		Reason         string    `json:"reason"`
+		CancelBookings bool      `json:"cancelBookings"`
+	}{c.From.UTC(), c.To.UTC(), c.Reason, c.CancelBookings}, ids: map[string]string{"timeOff": id}}
+	pos, err := h.execDoctor(ctx, "AddTimeOff", c.DoctorID, m, req, func(d *doctor.Doctor, now time.Time) error {
 		if err := d.AddTimeOff(id, c.From, c.To, c.Reason, c.CancelBookings, m.Actor.Role, now); err != nil {
 			return err
 		}

@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -98,9 +99,22 @@ func (c *counter) Retry(string)    { c.retries.Add(1) }
 
 func (e *env) observedHandler(b testing.TB, obs commands.Observer) *commands.Handler {
 	b.Helper()
-	h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs})
+	return e.observedHandlerClaiming(b, obs, false)
+}
+
+// observedHandlerClaiming is observedHandler with Config.ClaimKeys, its
+// cache warmed with the doctors warm (so that a handler made between
+// measured phases does not load their streams inside one).
+func (e *env) observedHandlerClaiming(b testing.TB, obs commands.Observer, claimKeys bool, warm ...string) *commands.Handler {
+	b.Helper()
+	h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs, ClaimKeys: claimKeys})
 	if err != nil {
 		b.Fatal(err)
+	}
+	for _, id := range warm {
+		if err := h.Doctor(context.Background(), id, func(*doctor.Doctor) {}); err != nil {
+			b.Fatal(err)
+		}
 	}
 	return h
 }
@@ -173,10 +187,24 @@ func reportThroughput(b *testing.B, n int, elapsed time.Duration, lat []time.Dur
 	b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
 }
 
+// keyModes are the ways a benchmark's bookings are sent: without a key,
+// with a key (on the SQLite store a booking then claims no key: its event
+// ids collide store-wide), and with a key and Config.ClaimKeys (the
+// booking first claims its key in the key's stream, as on EventStoreDB).
+var keyModes = []struct {
+	name          string
+	keyed, claims bool
+}{{"keyed=false", false, false}, {"keyed=true", true, false}, {"keyed=true+claim", true, true}}
+
+// benchKeys numbers the Idempotency-Keys of keyed benchmark bookings, so
+// that no two bookings of one process share a key.
+var benchKeys atomic.Int64
+
 // runClients books b.N slots with `clients` goroutines; next(i) names the
 // i-th booking (a doctor and a slot; every i is distinct) and returns the
-// client's identity for it.
-func runClients(b *testing.B, h *commands.Handler, clients int, next func(i int64) (doctorID string, start time.Time)) (time.Duration, []time.Duration) {
+// client's identity for it. With keyed, every booking carries its own
+// Idempotency-Key, as the README's clients send it.
+func runClients(b *testing.B, h *commands.Handler, clients int, keyed bool, next func(i int64) (doctorID string, start time.Time)) (time.Duration, []time.Duration) {
 	var cursor atomic.Int64
 	var lat latencies
 	var failed atomic.Int64
@@ -197,8 +225,12 @@ func runClients(b *testing.B, h *commands.Handler, clients int, next func(i int6
 					break
 				}
 				id, start := next(i)
+				m := metas[c]
+				if keyed {
+					m.IdempotencyKey = "bench-" + strconv.FormatInt(benchKeys.Add(1), 10)
+				}
 				t := time.Now()
-				_, err := h.ReserveSlot(context.Background(), metas[c], commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: start})
+				_, err := h.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: id, Start: start})
 				own = append(own, time.Since(t))
 				if err != nil {
 					failed.Add(1)
@@ -224,29 +256,31 @@ func BenchmarkReserveDisjointDoctors(b *testing.B) {
 	const doctors, clients = 50, 64
 	e := newEnv(b)
 	obs := &counter{}
-	h := e.observedHandler(b, obs)
 	ids := make([]string, doctors)
 	for i := range ids {
 		ids[i] = e.benchDoctor(b, fmt.Sprintf("disjoint%02d", i)).ID
 	}
 	all := benchSlots(b)
 	var used atomic.Int64 // bookings made by earlier rounds
-	b.Run(fmt.Sprintf("doctors=%d/clients=%d", doctors, clients), func(b *testing.B) {
-		base := used.Load()
-		if need := (base + int64(b.N)) / doctors; need >= int64(len(all)) {
-			b.Fatalf("b.N=%d needs %d slots per doctor; the schedule has %d", b.N, need, len(all))
-		}
-		retries0 := obs.retries.Load()
-		pr := startProbe(e.store)
-		elapsed, lat := runClients(b, h, clients, func(i int64) (string, time.Time) {
-			k := base + i
-			return ids[k%doctors], all[k/doctors]
+	for _, mode := range keyModes {
+		h, keyed := e.observedHandlerClaiming(b, obs, mode.claims, ids...), mode.keyed
+		b.Run(fmt.Sprintf("doctors=%d/clients=%d/%s", doctors, clients, mode.name), func(b *testing.B) {
+			base := used.Load()
+			if need := (base + int64(b.N)) / doctors; need >= int64(len(all)) {
+				b.Fatalf("b.N=%d needs %d slots per doctor; the schedule has %d", b.N, need, len(all))
+			}
+			retries0 := obs.retries.Load()
+			pr := startProbe(e.store)
+			elapsed, lat := runClients(b, h, clients, keyed, func(i int64) (string, time.Time) {
+				k := base + i
+				return ids[k%doctors], all[k/doctors]
+			})
+			pr.report(b, b.N)
+			used.Add(int64(b.N))
+			reportThroughput(b, b.N, elapsed, lat)
+			b.ReportMetric(float64(obs.retries.Load()-retries0)/float64(b.N), "retries/op")
 		})
-		pr.report(b, b.N)
-		used.Add(int64(b.N))
-		reportThroughput(b, b.N, elapsed, lat)
-		b.ReportMetric(float64(obs.retries.Load()-retries0)/float64(b.N), "retries/op")
-	})
+	}
 }
 
 // BenchmarkHotDoctor: 64 clients book distinct slots of ONE doctor. The
@@ -256,23 +290,71 @@ func BenchmarkHotDoctor(b *testing.B) {
 	const clients = 64
 	e := newEnv(b)
 	obs := &counter{}
-	h := e.observedHandler(b, obs)
 	id := e.benchDoctor(b, "hot").ID
 	all := benchSlots(b)
 	var used atomic.Int64
-	b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
-		base := used.Load()
-		if base+int64(b.N) > int64(len(all)) {
-			b.Fatalf("b.N=%d exceeds the %d slots left", b.N, int64(len(all))-base)
-		}
-		retries0 := obs.retries.Load()
-		pr := startProbe(e.store)
-		elapsed, lat := runClients(b, h, clients, func(i int64) (string, time.Time) { return id, all[base+i] })
-		pr.report(b, b.N)
-		used.Add(int64(b.N))
-		reportThroughput(b, b.N, elapsed, lat)
-		b.ReportMetric(float64(obs.retries.Load()-retries0)/float64(b.N), "retries/op")
-	})
+	for _, mode := range keyModes {
+		h, keyed := e.observedHandlerClaiming(b, obs, mode.claims, id), mode.keyed
+		b.Run(fmt.Sprintf("clients=%d/%s", clients, mode.name), func(b *testing.B) {
+			base := used.Load()
+			if base+int64(b.N) > int64(len(all)) {
+				b.Fatalf("b.N=%d exceeds the %d slots left", b.N, int64(len(all))-base)
+			}
+			retries0 := obs.retries.Load()
+			pr := startProbe(e.store)
+			elapsed, lat := runClients(b, h, clients, keyed, func(i int64) (string, time.Time) { return id, all[base+i] })
+			pr.report(b, b.N)
+			used.Add(int64(b.N))
+			reportThroughput(b, b.N, elapsed, lat)
+			b.ReportMetric(float64(obs.retries.Load()-retries0)/float64(b.N), "retries/op")
+		})
+	}
+}
+
+// BenchmarkReserveESDBEmulator: BenchmarkReserveDisjointDoctors on the
+// EventStoreDB adapter against the in-process protocol emulator (an
+// in-memory log over gRPC on loopback: no disk, so it shows the claim's
+// extra round trips rather than a commit). On this store a keyed booking
+// always claims its key: the store does not refuse an event id stored in
+// another stream.
+func BenchmarkReserveESDBEmulator(b *testing.B) {
+	for _, doctors := range []int{50, 1} {
+		benchmarkReserveESDBEmulator(b, doctors)
+	}
+}
+
+// benchmarkReserveESDBEmulator books on doctors doctors of one emulator;
+// with one doctor, as BenchmarkHotDoctor, the per-stream queue serializes
+// the bookings.
+func benchmarkReserveESDBEmulator(b *testing.B, doctors int) {
+	const clients = 64
+	e := newEnvOn(b, newESDBStore(b), false)
+	obs := &counter{}
+	h := e.observedHandler(b, obs)
+	ids := make([]string, doctors)
+	for i := range ids {
+		ids[i] = e.benchDoctor(b, fmt.Sprintf("esdb%02d", i)).ID
+	}
+	all := benchSlots(b)
+	var used atomic.Int64
+	for _, keyed := range []bool{false, true} {
+		b.Run(fmt.Sprintf("doctors=%d/clients=%d/keyed=%t", doctors, clients, keyed), func(b *testing.B) {
+			base := used.Load()
+			if need := (base + int64(b.N)) / int64(doctors); need >= int64(len(all)) {
+				b.Fatalf("b.N=%d needs %d slots per doctor; the schedule has %d", b.N, need, len(all))
+			}
+			retries0 := obs.retries.Load()
+			pr := startProbe(e.store)
+			elapsed, lat := runClients(b, h, clients, keyed, func(i int64) (string, time.Time) {
+				k := base + i
+				return ids[k%int64(doctors)], all[k/int64(doctors)]
+			})
+			pr.report(b, b.N)
+			used.Add(int64(b.N))
+			reportThroughput(b, b.N, elapsed, lat)
+			b.ReportMetric(float64(obs.retries.Load()-retries0)/float64(b.N), "retries/op")
+		})
+	}
 }
 
 // BenchmarkSameSlotStorm: per iteration, 1,000 goroutines try to book the

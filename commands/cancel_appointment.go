@@ -18,7 +18,9 @@ type CancelAppointment struct {
 func (h *Handler) CancelAppointment(ctx context.Context, m Meta, c CancelAppointment) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "CancelAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "CancelAppointment", c.DoctorID, m, request{body: struct {
+		Reason string `json:"reason"`
+	}{c.Reason}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Cancel(c.AppointmentID, c.Reason, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

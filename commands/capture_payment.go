@@ -21,7 +21,11 @@ type CapturePayment struct {
 func (h *Handler) CapturePayment(ctx context.Context, m Meta, c CapturePayment) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "CapturePayment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "CapturePayment", c.DoctorID, m, request{body: struct {
+		PaymentID string `json:"paymentId"`
+		OrderID   string `json:"orderId"`
+		Amount    int64  `json:"amount"`
+	}{c.PaymentID, c.OrderID, c.Amount}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.CapturePayment(c.AppointmentID, c.PaymentID, c.OrderID, c.Amount, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

@@ -17,7 +17,7 @@ type CompleteAppointment struct {
 func (h *Handler) CompleteAppointment(ctx context.Context, m Meta, c CompleteAppointment) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "CompleteAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "CompleteAppointment", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Complete(c.AppointmentID, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

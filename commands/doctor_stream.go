@@ -151,10 +151,11 @@ func (e *entry) replayed(m Meta, command, stream string) (pos uint64, sameTarget
 
 // keyScope is what the event ids of a keyed command are derived from
 // besides the key, the actor and the command: the stream, except for a
-// booking. A booking's ids do not depend on the doctor, and event ids are
-// unique store-wide, so the same key reused to book another doctor collides
-// in the store and is refused (idempotency_key_reused) instead of booking a
-// second appointment.
+// booking. A booking's ids do not depend on the doctor, so on a store that
+// refuses an event id stored elsewhere the same key reused to book another
+// doctor collides in the store and is refused (idempotency_key_reused)
+// instead of booking a second appointment. On any other store the key's
+// claim refuses it first (see idempotency.go).
 func keyScope(command, stream string) string {
 	if command == reserveSlotCommand {
 		return "booking"
@@ -173,16 +174,31 @@ type viewFunc func(d *doctor.Doctor)
 // only newer events after a conflict) -> decide -> append with the loaded
 // revision -> map errors. It returns the position of the command's last
 // event (or of the stream's last event when the command changed nothing).
-func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Meta, decide decideFunc, view viewFunc) (uint64, error) {
+// A keyed command claims its key for req (see claimKey) while it queues
+// for the stream, and goes on only once the claim is stored: it answers
+// nothing and appends nothing before.
+func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Meta, req request, decide decideFunc, view viewFunc) (uint64, error) {
 	if doctorID == "" {
 		return 0, doctor.ErrDoctorNotFound
 	}
 	stream := doctor.StreamID(doctorID)
+	var claimed chan error
+	if m.IdempotencyKey != "" && req.body != nil && h.claimsKey(command) {
+		// The claim's append overlaps the wait in the stream's queue, so
+		// on a busy doctor it costs no time in the queue.
+		claimed = make(chan error, 1)
+		go func() { claimed <- h.claimKey(ctx, m, command, stream, m.target, req) }()
+	}
 	e := h.doctors.acquire(doctorID)
 	forget := false
 	defer func() { h.doctors.release(doctorID, e, forget) }()
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if claimed != nil {
+		if err := <-claimed; err != nil {
+			return 0, err
+		}
+	}
 
 	for attempt := 0; ; attempt++ {
 		if err := ctx.Err(); err != nil {
@@ -251,7 +267,8 @@ func (h *Handler) execDoctor(ctx context.Context, command, doctorID string, m Me
 		e.valid = false
 		if m.IdempotencyKey != "" && errors.Is(err, eventstore.ErrInvalidAppend) {
 			// The key's event ids are stored elsewhere: the key was used
-			// for another request (a booking of another doctor).
+			// for another request (a booking of another doctor, on a store
+			// that refuses the ids; see keyScope).
 			return 0, ErrIdempotencyKeyReused
 		}
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {

@@ -17,7 +17,7 @@ type ExpireHold struct {
 func (h *Handler) ExpireHold(ctx context.Context, m Meta, c ExpireHold) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "ExpireHold", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "ExpireHold", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.ExpireHold(c.AppointmentID, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

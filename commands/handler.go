@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/idempotency"
 	"github.com/prescripto/prescripto/eventstore"
 )
 
@@ -66,6 +67,11 @@ type Config struct {
 	// PaymentsEnabled allows the payment policy "required".
 	PaymentsEnabled bool
 	Observer        Observer
+	// ClaimKeys makes keyed bookings claim their Idempotency-Key in the
+	// key's own stream on every store, also on one that refuses an event id
+	// stored elsewhere (the embedded SQLite store), where they otherwise
+	// rely on that (see idempotency.go). Other keyed commands always claim.
+	ClaimKeys bool
 }
 
 // Validate checks the configuration.
@@ -96,6 +102,11 @@ type Handler struct {
 	dummyOnce sync.Once
 	dummyHash string
 	names     names
+
+	// claims decodes key claims (a command-layer record the catalog does
+	// not register); claimBookings: keyed bookings claim their key.
+	claims        *domain.Registry
+	claimBookings bool
 }
 
 // New builds a Handler.
@@ -117,6 +128,11 @@ func New(c Config) (*Handler, error) {
 		h.obs = nopObserver{}
 	}
 	h.doctors = newCache()
+	h.claims = domain.NewEmptyRegistry()
+	if err := h.claims.Register(idempotency.Events()...); err != nil {
+		return nil, err
+	}
+	h.claimBookings = c.ClaimKeys || !refusesReusedIDs(c.Store)
 	return h, nil
 }
 

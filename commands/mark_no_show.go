@@ -17,7 +17,7 @@ type MarkNoShow struct {
 func (h *Handler) MarkNoShow(ctx context.Context, m Meta, c MarkNoShow) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "MarkNoShow", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "MarkNoShow", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.MarkNoShow(c.AppointmentID, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

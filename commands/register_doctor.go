@@ -43,7 +43,9 @@ func (h *Handler) RegisterDoctor(ctx context.Context, m Meta, c RegisterDoctor) 
 		return DoctorResult{}, err
 	}
 	var out DoctorResult
-	pos, err := h.execDoctor(ctx, command, id, m, func(d *doctor.Doctor, now time.Time) error {
+	// No claim (request{}): the doctor's id, and so its stream, is derived
+	// from the key, and openAccount checked the request against the key's.
+	pos, err := h.execDoctor(ctx, command, id, m, request{}, func(d *doctor.Doctor, now time.Time) error {
 		if !d.Registered() {
 			if err := d.Register(p, now); err != nil {
 				return err

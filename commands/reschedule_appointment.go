@@ -19,7 +19,9 @@ type RescheduleAppointment struct {
 func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c RescheduleAppointment) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = c.AppointmentID
-	pos, err := h.execDoctor(ctx, "RescheduleAppointment", c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, "RescheduleAppointment", c.DoctorID, m, request{body: struct {
+		Start time.Time `json:"start"`
+	}{c.Start.UTC()}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Reschedule(c.AppointmentID, c.Start, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))
 	out.Position = pos

@@ -33,8 +33,17 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 		c.PatientName = name
 	}
 	apptID := newID(m, command, "appointment:"+c.DoctorID)
+	var req request
+	if m.IdempotencyKey != "" {
+		// The doctor is the claim's stream and the appointment its
+		// target; the body adds the start.
+		m.target = apptID
+		req = request{body: struct {
+			Start time.Time `json:"start"`
+		}{c.Start.UTC()}, ids: map[string]string{"appointment": apptID}}
+	}
 	var out AppointmentResult
-	pos, err := h.execDoctor(ctx, command, c.DoctorID, m, func(d *doctor.Doctor, now time.Time) error {
+	pos, err := h.execDoctor(ctx, command, c.DoctorID, m, req, func(d *doctor.Doctor, now time.Time) error {
 		if a, exists := d.Appointment(apptID); exists && m.IdempotencyKey != "" {
 			if a.PatientID != m.Actor.UserID || !a.Start.Equal(c.Start) {
 				return ErrIdempotencyKeyReused

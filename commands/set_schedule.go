@@ -23,7 +23,7 @@ func (h *Handler) SetSchedule(ctx context.Context, m Meta, c SetSchedule) (Docto
 		return DoctorResult{}, ErrPaymentsDisabled
 	}
 	var out DoctorResult
-	pos, err := h.execDoctor(ctx, "SetSchedule", c.DoctorID, m, func(d *doctor.Doctor, _ time.Time) error {
+	pos, err := h.execDoctor(ctx, "SetSchedule", c.DoctorID, m, request{body: c.Schedule}, func(d *doctor.Doctor, _ time.Time) error {
 		return d.SetSchedule(c.Schedule)
 	}, doctorView(&out))
 	out.Position = pos

@@ -60,7 +60,7 @@ func (h *Handler) UpdateDoctorProfile(ctx context.Context, m Meta, c UpdateDocto
 		return DoctorResult{}, err
 	}
 	var out DoctorResult
-	pos, err := h.execDoctor(ctx, "UpdateDoctorProfile", c.DoctorID, m, func(d *doctor.Doctor, _ time.Time) error {
+	pos, err := h.execDoctor(ctx, "UpdateDoctorProfile", c.DoctorID, m, request{body: c.Patch}, func(d *doctor.Doctor, _ time.Time) error {
 		if !d.Registered() {
 			return doctor.ErrDoctorNotFound
 		}

@@ -159,3 +159,11 @@ func (e *WrongExpectedVersionError) Error() string {
 }
 
 func (e *WrongExpectedVersionError) Unwrap() error { return ErrWrongExpectedVersion }
+
+// UniqueEventIDs is implemented by a store that refuses an event id already
+// stored in any stream (outside an idempotent retry of the same append).
+// EventStoreDB does not guarantee it; commands that rely on it for
+// idempotency ask.
+type UniqueEventIDs interface {
+	RefusesReusedEventIDs() bool
+}

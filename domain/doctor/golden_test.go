@@ -239,7 +239,7 @@ func TestCatalogRegistry(t *testing.T) {
 		want = append(want, e.EventType())
 	}
 	for _, name := range got {
-		if strings.HasPrefix(name, "account.") {
+		if strings.HasPrefix(name, "account.") || strings.HasPrefix(name, "idempotency.") {
 			want = append(want, name)
 		}
 	}

@@ -413,6 +413,12 @@ func (s *Store) HeadPosition(ctx context.Context) (uint64, error) {
 
 // Ping reports whether the store answers: it is open, its writer runs and a
 // read connection answers.
+// RefusesReusedEventIDs implements eventstore.UniqueEventIDs: event ids
+// are unique across the store.
+func (*Store) RefusesReusedEventIDs() bool { return true }
+
+var _ eventstore.UniqueEventIDs = (*Store)(nil)
+
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
 		return fmt.Errorf("sqlite: ping: %w", eventstore.ErrClosed)
