@@ -92,15 +92,10 @@ var errAppointmentNotFound = doctor.ErrAppointmentNotFound
 func (s *Server) findAppointment(ctx context.Context, id string) (projections.Appointment, error) {
 	a, err := s.cfg.Appointments.Appointment(ctx, id)
 	if projections.IsNotFound(err) {
-		head, herr := s.cfg.HeadPosition(ctx)
-		if herr != nil {
-			return a, herr
+		if err := s.catchUpAfterMiss(ctx, projAppointments); err != nil {
+			return a, err
 		}
-		wctx, cancel := context.WithTimeout(ctx, s.cfg.MaxWait)
-		defer cancel()
-		if s.cfg.Operations.WaitFor(wctx, projAppointments, head) == nil {
-			a, err = s.cfg.Appointments.Appointment(ctx, id)
-		}
+		a, err = s.cfg.Appointments.Appointment(ctx, id)
 	}
 	if projections.IsNotFound(err) {
 		return a, errAppointmentNotFound

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,7 +68,13 @@ func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	d, err := s.cfg.Directory.Doctor(r.Context(), chi.URLParam(r, "id"))
+	id := chi.URLParam(r, "id")
+	d, err := s.cfg.Directory.Doctor(r.Context(), id)
+	if projections.IsNotFound(err) {
+		if err = s.catchUpAfterMiss(r.Context(), projDoctors); err == nil {
+			d, err = s.cfg.Directory.Doctor(r.Context(), id)
+		}
+	}
 	if err != nil {
 		WriteError(w, r, notFound(err, "doctor"))
 		return
@@ -95,6 +102,11 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	doc, err := s.cfg.Directory.Doctor(r.Context(), id)
+	if projections.IsNotFound(err) {
+		if err = s.catchUpAfterMiss(r.Context(), projDoctors, projSlots); err == nil {
+			doc, err = s.cfg.Directory.Doctor(r.Context(), id)
+		}
+	}
 	if err != nil {
 		WriteError(w, r, notFound(err, "doctor"))
 		return
@@ -117,13 +129,11 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		}
 		from = doctor.DateOf(now.In(loc))
 	}
-	var body []byte
-	if fast, ok := s.cfg.Slots.(projections.SlotsJSON); ok {
-		body, err = fast.FreeSlotsJSON(r.Context(), id, from, days, now)
-	} else {
-		var fs projections.FreeSlots
-		if fs, err = s.cfg.Slots.FreeSlots(r.Context(), id, from, days, now); err == nil {
-			body = fs.AppendJSON(make([]byte, 0, 8192))
+	body, err := s.freeSlotsJSON(r.Context(), id, from, days, now)
+	if projections.IsNotFound(err) {
+		// The directory knows the doctor, the free slots not yet.
+		if err = s.catchUpAfterMiss(r.Context(), projSlots); err == nil {
+			body, err = s.freeSlotsJSON(r.Context(), id, from, days, now)
 		}
 	}
 	if err != nil {
@@ -137,6 +147,17 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 }
 
 var newline = []byte{'\n'}
+
+func (s *Server) freeSlotsJSON(ctx context.Context, id string, from doctor.Date, days int, now time.Time) ([]byte, error) {
+	if fast, ok := s.cfg.Slots.(projections.SlotsJSON); ok {
+		return fast.FreeSlotsJSON(ctx, id, from, days, now)
+	}
+	fs, err := s.cfg.Slots.FreeSlots(ctx, id, from, days, now)
+	if err != nil {
+		return nil, err
+	}
+	return fs.AppendJSON(make([]byte, 0, 8192)), nil
+}
 
 func (s *Server) specialities(w http.ResponseWriter, r *http.Request) {
 	if err := s.await(r, projDoctors); err != nil {

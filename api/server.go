@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -213,6 +214,30 @@ func (s *Server) await(r *http.Request, names ...string) error {
 	return nil
 }
 
+// catchUpAfterMiss is called when a read model answered "not found" for
+// something that may just have been written (a doctor onboarded, an
+// appointment booked a moment ago): it waits, at most MaxWait, until the
+// named projections have applied the log's head, so the caller can ask
+// once more. A read model still behind by then is a 503 not_caught_up
+// (retry), never a 404 for something that exists.
+func (s *Server) catchUpAfterMiss(ctx context.Context, names ...string) error {
+	head, err := s.cfg.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	wctx, cancel := context.WithTimeout(ctx, s.cfg.MaxWait)
+	defer cancel()
+	for _, n := range names {
+		if err := s.cfg.Operations.WaitFor(wctx, n, head); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+	}
+	return nil
+}
+
 // meta builds command metadata from the request.
 func (s *Server) meta(r *http.Request) (commands.Meta, error) {
 	p, _ := PrincipalFrom(r.Context())
@@ -253,15 +278,24 @@ func healthz(w http.ResponseWriter, _ *http.Request) {
 }
 
 // readyz answers whether every dependency in checks answers (200), or 503
-// with what each check said.
+// with what each check said. The checks run concurrently, each bounded by
+// its own 2 s, so one dependency that hangs does not fail the others.
 func readyz(checks []Check) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
-		defer cancel()
+		results := make([]error, len(checks))
+		var wg sync.WaitGroup
+		for i, c := range checks {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+				defer cancel()
+				results[i] = c.Check(ctx)
+			})
+		}
+		wg.Wait()
 		out := map[string]string{}
 		ready := true
-		for _, c := range checks {
-			if err := c.Check(ctx); err != nil {
+		for i, c := range checks {
+			if err := results[i]; err != nil {
 				out[c.Name] = err.Error()
 				ready = false
 			} else {
