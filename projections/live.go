@@ -76,11 +76,31 @@ func (l *Live[T]) State() (state, lastErr string) {
 	return l.state.Load().(string), l.lastErr.Load().(string)
 }
 
+// Shadower is implemented by a projection whose data outlives the process
+// (MongoDB): a fresh instance from the factory would share the current
+// one's storage, so a rebuild asks the current instance for an empty copy
+// beside it instead, which nobody reads until it is promoted.
+type Shadower[T any] interface {
+	NewShadow(ctx context.Context) (T, error)
+}
+
+// Promoter is implemented by a shadow copy that must be made the one
+// readers see (in every process) before it replaces the current instance.
+// Live calls Promote under the apply lock, once the shadow has caught up,
+// and swaps in the instance it returns; an error leaves the current
+// instance in place.
+type Promoter[T any] interface {
+	Promote(ctx context.Context) (T, error)
+}
+
 // ErrRebuilding: a rebuild of the projection is already running.
 var ErrRebuilding = domain.NewError(domain.ErrConflict, "rebuild_in_progress", "a rebuild of this projection is already running")
 
 // Rebuild builds a fresh copy from the start of the log, then swaps it in
-// under the apply lock once it has caught up with the current copy.
+// under the apply lock once it has caught up with the current copy. The
+// copy comes from the factory, or from the current instance's NewShadow
+// when it is a Shadower; a copy that is a Promoter is promoted before the
+// swap.
 func (l *Live[T]) Rebuild(ctx context.Context, store eventstore.Store, reg *domain.Registry) error {
 	if !l.state.CompareAndSwap("running", "rebuilding") && !l.state.CompareAndSwap("failed", "rebuilding") {
 		return ErrRebuilding
@@ -96,7 +116,15 @@ func (l *Live[T]) Rebuild(ctx context.Context, store eventstore.Store, reg *doma
 }
 
 func (l *Live[T]) rebuild(ctx context.Context, store eventstore.Store, reg *domain.Registry) error {
-	shadow := l.factory()
+	var shadow T
+	if s, ok := any(l.Current()).(Shadower[T]); ok {
+		var err error
+		if shadow, err = s.NewShadow(ctx); err != nil {
+			return fmt.Errorf("projections: rebuild %s: %w", l.name, err)
+		}
+	} else {
+		shadow = l.factory()
+	}
 	var after uint64
 	catchUp := func(until uint64) error {
 		for until == 0 || after < until {
@@ -134,6 +162,11 @@ func (l *Live[T]) rebuild(ctx context.Context, store eventstore.Store, reg *doma
 	}
 	if err := catchUp(cur); err != nil { // the last few, with applies paused
 		return err
+	}
+	if p, ok := any(shadow).(Promoter[T]); ok {
+		if shadow, err = p.Promote(ctx); err != nil {
+			return fmt.Errorf("projections: rebuild %s: promote: %w", l.name, err)
+		}
 	}
 	l.cur.Store(&shadow)
 	l.progress.Advance(after)

@@ -110,13 +110,6 @@ const (
 	redisRateLimitPrefix = "prescripto:ratelimit"
 )
 
-// ErrRebuildUnsupported answers a rebuild request for a read model kept in
-// MongoDB: this build has no online (shadow) rebuild for them.
-var ErrRebuildUnsupported = &api.HTTPError{
-	Status: http.StatusNotImplemented, Code: "rebuild_unsupported",
-	Detail: "MongoDB read models are rebuilt by Reset and replay; not online in this build.",
-}
-
 // App is a wired engine.
 type App struct {
 	Store    eventstore.Store
@@ -144,8 +137,9 @@ type App struct {
 	outbox   *notify.Mbox // closed with the App, if it opened one
 	mongo    *mongodriver.Client
 	redis    *redis.Client
-	// Mongo is the MongoDB read models (nil with the in-memory ones).
-	Mongo *mongo.Models
+	// models is the MongoDB read models as opened (nil with the in-memory
+	// ones); after a rebuild only the Lives know the current copies.
+	models *mongo.Models
 }
 
 // New builds an App. Call Run to start the projections and Close at the end.
@@ -295,21 +289,14 @@ func New(ctx context.Context, o Options) (*App, error) {
 		ops.add(a.Workers, notifications)
 	}
 	ops.also = waitAlso
-	unsupported := map[string]bool{}
-	if a.Mongo != nil {
-		for _, p := range readModels[:3] {
-			unsupported[p.Name()] = true
-		}
-	}
-	ops.unsupported = unsupported
-	if a.Mongo != nil && o.Role != RoleAll {
-		a.control = mongo.NewControl(a.Mongo.Database())
+	if a.models != nil && o.Role != RoleAll {
+		a.control = mongo.NewControl(a.models.Database())
 	}
 	if o.Role == RoleAPI {
 		// The projections run in other processes: wait on and report what
 		// they stored.
 		a.remote = newRemoteOps(a.control, a.Store, a.redisCheckpoint(), readModels, o.Now)
-		a.remote.also, a.remote.unsupported = waitAlso, unsupported
+		a.remote.also = waitAlso
 		a.ops = a.remote
 	} else {
 		a.ops = ops
@@ -377,7 +364,7 @@ type readModelSet struct {
 // readModels opens the read models: in MongoDB with MONGODB_URI, in memory
 // otherwise.
 func (a *App) readModels() readModelSet {
-	if m := a.Mongo; m != nil {
+	if m := a.models; m != nil {
 		return liveModels(
 			func() *mongo.Directory { return m.Directory },
 			func() *mongo.Slots { return m.Slots },
@@ -436,7 +423,12 @@ func (a *App) openMongo(ctx context.Context, o Options) error {
 	if dbName == "" {
 		dbName = DefaultMongoDatabase
 	}
-	client, err := mongodriver.Connect(options.Client().ApplyURI(o.MongoURI).SetTimeout(30 * time.Second))
+	// A request must not hang on a server that is gone: after 2 s without
+	// a server to talk to the operation fails as unavailable (503 for a
+	// read; the projector retries the event in place). A URI that sets
+	// serverSelectionTimeoutMS keeps its own.
+	copts := options.Client().SetTimeout(30 * time.Second).SetServerSelectionTimeout(2 * time.Second).ApplyURI(o.MongoURI)
+	client, err := mongodriver.Connect(copts)
 	if err != nil {
 		return fmt.Errorf("MONGODB_URI: %w", err)
 	}
@@ -450,7 +442,7 @@ func (a *App) openMongo(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("MONGODB_URI: open read models in database %s: %w", dbName, err)
 	}
-	a.Mongo = m
+	a.models = m
 	return nil
 }
 
@@ -582,8 +574,6 @@ type operations struct {
 	// also names the projections a wait for a projection waits for too
 	// (the cache invalidation in front of a cached read model).
 	also map[string][]string
-	// unsupported names the projections that cannot be rebuilt online.
-	unsupported map[string]bool
 }
 
 func (o operations) WaitFor(ctx context.Context, name string, pos uint64) error {
@@ -614,9 +604,6 @@ func (o operations) Statuses(ctx context.Context) ([]projections.Status, error) 
 }
 
 func (o operations) StartRebuild(ctx context.Context, name string) error {
-	if o.unsupported[name] {
-		return ErrRebuildUnsupported
-	}
 	if r, ok := o.byName[name]; ok {
 		return r.StartRebuild(ctx, name)
 	}

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"slices"
@@ -8,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/projections/mongo"
 )
 
 // TestWalkthrough is the README walk-through as a client does it: register,
@@ -96,7 +100,7 @@ func walkthrough(t *testing.T, o testenv.Options) {
 	var booked testenv.Appointment
 
 	step("slots", func(t *testing.T) {
-		s := e.FreeSlots(t, gp1.ID, testenv.Date(1), 2, 0)
+		s := e.FreeSlots(t, gp1.ID, testenv.Date(1), 2, gp1.Position) // read-your-writes: the onboarding's position
 		if s.DoctorID != gp1.ID || s.Timezone != testenv.Zone || len(s.Days) != 2 {
 			t.Fatalf("slots %+v", s)
 		}
@@ -107,7 +111,7 @@ func walkthrough(t *testing.T, o testenv.Options) {
 			t.Errorf("first slot %+v, want %v", first, slot)
 		}
 		// Today: 09:00 now, so every slot from 10:00 is still bookable.
-		today := e.FreeSlots(t, gp1.ID, testenv.Date(0), 1, 0)
+		today := e.FreeSlots(t, gp1.ID, testenv.Date(0), 1, gp1.Position)
 		if len(today.Days[0].Slots) != 22 {
 			t.Errorf("today has %d free slots, want 22", len(today.Days[0].Slots))
 		}
@@ -621,7 +625,12 @@ func TestOperations(t *testing.T) {
 
 func TestProjectionsAdmin(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	projectionsAdmin(t, testenv.Options{})
+}
+
+func projectionsAdmin(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
+	o = e.Options()
 	d := e.NewDoctor(t, "Dr. Jeffrey King", "Pediatricians")
 	p := e.Register(t, "Hana Patient")
 	a := e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))
@@ -662,7 +671,26 @@ func TestProjectionsAdmin(t *testing.T) {
 			t.Errorf("during the rebuild of %s reads changed:\n%s\nwant\n%s", name, got, before)
 		}
 	}
+	// Through an api process the request is taken by the projector or
+	// worker process within a second; then the rebuild runs there.
+	for _, name := range names {
+		waitFor(t, 10*time.Second, "the rebuild request for "+name+" was taken", func() bool {
+			pending, err := e.App.PendingRebuild(context.Background(), name)
+			return err == nil && !pending
+		})
+	}
 	waitProjectionsRunning(t, e)
+	if o.MongoURI != "" {
+		// The MongoDB models were rebuilt into a new generation and switched.
+		db := mongoDatabase(t, o.MongoURI)
+		for _, name := range []string{"doctors", "free_slots", "appointments"} {
+			waitFor(t, 10*time.Second, name+" switched to a rebuilt generation", func() bool {
+				var g struct{ Generation int64 }
+				err := db.Collection(mongo.CollGenerations).FindOne(context.Background(), bson.D{{Key: "_id", Value: name}}).Decode(&g)
+				return err == nil && g.Generation > 0
+			})
+		}
+	}
 	if got := snapshot(t, e, p.Token, d.ID); got != before {
 		t.Errorf("after the rebuilds reads changed:\n%s\nwant\n%s", got, before)
 	}

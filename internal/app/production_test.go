@@ -34,9 +34,7 @@ func TestProductionDoubleBookingRace(t *testing.T) {
 	doubleBookingRace(t, testenv.Options{Production: true})
 }
 
-// TestProductionOperations: /readyz checks every configured dependency, and
-// a rebuild of a MongoDB read model is refused with a clear problem rather
-// than accepted and done as a no-op.
+// TestProductionOperations: /readyz checks every configured dependency.
 func TestProductionOperations(t *testing.T) {
 	t.Parallel()
 	e := testenv.Start(t, testenv.Options{Production: true})
@@ -47,15 +45,20 @@ func TestProductionOperations(t *testing.T) {
 			t.Errorf("/readyz does not check %s: %s", dep, r.Body)
 		}
 	}
-	for _, name := range []string{"doctors", "free_slots", "appointments"} {
-		r := e.Post(t, "/admin/projections/"+name+"/rebuild", e.AdminToken, nil)
-		if r.Status != http.StatusNotImplemented || !strings.Contains(string(r.Body), "rebuild_unsupported") {
-			t.Errorf("rebuild %s: %s, want 501 rebuild_unsupported", name, r)
-		}
-	}
-	// The cache invalidation and the workers are not MongoDB models: their
-	// rebuild replays the log idempotently.
-	e.Post(t, "/admin/projections/notifications/rebuild", e.AdminToken, nil).Must(t, http.StatusAccepted)
+}
+
+// The operator's rebuild of every projection, reads unchanged before,
+// during and after, on MongoDB read models (shadow generation, switched
+// when caught up), in one process and through an api process.
+
+func TestProductionProjectionsAdmin(t *testing.T) {
+	t.Parallel()
+	projectionsAdmin(t, testenv.Options{Production: true})
+}
+
+func TestRolesProjectionsAdmin(t *testing.T) {
+	t.Parallel()
+	projectionsAdmin(t, testenv.Options{Production: true, Roles: true})
 }
 
 // TestProductionServerDownAtStart: a configured server that does not answer

@@ -123,8 +123,6 @@ type remoteOps struct {
 	progress map[string]*polledProgress
 	order    []string
 	also     map[string][]string
-	// unsupported names the projections that cannot be rebuilt online.
-	unsupported map[string]bool
 }
 
 func newRemoteOps(c *mongo.Control, st eventstore.Store, redisCheckpoint func(context.Context) (uint64, error), models []projections.Runnable, now func() time.Time) *remoteOps {
@@ -184,7 +182,7 @@ func (r *remoteOps) Statuses(ctx context.Context) ([]projections.Status, error) 
 	}
 	reported, err := r.control.Statuses(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+		return nil, err
 	}
 	now := r.now()
 	out := make([]projections.Status, 0, len(r.order))
@@ -216,18 +214,15 @@ func (r *remoteOps) StartRebuild(ctx context.Context, name string) error {
 	if _, ok := r.progress[name]; !ok {
 		return projections.ErrUnknownProjection
 	}
-	if r.unsupported[name] {
-		return ErrRebuildUnsupported
-	}
 	reported, err := r.control.Statuses(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+		return err
 	}
 	if reported[name].Status.Status == "rebuilding" {
 		return projections.ErrRebuilding
 	}
 	if err := r.control.RequestRebuild(ctx, name, r.now()); err != nil {
-		return fmt.Errorf("%w: %w", domain.ErrUnavailable, err)
+		return err
 	}
 	return nil
 }

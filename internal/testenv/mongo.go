@@ -19,6 +19,9 @@ import (
 // FerretDBVersion is the FerretDB release scripts/ferretdb.sh builds.
 const FerretDBVersion = "v1.24.2"
 
+// ferretDBStartLimit bounds the wait for a started FerretDB to answer.
+const ferretDBStartLimit = 30 * time.Second
+
 // FerretDBPath is where scripts/ferretdb.sh caches the FerretDB binary:
 // PRESCRIPTO_FERRETDB if set, else
 // ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2.
@@ -50,29 +53,126 @@ func MongoURI(t testing.TB) string {
 	if uri := os.Getenv("MONGODB_URI"); uri != "" {
 		return uri
 	}
+	return newFerretDB(t).rootURI()
+}
+
+// FerretDBServer is a FerretDB process owned by one test. Stop and Start
+// let fault tests take it away and bring it back on the same port and the
+// same SQLite data dir, so the data it held is there again.
+type FerretDBServer struct {
+	t       testing.TB
+	bin     string
+	addr    string
+	dataDir string
+	db      string
+	out     *lockedBuffer // the output of every run, for error messages
+
+	mu   sync.Mutex
+	proc *ferretDBProcess // nil while stopped
+}
+
+// StartFerretDB starts a private FerretDB (whatever MONGODB_URI says: fault
+// tests need a server they may stop) on a free 127.0.0.1 port and stops it
+// at t's cleanup. Without the binary the test fails when CI is set and is
+// skipped otherwise, saying how to build it.
+func StartFerretDB(t testing.TB) *FerretDBServer {
+	t.Helper()
+	s := newFerretDB(t)
+	s.db = MongoDatabase(t)
+	return s
+}
+
+// newFerretDB starts a FerretDB for t: the one start path of MongoURI and
+// StartFerretDB.
+func newFerretDB(t testing.TB) *FerretDBServer {
+	t.Helper()
 	bin := FerretDBPath()
 	if _, err := os.Stat(bin); err != nil {
 		msg := fmt.Sprintf("FerretDB binary %s not found (%v): run `bash scripts/ferretdb.sh` (or set PRESCRIPTO_FERRETDB or MONGODB_URI)", bin, err)
 		if os.Getenv("CI") != "" {
-			t.Fatal(msg)
+			t.Fatalf("testenv: %s; CI must provide it", msg)
 		}
-		t.Skip(msg)
+		t.Skipf("testenv: %s; skipping outside CI", msg)
 	}
 	dir := t.TempDir()
+	out := newLockedBuffer()
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before FerretDB binds it
 		addr, err := freeAddr()
 		if err != nil {
-			t.Fatalf("FerretDB: a free port: %v", err)
+			t.Fatalf("testenv: FerretDB: a free port: %v", err)
 		}
-		uri, err := startFerretDB(t, bin, dir, addr)
-		if err == nil {
-			return uri
+		s := &FerretDBServer{
+			t: t, bin: bin, addr: addr, out: out,
+			dataDir: filepath.Join(dir, strings.ReplaceAll(addr, ":", "_")),
 		}
-		lastErr = err
+		if lastErr = s.start(); lastErr == nil {
+			t.Cleanup(func() {
+				s.Stop()
+				if t.Failed() {
+					log := out.String()
+					if len(log) > 8000 {
+						log = "..." + log[len(log)-8000:]
+					}
+					t.Logf("FerretDB on %s said:\n%s", addr, log)
+				}
+			})
+			return s
+		}
 	}
-	t.Fatalf("FerretDB: %v", lastErr)
-	return ""
+	t.Fatalf("testenv: FerretDB: %v", lastErr)
+	return nil
+}
+
+// URI is mongodb://127.0.0.1:<port>/<a database of the test's own>.
+func (s *FerretDBServer) URI() string { return s.rootURI() + s.db }
+
+// Addr is 127.0.0.1:<port>.
+func (s *FerretDBServer) Addr() string { return s.addr }
+
+func (s *FerretDBServer) rootURI() string { return "mongodb://" + s.addr + "/" }
+
+// Start starts the server (again) on its port and data dir and waits until
+// it answers. It is a no-op while the server runs.
+func (s *FerretDBServer) Start() {
+	s.t.Helper()
+	if err := s.start(); err != nil {
+		s.t.Fatalf("testenv: FerretDB: %v", err)
+	}
+}
+
+// Stop kills the server (as a crash would) and waits for it to exit. It is
+// a no-op when the server is not running.
+func (s *FerretDBServer) Stop() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc == nil {
+		return
+	}
+	s.proc.kill()
+	s.proc = nil
+}
+
+// Restart stops the server and starts it again on the same port, with the
+// data it held.
+func (s *FerretDBServer) Restart() {
+	s.t.Helper()
+	s.Stop()
+	s.Start()
+}
+
+func (s *FerretDBServer) start() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.proc != nil {
+		return nil
+	}
+	p, err := startFerretDB(s.bin, s.dataDir, s.addr, s.out)
+	if err != nil {
+		return err
+	}
+	s.proc = p
+	return nil
 }
 
 var dbSeq atomic.Int64
@@ -117,13 +217,25 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
-func startFerretDB(t testing.TB, bin, dir, addr string) (string, error) {
-	t.Helper()
-	dataDir := filepath.Join(dir, strings.ReplaceAll(addr, ":", "_"))
+// ferretDBProcess is one run of FerretDB.
+type ferretDBProcess struct {
+	cmd    *exec.Cmd
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+}
+
+func (p *ferretDBProcess) kill() {
+	_ = p.cmd.Process.Kill()
+	<-p.exited
+}
+
+// startFerretDB runs FerretDB on addr with its SQLite files in dataDir
+// (created if need be; a later run on the same dir finds the data again),
+// its output going to out, and waits until it answers the wire protocol.
+func startFerretDB(bin, dataDir, addr string, out *lockedBuffer) (*ferretDBProcess, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
-		return "", err
+		return nil, err
 	}
-	out := newLockedBuffer()
 	cmd := exec.Command(bin,
 		"--handler=sqlite",
 		"--sqlite-url=file:"+dataDir+"/",
@@ -135,46 +247,31 @@ func startFerretDB(t testing.TB, bin, dir, addr string) (string, error) {
 	)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
-		return "", fmt.Errorf("start %s: %w", bin, err)
+		return nil, fmt.Errorf("start %s: %w", bin, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	deadline := time.Now().Add(30 * time.Second)
+	p := &ferretDBProcess{cmd: cmd, exited: make(chan struct{})}
+	go func() { p.err = cmd.Wait(); close(p.exited) }()
+	deadline := time.Now().Add(ferretDBStartLimit)
 	for {
 		if err := ping(addr); err == nil {
-			break
+			// Something answered on addr; it must be this process (a
+			// FerretDB that could not bind exits at once).
+			select {
+			case <-p.exited:
+			case <-time.After(50 * time.Millisecond):
+				return p, nil
+			}
 		}
 		select {
-		case err := <-exited:
-			exited <- err
-			return "", fmt.Errorf("FerretDB on %s exited (%v):\n%s", addr, err, out.String())
+		case <-p.exited:
+			return nil, fmt.Errorf("FerretDB on %s exited (%v):\n%s", addr, p.err, out.String())
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			stop()
-			return "", fmt.Errorf("FerretDB on %s did not answer within 30 s:\n%s", addr, out.String())
+			p.kill()
+			return nil, fmt.Errorf("FerretDB on %s did not answer within %v:\n%s", addr, ferretDBStartLimit, out.String())
 		}
 	}
-	t.Cleanup(func() {
-		stop()
-		if t.Failed() {
-			log := out.String()
-			if len(log) > 8000 {
-				log = "..." + log[len(log)-8000:]
-			}
-			t.Logf("FerretDB on %s said:\n%s", addr, log)
-		}
-	})
-	return "mongodb://" + addr + "/", nil
 }
 
 // ping sends an OP_MSG {ping: 1, $db: "admin"} and waits for any reply:

@@ -107,10 +107,13 @@ type Options struct {
 	// the servers: a projector and a worker App running in the background
 	// and an api App, whose handler the Env serves, as `prescripto
 	// projector`, `worker` and `api` would.
-	Roles    bool
-	ESDBURL  string
-	MongoURI string
-	RedisURL string
+	Roles bool
+	// ExternalProjector (with Roles) starts no projector: the test runs
+	// its own (a child process it kills, say).
+	ExternalProjector bool
+	ESDBURL           string
+	MongoURI          string
+	RedisURL          string
 }
 
 // production fills in the servers of the production wiring.
@@ -209,6 +212,9 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		role = app.RoleAPI
 		for _, r := range []app.Role{app.RoleProjector, app.RoleWorker} {
+			if r == app.RoleProjector && o.ExternalProjector {
+				continue
+			}
 			ra, stop := startRole(t, r, o, logger)
 			roles[r] = ra
 			stops = append(stops, stop)

@@ -19,19 +19,37 @@ import (
 // patient, by doctor and in all, newest booking first; it also answers the
 // dashboards. Its collections: appointments, appointment_doctors (the
 // doctors' current names and currencies, joined at read time) and patients
-// (patient accounts).
+// (patient accounts), all three of the live generation.
 type Appointments struct {
+	gen *generations
+	apptColls
+	cp *checkpoint
+}
+
+// apptColls are the collections of the model in one generation: the
+// instance's own for writes, the live one's for reads (resolved once per
+// question, so that an answer never mixes generations).
+type apptColls struct {
 	appts    *mongo.Collection
 	doctors  *mongo.Collection
 	patients *mongo.Collection
-	cp       *checkpoint
+}
+
+func apptCollsOf(colls []*mongo.Collection) apptColls {
+	return apptColls{appts: colls[0], doctors: colls[1], patients: colls[2]}
 }
 
 // NewAppointments opens the appointments model of db.
 func NewAppointments(ctx context.Context, db *mongo.Database) (*Appointments, error) {
-	m := &Appointments{
-		appts: db.Collection(CollAppointments), doctors: db.Collection(CollAppointmentDoctors), patients: db.Collection(CollPatients),
+	g, err := openGenerations(ctx, db, "appointments", CollAppointments, CollAppointmentDoctors, CollPatients)
+	if err != nil {
+		return nil, err
 	}
+	return openAppointments(ctx, g)
+}
+
+func openAppointments(ctx context.Context, g *generations) (*Appointments, error) {
+	m := &Appointments{gen: g, apptColls: apptCollsOf(g.writes())}
 	desc := func(fields ...string) bson.D {
 		d := asc(fields...)
 		d[len(d)-1].Value = -1
@@ -47,7 +65,7 @@ func NewAppointments(ctx context.Context, db *mongo.Database) (*Appointments, er
 	); err != nil {
 		return nil, err
 	}
-	cp, err := newCheckpoint(ctx, db, m.Name())
+	cp, err := newCheckpoint(ctx, g.db, checkpointID(m.Name(), g.write))
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +76,41 @@ func NewAppointments(ctx context.Context, db *mongo.Database) (*Appointments, er
 // Name implements projections.Projection.
 func (*Appointments) Name() string { return "appointments" }
 
-// Checkpoint implements projections.Projection.
-func (m *Appointments) Checkpoint(ctx context.Context) (uint64, error) { return m.cp.load(ctx) }
+// Checkpoint implements projections.Projection: the position of the
+// generation readers see.
+func (m *Appointments) Checkpoint(ctx context.Context) (uint64, error) {
+	return m.gen.checkpoint(ctx, m.cp)
+}
+
+// NewShadow implements projections.Shadower: an empty model in a new
+// generation that nobody reads, to rebuild into.
+func (m *Appointments) NewShadow(ctx context.Context) (*Appointments, error) {
+	g, err := m.gen.shadow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return openAppointments(ctx, g)
+}
+
+// Promote implements projections.Promoter: the shadow's generation (its
+// three collections at once) becomes the one every reader uses; the
+// instance returned serves it.
+func (m *Appointments) Promote(ctx context.Context) (*Appointments, error) {
+	g, err := m.gen.promote(ctx, m.cp.last.Load())
+	if err != nil {
+		return nil, err
+	}
+	return &Appointments{gen: g, apptColls: m.apptColls, cp: m.cp}, nil
+}
+
+// read is the model's collections in the generation readers use.
+func (m *Appointments) read(ctx context.Context) (apptColls, error) {
+	colls, err := m.gen.reads(ctx)
+	if err != nil {
+		return apptColls{}, err
+	}
+	return apptCollsOf(colls), nil
+}
 
 // Reset empties the model and its checkpoint.
 func (m *Appointments) Reset(ctx context.Context) error {
@@ -115,8 +166,9 @@ func (m *Appointments) Apply(ctx context.Context, e projections.Event) error {
 	if m.cp.applied(e.Position) {
 		return nil
 	}
+	m.gen.sweep(ctx)
 	if err := m.apply(ctx, e); err != nil {
-		return fmt.Errorf("mongo: appointments: %s at %d: %w", e.Type, e.Position, err)
+		return fail(ctx, err, fmt.Sprintf("appointments: %s at %d", e.Type, e.Position))
 	}
 	return m.cp.advance(ctx, e.Position)
 }
@@ -199,7 +251,7 @@ func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.Appoint
 }
 
 // names returns the current names of doctors.
-func (m *Appointments) names(ctx context.Context, ids ...string) (map[string]string, error) {
+func (m apptColls) names(ctx context.Context, ids ...string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(ids) == 0 {
 		return out, nil
@@ -227,7 +279,7 @@ func (m *Appointments) names(ctx context.Context, ids ...string) (map[string]str
 }
 
 // views turns documents into appointments with the doctors' names joined.
-func (m *Appointments) views(ctx context.Context, docs []apptDoc) ([]projections.Appointment, error) {
+func (m apptColls) views(ctx context.Context, docs []apptDoc) ([]projections.Appointment, error) {
 	ids := make([]string, len(docs))
 	for i, d := range docs {
 		ids[i] = d.DoctorID
@@ -245,17 +297,21 @@ func (m *Appointments) views(ctx context.Context, docs []apptDoc) ([]projections
 
 // Appointment implements projections.Appointments.
 func (m *Appointments) Appointment(ctx context.Context, id string) (projections.Appointment, error) {
+	r, err := m.read(ctx)
+	if err != nil {
+		return projections.Appointment{}, err
+	}
 	var doc apptDoc
-	err := m.appts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	err = r.appts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return projections.Appointment{}, projections.ErrNotFound
 	}
 	if err != nil {
-		return projections.Appointment{}, fmt.Errorf("mongo: appointment %s: %w", id, err)
+		return projections.Appointment{}, fail(ctx, err, "appointment "+id)
 	}
-	v, err := m.views(ctx, []apptDoc{doc})
+	v, err := r.views(ctx, []apptDoc{doc})
 	if err != nil {
-		return projections.Appointment{}, fmt.Errorf("mongo: appointment %s: %w", id, err)
+		return projections.Appointment{}, fail(ctx, err, "appointment "+id)
 	}
 	return v[0], nil
 }
@@ -292,23 +348,27 @@ func (m *Appointments) Appointments(ctx context.Context, q projections.Appointme
 		}
 		filter = append(filter, bson.E{Key: "start", Value: rng})
 	}
-	docs, err := m.find(ctx, filter, int64(q.Limit)+1)
+	r, err := m.read(ctx)
 	if err != nil {
-		return projections.AppointmentPage{}, fmt.Errorf("mongo: appointments: %w", err)
+		return projections.AppointmentPage{}, err
+	}
+	docs, err := r.find(ctx, filter, int64(q.Limit)+1)
+	if err != nil {
+		return projections.AppointmentPage{}, fail(ctx, err, "appointments")
 	}
 	page := projections.AppointmentPage{}
 	if len(docs) > q.Limit {
 		docs = docs[:q.Limit]
 		page.NextCursor = projections.EncodeCursor(uint64(docs[len(docs)-1].Booked))
 	}
-	if page.Appointments, err = m.views(ctx, docs); err != nil {
-		return projections.AppointmentPage{}, fmt.Errorf("mongo: appointments: %w", err)
+	if page.Appointments, err = r.views(ctx, docs); err != nil {
+		return projections.AppointmentPage{}, fail(ctx, err, "appointments")
 	}
 	return page, nil
 }
 
 // find lists appointments newest booking first.
-func (m *Appointments) find(ctx context.Context, filter bson.D, limit int64) ([]apptDoc, error) {
+func (m apptColls) find(ctx context.Context, filter bson.D, limit int64) ([]apptDoc, error) {
 	o := options.Find().SetSort(bson.D{{Key: "booked", Value: -1}})
 	if limit > 0 {
 		o.SetLimit(limit)
@@ -326,38 +386,43 @@ func (m *Appointments) find(ctx context.Context, filter bson.D, limit int64) ([]
 
 // DoctorDashboard implements projections.Dashboards.
 func (m *Appointments) DoctorDashboard(ctx context.Context, doctorID string) (projections.DoctorDashboard, error) {
+	r, err := m.read(ctx)
+	if err != nil {
+		return projections.DoctorDashboard{}, err
+	}
+	what := "doctor dashboard " + doctorID
 	var info doctorInfoDoc
-	err := m.doctors.FindOne(ctx, bson.D{{Key: "_id", Value: doctorID}}).Decode(&info)
+	err = r.doctors.FindOne(ctx, bson.D{{Key: "_id", Value: doctorID}}).Decode(&info)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return projections.DoctorDashboard{}, projections.ErrNotFound
 	}
 	if err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	out := projections.DoctorDashboard{Currency: info.Currency}
 	of := bson.D{{Key: "doctorId", Value: doctorID}}
-	n, err := m.appts.CountDocuments(ctx, of)
+	n, err := r.appts.CountDocuments(ctx, of)
 	if err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	out.Appointments = int(n)
 	// Distinct patients. (FerretDB v1's distinct reply does not decode with
 	// this driver: a $group instead.)
-	pc, err := m.appts.Aggregate(ctx, mongo.Pipeline{
+	pc, err := r.appts.Aggregate(ctx, mongo.Pipeline{
 		{{Key: "$match", Value: of}},
 		{{Key: "$group", Value: bson.D{{Key: "_id", Value: "$patientId"}}}},
 	})
 	if err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	var patients []bson.Raw
 	if err := pc.All(ctx, &patients); err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	out.Patients = len(patients)
 	// Earnings: fees of the completed appointments and of those whose
 	// payment stands as paid.
-	cur, err := m.appts.Aggregate(ctx, mongo.Pipeline{
+	cur, err := r.appts.Aggregate(ctx, mongo.Pipeline{
 		{{Key: "$match", Value: bson.D{
 			{Key: "doctorId", Value: doctorID},
 			{Key: "$or", Value: bson.A{
@@ -368,46 +433,50 @@ func (m *Appointments) DoctorDashboard(ctx context.Context, doctorID string) (pr
 		{{Key: "$group", Value: bson.D{{Key: "_id", Value: nil}, {Key: "earnings", Value: bson.D{{Key: "$sum", Value: "$fees"}}}}}},
 	})
 	if err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	var sums []struct {
 		Earnings int64 `bson:"earnings"`
 	}
 	if err := cur.All(ctx, &sums); err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	if len(sums) > 0 {
 		out.Earnings = sums[0].Earnings
 	}
-	latest, err := m.find(ctx, of, projections.LatestN)
+	latest, err := r.find(ctx, of, projections.LatestN)
 	if err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
-	if out.Latest, err = m.views(ctx, latest); err != nil {
-		return projections.DoctorDashboard{}, fmt.Errorf("mongo: doctor dashboard %s: %w", doctorID, err)
+	if out.Latest, err = r.views(ctx, latest); err != nil {
+		return projections.DoctorDashboard{}, fail(ctx, err, what)
 	}
 	return out, nil
 }
 
 // AdminDashboard implements projections.Dashboards.
 func (m *Appointments) AdminDashboard(ctx context.Context) (projections.AdminDashboard, error) {
+	r, err := m.read(ctx)
+	if err != nil {
+		return projections.AdminDashboard{}, err
+	}
 	var out projections.AdminDashboard
 	for _, c := range []struct {
 		coll *mongo.Collection
 		n    *int
-	}{{m.doctors, &out.Doctors}, {m.patients, &out.Patients}, {m.appts, &out.Appointments}} {
+	}{{r.doctors, &out.Doctors}, {r.patients, &out.Patients}, {r.appts, &out.Appointments}} {
 		n, err := c.coll.CountDocuments(ctx, bson.D{})
 		if err != nil {
-			return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+			return projections.AdminDashboard{}, fail(ctx, err, "admin dashboard")
 		}
 		*c.n = int(n)
 	}
-	latest, err := m.find(ctx, bson.D{}, projections.LatestN)
+	latest, err := r.find(ctx, bson.D{}, projections.LatestN)
 	if err != nil {
-		return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+		return projections.AdminDashboard{}, fail(ctx, err, "admin dashboard")
 	}
-	if out.Latest, err = m.views(ctx, latest); err != nil {
-		return projections.AdminDashboard{}, fmt.Errorf("mongo: admin dashboard: %w", err)
+	if out.Latest, err = r.views(ctx, latest); err != nil {
+		return projections.AdminDashboard{}, fail(ctx, err, "admin dashboard")
 	}
 	return out, nil
 }

@@ -3,7 +3,6 @@ package mongo
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -65,7 +64,7 @@ func (c *Control) Report(ctx context.Context, owner string, at time.Time, st []p
 			{Key: "owner", Value: owner}, {Key: "at", Value: at.UnixNano()},
 		}}}, options.UpdateOne().SetUpsert(true))
 		if err != nil {
-			errs = append(errs, fmt.Errorf("mongo: report status of %s: %w", s.Name, err))
+			errs = append(errs, fail(ctx, err, "report status of "+s.Name))
 		}
 	}
 	return errors.Join(errs...)
@@ -75,11 +74,11 @@ func (c *Control) Report(ctx context.Context, owner string, at time.Time, st []p
 func (c *Control) Statuses(ctx context.Context) (map[string]ReportedStatus, error) {
 	cur, err := c.status.Find(ctx, bson.D{})
 	if err != nil {
-		return nil, fmt.Errorf("mongo: projection statuses: %w", err)
+		return nil, fail(ctx, err, "projection statuses")
 	}
 	var docs []statusDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: projection statuses: %w", err)
+		return nil, fail(ctx, err, "projection statuses")
 	}
 	out := make(map[string]ReportedStatus, len(docs))
 	for _, d := range docs {
@@ -98,7 +97,7 @@ func (c *Control) RequestRebuild(ctx context.Context, name string, at time.Time)
 		bson.D{{Key: "$setOnInsert", Value: bson.D{{Key: "at", Value: at.UnixNano()}}}},
 		options.UpdateOne().SetUpsert(true))
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
-		return fmt.Errorf("mongo: request rebuild of %s: %w", name, err)
+		return fail(ctx, err, "request rebuild of "+name)
 	}
 	return nil
 }
@@ -108,7 +107,7 @@ func (c *Control) RequestRebuild(ctx context.Context, name string, at time.Time)
 func (c *Control) TakeRebuildRequest(ctx context.Context, name string) (bool, error) {
 	res, err := c.requests.DeleteOne(ctx, bson.D{{Key: "_id", Value: name}})
 	if err != nil {
-		return false, fmt.Errorf("mongo: take rebuild request of %s: %w", name, err)
+		return false, fail(ctx, err, "take rebuild request of "+name)
 	}
 	return res.DeletedCount == 1, nil
 }
@@ -118,7 +117,7 @@ func (c *Control) TakeRebuildRequest(ctx context.Context, name string) (bool, er
 func (c *Control) PendingRebuild(ctx context.Context, name string) (bool, error) {
 	n, err := c.requests.CountDocuments(ctx, bson.D{{Key: "_id", Value: name}})
 	if err != nil {
-		return false, fmt.Errorf("mongo: rebuild request of %s: %w", name, err)
+		return false, fail(ctx, err, "rebuild request of "+name)
 	}
 	return n > 0, nil
 }

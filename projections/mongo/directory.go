@@ -18,15 +18,24 @@ import (
 )
 
 // Directory is the doctors directory ("doctors"), in the doctors
-// collection.
+// collection (of the live generation).
 type Directory struct {
-	coll *mongo.Collection
+	gen  *generations
+	coll *mongo.Collection // in the generation the instance writes
 	cp   *checkpoint
 }
 
 // NewDirectory opens the directory of db.
 func NewDirectory(ctx context.Context, db *mongo.Database) (*Directory, error) {
-	d := &Directory{coll: db.Collection(CollDoctors)}
+	g, err := openGenerations(ctx, db, "doctors", CollDoctors)
+	if err != nil {
+		return nil, err
+	}
+	return openDirectory(ctx, g)
+}
+
+func openDirectory(ctx context.Context, g *generations) (*Directory, error) {
+	d := &Directory{gen: g, coll: g.writes()[0]}
 	if err := createIndexes(ctx, d.coll,
 		asc("specialityLower", "name"), // speciality filter
 		asc("speciality"),              // the specialities
@@ -35,7 +44,7 @@ func NewDirectory(ctx context.Context, db *mongo.Database) (*Directory, error) {
 	); err != nil {
 		return nil, err
 	}
-	cp, err := newCheckpoint(ctx, db, d.Name())
+	cp, err := newCheckpoint(ctx, g.db, checkpointID(d.Name(), g.write))
 	if err != nil {
 		return nil, err
 	}
@@ -46,8 +55,31 @@ func NewDirectory(ctx context.Context, db *mongo.Database) (*Directory, error) {
 // Name implements projections.Projection.
 func (*Directory) Name() string { return "doctors" }
 
-// Checkpoint implements projections.Projection.
-func (d *Directory) Checkpoint(ctx context.Context) (uint64, error) { return d.cp.load(ctx) }
+// Checkpoint implements projections.Projection: the position of the
+// generation readers see.
+func (d *Directory) Checkpoint(ctx context.Context) (uint64, error) {
+	return d.gen.checkpoint(ctx, d.cp)
+}
+
+// NewShadow implements projections.Shadower: an empty directory in a new
+// generation that nobody reads, to rebuild into.
+func (d *Directory) NewShadow(ctx context.Context) (*Directory, error) {
+	g, err := d.gen.shadow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return openDirectory(ctx, g)
+}
+
+// Promote implements projections.Promoter: the shadow's generation becomes
+// the one every reader uses; the instance returned serves it.
+func (d *Directory) Promote(ctx context.Context) (*Directory, error) {
+	g, err := d.gen.promote(ctx, d.cp.last.Load())
+	if err != nil {
+		return nil, err
+	}
+	return &Directory{gen: g, coll: d.coll, cp: d.cp}, nil
+}
 
 // Reset empties the directory and its checkpoint.
 func (d *Directory) Reset(ctx context.Context) error {
@@ -100,6 +132,7 @@ func (d *Directory) Apply(ctx context.Context, e projections.Event) error {
 	if d.cp.applied(e.Position) {
 		return nil
 	}
+	d.gen.sweep(ctx)
 	var err error
 	switch ev := e.Data.(type) {
 	case doctor.DoctorRegistered:
@@ -111,9 +144,18 @@ func (d *Directory) Apply(ctx context.Context, e projections.Event) error {
 		_, err = updateGuarded(ctx, d.coll, ev.DoctorID, e.Position, bson.D{{Key: "timezone", Value: ev.Schedule.Timezone}})
 	}
 	if err != nil {
-		return fmt.Errorf("mongo: doctors: %s at %d: %w", e.Type, e.Position, err)
+		return fail(ctx, err, fmt.Sprintf("doctors: %s at %d", e.Type, e.Position))
 	}
 	return d.cp.advance(ctx, e.Position)
+}
+
+// read is the collection of the generation readers use.
+func (d *Directory) read(ctx context.Context) (*mongo.Collection, error) {
+	colls, err := d.gen.reads(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return colls[0], nil
 }
 
 // Doctors implements projections.Directory: sorted by name, then id.
@@ -133,13 +175,17 @@ func (d *Directory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]
 			bson.D{{Key: "degreeLower", Value: re}},
 		}})
 	}
-	cur, err := d.coll.Find(ctx, filter, options.Find().SetSort(asc("name", "_id")))
+	coll, err := d.read(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("mongo: doctors: %w", err)
+		return nil, err
+	}
+	cur, err := coll.Find(ctx, filter, options.Find().SetSort(asc("name", "_id")))
+	if err != nil {
+		return nil, fail(ctx, err, "doctors")
 	}
 	var docs []doctorDoc
 	if err := cur.All(ctx, &docs); err != nil {
-		return nil, fmt.Errorf("mongo: doctors: %w", err)
+		return nil, fail(ctx, err, "doctors")
 	}
 	out := make([]projections.Doctor, len(docs))
 	for i, doc := range docs {
@@ -154,13 +200,17 @@ func (d *Directory) Doctors(ctx context.Context, f projections.DoctorFilter) ([]
 
 // Doctor implements projections.Directory.
 func (d *Directory) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
+	coll, err := d.read(ctx)
+	if err != nil {
+		return projections.Doctor{}, err
+	}
 	var doc doctorDoc
-	err := d.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	err = coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return projections.Doctor{}, projections.ErrNotFound
 	}
 	if err != nil {
-		return projections.Doctor{}, fmt.Errorf("mongo: doctor %s: %w", id, err)
+		return projections.Doctor{}, fail(ctx, err, "doctor "+id)
 	}
 	return doc.view(), nil
 }
@@ -171,21 +221,25 @@ func (d *Directory) Doctor(ctx context.Context, id string) (projections.Doctor, 
 func (d *Directory) Specialities(ctx context.Context) ([]projections.Speciality, error) {
 	// Grouped by spelling; spellings differing in case only are merged here
 	// (FerretDB v1 lacks the $min accumulator).
-	cur, err := d.coll.Aggregate(ctx, mongo.Pipeline{
+	coll, err := d.read(ctx)
+	if err != nil {
+		return nil, err
+	}
+	cur, err := coll.Aggregate(ctx, mongo.Pipeline{
 		{{Key: "$group", Value: bson.D{
 			{Key: "_id", Value: "$speciality"},
 			{Key: "doctors", Value: bson.D{{Key: "$sum", Value: 1}}},
 		}}},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("mongo: specialities: %w", err)
+		return nil, fail(ctx, err, "specialities")
 	}
 	var rows []struct {
 		Name    string `bson:"_id"`
 		Doctors int    `bson:"doctors"`
 	}
 	if err := cur.All(ctx, &rows); err != nil {
-		return nil, fmt.Errorf("mongo: specialities: %w", err)
+		return nil, fail(ctx, err, "specialities")
 	}
 	byLower := map[string]*projections.Speciality{}
 	for _, r := range rows {

@@ -11,7 +11,10 @@
 //	                     position, for newest-first cursor pagination ("appointments")
 //	appointment_doctors  doctor names and currencies the appointments join ("appointments")
 //	patients             patient accounts, for counts and names ("appointments")
-//	checkpoints          one document per projection: the last applied position
+//	checkpoints          one document per projection (and generation): the last
+//	                     applied position
+//	read_model_generations  which generation of each model readers use (see
+//	                     generation.go: online rebuilds into a shadow generation)
 //
 // Every write is an idempotent upsert or update guarded by position: a
 // document remembers the position of the last event applied to it, and an
@@ -89,11 +92,11 @@ func (m *Models) Reset(ctx context.Context) error {
 	return errors.Join(m.Directory.Reset(ctx), m.Slots.Reset(ctx), m.Appointments.Reset(ctx))
 }
 
-// Drop drops every collection of the read models. The Models must not be
-// used afterwards (New recreates them).
+// Drop drops every collection of the read models, in every generation. The
+// Models must not be used afterwards (New recreates them).
 func (m *Models) Drop(ctx context.Context) error {
-	var errs []error
-	for _, c := range []string{CollDoctors, CollFreeSlots, CollAppointments, CollAppointmentDoctors, CollPatients, CollCheckpoints} {
+	errs := []error{m.Directory.gen.dropAll(ctx), m.Slots.gen.dropAll(ctx), m.Appointments.gen.dropAll(ctx)}
+	for _, c := range []string{CollCheckpoints, CollGenerations} {
 		errs = append(errs, m.db.Collection(c).Drop(ctx))
 	}
 	return errors.Join(errs...)
@@ -101,7 +104,8 @@ func (m *Models) Drop(ctx context.Context) error {
 
 // ---- checkpoints ----
 
-// checkpoint is one projection's document in checkpoints. The last known
+// checkpoint is one projection's document in checkpoints (of one
+// generation: see checkpointID). The last known
 // value is cached so that events already applied are skipped without a
 // round trip; the document guards decide in the end.
 type checkpoint struct {
@@ -110,8 +114,8 @@ type checkpoint struct {
 	last atomic.Uint64
 }
 
-func newCheckpoint(ctx context.Context, db *mongo.Database, name string) (*checkpoint, error) {
-	c := &checkpoint{coll: db.Collection(CollCheckpoints), name: name}
+func newCheckpoint(ctx context.Context, db *mongo.Database, id string) (*checkpoint, error) {
+	c := &checkpoint{coll: db.Collection(CollCheckpoints), name: id}
 	if _, err := c.load(ctx); err != nil {
 		return nil, err
 	}
@@ -132,7 +136,7 @@ func (c *checkpoint) load(ctx context.Context) (uint64, error) {
 		c.last.Store(0)
 		return 0, nil
 	case err != nil:
-		return 0, fmt.Errorf("mongo: checkpoint %s: %w", c.name, err)
+		return 0, fail(ctx, err, "checkpoint "+c.name)
 	}
 	p := uint64(d.Position)
 	c.last.Store(p)
@@ -145,7 +149,7 @@ func (c *checkpoint) applied(pos uint64) bool { return pos <= c.last.Load() }
 // advance moves the checkpoint to pos unless it is already there or beyond.
 func (c *checkpoint) advance(ctx context.Context, pos uint64) error {
 	if err := upsertGuarded(ctx, c.coll, c.name, pos, bson.D{}); err != nil {
-		return fmt.Errorf("mongo: checkpoint %s: %w", c.name, err)
+		return fail(ctx, err, "checkpoint "+c.name)
 	}
 	for {
 		cur := c.last.Load()
@@ -230,13 +234,13 @@ func fromNanos(n int64) time.Time {
 func createIndexes(ctx context.Context, coll *mongo.Collection, keys ...bson.D) error {
 	cur, err := coll.Indexes().List(ctx)
 	if err != nil {
-		return fmt.Errorf("mongo: indexes of %s: %w", coll.Name(), err)
+		return fail(ctx, err, "indexes of "+coll.Name())
 	}
 	var existing []struct {
 		Name string `bson:"name"`
 	}
 	if err := cur.All(ctx, &existing); err != nil {
-		return fmt.Errorf("mongo: indexes of %s: %w", coll.Name(), err)
+		return fail(ctx, err, "indexes of "+coll.Name())
 	}
 	have := map[string]bool{}
 	for _, ix := range existing {
@@ -253,7 +257,7 @@ func createIndexes(ctx context.Context, coll *mongo.Collection, keys ...bson.D) 
 		return nil
 	}
 	if _, err := coll.Indexes().CreateMany(ctx, models); err != nil {
-		return fmt.Errorf("mongo: indexes of %s: %w", coll.Name(), err)
+		return fail(ctx, err, "indexes of "+coll.Name())
 	}
 	return nil
 }

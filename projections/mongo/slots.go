@@ -27,27 +27,37 @@ import (
 // command side decides with (grid, zone and DST, notice, window, time off,
 // overlaps), as the in-memory model does.
 type Slots struct {
-	coll *mongo.Collection
+	gen  *generations
+	coll *mongo.Collection // in the generation the instance writes
 	cp   *checkpoint
 
-	// Rebuilt aggregates by doctor, valid while the document's position is
-	// the same (the aggregate is only read once built).
+	// Rebuilt aggregates by doctor, valid while the document's generation
+	// and position are the same (the aggregate is only read once built).
 	mu   sync.Mutex
 	aggs map[string]cachedDoctor
 }
 
 type cachedDoctor struct {
-	position int64
-	agg      *doctor.Doctor
+	generation int64
+	position   int64
+	agg        *doctor.Doctor
 }
 
 const maxCachedDoctors = 10_000
 
 // NewSlots opens the free-slots model of db.
 func NewSlots(ctx context.Context, db *mongo.Database) (*Slots, error) {
-	s := &Slots{coll: db.Collection(CollFreeSlots), aggs: map[string]cachedDoctor{}}
+	g, err := openGenerations(ctx, db, "free_slots", CollFreeSlots)
+	if err != nil {
+		return nil, err
+	}
+	return openSlots(ctx, g)
+}
+
+func openSlots(ctx context.Context, g *generations) (*Slots, error) {
+	s := &Slots{gen: g, coll: g.writes()[0], aggs: map[string]cachedDoctor{}}
 	// Documents are read by _id only, which is always indexed.
-	cp, err := newCheckpoint(ctx, db, s.Name())
+	cp, err := newCheckpoint(ctx, g.db, checkpointID(s.Name(), g.write))
 	if err != nil {
 		return nil, err
 	}
@@ -58,8 +68,30 @@ func NewSlots(ctx context.Context, db *mongo.Database) (*Slots, error) {
 // Name implements projections.Projection.
 func (*Slots) Name() string { return "free_slots" }
 
-// Checkpoint implements projections.Projection.
-func (s *Slots) Checkpoint(ctx context.Context) (uint64, error) { return s.cp.load(ctx) }
+// Checkpoint implements projections.Projection: the position of the
+// generation readers see.
+func (s *Slots) Checkpoint(ctx context.Context) (uint64, error) { return s.gen.checkpoint(ctx, s.cp) }
+
+// NewShadow implements projections.Shadower: an empty model in a new
+// generation that nobody reads, to rebuild into.
+func (s *Slots) NewShadow(ctx context.Context) (*Slots, error) {
+	g, err := s.gen.shadow(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return openSlots(ctx, g)
+}
+
+// Promote implements projections.Promoter: the shadow's generation becomes
+// the one every reader uses; the instance returned serves it, with an
+// empty aggregate cache.
+func (s *Slots) Promote(ctx context.Context) (*Slots, error) {
+	g, err := s.gen.promote(ctx, s.cp.last.Load())
+	if err != nil {
+		return nil, err
+	}
+	return &Slots{gen: g, coll: s.coll, cp: s.cp, aggs: map[string]cachedDoctor{}}, nil
+}
 
 // Reset empties the model and its checkpoint.
 func (s *Slots) Reset(ctx context.Context) error {
@@ -176,9 +208,10 @@ func (s *Slots) Apply(ctx context.Context, e projections.Event) error {
 	if s.cp.applied(e.Position) {
 		return nil
 	}
+	s.gen.sweep(ctx)
 	if id, ok := slotsRelevant(e.Data); ok {
 		if err := s.applyTo(ctx, id, e); err != nil {
-			return fmt.Errorf("mongo: free_slots: %s at %d: %w", e.Type, e.Position, err)
+			return fail(ctx, err, fmt.Sprintf("free_slots: %s at %d", e.Type, e.Position))
 		}
 	}
 	return s.cp.advance(ctx, e.Position)
@@ -266,13 +299,17 @@ func (s *Slots) FreeSlotsJSON(ctx context.Context, doctorID string, from doctor.
 
 // doctor rebuilds (or finds cached) the aggregate of a registered doctor.
 func (s *Slots) doctor(ctx context.Context, id string) (*doctor.Doctor, error) {
+	gen, err := s.gen.reading(ctx)
+	if err != nil {
+		return nil, err
+	}
 	var doc slotsDoc
-	err := s.coll.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+	err = s.gen.coll(CollFreeSlots, gen).FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, projections.ErrNotFound
 	}
 	if err != nil {
-		return nil, fmt.Errorf("mongo: free slots of %s: %w", id, err)
+		return nil, fail(ctx, err, "free slots of "+id)
 	}
 	if !doc.Registered {
 		return nil, projections.ErrNotFound
@@ -280,7 +317,7 @@ func (s *Slots) doctor(ctx context.Context, id string) (*doctor.Doctor, error) {
 	s.mu.Lock()
 	c, ok := s.aggs[id]
 	s.mu.Unlock()
-	if ok && c.position == doc.Position {
+	if ok && c.generation == gen && c.position == doc.Position {
 		return c.agg, nil
 	}
 	agg, err := doc.aggregate()
@@ -291,8 +328,8 @@ func (s *Slots) doctor(ctx context.Context, id string) (*doctor.Doctor, error) {
 	if len(s.aggs) >= maxCachedDoctors {
 		clear(s.aggs)
 	}
-	if c, ok := s.aggs[id]; !ok || c.position < doc.Position {
-		s.aggs[id] = cachedDoctor{doc.Position, agg}
+	if c, ok := s.aggs[id]; !ok || c.generation < gen || (c.generation == gen && c.position < doc.Position) {
+		s.aggs[id] = cachedDoctor{gen, doc.Position, agg}
 	}
 	s.mu.Unlock()
 	return agg, nil
