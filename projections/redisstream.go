@@ -126,7 +126,10 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 // it subscribes and would otherwise fail every read (NOGROUP) until the
 // process restarts. The group is recreated at the start of the stream,
 // which the forwarder refills (in order, from the lowest checkpoint) once
-// a publish has failed; a group that exists is left alone.
+// a publish has failed or a consumer has seen, by the next event's
+// predecessor position (MetaPrevPosition), that entries were lost; a group
+// that exists is left alone. Entries lost with nothing published after
+// them are noticed with the next event.
 type groupKeeper struct {
 	message.Subscriber
 	stop chan struct{}

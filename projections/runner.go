@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -37,6 +38,14 @@ const (
 	MetaType       = "type"
 	MetaRecordedAt = "recorded_at"
 	MetaEventMeta  = "event_metadata"
+	// MetaPrevPosition is the position of the event the forwarder published
+	// before this one (or the position it started after), and MetaEpoch
+	// names the forwarder's subscription run: together they let a consumer
+	// see that an event between two it received never reached it (a Redis
+	// that lost its data) and have the forwarder republish from the
+	// checkpoint, instead of applying the next event over the gap.
+	MetaPrevPosition = "prev_position"
+	MetaEpoch        = "forwarder_epoch"
 )
 
 // Runnable is a projection the Runner drives: a Live projection.
@@ -107,6 +116,11 @@ type Runner struct {
 	// stop is closed when Run's context ends (a message's own context may
 	// outlive it).
 	stop chan struct{}
+	// epoch is the forwarder's current subscription run (a string), resync
+	// asks it to start a new one from the lowest checkpoint.
+	epoch  atomic.Value
+	runID  string
+	resync chan struct{}
 }
 
 func (r *Runner) stopping() bool {
@@ -126,7 +140,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	if cfg.Topic == "" {
 		cfg.Topic = EventsTopic
 	}
-	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}, stop: make(chan struct{})}
+	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}, stop: make(chan struct{}),
+		runID: watermill.NewShortUUID(), resync: make(chan struct{}, 1)}
+	r.epoch.Store("")
 	for _, p := range cfg.Projections {
 		if _, dup := r.byName[p.Name()]; dup {
 			return nil, fmt.Errorf("projections: duplicate projection %q", p.Name())
@@ -188,23 +204,54 @@ func (r *Runner) Run(ctx context.Context) error {
 func (r *Runner) Ready() <-chan struct{} { return r.ready }
 
 // forward publishes every event after the lowest checkpoint, in order,
-// resubscribing with backoff if the subscription drops.
+// resubscribing with backoff if the subscription drops, and at once when a
+// consumer saw a gap.
 func (r *Runner) forward(ctx context.Context) error {
 	backoff := 100 * time.Millisecond
-	for {
+	for n := 1; ; n++ {
 		from := r.lowestCheckpoint(ctx)
-		err := r.cfg.Store.SubscribeAll(ctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
+		epoch := r.runID + "." + strconv.Itoa(n)
+		r.epoch.Store(epoch)
+		select { // a request older than this run is answered by it
+		case <-r.resync:
+		default:
+		}
+		sctx, cancel := context.WithCancel(ctx)
+		resynced := make(chan struct{})
+		go func() {
+			select {
+			case <-r.resync:
+				close(resynced)
+				cancel()
+			case <-sctx.Done():
+			}
+		}()
+		prev := from
+		err := r.cfg.Store.SubscribeAll(sctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			backoff = 100 * time.Millisecond
 			msg := ToMessage(e)
+			msg.Metadata.Set(MetaPrevPosition, strconv.FormatUint(prev, 10))
+			msg.Metadata.Set(MetaEpoch, epoch)
 			// In one process (GoChannel with PreserveContext) the consumers
 			// share this decoding instead of each decoding the payload;
 			// across processes they decode it themselves.
 			ev, derr := Decode(r.cfg.Registry, e)
 			msg.SetContext(context.WithValue(ctx, decodedKey{}, decoded{ev, derr}))
-			return r.cfg.Publisher.Publish(r.cfg.Topic, msg)
+			if err := r.cfg.Publisher.Publish(r.cfg.Topic, msg); err != nil {
+				return err
+			}
+			prev = e.Position
+			return nil
 		})
+		cancel()
 		if ctx.Err() != nil {
 			return nil
+		}
+		select {
+		case <-resynced:
+			r.cfg.Logger.Warn().Uint64("position", from).Uint64("published_up_to", prev).Msg("a consumer missed events; republishing from the lowest checkpoint")
+			continue
+		default:
 		}
 		r.cfg.Logger.Error().Err(err).Uint64("position", from).Dur("backoff", backoff).Msg("event forwarder stopped; resubscribing")
 		select {
@@ -214,6 +261,38 @@ func (r *Runner) forward(ctx context.Context) error {
 		}
 		backoff = min(2*backoff, 10*time.Second)
 	}
+}
+
+// gap reports whether msg follows an event that p never received: its
+// predecessor lies beyond what p has seen. A gap in the forwarder's
+// current run asks it to republish from the lowest checkpoint; the message
+// itself is dropped unapplied (its republished copy follows the missing
+// events). Only a runner that forwards can ask; messages forwarded by
+// another process are applied as they come.
+func (r *Runner) gap(p Runnable, msg *message.Message, log zerolog.Logger) bool {
+	if !r.cfg.Forward {
+		return false
+	}
+	ps := msg.Metadata.Get(MetaPrevPosition)
+	if ps == "" {
+		return false
+	}
+	prev, err := strconv.ParseUint(ps, 10, 64)
+	if err != nil {
+		return false
+	}
+	have := p.Position()
+	if prev <= have {
+		return false
+	}
+	if msg.Metadata.Get(MetaEpoch) == r.epoch.Load().(string) {
+		log.Warn().Uint64("seen", have).Uint64("prev", prev).Str("position", msg.Metadata.Get(MetaPosition)).Msg("events missing before this one; asking the forwarder to republish")
+		select {
+		case r.resync <- struct{}{}:
+		default:
+		}
+	}
+	return true
 }
 
 func (r *Runner) lowestCheckpoint(ctx context.Context) uint64 {
@@ -278,6 +357,9 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		rec, err := FromMessage(msg)
 		if err != nil {
 			return err
+		}
+		if r.gap(p, msg, log) {
+			return nil
 		}
 		var e Event
 		if d, ok := msg.Context().Value(decodedKey{}).(decoded); ok && d.ev.Position == rec.Position {
