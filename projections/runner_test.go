@@ -366,8 +366,18 @@ func startRunner(t *testing.T, w *world) *runner {
 
 func startRunnerWith(t *testing.T, w *world, dir func() *memory.Directory, slots func() *memory.Slots, apps func() *memory.Appointments) *runner {
 	t.Helper()
+	return startRunnerThrough(t, w, nil, dir, slots, apps)
+}
+
+// startRunnerThrough starts a runner whose forwarder publishes through
+// wrap(the transport's publisher) when wrap is not nil.
+func startRunnerThrough(t *testing.T, w *world, wrap func(message.Publisher) message.Publisher, dir func() *memory.Directory, slots func() *memory.Slots, apps func() *memory.Appointments) *runner {
+	t.Helper()
 	rn := &runner{dir: projections.NewLive(dir), slots: projections.NewLive(slots), apps: projections.NewLive(apps)}
 	pub, sub := projections.NewGoChannel(zerolog.Nop())
+	if wrap != nil {
+		pub = wrap(pub)
+	}
 	r, err := projections.NewRunner(projections.RunnerConfig{
 		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, rn.apps},
 		Publisher: pub, Subscriber: sub, Logger: zerolog.Nop(), Forward: true,
@@ -913,18 +923,9 @@ func TestRunnerRepublishesLostEvents(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	scenario(t, w)
-	rn := &runner{dir: projections.NewLive(memory.NewDirectory), slots: projections.NewLive(memory.NewSlots), apps: projections.NewLive(memory.NewAppointments)}
-	pub, sub := projections.NewGoChannel(zerolog.Nop())
-	lossy := &lossyPublisher{Publisher: pub, drop: map[int]bool{3: true, 10: true, 11: true, 40: true}}
-	r, err := projections.NewRunner(projections.RunnerConfig{
-		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, rn.apps},
-		Publisher: lossy, Subscriber: sub, Logger: zerolog.Nop(), Forward: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rn.Runner = r
-	rn.stop = runInBackground(t, r, nil)
+	lossy := &lossyPublisher{drop: map[int]bool{3: true, 10: true, 11: true, 40: true}}
+	rn := startRunnerThrough(t, w, func(p message.Publisher) message.Publisher { lossy.Publisher = p; return lossy },
+		memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
 	traffic(t, w, 20, 15)
 	head := rn.catchUp(t, w)
 	lossy.mu.Lock()

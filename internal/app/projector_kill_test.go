@@ -76,7 +76,7 @@ func runChildRole(role app.Role) int {
 // childProcess is a role running in a child process.
 type childProcess struct {
 	cmd    *exec.Cmd
-	stderr *bytes.Buffer
+	stderr *testenv.ProcessLog
 	done   chan struct{} // closed when the process has exited
 }
 
@@ -85,12 +85,12 @@ func startChild(t *testing.T, role app.Role, o testenv.Options) *childProcess {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childRoleEnv+"="+string(role),
 		"ESDB_URL="+o.ESDBURL, "MONGODB_URI="+o.MongoURI, "REDIS_URL="+o.RedisURL)
-	var stderr bytes.Buffer
-	cmd.Stderr = &syncWriter{w: &stderr}
+	stderr := &testenv.ProcessLog{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", role, err)
 	}
-	c := &childProcess{cmd: cmd, stderr: &stderr, done: make(chan struct{})}
+	c := &childProcess{cmd: cmd, stderr: stderr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	return c
 }
@@ -104,19 +104,6 @@ func (c *childProcess) kill(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatalf("a killed child did not exit")
 	}
-}
-
-// syncWriter serialises writes to w (the child's stderr is copied by a
-// goroutine of os/exec while the test may read it).
-type syncWriter struct {
-	mu sync.Mutex
-	w  *bytes.Buffer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
 
 // TestProjectorKilledDuringLoad: the projector process is SIGKILLed at

@@ -1,7 +1,6 @@
 package testenv
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -65,7 +64,7 @@ type FerretDBServer struct {
 	addr    string
 	dataDir string
 	db      string
-	out     *lockedBuffer // the output of every run, for error messages
+	out     *ProcessLog // the output of every run, for error messages
 
 	mu   sync.Mutex
 	proc *ferretDBProcess // nil while stopped
@@ -95,7 +94,7 @@ func newFerretDB(t testing.TB) *FerretDBServer {
 		t.Skipf("testenv: %s; skipping outside CI", msg)
 	}
 	dir := t.TempDir()
-	out := newLockedBuffer()
+	out := &ProcessLog{}
 	var lastErr error
 	for attempt := 0; attempt < 3; attempt++ { // a free port can be taken before FerretDB binds it
 		addr, err := freeAddr()
@@ -194,29 +193,6 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-// lockedBuffer collects a process's output for error messages.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func newLockedBuffer() *lockedBuffer { return &lockedBuffer{} }
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.buf.Len() < 1<<20 {
-		b.buf.Write(p)
-	}
-	return len(p), nil
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // ferretDBProcess is one run of FerretDB.
 type ferretDBProcess struct {
 	cmd    *exec.Cmd
@@ -232,7 +208,7 @@ func (p *ferretDBProcess) kill() {
 // startFerretDB runs FerretDB on addr with its SQLite files in dataDir
 // (created if need be; a later run on the same dir finds the data again),
 // its output going to out, and waits until it answers the wire protocol.
-func startFerretDB(bin, dataDir, addr string, out *lockedBuffer) (*ferretDBProcess, error) {
+func startFerretDB(bin, dataDir, addr string, out *ProcessLog) (*ferretDBProcess, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
 	}

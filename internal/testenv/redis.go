@@ -85,8 +85,8 @@ func (s *RedisServer) Start() {
 	}
 	cmd := exec.Command(s.bin, "--port", strconv.Itoa(s.port), "--bind", "127.0.0.1",
 		"--save", "", "--appendonly", "no", "--daemonize", "no", "--loglevel", "warning")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &redisLog{w: &out}, &redisLog{w: &out}
+	out := &ProcessLog{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("testenv: start redis-server: %v", err)
 	}
@@ -129,20 +129,6 @@ func (s *RedisServer) Restart() {
 	s.t.Helper()
 	s.Stop()
 	s.Start()
-}
-
-type redisLog struct {
-	mu sync.Mutex
-	w  *strings.Builder
-}
-
-func (l *redisLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.w.Len() > 64<<10 {
-		return len(p), nil
-	}
-	return l.w.Write(p)
 }
 
 // redisSharedDBs hands out the database indexes 1..15 of a REDIS_URL server
