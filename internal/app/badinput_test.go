@@ -51,7 +51,18 @@ func with(c jwt.MapClaims, kv ...any) jwt.MapClaims {
 // type, title, status, detail and code), never a 500.
 func TestBadInput(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{})
+	badInput(t, testenv.Options{})
+}
+
+// TestRolesBadInput: the same through an api process of the production
+// wiring (the projections run in other processes).
+func TestRolesBadInput(t *testing.T) {
+	t.Parallel()
+	badInput(t, testenv.Options{Production: true, Roles: true})
+}
+
+func badInput(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
 	d := e.NewDoctor(t, "Dr. Andrew Williams", "Neurologist")
 	p := e.Register(t, "Ivan Patient")
 	appt := e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))

@@ -52,7 +52,18 @@ type matrixRoute struct {
 // the allowed cells succeed.
 func TestRoleMatrix(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{TokenTTL: 30 * 24 * time.Hour})
+	roleMatrix(t, testenv.Options{TokenTTL: 30 * 24 * time.Hour})
+}
+
+// TestRolesRoleMatrix: the same through an api process of the production
+// wiring.
+func TestRolesRoleMatrix(t *testing.T) {
+	t.Parallel()
+	roleMatrix(t, testenv.Options{TokenTTL: 30 * 24 * time.Hour, Production: true, Roles: true})
+}
+
+func roleMatrix(t *testing.T, o testenv.Options) {
+	e := testenv.Start(t, o)
 	x := e.NewDoctor(t, "Dr. Jennifer Garcia", "Neurologist")
 	y := e.NewDoctor(t, "Dr. Andrew Williams", "Neurologist")
 	a := e.Register(t, "Anna Patient")
