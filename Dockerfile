@@ -18,8 +18,10 @@ COPY go.mod go.sum ./
 RUN go mod download && go mod verify
 COPY . .
 # Pure Go (the SQLite driver is modernc.org/sqlite), so a static binary.
+# VERSION names the build in logs and Sentry reports (docker build --build-arg VERSION=...).
+ARG VERSION=dev
 RUN --mount=type=cache,target=/root/.cache/go-build \
-    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/prescripto ./cmd/prescripto
+    CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERSION}" -o /out/prescripto ./cmd/prescripto
 # The data directory, owned by the runtime user (the image has no shell to
 # create it later).
 RUN mkdir -p /out/data

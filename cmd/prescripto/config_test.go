@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/prescripto/prescripto/internal/app"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -82,5 +87,84 @@ func TestUnknownCommand(t *testing.T) {
 	}
 	if err := run(nil, &out, &errb); err == nil {
 		t.Fatal("no command accepted")
+	}
+}
+
+func TestRolesValidate(t *testing.T) {
+	servers := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11,
+		ESDBURL: "esdb://localhost:2113?tls=false", MongoURI: "mongodb://localhost/prescripto"}
+	for _, tc := range []struct {
+		role    app.Role
+		servers bool
+		secret  bool
+		want    string
+	}{
+		{app.RoleAPI, false, true, "the api role needs ESDB_URL and MONGODB_URI"},
+		{app.RoleProjector, false, false, "the projector role needs ESDB_URL and MONGODB_URI"},
+		{app.RoleWorker, false, false, "the worker role needs ESDB_URL and MONGODB_URI"},
+		{app.RoleAPI, true, false, "JWT_SECRET is required"},
+		{app.RoleAPI, true, true, ""},
+		{app.RoleProjector, true, false, ""}, // signs no tokens
+		{app.RoleWorker, true, false, ""},
+	} {
+		c := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11, Role: tc.role}
+		if tc.servers {
+			c.ESDBURL, c.MongoURI = servers.ESDBURL, servers.MongoURI
+		}
+		if tc.secret {
+			c.JWTSecret = strings.Repeat("s", 32)
+		}
+		err := c.Validate()
+		if tc.want == "" && err != nil || tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%s (servers %v, secret %v): %v, want %q", tc.role, tc.servers, tc.secret, err, tc.want)
+		}
+	}
+}
+
+func TestRoleCommandsRefuseWithoutServers(t *testing.T) {
+	for _, env := range []string{"ESDB_URL", "MONGODB_URI", "REDIS_URL", "JWT_SECRET"} {
+		t.Setenv(env, "")
+	}
+	for _, role := range []string{"api", "projector", "worker"} {
+		var out, errb bytes.Buffer
+		err := run([]string{role, "--addr", "127.0.0.1:0"}, &out, &errb)
+		if err == nil || !strings.Contains(err.Error(), "needs ESDB_URL and MONGODB_URI") {
+			t.Errorf("%s without servers: %v", role, err)
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := run([]string{"projector", "--demo"}, &out, &errb); err == nil {
+		t.Error("projector --demo accepted: the demo seeds through the API")
+	}
+}
+
+func TestHealth(t *testing.T) {
+	var ready atomic.Bool
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/readyz" || !ready.Load() {
+			http.Error(w, `{"status":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{"status":"ready"}`))
+	}))
+	defer srv.Close()
+	var out, errb bytes.Buffer
+	if err := run([]string{"health", "--url", srv.URL + "/readyz"}, &out, &errb); err == nil || !strings.Contains(err.Error(), "503") {
+		t.Errorf("not ready: %v, want an error naming 503", err)
+	}
+	ready.Store(true)
+	if err := run([]string{"health", "--url", srv.URL + "/readyz"}, &out, &errb); err != nil {
+		t.Errorf("ready: %v", err)
+	}
+	if err := run([]string{"health", "--url", "http://127.0.0.1:1/readyz", "--timeout", "500ms"}, &out, &errb); err == nil {
+		t.Error("nothing listening: no error")
+	}
+	for addr, want := range map[string]string{
+		":8080": "http://127.0.0.1:8080/readyz", "0.0.0.0:9000": "http://127.0.0.1:9000/readyz",
+		"10.0.0.5:8081": "http://10.0.0.5:8081/readyz", "[::]:8080": "http://127.0.0.1:8080/readyz", "nonsense": "http://127.0.0.1:8080/readyz",
+	} {
+		if got := healthURL(addr); got != want {
+			t.Errorf("healthURL(%q) = %q, want %q", addr, got, want)
+		}
 	}
 }

@@ -117,8 +117,15 @@ func observability(cfg Config, role app.Role, w io.Writer) (log zerolog.Logger, 
 	return log, func() { sw.Flush(5 * time.Second) }, nil
 }
 
-// version is the module version the binary was built from.
+// buildVersion is set at link time (-ldflags "-X main.buildVersion=...";
+// the Dockerfile passes its VERSION build argument).
+var buildVersion string
+
+// version is the version the binary was built as.
 func version() string {
+	if buildVersion != "" {
+		return "prescripto@" + buildVersion
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return "prescripto@" + bi.Main.Version
 	}
@@ -150,6 +157,9 @@ func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer flush()
+	if role == app.RoleAPI && cfg.RedisURL == "" {
+		log.Warn().Msg("REDIS_URL is not set: the /auth rate limits count per api process and the doctors and free slots are read from MongoDB without a cache")
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
