@@ -488,7 +488,7 @@ func TestComposeHeader(t *testing.T) {
 	compose := read(t, "docker-compose.yml")
 	for _, want := range []string{
 		"docker compose up -d --build",
-		"docker compose up -d kurrentdb && ESDB_URL='esdb://localhost:2113?tls=false' go test -count=1 ./eventstore/esdb/",
+		"docker compose up -d kurrentdb && ESDB_URL='esdb://localhost:2113?tls=false' go test -race -count=1 -run TestConformanceRealServer ./eventstore/esdb/",
 	} {
 		if !strings.Contains(compose, want) {
 			t.Errorf("docker-compose.yml does not mention %q", want)
