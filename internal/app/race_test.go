@@ -150,3 +150,65 @@ func doubleBookingRace(t *testing.T, o testenv.Options) {
 		t.Errorf("head %d after the race, last booking at %d", head, maxPos)
 	}
 }
+
+// TestRolesTwoAPIReplicasRace: two api processes on the same servers, each
+// with its own command cache, take bookings for one doctor at once: per
+// slot exactly one wins across both (optimistic concurrency on the
+// doctor's stream is the guard between processes), and bookings of
+// different slots through both all succeed.
+func TestRolesTwoAPIReplicasRace(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{Production: true, Roles: true})
+	r := e.StartAPIReplica(t)
+	d := e.NewDoctor(t, "Dr. Two Replicas", "Cardiologist")
+	apis := []*testenv.Env{e, r}
+
+	const patients = 40
+	tokens := make([]string, patients)
+	for i := range tokens {
+		tokens[i] = apis[i%2].Register(t, "Replica Racer").Token
+	}
+	// Half race for one slot, half take a slot each, all released at once,
+	// through both replicas alternately.
+	contested := testenv.At(3, 10, 0)
+	own := func(i int) time.Time { return testenv.At(3, 11, 0).Add(time.Duration(i) * 30 * time.Minute) }
+	status := make([]int, patients)
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range patients {
+		wg.Go(func() {
+			<-release
+			start := contested
+			if i%2 == 1 {
+				start = own(i / 2)
+			}
+			status[i] = apis[(i/2)%2].Book(t, tokens[i], d.ID, start).Status
+		})
+	}
+	close(release)
+	wg.Wait()
+	var won, lost, ownOK int
+	for i, s := range status {
+		switch {
+		case i%2 == 1 && s == http.StatusCreated:
+			ownOK++
+		case i%2 == 0 && s == http.StatusCreated:
+			won++
+		case i%2 == 0 && s == http.StatusConflict:
+			lost++
+		default:
+			t.Errorf("patient %d: %d", i, s)
+		}
+	}
+	if won != 1 || lost != patients/2-1 || ownOK != patients/2 {
+		t.Fatalf("contested slot: %d won, %d refused; own slots: %d of %d booked", won, lost, ownOK, patients/2)
+	}
+	// Both replicas read the same outcome once the projector caught up.
+	e.CaughtUp(t)
+	for _, api := range apis {
+		list := api.Appointments(t, api.AdminToken, "limit=100&doctorId="+d.ID, e.Head(t))
+		if len(list.Appointments) != 1+patients/2 {
+			t.Errorf("%s lists %d appointments, want %d", api.URL, len(list.Appointments), 1+patients/2)
+		}
+	}
+}

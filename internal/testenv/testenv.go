@@ -274,6 +274,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 	t.Helper()
 	a, err := app.New(context.Background(), app.Options{
 		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
+		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4,
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
 	})
 	if err != nil {
@@ -296,6 +297,30 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 			t.Errorf("%s: App.Close: %v", r, err)
 		}
 	}
+}
+
+// StartAPIReplica starts another api process on the Env's servers (Roles
+// only) and returns an Env whose requests go to it; the engine, the clock,
+// the admin token and the HTTP client are shared. It stops at t's cleanup.
+func (e *Env) StartAPIReplica(t testing.TB) *Env {
+	t.Helper()
+	if !e.opts.Roles {
+		t.Fatal("testenv: StartAPIReplica needs Roles")
+	}
+	logger := zerolog.Nop()
+	if e.opts.Logger != nil {
+		logger = *e.opts.Logger
+	}
+	a, stop := startRole(t, app.RoleAPI, e.opts, logger)
+	srv := httptest.NewServer(a.Handler)
+	r := &Env{
+		App: a, Roles: e.Roles, Server: srv, URL: srv.URL + "/api/v1", Clock: e.Clock, DataDir: e.DataDir, opts: e.opts,
+		Valid: e.Valid, Client: e.Client, AdminToken: e.AdminToken,
+	}
+	r.seq.Store(1 << 40) // Unique values apart from the first Env's
+	r.stop = func() { srv.Close(); stop() }
+	t.Cleanup(r.Stop)
+	return r
 }
 
 // Options are the options the Env was started with, defaults filled in
