@@ -26,13 +26,23 @@ LOAD_REPORT ?= load-report.json
 # booking, so /tmp would measure the machine's /tmp instead of Prescripto.
 LOAD_TMPDIR ?= /var/tmp
 
-.PHONY: help build test bench load run lint
+# load-prod: the same generator against the production wiring (ESDB_URL on
+# the esdbemu protocol emulator, MONGODB_URI on FerretDB/SQLite, REDIS_URL on
+# redis-server), all on free loopback ports; see scripts/load-prod.sh.
+# LOAD_PROD_CACHE=off runs without Redis (no REDIS_URL: slot reads go to
+# MongoDB). Rates: what that wiring sustains on 2 cores (docs/performance.md).
+LOAD_PROD_ADDR ?= 127.0.0.1:18481
+LOAD_PROD_CACHE ?= on
+LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
+
+.PHONY: help build test bench load load-prod run lint
 
 help:
 	@echo "make build   go build ./..."
 	@echo "make test    the README's test command: go test -race -count=1 ./..."
 	@echo "make bench   eventstore/sqlite and commands benchmarks -> bench.txt (benchstat summary if installed)"
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
+	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -64,6 +74,10 @@ load:
 	for i in $$(seq 1 300); do [ -s $$tmp/data/demo-credentials ] && grep -q listening $$tmp/server.out && break; \
 		kill -0 $$pid 2>/dev/null || { cat $$tmp/server.log; exit 1; }; sleep 0.1; done; \
 	$$tmp/loadgen -base http://$(LOAD_ADDR) -data $$tmp/data -json $(LOAD_REPORT) $(LOAD_FLAGS)
+
+load-prod:
+	GO=$(GO) LOAD_ADDR=$(LOAD_PROD_ADDR) LOAD_TMPDIR=$(LOAD_TMPDIR) LOAD_REPORT=$(LOAD_REPORT) LOAD_LOG_LEVEL=$(LOAD_LOG_LEVEL) \
+		LOAD_PROD_CACHE=$(LOAD_PROD_CACHE) bash scripts/load-prod.sh $(LOAD_PROD_FLAGS)
 
 run:
 	$(GO) run ./cmd/prescripto serve --demo

@@ -22,13 +22,18 @@
 //   - book:  POST /appointments at -book-rate for -book-duration, every
 //     request a distinct doctor×slot pair spread over the created doctors;
 //   - slots: GET /doctors/{id}/slots?days=N at -slots-rate for
-//     -slots-duration over the demo doctors (or the created ones);
+//     -slots-duration over the demo doctors (or the created ones), after
+//     the read models (not the notifications worker) have caught up with
+//     the log; with -redis ADDR (the server's Redis), the Redis cache's
+//     lookups, fills and hit ratio over the scenario, counted from the
+//     deltas of Redis's INFO commandstats (see cacheStats);
 //   - storm: -storm requests released at once for one slot: exactly one 201,
 //     the rest 409;
 //   - lag:   append-to-visible: after a booking's 201, the time until the
 //     slot is gone from the free-slots read model, and until GET
 //     /appointments/{id} answers 200 (both without X-Min-Position),
-//     optionally under background booking load (-lag-load-rate).
+//     optionally under background booking load (-lag-load-rate); it too
+//     starts once the read models have caught up.
 //
 // Each scenario also reports where the CPU went: the server (its
 // process_cpu_seconds_total from /metrics), this generator, and the other
@@ -40,6 +45,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -81,6 +87,7 @@ type config struct {
 	slotsDuration time.Duration
 	slotsDays     int
 	slotsTarget   string
+	redisAddr     string
 
 	storm int
 
@@ -109,6 +116,7 @@ func main() {
 	flag.DurationVar(&c.slotsDuration, "slots-duration", 10*time.Second, "slots: duration")
 	flag.IntVar(&c.slotsDays, "slots-days", 7, "slots: days per read")
 	flag.StringVar(&c.slotsTarget, "slots-doctors", "demo", "slots: read the demo doctors (demo) or the created ones (load)")
+	flag.StringVar(&c.redisAddr, "redis", "", "slots: host:port (loopback) of the server's Redis, to measure the cache's hit ratio from INFO commandstats")
 	flag.IntVar(&c.storm, "storm", 1000, "storm: concurrent requests for one slot")
 	flag.IntVar(&c.lagSamples, "lag-samples", 200, "lag: bookings to follow")
 	flag.Float64Var(&c.lagLoadRate, "lag-load-rate", 0, "lag: background bookings per second while sampling (0: idle)")
@@ -199,7 +207,9 @@ type OpenResult struct {
 	DispatchLag    Latency        `json:"dispatchLag"`  // scheduled -> actually sent (generator lateness)
 	MaxInFlight    int            `json:"maxInFlight"`
 	CPU            *CPU           `json:"cpu,omitempty"`
-	ProjLag        map[string]int `json:"projectionLagAtEnd,omitempty"` // events behind the log's head when the scenario ended
+	ProjLag        map[string]int `json:"projectionLagAtEnd,omitempty"` // behind the log's head when the scenario ended: events on SQLite, log positions on EventStoreDB
+	SettleSecs     float64        `json:"settleSeconds,omitempty"`      // slots: wait for the read models before it
+	Cache          *CacheStats    `json:"redisCache,omitempty"`         // slots with -redis
 	FirstErr       string         `json:"firstError,omitempty"`
 	FirstBadStatus string         `json:"firstBadStatus,omitempty"`
 }
@@ -225,6 +235,7 @@ type LagResult struct {
 	TimeoutsGone    int         `json:"timeoutsSlotGone"` // counted in SlotGone at -lag-max
 	TimeoutsSeen    int         `json:"timeoutsAppointmentSeen"`
 	LagMaxMs        float64     `json:"lagMaxMs"`
+	SettleSecs      float64     `json:"settleSeconds,omitempty"` // wait for the read models before it
 	CPU             *CPU        `json:"cpu,omitempty"`
 	Background      *OpenResult `json:"background,omitempty"`
 }
@@ -352,6 +363,11 @@ func run(c config) error {
 	if err := loopbackOnly(c.base); err != nil {
 		return err
 	}
+	if c.redisAddr != "" {
+		if err := loopbackOnly("http://" + c.redisAddr); err != nil {
+			return fmt.Errorf("-redis: %w", err)
+		}
+	}
 	if c.patients < 1 || c.doctors < 1 || c.maxInFlight < 1 {
 		return errors.New("-patients, -doctors and -max-inflight must be at least 1")
 	}
@@ -396,12 +412,30 @@ func run(c config) error {
 		rep.Aims["book"] = aim(r, 2000, 20)
 	}
 	if want["slots"] {
+		settle, err := s.waitReadModels(ctx, 5*time.Minute)
+		if err != nil {
+			return err
+		}
+		var before map[string]int64
+		if c.redisAddr != "" {
+			if before, err = redisCounters(c.redisAddr); err != nil {
+				return fmt.Errorf("-redis: %w", err)
+			}
+		}
 		a := s.sampleCPU(ctx)
 		r, err := s.slots(ctx)
 		if err != nil {
 			return err
 		}
 		r.CPU = cpuBetween(a, s.sampleCPU(ctx), r.Completed)
+		r.SettleSecs = settle.Seconds()
+		if c.redisAddr != "" {
+			after, err := redisCounters(c.redisAddr)
+			if err != nil {
+				return fmt.Errorf("-redis: %w", err)
+			}
+			r.Cache = cacheStats(before, after, r.Completed)
+		}
 		r.ProjLag = s.projectionLag(ctx)
 		rep.Slots = r
 		rep.Aims["slots"] = aim(r, 15000, 5)
@@ -417,12 +451,17 @@ func run(c config) error {
 		rep.Aims["storm"] = map[bool]string{true: "met: exactly one 201, the rest 409", false: "NOT met"}[r.ExactlyOK]
 	}
 	if want["lag"] {
+		settle, err := s.waitReadModels(ctx, 5*time.Minute)
+		if err != nil {
+			return err
+		}
 		a := s.sampleCPU(ctx)
 		r, err := s.lag(ctx)
 		if err != nil {
 			return err
 		}
 		r.CPU = cpuBetween(a, s.sampleCPU(ctx), 0)
+		r.SettleSecs = settle.Seconds()
 		rep.Lag = r
 	}
 	printReport(os.Stdout, rep)
@@ -574,6 +613,11 @@ func (s *state) setup(ctx context.Context, out *SetupReport) error {
 	}
 	s.admin = login.Token
 
+	// The demo catalogue must be in the directory before it is listed:
+	// read models on a server (MongoDB) may still be applying the seed.
+	if _, err := s.waitReadModels(ctx, s.c.wait); err != nil {
+		return err
+	}
 	var before struct {
 		Doctors []struct {
 			ID string `json:"id"`
@@ -643,10 +687,19 @@ func (s *state) setup(ctx context.Context, out *SetupReport) error {
 	out.Patients = len(s.patients)
 
 	// The read side must know the new doctors before anyone reads their
-	// slots: wait (bounded) for the directory to reach the last creation.
-	st, b, err := s.cl.do(ctx, http.MethodGet, "/api/v1/doctors?q=Load", "", nil, map[string]string{"X-Min-Position": fmt.Sprint(maxPos.Load())})
-	if err != nil || st != http.StatusOK {
-		return fmt.Errorf("directory did not catch up with the created doctors: %d %s %v", st, truncate(string(b), 200), err)
+	// slots: wait (bounded by -wait) for the directory to reach the last
+	// creation. The server waits up to 2 s per request and then answers 503
+	// not_caught_up; read models on a server (MongoDB) can need longer.
+	t = time.Now()
+	for {
+		st, b, err := s.cl.do(ctx, http.MethodGet, "/api/v1/doctors?q=Load", "", nil, map[string]string{"X-Min-Position": fmt.Sprint(maxPos.Load())})
+		if err == nil && st == http.StatusOK {
+			break
+		}
+		if (err == nil && st != http.StatusServiceUnavailable) || time.Since(t) > s.c.wait {
+			return fmt.Errorf("directory did not catch up with the created doctors: %d %s %v", st, truncate(string(b), 200), err)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	out.SlotDoctors = len(s.slotDoctors())
 	return nil
@@ -1117,6 +1170,9 @@ func printReport(w io.Writer, r *Report) {
 		fmt.Fprintf(w, "  slot gone from slots   p50 %7.2f  p99 %7.2f  max %7.2f ms (upper bound: first read that missed it)\n", l.SlotGone.P50, l.SlotGone.P99, l.SlotGone.Max)
 		fmt.Fprintf(w, "  GET appointment 200    p50 %7.2f  p99 %7.2f  max %7.2f ms (includes one round trip)\n", l.AppointmentSeen.P50, l.AppointmentSeen.P99, l.AppointmentSeen.Max)
 		printCPU(w, l.CPU)
+		if l.SettleSecs > 0.05 {
+			fmt.Fprintf(w, "  waited %.1fs for the read models to catch up before the scenario\n", l.SettleSecs)
+		}
 		if l.Background != nil {
 			printOpen(w, l.Background)
 		}
@@ -1136,8 +1192,16 @@ func printOpen(w io.Writer, o *OpenResult) {
 	fmt.Fprintf(w, "  latency from scheduled time: p50 %.2f  p90 %.2f  p99 %.2f  max %.2f ms\n", o.Latency.P50, o.Latency.P90, o.Latency.P99, o.Latency.Max)
 	fmt.Fprintf(w, "  generator dispatch lag:      p50 %.2f  p99 %.2f  max %.2f ms\n", o.DispatchLag.P50, o.DispatchLag.P99, o.DispatchLag.Max)
 	printCPU(w, o.CPU)
+	if k := o.Cache; k != nil {
+		fmt.Fprintf(w, "  redis cache (INFO commandstats deltas): %d lookups for %d responses, %d hits, %d fills (misses): hit ratio %.4f; invalidations %d, failed calls %d\n",
+			k.Lookups, o.Completed, k.Hits, k.Fills, k.HitRatio, k.Invalidations, k.FailedCalls)
+		fmt.Fprintf(w, "  redis keyspace: hits %d, misses %d (key-level, not the cache's ratio: see cacheStats)\n", k.KeyspaceHits, k.KeyspaceMisses)
+	}
+	if o.SettleSecs > 0.05 {
+		fmt.Fprintf(w, "  waited %.1fs for the read models to catch up before the scenario\n", o.SettleSecs)
+	}
 	if len(o.ProjLag) > 0 {
-		fmt.Fprintf(w, "  events behind the log at the end: %v\n", sortedMap(o.ProjLag))
+		fmt.Fprintf(w, "  behind the log at the end (events; log positions on EventStoreDB): %v\n", sortedMap(o.ProjLag))
 	}
 	if o.FirstErr != "" {
 		fmt.Fprintf(w, "  first transport error: %s\n", o.FirstErr)
@@ -1167,4 +1231,148 @@ func sortedMap(m map[string]int) string {
 		fmt.Fprintf(&b, "%s:%d", k, m[k])
 	}
 	return "{" + b.String() + "}"
+}
+
+// ---- read-model settling and the Redis cache's counters ----
+
+// waitReadModels waits, at most limit, until every projection except the
+// side-effect workers (notifications) is level with the log's head, so that
+// a read scenario measures reads rather than reads racing a backlog.
+func (s *state) waitReadModels(ctx context.Context, limit time.Duration) (time.Duration, error) {
+	t := time.Now()
+	for {
+		lag := s.projectionLag(ctx)
+		if lag == nil { // cannot tell (no admin view): do not wait
+			return time.Since(t), nil
+		}
+		behind := 0
+		for name, n := range lag {
+			if name != "notifications" {
+				behind += n
+			}
+		}
+		if behind == 0 {
+			return time.Since(t), nil
+		}
+		if time.Since(t) > limit {
+			return time.Since(t), fmt.Errorf("read models still behind after %v: %v", limit, lag)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// CacheStats is what the Redis cache (projections/rediscache) did during a
+// scenario, from the deltas of Redis's INFO commandstats. Redis counts the
+// commands a Lua script calls under their own names, so the cache's
+// scripts can be told apart:
+//
+//   - lookup (every read of a profile or of free slots that is not joined
+//     to a flight already in progress): HGET gen, HMGET value;
+//   - store (after every miss that went to the backing read model): HGET,
+//     HMGET, and when stored DEL, HSET, PEXPIRE;
+//   - invalidation bump (per doctor event): HGET, HSET, maybe DEL, PEXPIRE;
+//     its checkpoint script (per event): GET, maybe SET.
+//
+// Fills = PEXPIRE - GET (stores that wrote; a store refused because an
+// invalidation raced it writes nothing and is counted as a lookup);
+// lookups = HMGET - fills; hits = lookups - fills. The /auth rate limiter
+// also uses PEXPIRE: do not log in during the scenario. A slots request
+// makes two lookups (the doctor's profile and the free slots), so lookups
+// are about twice the responses; concurrent misses of one key in one
+// process share one flight, which can make them fewer.
+type CacheStats struct {
+	Lookups        int64            `json:"lookups"`
+	Hits           int64            `json:"hits"`
+	Fills          int64            `json:"fills"`
+	HitRatio       float64          `json:"hitRatio"`
+	Invalidations  int64            `json:"invalidationEvents"` // checkpoint-script runs (GET)
+	FailedCalls    int64            `json:"failedCalls"`        // of the commands above
+	KeyspaceHits   int64            `json:"keyspaceHits"`
+	KeyspaceMisses int64            `json:"keyspaceMisses"`
+	Deltas         map[string]int64 `json:"deltas"`
+	Responses      int              `json:"responses"`
+}
+
+func cacheStats(a, b map[string]int64, responses int) *CacheStats {
+	d := map[string]int64{}
+	for k, v := range b {
+		if v-a[k] != 0 {
+			d[k] = v - a[k]
+		}
+	}
+	c := &CacheStats{Deltas: d, Responses: responses, Invalidations: d["get"],
+		KeyspaceHits: d["keyspace_hits"], KeyspaceMisses: d["keyspace_misses"]}
+	c.Fills = max(0, d["pexpire"]-d["get"])
+	c.Lookups = max(0, d["hmget"]-c.Fills)
+	c.Hits = max(0, c.Lookups-c.Fills)
+	if c.Lookups > 0 {
+		c.HitRatio = math.Round(float64(c.Hits)/float64(c.Lookups)*1e4) / 1e4
+	}
+	for _, k := range []string{"evalsha", "eval", "hget", "hmget", "hset", "del", "pexpire"} {
+		c.FailedCalls += d["failed:"+k] // evalsha: NOSCRIPT once per script, then EVAL
+	}
+	return c
+}
+
+// redisCounters reads INFO commandstats and INFO stats from the Redis at
+// addr: calls per command (lower case), "failed:<command>" for failed and
+// rejected calls, keyspace_hits and keyspace_misses. It speaks RESP itself
+// to keep the generator free of a client library.
+func redisCounters(addr string) (map[string]int64, error) {
+	c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	r := bufio.NewReader(c)
+	out := map[string]int64{}
+	for _, section := range []string{"commandstats", "stats"} {
+		if _, err := fmt.Fprintf(c, "*2\r\n$4\r\nINFO\r\n$%d\r\n%s\r\n", len(section), section); err != nil {
+			return nil, err
+		}
+		head, err := r.ReadString('\n')
+		if err != nil {
+			return nil, err
+		}
+		var n int
+		if !strings.HasPrefix(head, "$") {
+			return nil, fmt.Errorf("INFO %s: %q", section, strings.TrimSpace(head))
+		}
+		if _, err := fmt.Sscan(strings.TrimSpace(head[1:]), &n); err != nil || n < 0 {
+			return nil, fmt.Errorf("INFO %s: bad length %q", section, head)
+		}
+		body := make([]byte, n+2)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, err
+		}
+		for _, line := range strings.Split(string(body[:n]), "\n") {
+			line = strings.TrimSpace(line)
+			k, v, ok := strings.Cut(line, ":")
+			if !ok {
+				continue
+			}
+			if cmd, ok := strings.CutPrefix(k, "cmdstat_"); ok {
+				// calls=N,usec=...,rejected_calls=N,failed_calls=N
+				for _, f := range strings.Split(v, ",") {
+					fk, fv, _ := strings.Cut(f, "=")
+					var x int64
+					fmt.Sscan(fv, &x)
+					switch fk {
+					case "calls":
+						out[cmd] = x
+					case "rejected_calls", "failed_calls":
+						out["failed:"+cmd] += x
+					}
+				}
+				continue
+			}
+			if k == "keyspace_hits" || k == "keyspace_misses" {
+				var x int64
+				fmt.Sscan(v, &x)
+				out[k] = x
+			}
+		}
+	}
+	return out, nil
 }
