@@ -28,8 +28,8 @@ type Metrics struct {
 	// CommandRetries: prescripto_command_retries_total{command}, load-decide-
 	// append rounds retried after a conflict.
 	CommandRetries *prometheus.CounterVec
-	// ProjectionLag: prescripto_projection_lag_events{projection}, events in
-	// $all not yet applied.
+	// ProjectionLag: prescripto_projection_lag_positions{projection}, how
+	// far the projection is behind the head of $all, in log positions.
 	ProjectionLag *prometheus.GaugeVec
 	// ProjectionPosition: prescripto_projection_position{projection}, the last
 	// $all position applied.
@@ -56,8 +56,8 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Command load-decide-append rounds retried after a conflict.",
 		}, []string{"command"}),
 		ProjectionLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "prescripto_projection_lag_events",
-			Help: "Events in the $all stream that a projection has not applied yet.",
+			Name: "prescripto_projection_lag_positions",
+			Help: "Log positions between the head of $all and the last position a projection applied: events on the embedded store, transaction-log bytes on EventStoreDB; 0 when caught up.",
 		}, []string{"projection"}),
 		ProjectionPosition: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "prescripto_projection_position",

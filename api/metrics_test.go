@@ -104,7 +104,7 @@ func TestMetricsCountersAndHandler(t *testing.T) {
 	for _, want := range []string{
 		`prescripto_command_conflicts_total{command="BookAppointment"} 1`,
 		`prescripto_command_retries_total{command="BookAppointment"} 2`,
-		`prescripto_projection_lag_events{projection="appointments"} 12`,
+		`prescripto_projection_lag_positions{projection="appointments"} 12`,
 		`prescripto_projection_position{projection="appointments"} 4096`,
 		"go_goroutines",
 		"process_",
