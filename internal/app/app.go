@@ -438,12 +438,29 @@ func (a *App) openMongo(ctx context.Context, o Options) error {
 	if err := client.Ping(cctx, nil); err != nil {
 		return fmt.Errorf("MONGODB_URI: MongoDB at %s does not answer: %w", strings.Join(cs.Hosts, ","), err)
 	}
-	m, err := mongo.New(cctx, client.Database(dbName))
-	if err != nil {
-		return fmt.Errorf("MONGODB_URI: open read models in database %s: %w", dbName, err)
+	// Opening creates the indexes. Processes starting together (api
+	// replicas, the projector) do it at once, and a server may drop a
+	// connection meanwhile (FerretDB v1 does on concurrent index
+	// creation): a dependency that is unavailable is retried until the
+	// connect timeout, anything else is an error at once.
+	backoff := 50 * time.Millisecond
+	for {
+		m, err := mongo.New(cctx, client.Database(dbName))
+		if err == nil {
+			a.models = m
+			return nil
+		}
+		if !errors.Is(err, domain.ErrUnavailable) || cctx.Err() != nil {
+			return fmt.Errorf("MONGODB_URI: open read models in database %s: %w", dbName, err)
+		}
+		a.log.Warn().Err(err).Dur("backoff", backoff).Msg("opening the MongoDB read models failed; retrying")
+		select {
+		case <-time.After(backoff):
+		case <-cctx.Done():
+			return fmt.Errorf("MONGODB_URI: open read models in database %s: %w", dbName, err)
+		}
+		backoff = min(2*backoff, time.Second)
 	}
-	a.models = m
-	return nil
 }
 
 // openRedis connects to REDIS_URL; a server that does not answer is an
