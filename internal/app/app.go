@@ -98,6 +98,8 @@ type Options struct {
 	// ConnectTimeout bounds the first answer of each configured server
 	// (default 10 s).
 	ConnectTimeout time.Duration
+	// MaxWait bounds a read's X-Min-Position wait (default 2 s).
+	MaxWait time.Duration
 }
 
 // DefaultMongoDatabase is the read models' database when MONGODB_URI names
@@ -337,7 +339,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		Appointments: appointments, Dashboards: appointments,
 		Operations: a.ops, HeadPosition: a.headPosition, Tokens: tokens, Metrics: a.Metrics, Registry: promReg,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
-		RateLimitOptions: rateLimit, Ready: checks,
+		RateLimitOptions: rateLimit, Ready: checks, MaxWait: o.MaxWait,
 	})
 	if err != nil {
 		return nil, a.fail(err)

@@ -41,7 +41,7 @@ func TestProductionMongoDown(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartFerretDB(t)
 	logs := captureLogs(t)
-	e := testenv.Start(t, testenv.Options{Production: true, MongoURI: srv.URI(), Logger: logs.logger()})
+	e := testenv.Start(t, testenv.Options{Production: true, MongoURI: srv.URI(), Logger: logs.logger(), MaxWait: 2 * time.Second})
 	speciality := "Nephrologist " + e.Unique("mongo-down")
 	d := e.NewDoctor(t, "Dr. Mongo Down", speciality)
 	cold := e.NewDoctor(t, "Dr. Never Read", speciality) // no read ever fills the cache for it
@@ -247,7 +247,7 @@ func TestProductionMongoDownDuringBurst(t *testing.T) {
 	t.Parallel()
 	srv := testenv.StartFerretDB(t)
 	logs := captureLogs(t)
-	e := testenv.Start(t, testenv.Options{Production: true, MongoURI: srv.URI(), Logger: logs.logger()})
+	e := testenv.Start(t, testenv.Options{Production: true, MongoURI: srv.URI(), Logger: logs.logger(), MaxWait: 2 * time.Second})
 	d := e.NewDoctor(t, "Dr. Burst", "Cardiologist")
 	const pairs = 4       // two patients per pair race over one list of slots
 	const daysPerPair = 6 // 22 slots a day: more than a pair books in the run

@@ -113,7 +113,7 @@ func (c *childProcess) kill(t *testing.T) {
 // cache in front of them serves the same free slots.
 func TestProjectorKilledDuringLoad(t *testing.T) {
 	t.Parallel()
-	e := testenv.Start(t, testenv.Options{Production: true, Roles: true, ExternalProjector: true})
+	e := testenv.Start(t, testenv.Options{Production: true, Roles: true, ExternalProjector: true, MaxWait: 2 * time.Second})
 	o := e.Options()
 	proj := startChild(t, app.RoleProjector, o)
 	t.Cleanup(func() { proj.kill(t) })

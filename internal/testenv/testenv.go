@@ -108,6 +108,9 @@ type Options struct {
 	// and an api App, whose handler the Env serves, as `prescripto
 	// projector`, `worker` and `api` would.
 	Roles bool
+	// MaxWait bounds the API's X-Min-Position waits; default 2 s, 15 s
+	// with Production (see maxWait).
+	MaxWait time.Duration
 	// ExternalProjector (with Roles) starts no projector: the test runs
 	// its own (a child process it kills, say).
 	ExternalProjector bool
@@ -132,6 +135,22 @@ func (o *Options) production(t testing.TB) {
 	if o.RedisURL == "" {
 		o.RedisURL = RedisURL(t)
 	}
+}
+
+// maxWait is the API's X-Min-Position bound: MaxWait if set, else the
+// default 2 s embedded; on
+// the production wiring 15 s, because FerretDB under the race detector,
+// with other test packages on the same 2 cores, applies events at a few
+// dozen per second (docs/performance.md) and a wait the engine would
+// honour on MongoDB must not fail the test.
+func (o Options) maxWait() time.Duration {
+	if o.MaxWait != 0 {
+		return o.MaxWait
+	}
+	if o.Production {
+		return 15 * time.Second
+	}
+	return 0
 }
 
 // withDatabase returns uri with its path set to db.
@@ -223,7 +242,7 @@ func Start(t testing.TB, o Options) *Env {
 	a, err := app.New(ctx, app.Options{
 		Role:    role,
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
-		BcryptCost: 4, Logger: logger, Now: o.Clock.Now,
+		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
 	})
 	if err != nil {
@@ -274,7 +293,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 	t.Helper()
 	a, err := app.New(context.Background(), app.Options{
 		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
-		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4,
+		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
 	})
 	if err != nil {
