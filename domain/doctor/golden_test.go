@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
-	"fmt"
-	"os"
-	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -18,12 +15,11 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/internal/goldentest"
 )
 
 // go test ./domain/doctor -run Golden -update rewrites testdata/golden.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-const goldenDir = "testdata/golden"
 
 // goldenSamples is one representative instance of every doctor event type,
 // every field set, so that its golden file pins every stored field.
@@ -66,164 +62,13 @@ func goldenSamples() []domain.Event {
 	}
 }
 
-func registeredNames(t *testing.T, regs []domain.Registration) []string {
-	t.Helper()
-	r := domain.NewEmptyRegistry()
-	if err := r.Register(regs...); err != nil {
-		t.Fatal(err)
-	}
-	names := r.Types()
-	sort.Strings(names)
-	return names
-}
-
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	samples := map[string]domain.Event{}
-	for _, e := range goldenSamples() {
-		if _, dup := samples[e.EventType()]; dup {
-			t.Fatalf("two samples of %s", e.EventType())
-		}
-		samples[e.EventType()] = e
-	}
-	names := registeredNames(t, doctor.Events())
-	if len(names) != len(samples) {
-		t.Errorf("%d registered types, %d samples", len(names), len(samples))
-	}
 	reg, err := catalog.NewRegistry()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			e, ok := samples[name]
-			if !ok {
-				t.Fatalf("no golden sample for registered type %s", name)
-			}
-			checkGolden(t, reg, e, *update)
-		})
-	}
-
-	// no stray golden files
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
-	for _, f := range files {
-		if name := strings.TrimSuffix(filepath.Base(f), ".json"); !slices.Contains(names, name) {
-			t.Errorf("golden file %s has no registered type", f)
-		}
-	}
-}
-
-// checkGolden pins the stored form of e: its encoding equals the golden
-// file (modulo indentation), the golden data decodes back to e, and e
-// round-trips through the registry.
-func checkGolden(t *testing.T, reg *domain.Registry, e domain.Event, update bool) {
-	t.Helper()
-	data, err := domain.Encode(e)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var pretty bytes.Buffer
-	if err := json.Indent(&pretty, data, "", "  "); err != nil {
-		t.Fatal(err)
-	}
-	pretty.WriteByte('\n')
-	path := filepath.Join(goldenDir, e.EventType()+".json")
-	if update {
-		if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	golden, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("missing golden file (run with -update to create): %v", err)
-	}
-	var compact bytes.Buffer
-	if err := json.Compact(&compact, golden); err != nil {
-		t.Fatalf("golden file %s: %v", path, err)
-	}
-	if !bytes.Equal(compact.Bytes(), data) {
-		t.Errorf("the stored shape of %s changed (add a new version and an upcaster, or run -update if intended)\n shape diff:\n%s\n got  %s\n want %s",
-			e.EventType(), shapeDiff(t, data, compact.Bytes()), data, compact.Bytes())
-	}
-
-	// stored data of the golden shape still decodes to the same value
-	back, err := reg.Decode(e.EventType(), golden)
-	if err != nil {
-		t.Fatalf("decoding the golden file: %v", err)
-	}
-	if !reflect.DeepEqual(back, e) {
-		t.Errorf("golden decodes to\n %#v\nwant\n %#v", back, e)
-	}
-	// and the value round-trips
-	back, err = reg.Decode(e.EventType(), data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if reflect.TypeOf(back) != reflect.TypeOf(e) || !reflect.DeepEqual(back, e) {
-		t.Errorf("round trip gives %T %#v, want %T %#v", back, back, e, e)
-	}
-}
-
-// shape maps every JSON path of data to its JSON kind.
-func shape(t *testing.T, data []byte) map[string]string {
-	t.Helper()
-	var v any
-	if err := json.Unmarshal(data, &v); err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	var walk func(path string, v any)
-	walk = func(path string, v any) {
-		switch x := v.(type) {
-		case map[string]any:
-			out[path] = "object"
-			for k, e := range x {
-				walk(path+"."+k, e)
-			}
-		case []any:
-			out[path] = "array"
-			for _, e := range x {
-				walk(path+"[]", e)
-			}
-		case string:
-			out[path] = "string"
-		case float64:
-			out[path] = "number"
-		case bool:
-			out[path] = "bool"
-		case nil:
-			out[path] = "null"
-		}
-	}
-	walk("$", v)
-	return out
-}
-
-func shapeDiff(t *testing.T, got, want []byte) string {
-	g, w := shape(t, got), shape(t, want)
-	var lines []string
-	for k, v := range w {
-		if g[k] != v {
-			got := g[k]
-			if got == "" {
-				got = "absent"
-			}
-			lines = append(lines, fmt.Sprintf("  %s: %s, golden %s", k, got, v))
-		}
-	}
-	for k, v := range g {
-		if _, ok := w[k]; !ok {
-			lines = append(lines, fmt.Sprintf("  %s: %s, not in golden", k, v))
-		}
-	}
-	sort.Strings(lines)
-	if len(lines) == 0 {
-		return "  (same fields and kinds; values differ)"
-	}
-	return strings.Join(lines, "\n")
+	goldentest.Run(t, reg, doctor.Events(), goldenSamples(), *update)
 }
 
 func TestCatalogRegistry(t *testing.T) {

@@ -1,15 +1,8 @@
 package idempotency_test
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"maps"
-	"os"
-	"path/filepath"
-	"reflect"
-	"slices"
-	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +10,11 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/domain/idempotency"
+	"github.com/prescripto/prescripto/internal/goldentest"
 )
 
 // go test ./domain/idempotency -run Golden -update rewrites testdata/golden.
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
-
-const goldenDir = "testdata/golden"
 
 // goldenSamples is one instance of every idempotency event type, every
 // field set.
@@ -37,83 +29,27 @@ func goldenSamples() []domain.Event {
 	}
 }
 
-func registry(t *testing.T) *domain.Registry {
-	t.Helper()
+// TestTypesAreVersioned: every type is a versioned type of the category.
+func TestTypesAreVersioned(t *testing.T) {
+	t.Parallel()
 	r := domain.NewEmptyRegistry()
 	if err := r.Register(idempotency.Events()...); err != nil {
 		t.Fatal(err)
 	}
-	return r
+	for _, name := range r.Types() {
+		if !strings.HasSuffix(name, ".v1") || !strings.HasPrefix(name, idempotency.Category+".") {
+			t.Errorf("type %s is not a versioned %s type", name, idempotency.Category)
+		}
+	}
 }
 
 func TestGolden(t *testing.T) {
 	t.Parallel()
-	reg := registry(t)
-	names := reg.Types()
-	sort.Strings(names)
-	samples := map[string]domain.Event{}
-	for _, e := range goldenSamples() {
-		samples[e.EventType()] = e
+	reg, err := catalog.NewRegistry()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if len(names) != len(samples) {
-		t.Errorf("%d registered types, %d samples", len(names), len(samples))
-	}
-	for _, name := range names {
-		t.Run(name, func(t *testing.T) {
-			e, ok := samples[name]
-			if !ok {
-				t.Fatalf("no golden sample for registered type %s", name)
-			}
-			if !strings.HasSuffix(name, ".v1") || !strings.HasPrefix(name, idempotency.Category+".") {
-				t.Errorf("type %s is not a versioned %s type", name, idempotency.Category)
-			}
-			data, err := domain.Encode(e)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var pretty bytes.Buffer
-			if err := json.Indent(&pretty, data, "", "  "); err != nil {
-				t.Fatal(err)
-			}
-			pretty.WriteByte('\n')
-			path := filepath.Join(goldenDir, name+".json")
-			if *update {
-				if err := os.MkdirAll(goldenDir, 0o755); err != nil {
-					t.Fatal(err)
-				}
-				if err := os.WriteFile(path, pretty.Bytes(), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			golden, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("missing golden file (run with -update to create): %v", err)
-			}
-			var compact bytes.Buffer
-			if err := json.Compact(&compact, golden); err != nil {
-				t.Fatal(err)
-			}
-			if !bytes.Equal(compact.Bytes(), data) {
-				t.Errorf("the stored shape of %s changed (add a new version and an upcaster, or run -update if intended)\n got  %s\n want %s",
-					name, data, compact.Bytes())
-			}
-			for _, in := range [][]byte{golden, data} {
-				back, err := reg.Decode(name, in)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if reflect.TypeOf(back) != reflect.TypeOf(e) || !reflect.DeepEqual(back, e) {
-					t.Errorf("decodes to %T %#v, want %#v", back, back, e)
-				}
-			}
-		})
-	}
-	files, _ := filepath.Glob(filepath.Join(goldenDir, "*.json"))
-	for _, f := range files {
-		if name := strings.TrimSuffix(filepath.Base(f), ".json"); !slices.Contains(names, name) {
-			t.Errorf("golden file %s has no registered type", f)
-		}
-	}
+	goldentest.Run(t, reg, idempotency.Events(), goldenSamples(), *update)
 }
 
 // TestInCatalog: every stored event type is in the catalog, so readers of
