@@ -19,7 +19,23 @@ type RedisStreamOption func(*redisStreamConfig)
 type redisStreamConfig struct {
 	resume bool
 	topic  string
+	maxLen int64
 }
+
+// StreamMaxLen trims the stream to about n entries at each publish (MAXLEN
+// ~); default DefaultStreamMaxLen, 0 for no trimming. Run the forwarder
+// with RunnerConfig.MaxAhead well below it.
+func StreamMaxLen(n int64) RedisStreamOption { return func(c *redisStreamConfig) { c.maxLen = n } }
+
+// DefaultStreamMaxLen is the length a stream is trimmed to by default:
+// ten times DefaultMaxAhead, so a running projection never loses an entry
+// it has not read (and one that does, after a restart of Redis say, sees
+// the gap and has the events republished).
+const DefaultStreamMaxLen = 100_000
+
+// DefaultMaxAhead is the RunnerConfig.MaxAhead for a Redis Streams
+// transport.
+const DefaultMaxAhead = 10_000
 
 // StreamTopic names the topic (stream) the subscribers read, the Runner's
 // RunnerConfig.Topic; default EventsTopic.
@@ -64,20 +80,22 @@ func ResumeGroups() RedisStreamOption { return func(c *redisStreamConfig) { c.re
 // minute). Either way an event may arrive twice (a republished or redelivered
 // one); projections are idempotent by position, so the duplicate is a no-op.
 //
-// The stream is not trimmed (trimming by length could drop entries a
-// lagging group has not read). Closing the publisher or a subscriber does
+// The stream is trimmed to about StreamMaxLen entries; the forwarder keeps
+// at most RunnerConfig.MaxAhead entries ahead of its slowest running
+// projection, so trimming never reaches an entry a running projection has
+// yet to read. Closing the publisher or a subscriber does
 // not close client, which the caller owns.
 func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ...RedisStreamOption) (message.Publisher, func(consumerGroup string) (message.Subscriber, error), error) {
 	if client == nil {
 		return nil, nil, errors.New("projections: redis stream needs a client")
 	}
-	cfg := redisStreamConfig{topic: EventsTopic}
+	cfg := redisStreamConfig{topic: EventsTopic, maxLen: DefaultStreamMaxLen}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	shared := keepOpen{client} // watermill closes its client on Close
 	wl := WatermillLogger(logger)
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: shared}, wl)
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: shared, DefaultMaxlen: cfg.maxLen}, wl)
 	if err != nil {
 		return nil, nil, err
 	}

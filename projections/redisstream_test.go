@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,4 +247,100 @@ func TestRedisStreamRecreatesLostGroup(t *testing.T) {
 	case <-ctx.Done():
 		t.Fatal("nothing received after the Redis restart")
 	}
+}
+
+// slowDirectory is a directory that takes a while to apply each event.
+type slowDirectory struct{ *memory.Directory }
+
+func (d slowDirectory) Apply(ctx context.Context, e projections.Event) error {
+	time.Sleep(time.Millisecond)
+	return d.Directory.Apply(ctx, e)
+}
+
+// TestRedisStreamTrimmedBehindTheProjections: the stream is trimmed to a
+// length, and the forwarder keeps at most MaxAhead events ahead of its
+// slowest projection, so trimming never reaches an entry a projection has
+// yet to read: no gap is seen (with MaxAhead 0 this test sees one), the
+// stream stays short, and the read models equal a fresh replay.
+func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	scenario(t, w)
+	traffic(t, w, 20, 60) // all in the log before the runner starts: the forwarder could race ahead
+	client := redisClient(t)
+	ctx := context.Background()
+	// Small stream nodes, so that approximate trimming (whole nodes) bites
+	// at these lengths.
+	if err := client.ConfigSet(ctx, "stream-node-max-entries", "8").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const maxLen, maxAhead = 40, 4
+	var logs testenv.ProcessLog
+	logger := zerolog.New(&logs).Level(zerolog.WarnLevel)
+	dir := projections.NewLive(func() slowDirectory { return slowDirectory{memory.NewDirectory()} })
+	slots, apps := projections.NewLive(memory.NewSlots), projections.NewLive(memory.NewAppointments)
+	pub, sub, err := projections.NewRedisStream(client, logger, projections.StreamMaxLen(maxLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projections.NewRunner(projections.RunnerConfig{
+		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{dir, slots, apps},
+		Publisher: pub, Subscriber: sub, Logger: logger, Forward: true, MaxAhead: maxAhead,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInBackground(t, r, func() { _ = pub.Close() })
+
+	var longest atomic.Int64
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			if n, err := client.XLen(ctx, projections.EventsTopic).Result(); err == nil && n > longest.Load() {
+				longest.Store(n)
+			}
+			select {
+			case <-quit:
+				return
+			case <-time.After(time.Millisecond):
+			}
+		}
+	}()
+	head := w.head(t)
+	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	for _, n := range names {
+		if err := r.WaitFor(wctx, n, head); err != nil {
+			t.Fatalf("%s did not reach %d: %v\n%s", n, head, err, logs.String())
+		}
+	}
+	close(quit)
+	<-done
+	total := 0
+	for after := uint64(0); ; {
+		recs, err := w.store.ReadAll(ctx, after, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += len(recs)
+		if len(recs) < 1000 {
+			break
+		}
+		after = recs[len(recs)-1].Position
+	}
+	got := readmodeltest.Models{
+		Directory: projections.LiveDirectory[slowDirectory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots},
+		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps},
+	}
+	readmodeltest.SameSnapshot(t, "read models over a trimmed stream",
+		readmodeltest.Snapshot(ctx, t, got, w.probe()),
+		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
+	if n := longest.Load(); n > maxLen+2*8 || int(n) >= total {
+		t.Errorf("the stream held up to %d entries for %d events, want about %d (trimmed)", n, total, maxLen)
+	}
+	if strings.Contains(logs.String(), "missing") {
+		t.Errorf("a projection saw a gap: trimming reached an entry it had not read:\n%s", logs.String())
+	}
+	t.Logf("%d events forwarded, longest stream seen %d entries", total, longest.Load())
 }

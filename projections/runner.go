@@ -84,6 +84,13 @@ type RunnerConfig struct {
 	// Topic is the topic events are forwarded to and consumed from
 	// (default EventsTopic).
 	Topic string
+	// MaxAhead bounds how many forwarded events may wait unapplied by the
+	// slowest running projection of this runner: the forwarder waits
+	// beyond it (0: no bound; the in-process transport blocks anyway).
+	// A transport that trims its stream to a length (Redis Streams) must
+	// keep that length well above MaxAhead, so that nothing a running
+	// projection has not read is trimmed.
+	MaxAhead int
 }
 
 // Validate checks the configuration.
@@ -227,8 +234,15 @@ func (r *Runner) forward(ctx context.Context) error {
 			}
 		}()
 		prev := from
+		var ahead []uint64 // positions forwarded and not yet applied by every running projection
 		err := r.cfg.Store.SubscribeAll(sctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			backoff = 100 * time.Millisecond
+			if r.cfg.MaxAhead > 0 {
+				var err error
+				if ahead, err = r.holdBack(ctx, append(ahead, e.Position)); err != nil {
+					return err
+				}
+			}
 			msg := ToMessage(e)
 			msg.Metadata.Set(MetaPrevPosition, strconv.FormatUint(prev, 10))
 			msg.Metadata.Set(MetaEpoch, epoch)
@@ -260,6 +274,36 @@ func (r *Runner) forward(ctx context.Context) error {
 			return nil
 		}
 		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// holdBack drops from ahead the positions every running projection has
+// applied and, while more than MaxAhead remain, waits for the projections
+// (a failed projection is not waited for: it no longer advances).
+func (r *Runner) holdBack(ctx context.Context, ahead []uint64) ([]uint64, error) {
+	for {
+		low, any := uint64(0), false
+		for _, p := range r.cfg.Projections {
+			if state, _ := p.State(); state == "failed" {
+				continue
+			}
+			if pos := p.Position(); !any || pos < low {
+				low, any = pos, true
+			}
+		}
+		i := 0
+		for i < len(ahead) && (!any || ahead[i] <= low) {
+			i++
+		}
+		ahead = ahead[i:]
+		if len(ahead) <= r.cfg.MaxAhead {
+			return ahead, nil
+		}
+		select {
+		case <-ctx.Done():
+			return ahead, ctx.Err()
+		case <-time.After(2 * time.Millisecond):
+		}
 	}
 }
 

@@ -252,7 +252,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 		a.Runner, err = projections.NewRunner(projections.RunnerConfig{
 			Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-			Projections: readModels,
+			Projections: readModels, MaxAhead: a.maxAhead(),
 		})
 		if err != nil {
 			return nil, a.fail(err)
@@ -283,7 +283,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 		}
 		a.Workers, err = projections.NewRunner(projections.RunnerConfig{
 			Store: a.Store, Registry: reg, Publisher: pub, Subscriber: sub, Logger: o.Logger, Forward: true,
-			Projections: []projections.Runnable{notifications}, Topic: projections.WorkersTopic,
+			Projections: []projections.Runnable{notifications}, Topic: projections.WorkersTopic, MaxAhead: a.maxAhead(),
 		})
 		if err != nil {
 			return nil, a.fail(err)
@@ -489,6 +489,16 @@ func (a *App) transport(l zerolog.Logger, topic string) (message.Publisher, func
 		return pub, sub, nil
 	}
 	return projections.NewRedisStream(a.redis, l, projections.StreamTopic(topic))
+}
+
+// maxAhead bounds the events a forwarder runs ahead of its projections on
+// Redis Streams, which trims its streams to a length; the in-process
+// transport blocks by itself.
+func (a *App) maxAhead() int {
+	if a.redis == nil {
+		return 0
+	}
+	return projections.DefaultMaxAhead
 }
 
 // projectionsReady: the runner is up and no projection has failed.
