@@ -239,7 +239,7 @@ func (r *Runner) forward(ctx context.Context) error {
 			backoff = 100 * time.Millisecond
 			if r.cfg.MaxAhead > 0 {
 				var err error
-				if ahead, err = r.holdBack(ctx, append(ahead, e.Position)); err != nil {
+				if ahead, err = r.holdBack(ctx, ahead, e.Position); err != nil {
 					return err
 				}
 			}
@@ -277,27 +277,20 @@ func (r *Runner) forward(ctx context.Context) error {
 	}
 }
 
-// holdBack drops from ahead the positions every running projection has
-// applied and, while more than MaxAhead remain, waits for the projections
-// (a failed projection is not waited for: it no longer advances).
-func (r *Runner) holdBack(ctx context.Context, ahead []uint64) ([]uint64, error) {
-	for {
-		low, any := uint64(0), false
-		for _, p := range r.cfg.Projections {
-			if state, _ := p.State(); state == "failed" {
-				continue
-			}
-			if pos := p.Position(); !any || pos < low {
-				low, any = pos, true
-			}
-		}
+// holdBack records pos as forwarded and, once more than MaxAhead
+// forwarded positions may be unapplied, drops those every running
+// projection has applied, waiting while more than MaxAhead remain (a
+// failed projection is not waited for: it no longer advances).
+func (r *Runner) holdBack(ctx context.Context, ahead []uint64, pos uint64) ([]uint64, error) {
+	ahead = append(ahead, pos)
+	for len(ahead) > r.cfg.MaxAhead {
+		low, ok := r.lowestRunning()
 		i := 0
-		for i < len(ahead) && (!any || ahead[i] <= low) {
+		for i < len(ahead) && (!ok || ahead[i] <= low) {
 			i++
 		}
-		ahead = ahead[i:]
-		if len(ahead) <= r.cfg.MaxAhead {
-			return ahead, nil
+		if ahead = ahead[i:]; len(ahead) <= r.cfg.MaxAhead {
+			break
 		}
 		select {
 		case <-ctx.Done():
@@ -305,6 +298,21 @@ func (r *Runner) holdBack(ctx context.Context, ahead []uint64) ([]uint64, error)
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
+	return ahead, nil
+}
+
+// lowestRunning is the lowest position seen by a projection that has not
+// failed (ok false when every projection has failed).
+func (r *Runner) lowestRunning() (low uint64, ok bool) {
+	for _, p := range r.cfg.Projections {
+		if state, _ := p.State(); state == "failed" {
+			continue
+		}
+		if pos := p.Position(); !ok || pos < low {
+			low, ok = pos, true
+		}
+	}
+	return low, ok
 }
 
 // gap reports whether msg follows an event that p never received: its
