@@ -125,12 +125,11 @@ type App struct {
 	Handler http.Handler
 	Metrics *api.Metrics
 
-	// ops serves the API's projection operations: local is what the
-	// runners of this process run; remote, in an api process, what the
-	// projector and worker processes report.
+	// ops serves the API's projection operations: local, what the runners
+	// of this process run, or in an api process what the projector and
+	// worker processes report (remoteOps).
 	ops      projectionOps
 	local    operations
-	remote   *remoteOps
 	control  *mongo.Control
 	role     Role
 	now      func() time.Time
@@ -297,9 +296,7 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if o.Role == RoleAPI {
 		// The projections run in other processes: wait on and report what
 		// they stored.
-		a.remote = newRemoteOps(a.control, a.Store, a.redisCheckpoint(), readModels, o.Now)
-		a.remote.also = waitAlso
-		a.ops = a.remote
+		a.ops = newRemoteOps(a.control, a.Store, a.redisCheckpoint(), readModels, waitAlso, o.Now)
 	} else {
 		a.ops = ops
 		checks = append(checks, api.Check{Name: "projections", Check: a.projectionsReady})

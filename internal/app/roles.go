@@ -73,23 +73,24 @@ func (a *App) controlLoop(ctx context.Context) error {
 func (a *App) controlOnce(ctx context.Context, owner string) {
 	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	for _, name := range a.local.names() {
-		took, err := a.control.TakeRebuildRequest(cctx, name)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Warn().Err(err).Str("projection", name).Msg("cannot read rebuild requests")
-			}
-			break
+	pending, err := a.control.PendingRebuilds(cctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn().Err(err).Msg("cannot read rebuild requests")
+	}
+	for _, name := range pending {
+		if !slices.Contains(a.local.names(), name) {
+			continue // a projection another process runs
 		}
-		if took {
-			err := a.local.StartRebuild(ctx, name)
-			switch {
-			case errors.Is(err, projections.ErrRebuilding):
-			case err != nil:
-				a.log.Error().Err(err).Str("projection", name).Msg("requested rebuild refused")
-			default:
-				a.log.Info().Str("projection", name).Msg("rebuild requested through the API started")
-			}
+		took, err := a.control.TakeRebuildRequest(cctx, name)
+		if err != nil || !took {
+			continue // gone meanwhile, or the database is away: next round
+		}
+		switch err := a.local.StartRebuild(ctx, name); {
+		case errors.Is(err, projections.ErrRebuilding):
+		case err != nil:
+			a.log.Error().Err(err).Str("projection", name).Msg("requested rebuild refused")
+		default:
+			a.log.Info().Str("projection", name).Msg("rebuild requested through the API started")
 		}
 	}
 	st, err := a.local.Statuses(cctx)
@@ -125,8 +126,8 @@ type remoteOps struct {
 	also     map[string][]string
 }
 
-func newRemoteOps(c *mongo.Control, st eventstore.Store, redisCheckpoint func(context.Context) (uint64, error), models []projections.Runnable, now func() time.Time) *remoteOps {
-	r := &remoteOps{control: c, store: st, now: now, progress: map[string]*polledProgress{}}
+func newRemoteOps(c *mongo.Control, st eventstore.Store, redisCheckpoint func(context.Context) (uint64, error), models []projections.Runnable, also map[string][]string, now func() time.Time) *remoteOps {
+	r := &remoteOps{control: c, store: st, now: now, progress: map[string]*polledProgress{}, also: also}
 	for _, m := range models {
 		read := m.Checkpoint
 		if m.Name() == rediscache.InvalidationName && redisCheckpoint != nil {

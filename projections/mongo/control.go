@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -55,19 +54,22 @@ type statusDoc struct {
 	At       int64  `bson:"at"` // Unix nanoseconds
 }
 
-// Report records the statuses of the projections the calling process runs.
+// Report records the statuses of the projections the calling process
+// runs, in one round trip.
 func (c *Control) Report(ctx context.Context, owner string, at time.Time, st []projections.Status) error {
-	var errs []error
-	for _, s := range st {
-		_, err := c.status.UpdateOne(ctx, bson.D{{Key: "_id", Value: s.Name}}, bson.D{{Key: "$set", Value: bson.D{
-			{Key: "position", Value: pos(s.Position)}, {Key: "state", Value: s.Status}, {Key: "error", Value: s.Error},
-			{Key: "owner", Value: owner}, {Key: "at", Value: at.UnixNano()},
-		}}}, options.UpdateOne().SetUpsert(true))
-		if err != nil {
-			errs = append(errs, fail(ctx, err, "report status of "+s.Name))
-		}
+	if len(st) == 0 {
+		return nil
 	}
-	return errors.Join(errs...)
+	models := make([]mongo.WriteModel, len(st))
+	for i, s := range st {
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: s.Name}}).SetUpsert(true).
+			SetUpdate(bson.D{{Key: "$set", Value: bson.D{
+				{Key: "position", Value: pos(s.Position)}, {Key: "state", Value: s.Status}, {Key: "error", Value: s.Error},
+				{Key: "owner", Value: owner}, {Key: "at", Value: at.UnixNano()},
+			}}})
+	}
+	_, err := c.status.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	return fail(ctx, err, "report projection statuses")
 }
 
 // Statuses are the last reported statuses, by projection name.
@@ -100,6 +102,26 @@ func (c *Control) RequestRebuild(ctx context.Context, name string, at time.Time)
 		return fail(ctx, err, "request rebuild of "+name)
 	}
 	return nil
+}
+
+// PendingRebuilds lists the projections whose rebuild was requested and
+// not yet taken.
+func (c *Control) PendingRebuilds(ctx context.Context) ([]string, error) {
+	cur, err := c.requests.Find(ctx, bson.D{}, options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fail(ctx, err, "rebuild requests")
+	}
+	var docs []struct {
+		ID string `bson:"_id"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fail(ctx, err, "rebuild requests")
+	}
+	out := make([]string, len(docs))
+	for i, d := range docs {
+		out[i] = d.ID
+	}
+	return out, nil
 }
 
 // TakeRebuildRequest removes and reports the pending request for
