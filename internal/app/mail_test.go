@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -26,12 +25,7 @@ func TestNotificationsAreWrittenOncePerFact(t *testing.T) {
 	outbox := filepath.Join(dir, "mail", "outbox.mbox")
 	check := func() {
 		t.Helper()
-		f, err := os.Open(outbox)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		msgs, err := notify.ReadMbox(f)
+		msgs, err := notify.ReadMboxFile(outbox)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -132,6 +132,16 @@ func mboxEntry(msg Message, from string) []byte {
 	return b.Bytes()
 }
 
+// ReadMboxFile reads the mbox file at path (ReadMbox).
+func ReadMboxFile(path string) ([]*mail.Message, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ReadMbox(f)
+}
+
 // ReadMbox parses an mbox file written by Mbox into messages (for tests and
 // tools).
 func ReadMbox(r io.Reader) ([]*mail.Message, error) {

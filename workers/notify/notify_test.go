@@ -3,7 +3,6 @@ package notify_test
 import (
 	"context"
 	"io"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -71,12 +70,7 @@ func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	msgs, err := notify.ReadMbox(f)
+	msgs, err := notify.ReadMboxFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +108,7 @@ func TestMboxQuotesFromLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = box.Close()
-	f, _ := os.Open(path)
-	defer f.Close()
-	msgs, err := notify.ReadMbox(f)
+	msgs, err := notify.ReadMboxFile(path)
 	if err != nil || len(msgs) != 1 {
 		t.Fatalf("%d messages, %v", len(msgs), err)
 	}
