@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/internal/testenv"
 )
@@ -16,12 +14,7 @@ import (
 // the shared Redis.
 func replica(t *testing.T, url string, perWindow int) http.Handler {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { _ = client.Close() })
+	client := testenv.RedisClient(t, url)
 	counter, err := api.NewRedisLimitCounter(client, "test:ratelimit", time.Second)
 	if err != nil {
 		t.Fatal(err)

@@ -21,17 +21,6 @@ import (
 	"github.com/prescripto/prescripto/projections/rediscache"
 )
 
-func redisClient(t *testing.T) redis.UniversalClient {
-	t.Helper()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := redis.NewClient(opts)
-	t.Cleanup(func() { _ = c.Close() })
-	return c
-}
-
 // redisRunner is a runner whose events travel through Redis Streams, with
 // the cache invalidation projection beside the read models.
 type redisRunner struct {
@@ -92,7 +81,7 @@ func (rn *redisRunner) caughtUp(t *testing.T, w *world) uint64 {
 // the invalidation projection.
 func TestRunnerOverRedisStreams(t *testing.T) {
 	t.Parallel()
-	client := redisClient(t)
+	client := testenv.RedisClient(t, testenv.RedisURL(t))
 	w := newWorld(t)
 	scenario(t, w) // before the runner starts: forwarded from the log
 	rn := startRedisRunner(t, w, client, "test:cache")
@@ -202,12 +191,7 @@ func cacheFollowsReadModels(t *testing.T, w *world, rn *redisRunner) {
 func TestRedisStreamRecreatesLostGroup(t *testing.T) {
 	t.Parallel()
 	rs := testenv.StartRedis(t)
-	opts, err := redis.ParseURL(rs.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { _ = client.Close() })
+	client := testenv.RedisClient(t, rs.URL())
 	pub, subFor, err := projections.NewRedisStream(client, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
@@ -267,7 +251,7 @@ func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	w := newWorld(t)
 	scenario(t, w)
 	traffic(t, w, 20, 60) // all in the log before the runner starts: the forwarder could race ahead
-	client := redisClient(t)
+	client := testenv.RedisClient(t, testenv.RedisURL(t))
 	ctx := context.Background()
 	// Small stream nodes, so that approximate trimming (whole nodes) bites
 	// at these lengths.

@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 	mongodriver "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
@@ -279,8 +278,7 @@ func TestProjectorKilledDuringLoad(t *testing.T) {
 		readmodeltest.Snapshot(ctx, t, got, probe), readmodeltest.Snapshot(ctx, t, fresh, probe))
 
 	// The cache the api serves through was invalidated across the kills.
-	rc := redis.NewClient(mustRedisOptions(t, o.RedisURL))
-	t.Cleanup(func() { rc.Close() })
+	rc := testenv.RedisClient(t, o.RedisURL)
 	cache, err := rediscache.New(rediscache.Config{Client: rc, Directory: models.Directory, Slots: models.Slots, SlotsPosition: models.Slots.Checkpoint})
 	if err != nil {
 		t.Fatal(err)
@@ -345,13 +343,4 @@ func mongoDatabase(t *testing.T, uri string) *mongodriver.Database {
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
 	return client.Database(cs.Database)
-}
-
-func mustRedisOptions(t *testing.T, url string) *redis.Options {
-	t.Helper()
-	o, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // redisStartLimit bounds the wait for a started redis-server to answer PING.
@@ -238,4 +240,17 @@ func redisCommand(addr, user, pass string, db int, args ...string) error {
 		}
 	}
 	return send(args...)
+}
+
+// RedisClient is a go-redis client for url (a RedisURL or a RedisServer's
+// URL), closed at t's cleanup.
+func RedisClient(t testing.TB, url string) *redis.Client {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("testenv: REDIS_URL %q: %v", url, err)
+	}
+	c := redis.NewClient(opts)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
 }

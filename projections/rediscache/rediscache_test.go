@@ -108,12 +108,7 @@ type fixture struct {
 
 func newFixture(t *testing.T, url string) *fixture {
 	t.Helper()
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { _ = client.Close() })
+	client := testenv.RedisClient(t, url)
 	prefix := "test:" + uuid.NewString()
 	b := newBacking()
 	c, err := rediscache.New(rediscache.Config{
@@ -421,12 +416,7 @@ func TestConfigValidate(t *testing.T) {
 // answer must be the uncached one.
 func TestReadModelSuiteThroughCache(t *testing.T) {
 	t.Parallel()
-	opts, err := redis.ParseURL(testenv.RedisURL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	client := redis.NewClient(opts)
-	t.Cleanup(func() { _ = client.Close() })
+	client := testenv.RedisClient(t, testenv.RedisURL(t))
 	readmodeltest.Run(t, func(t *testing.T) readmodeltest.Models {
 		prefix := "suite:" + uuid.NewString()
 		dir, slots, apps := memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()
