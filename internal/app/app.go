@@ -221,7 +221,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 			return nil, a.fail(err)
 		}
 	}
-	models := a.readModels()
 	var (
 		ops      operations
 		waitAlso = map[string][]string{}
@@ -233,8 +232,17 @@ func New(ctx context.Context, o Options) (*App, error) {
 	if rc := a.redis; rc != nil {
 		checks = append(checks, api.Check{Name: "redis", Check: func(ctx context.Context) error { return rc.Ping(ctx).Err() }})
 	}
-	readModels := []projections.Runnable{models.directory, models.slots, models.appointments}
-	if a.redis != nil {
+	// The read models: projected by the projector, read by the api (the
+	// worker has none).
+	var (
+		models     readModelSet
+		readModels []projections.Runnable
+	)
+	if o.Role != RoleWorker {
+		models = a.readModels()
+		readModels = []projections.Runnable{models.directory, models.slots, models.appointments}
+	}
+	if a.redis != nil && o.Role != RoleWorker {
 		rc := a.redis
 		inv := projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(rc, redisCachePrefix) })
 		readModels = append(readModels, inv)
@@ -290,9 +298,6 @@ func New(ctx context.Context, o Options) (*App, error) {
 		ops.add(a.Workers, notifications)
 	}
 	ops.also = waitAlso
-	if a.models != nil && o.Role != RoleAll {
-		a.control = mongo.NewControl(a.models.Database())
-	}
 	if o.Role == RoleAPI {
 		// The projections run in other processes: wait on and report what
 		// they stored.
@@ -437,6 +442,14 @@ func (a *App) openMongo(ctx context.Context, o Options) error {
 	if err := client.Ping(cctx, nil); err != nil {
 		return fmt.Errorf("MONGODB_URI: MongoDB at %s does not answer: %w", strings.Join(cs.Hosts, ","), err)
 	}
+	db := client.Database(dbName)
+	if o.Role != RoleAll {
+		// Separate processes talk about their projections through it.
+		a.control = mongo.NewControl(db)
+	}
+	if o.Role == RoleWorker {
+		return nil // the worker keeps no read models
+	}
 	// Opening creates the indexes. Processes starting together (api
 	// replicas, the projector) do it at once, and a server may drop a
 	// connection meanwhile (FerretDB v1 does on concurrent index
@@ -444,7 +457,7 @@ func (a *App) openMongo(ctx context.Context, o Options) error {
 	// connect timeout, anything else is an error at once.
 	backoff := 50 * time.Millisecond
 	for {
-		m, err := mongo.New(cctx, client.Database(dbName))
+		m, err := mongo.New(cctx, db)
 		if err == nil {
 			a.models = m
 			return nil

@@ -143,6 +143,3 @@ func (c *Control) PendingRebuild(ctx context.Context, name string) (bool, error)
 	}
 	return n > 0, nil
 }
-
-// Database is the database of the read models.
-func (m *Models) Database() *mongo.Database { return m.db }
