@@ -310,10 +310,26 @@ func TestProductionMongoDownDuringBurst(t *testing.T) {
 			t.Errorf("patient %d ran out of slots before the burst ended: give the pairs more days", i)
 		})
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Stop MongoDB once the burst has made a booking, keep it down at
+	// least a second and until a booking sent after the stop succeeded
+	// (on a loaded machine the first answers can take a while).
+	booked := func(since time.Time) func() bool {
+		return func() bool {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, o := range outcomes {
+				if o.status == http.StatusCreated && o.sent.After(since) {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	waitFor(t, 30*time.Second, "the burst booked a slot", booked(time.Time{}))
 	stopped := time.Now()
 	srv.Stop()
 	time.Sleep(time.Second)
+	waitFor(t, 30*time.Second, "a booking succeeded while MongoDB was down", booked(stopped))
 	srv.Start()
 	restarted := time.Now()
 	time.Sleep(300 * time.Millisecond)
