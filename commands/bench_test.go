@@ -99,15 +99,15 @@ func (c *counter) Retry(string)    { c.retries.Add(1) }
 
 func (e *env) observedHandler(b testing.TB, obs commands.Observer) *commands.Handler {
 	b.Helper()
-	return e.observedHandlerClaiming(b, obs, false)
+	return e.warmHandler(b, obs)
 }
 
-// observedHandlerClaiming is observedHandler with Config.ClaimKeys, its
-// cache warmed with the doctors warm (so that a handler made between
-// measured phases does not load their streams inside one).
-func (e *env) observedHandlerClaiming(b testing.TB, obs commands.Observer, claimKeys bool, warm ...string) *commands.Handler {
+// warmHandler is observedHandler with its cache warmed with the doctors
+// warm (so that a handler made between measured phases does not load their
+// streams inside one).
+func (e *env) warmHandler(b testing.TB, obs commands.Observer, warm ...string) *commands.Handler {
 	b.Helper()
-	h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs, ClaimKeys: claimKeys})
+	h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -188,13 +188,12 @@ func reportThroughput(b *testing.B, n int, elapsed time.Duration, lat []time.Dur
 }
 
 // keyModes are the ways a benchmark's bookings are sent: without a key,
-// with a key (on the SQLite store a booking then claims no key: its event
-// ids collide store-wide), and with a key and Config.ClaimKeys (the
-// booking first claims its key in the key's stream, as on EventStoreDB).
+// and with a key (the booking then first claims its key in the key's own
+// stream: one more append).
 var keyModes = []struct {
-	name          string
-	keyed, claims bool
-}{{"keyed=false", false, false}, {"keyed=true", true, false}, {"keyed=true+claim", true, true}}
+	name  string
+	keyed bool
+}{{"keyed=false", false}, {"keyed=true", true}}
 
 // benchKeys numbers the Idempotency-Keys of keyed benchmark bookings, so
 // that no two bookings of one process share a key.
@@ -263,7 +262,7 @@ func BenchmarkReserveDisjointDoctors(b *testing.B) {
 	all := benchSlots(b)
 	var used atomic.Int64 // bookings made by earlier rounds
 	for _, mode := range keyModes {
-		h, keyed := e.observedHandlerClaiming(b, obs, mode.claims, ids...), mode.keyed
+		h, keyed := e.warmHandler(b, obs, ids...), mode.keyed
 		b.Run(fmt.Sprintf("doctors=%d/clients=%d/%s", doctors, clients, mode.name), func(b *testing.B) {
 			base := used.Load()
 			if need := (base + int64(b.N)) / doctors; need >= int64(len(all)) {
@@ -294,7 +293,7 @@ func BenchmarkHotDoctor(b *testing.B) {
 	all := benchSlots(b)
 	var used atomic.Int64
 	for _, mode := range keyModes {
-		h, keyed := e.observedHandlerClaiming(b, obs, mode.claims, id), mode.keyed
+		h, keyed := e.warmHandler(b, obs, id), mode.keyed
 		b.Run(fmt.Sprintf("clients=%d/%s", clients, mode.name), func(b *testing.B) {
 			base := used.Load()
 			if base+int64(b.N) > int64(len(all)) {
@@ -328,7 +327,7 @@ func BenchmarkReserveESDBEmulator(b *testing.B) {
 // the bookings.
 func benchmarkReserveESDBEmulator(b *testing.B, doctors int) {
 	const clients = 64
-	e := newEnvOn(b, newESDBStore(b), false)
+	e := newEnvOn(b, newESDBStore(b))
 	obs := &counter{}
 	h := e.observedHandler(b, obs)
 	ids := make([]string, doctors)

@@ -244,10 +244,7 @@ func TestTwoProcessesRaceThroughOptimisticConcurrency(t *testing.T) {
 	wg.Wait()
 	close(errs)
 	for err := range errs {
-		if errors.Is(err, commands.ErrConcurrency) {
-			continue // bounded retries may give up under this much contention: a 409, never a double booking
-		}
-		t.Fatal(err)
+		t.Error(err) // an uncontested booking goes through, however busy the doctor
 	}
 	if won.Load() != 1 {
 		t.Fatalf("%d patients got the contested slot; want 1", won.Load())
@@ -281,8 +278,8 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 		}
 	}
 	after, _ := e.store.HeadPosition(context.Background())
-	if after != before+1 {
-		t.Fatalf("20 keyed retries appended %d events; want 1", after-before)
+	if after != before+2 {
+		t.Fatalf("20 keyed retries appended %d events; want 2 (the key's claim and the booking)", after-before)
 	}
 	// A fresh process (cold cache) recognises the key from the stream.
 	res, err := e.handler(t).ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot})
@@ -441,11 +438,14 @@ func TestHoldPaymentAndExpiry(t *testing.T) {
 // history.
 type countingStore struct {
 	eventstore.Store
-	reads atomic.Int64
+	reads, fromZero atomic.Int64
 }
 
 func (c *countingStore) ReadStream(ctx context.Context, stream string, from uint64, dir eventstore.Direction, limit int) ([]eventstore.RecordedEvent, error) {
 	c.reads.Add(1)
+	if from == 0 {
+		c.fromZero.Add(1)
+	}
 	return c.Store.ReadStream(ctx, stream, from, dir, limit)
 }
 

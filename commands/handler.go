@@ -17,6 +17,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
+	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/domain/idempotency"
 	"github.com/prescripto/prescripto/eventstore"
 )
@@ -67,11 +69,6 @@ type Config struct {
 	// PaymentsEnabled allows the payment policy "required".
 	PaymentsEnabled bool
 	Observer        Observer
-	// ClaimKeys makes keyed bookings claim their Idempotency-Key in the
-	// key's own stream on every store, also on one that refuses an event id
-	// stored elsewhere (the embedded SQLite store), where they otherwise
-	// rely on that (see idempotency.go). Other keyed commands always claim.
-	ClaimKeys bool
 }
 
 // Validate checks the configuration.
@@ -97,16 +94,16 @@ type Handler struct {
 	maxRetries int
 	payments   bool
 	obs        Observer
-	doctors    *cache
+	doctors    *streams[*doctor.Doctor]
+	accounts   *streams[*account.Account]
 
 	dummyOnce sync.Once
 	dummyHash string
 	names     names
 
 	// claims decodes key claims (a command-layer record the catalog does
-	// not register); claimBookings: keyed bookings claim their key.
-	claims        *domain.Registry
-	claimBookings bool
+	// not register).
+	claims *domain.Registry
 }
 
 // New builds a Handler.
@@ -127,12 +124,11 @@ func New(c Config) (*Handler, error) {
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
-	h.doctors = newCache()
+	h.doctors, h.accounts = newDoctorStreams(), newAccountStreams()
 	h.claims = domain.NewEmptyRegistry()
 	if err := h.claims.Register(idempotency.Events()...); err != nil {
 		return nil, err
 	}
-	h.claimBookings = c.ClaimKeys || !refusesReusedIDs(c.Store)
 	return h, nil
 }
 

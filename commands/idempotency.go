@@ -36,38 +36,16 @@ import (
 // used in another stream, which EventStoreDB does not do.
 //
 // The claim costs a keyed command one more append (and a read when it is
-// refused); an unkeyed command claims nothing. A doctor-stream command
-// appends its claim while it waits in the stream's queue and waits for the
-// claim only once it holds the stream, so the claim's round trip overlaps
-// the queue; its commit is still paid (on the SQLite store's single writer
-// the claims' commits interleave with the doctor's: see the benchmarks).
+// refused); an unkeyed command claims nothing. A command appends its claim
+// while it waits in its stream's queue and waits for the claim only once it
+// holds the stream, so the claim's round trip overlaps the queue; its
+// commit is still paid (see the keyed benchmarks in bench_test.go).
 //
-// Which keyed commands claim:
-//   - every doctor-stream command whose stream and entity come from the
-//     request (cancel, reschedule, payments, time off, schedule, profile),
-//     and UpdateAccountProfile;
-//   - ReserveSlot, the hot path, only on a store that does not refuse an
-//     event id stored elsewhere (see refusesReusedIDs): on the embedded
-//     SQLite store a booking's event ids, derived from the key but not from
-//     the doctor, already collide store-wide when the key is reused for
-//     another doctor, and the same doctor's stream tells a retry from
-//     another slot, so no second booking can come of a key there and the
-//     claim would add a commit to every keyed booking (Config.ClaimKeys
-//     forces it). What the claim adds there: a key stays bound to a
-//     booking that was refused (slot taken) or never appended, and to its
-//     command (the key of a booking reused for a cancel is refused);
-//   - not the account openings (RegisterPatient, CreateStaff,
-//     RegisterDoctor): their streams are derived from the key itself (the
-//     account and doctor ids) and checkKeyedOpen compares the request with
-//     what the key stored, on any store.
-
-// refusesReusedIDs reports whether store refuses an event id stored
-// elsewhere (eventstore.UniqueEventIDs): the embedded SQLite store does;
-// EventStoreDB does not, nor does a store that does not say.
-func refusesReusedIDs(store eventstore.Store) bool {
-	r, ok := store.(eventstore.UniqueEventIDs)
-	return ok && r.RefusesReusedEventIDs()
-}
+// Every keyed command claims, on every store, except the account openings
+// (RegisterPatient, CreateStaff, RegisterDoctor): their streams are derived
+// from the key itself (the account and doctor ids), and checkKeyedOpen
+// compares the request with what the key stored. Commands never ask which
+// store they were given.
 
 // request is the part of a keyed command's fingerprint that the command
 // gives: its canonical body (marshalled to JSON and hashed; times in UTC)
@@ -144,9 +122,4 @@ func (h *Handler) readClaim(ctx context.Context, stream string) (idempotency.Key
 		return idempotency.KeyClaimed{}, fmt.Errorf("commands: key stream %s holds a %s", stream, recs[0].Type)
 	}
 	return c, nil
-}
-
-// claimsKey reports whether a keyed command claims its key (see above).
-func (h *Handler) claimsKey(command string) bool {
-	return command != reserveSlotCommand || h.claimBookings
 }

@@ -39,21 +39,21 @@ func newESDBStore(t testing.TB) eventstore.Store {
 	return s
 }
 
-// newEnvOn is newEnv on store; claimKeys sets Config.ClaimKeys.
-func newEnvOn(t testing.TB, store eventstore.Store, claimKeys bool) *env {
+// newEnvOn is newEnv on store.
+func newEnvOn(t testing.TB, store eventstore.Store) *env {
 	t.Helper()
 	e := &env{store: store, clock: &fakeClock{now: t0}}
 	var err error
 	if e.reg, err = catalog.NewRegistry(); err != nil {
 		t.Fatal(err)
 	}
-	e.h = e.handlerOn(t, store, claimKeys)
+	e.h = e.handlerOn(t, store)
 	return e
 }
 
-func (e *env) handlerOn(t testing.TB, store eventstore.Store, claimKeys bool) *commands.Handler {
+func (e *env) handlerOn(t testing.TB, store eventstore.Store) *commands.Handler {
 	t.Helper()
-	h, err := commands.New(commands.Config{Store: store, Registry: e.reg, Now: e.clock.Now, Hasher: commands.BcryptHasher{Cost: bcrypt.MinCost}, ClaimKeys: claimKeys})
+	h, err := commands.New(commands.Config{Store: store, Registry: e.reg, Now: e.clock.Now, Hasher: commands.BcryptHasher{Cost: bcrypt.MinCost}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,17 +62,14 @@ func (e *env) handlerOn(t testing.TB, store eventstore.Store, claimKeys bool) *c
 
 // storeKinds are the stores the idempotency tests run on: EventStoreDB
 // (through the emulator), which does not refuse an event id stored in
-// another stream, so the key claims decide; the embedded SQLite store,
-// where bookings rely on the store refusing such ids; and SQLite with the
-// claims forced.
+// another stream, and the embedded SQLite store. The commands take the same
+// path on both: the key claims decide.
 var storeKinds = []struct {
-	name   string
-	open   func(testing.TB) eventstore.Store
-	claims bool
+	name string
+	open func(testing.TB) eventstore.Store
 }{
-	{"esdb", newESDBStore, false},
-	{"sqlite", newStore, false},
-	{"sqlite-claims", newStore, true},
+	{"esdb", newESDBStore},
+	{"sqlite", newStore},
 }
 
 // liveAppointments lists the live appointments of the doctors, folded
@@ -128,7 +125,7 @@ func TestKeyReusedForAnotherDoctorIsRefused(t *testing.T) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvOn(t, k.open(t), k.claims)
+			e := newEnvOn(t, k.open(t))
 			a, b := e.doctor(t, "kra"), e.doctor(t, "krb")
 			slot := slots(t, a, 1)[0]
 			m := patient(1)
@@ -138,7 +135,7 @@ func TestKeyReusedForAnotherDoctorIsRefused(t *testing.T) {
 				t.Fatal(err)
 			}
 			head, _ := e.store.HeadPosition(context.Background())
-			for _, h := range []*commands.Handler{e.h, e.handlerOn(t, e.store, k.claims)} { // warm and cold
+			for _, h := range []*commands.Handler{e.h, e.handlerOn(t, e.store)} { // warm and cold
 				_, err := h.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: b.ID, Start: slot})
 				if !errors.Is(err, commands.ErrIdempotencyKeyReused) {
 					t.Fatalf("the key reused for another doctor: %v, want idempotency_key_reused", err)
@@ -160,12 +157,8 @@ func TestKeyReusedForAnotherDoctorIsRefused(t *testing.T) {
 			if !errors.Is(err, commands.ErrIdempotencyKeyReused) {
 				t.Fatalf("the key reused for another slot: %v", err)
 			}
-			wantClaims := 0
-			if k.name != "sqlite" {
-				wantClaims = 1
-			}
-			if n := e.eventsOfType(t, idempotency.TypeKeyClaimed); n != wantClaims {
-				t.Errorf("%d key claims stored, want %d", n, wantClaims)
+			if n := e.eventsOfType(t, idempotency.TypeKeyClaimed); n != 1 {
+				t.Errorf("%d key claims stored, want 1", n)
 			}
 		})
 	}
@@ -180,9 +173,9 @@ func TestSameKeyTwoDoctorsRace(t *testing.T) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvOn(t, k.open(t), k.claims)
+			e := newEnvOn(t, k.open(t))
 			docs := []commands.DoctorResult{e.doctor(t, "racea"), e.doctor(t, "raceb")}
-			hs := []*commands.Handler{e.h, e.handlerOn(t, e.store, k.claims)}
+			hs := []*commands.Handler{e.h, e.handlerOn(t, e.store)}
 			slot := slots(t, docs[0], 1)[0]
 			m := patient(7)
 			m.IdempotencyKey = "double-click"
@@ -250,7 +243,7 @@ func TestRetryAfterCrashBetweenClaimAndBooking(t *testing.T) {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
 			cs := &crashingStore{Store: k.open(t)}
-			e := newEnvOn(t, cs, k.claims)
+			e := newEnvOn(t, cs)
 			a, b := e.doctor(t, "crasha"), e.doctor(t, "crashb")
 			slot := slots(t, a, 1)[0]
 			m := patient(3)
@@ -267,7 +260,7 @@ func TestRetryAfterCrashBetweenClaimAndBooking(t *testing.T) {
 				t.Fatalf("booked before the retry: %v", live)
 			}
 			// The key is bound to the crashed request: not to another doctor.
-			restarted := e.handlerOn(t, cs, k.claims)
+			restarted := e.handlerOn(t, cs)
 			if _, err := restarted.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: b.ID, Start: slot}); !errors.Is(err, commands.ErrIdempotencyKeyReused) {
 				t.Fatalf("the crashed request's key for another doctor: %v", err)
 			}
@@ -305,7 +298,7 @@ func TestKeyedAppointmentCommandsBindTheirKey(t *testing.T) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvOn(t, k.open(t), k.claims)
+			e := newEnvOn(t, k.open(t))
 			a, b := e.doctor(t, "binda"), e.doctor(t, "bindb")
 			ss := slots(t, a, 3)
 			p := patient(4)
@@ -376,7 +369,7 @@ func TestKeyedProfileUpdate(t *testing.T) {
 	for _, k := range storeKinds {
 		t.Run(k.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnvOn(t, k.open(t), k.claims)
+			e := newEnvOn(t, k.open(t))
 			acc, err := e.h.RegisterPatient(context.Background(), commands.Meta{}, "Prof Patient", "prof@example.com", "password-1")
 			if err != nil {
 				t.Fatal(err)

@@ -8,8 +8,6 @@ import (
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
-const reserveSlotCommand = "ReserveSlot"
-
 // ReserveSlot books the slot of DoctorID starting at Start for the patient
 // who asks (Meta.Actor).
 type ReserveSlot struct {
@@ -21,7 +19,7 @@ type ReserveSlot struct {
 // ReserveSlot runs the command. With an Idempotency-Key the appointment id
 // is derived from the key, so a retry returns the original appointment.
 func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (AppointmentResult, error) {
-	const command = reserveSlotCommand
+	const command = "ReserveSlot"
 	if m.Actor.Role != domain.RolePatient {
 		return AppointmentResult{}, domain.Detail(doctor.ErrNotAllowed, "only patients book appointments")
 	}

@@ -1,0 +1,78 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
+)
+
+// Login checks credentials against the email stream and the account stream
+// (never a read model, so a fresh registration logs in at once). Unknown
+// email and wrong password are the same error and take about the same time.
+func (h *Handler) Login(ctx context.Context, email, password string) (AccountResult, error) {
+	email = account.NormalizeEmail(email)
+	if account.ValidateEmail(email) != nil || len(password) > 1024 {
+		h.burnHash(password)
+		return AccountResult{}, account.ErrInvalidCredentials
+	}
+	recs, evs, err := h.readStream(ctx, account.EmailStreamID(email), 0)
+	if err != nil {
+		return AccountResult{}, err
+	}
+	if len(evs) == 0 {
+		h.burnHash(password)
+		return AccountResult{}, account.ErrInvalidCredentials
+	}
+	claim, ok := evs[0].(account.EmailClaimed)
+	if !ok {
+		return AccountResult{}, errors.New("commands: email stream holds an unexpected event")
+	}
+	st, ok, err := h.readAccount(ctx, claim.Role, claim.AccountID)
+	if err != nil {
+		return AccountResult{}, err
+	}
+	if !ok {
+		// The registration stopped between the claim and the account: the
+		// claim carries what is needed to finish it.
+		if st, err = h.completeRegistration(ctx, recs[0].ID, claim); err != nil {
+			return AccountResult{}, err
+		}
+	}
+	if h.hasher.Compare(st.passwordHash, password) != nil {
+		return AccountResult{}, account.ErrInvalidCredentials
+	}
+	return st.AccountResult, nil
+}
+
+// completeRegistration opens the account of an email claim whose
+// registration stopped before the account stream was written.
+func (h *Handler) completeRegistration(ctx context.Context, claimID uuid.UUID, claim account.EmailClaimed) (accountState, error) {
+	m := Meta{Actor: domain.System, CausationID: claimID.String(), IdempotencyKey: "complete-registration:" + claimID.String()}
+	if _, err := h.execAccount(ctx, "CompleteRegistration", claim.Role, claim.AccountID, m, request{}, true, func(a *account.Account, now time.Time) error {
+		if a.Registered() {
+			return nil
+		}
+		return a.Register(account.NewRegistration{Name: claim.Name, Email: claim.Email, PasswordHash: claim.PasswordHash, Role: claim.Role, DoctorID: claim.DoctorID}, now)
+	}); err != nil {
+		return accountState{}, err
+	}
+	st, ok, err := h.readAccount(ctx, claim.Role, claim.AccountID)
+	if err == nil && !ok {
+		err = account.ErrAccountNotFound
+	}
+	return st, err
+}
+
+// burnHash spends the time of a password check so that unknown emails do
+// not answer faster than wrong passwords.
+func (h *Handler) burnHash(password string) {
+	h.dummyOnce.Do(func() {
+		h.dummyHash, _ = h.hasher.Hash(uuid.NewString())
+	})
+	_ = h.hasher.Compare(h.dummyHash, password)
+}

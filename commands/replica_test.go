@@ -1,0 +1,131 @@
+package commands_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain/doctor"
+)
+
+// Two handlers on one store stand for two api replicas. Each caches the
+// doctor's decided state; a command refused on that cache must look at the
+// stream before answering, since the other replica may have changed it.
+
+func TestRefusalOnAStaleCacheCatchesUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.doctor(t, "replicas")
+	ss := slots(t, d, 2)
+	a, b := e.h, e.handler(t)
+	ctx := context.Background()
+	// Both replicas have the doctor cached.
+	for _, h := range []*commands.Handler{a, b} {
+		if err := h.Doctor(ctx, d.ID, func(*doctor.Doctor) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Booked through B, cancelled through A: A has never seen the
+	// appointment.
+	booked, err := b.ReserveSlot(ctx, patient(1), commands.ReserveSlot{PatientName: "P One", DoctorID: d.ID, Start: ss[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.CancelAppointment(ctx, patient(1), commands.CancelAppointment{DoctorID: d.ID, AppointmentID: booked.Appointment.ID, Reason: "plans changed"}); err != nil {
+		t.Fatalf("cancel through the replica that did not book: %v", err)
+	}
+
+	// Booked through A, cancelled through B, booked again through A: A's
+	// cache still holds the slot as taken.
+	first, err := a.ReserveSlot(ctx, patient(2), commands.ReserveSlot{PatientName: "P Two", DoctorID: d.ID, Start: ss[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.CancelAppointment(ctx, patient(2), commands.CancelAppointment{DoctorID: d.ID, AppointmentID: first.Appointment.ID}); err != nil {
+		t.Fatalf("cancel through the other replica: %v", err)
+	}
+	again, err := a.ReserveSlot(ctx, patient(3), commands.ReserveSlot{PatientName: "P Three", DoctorID: d.ID, Start: ss[1]})
+	if err != nil {
+		t.Fatalf("book a slot freed through the other replica: %v", err)
+	}
+
+	// A refusal that holds on the stored state is still a refusal.
+	if _, err := b.ReserveSlot(ctx, patient(4), commands.ReserveSlot{PatientName: "P Four", DoctorID: d.ID, Start: ss[1]}); !errors.Is(err, doctor.ErrSlotUnavailable) {
+		t.Fatalf("booking a taken slot: %v; want slot unavailable", err)
+	}
+	live := e.fold(t, d.ID).LiveAppointments()
+	if len(live) != 1 || live[0].ID != again.Appointment.ID {
+		t.Fatalf("live appointments folded from the log: %v; want only %s", live, again.Appointment.ID)
+	}
+}
+
+// A refusal on current state costs one read of the stream's tail, never a
+// fold of the whole stream.
+func TestRefusalReadsOnlyTheTail(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.doctor(t, "tail")
+	cs := &countingStore{Store: e.store}
+	h, err := commands.New(commands.Config{Store: cs, Registry: e.reg, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := slots(t, d, 1)[0]
+	if _, err := h.ReserveSlot(context.Background(), patient(1), commands.ReserveSlot{PatientName: "P", DoctorID: d.ID, Start: slot}); err != nil {
+		t.Fatal(err)
+	}
+	before := cs.reads.Load()
+	for i := range 10 {
+		if _, err := h.ReserveSlot(context.Background(), patient(2+i), commands.ReserveSlot{PatientName: "P", DoctorID: d.ID, Start: slot}); !errors.Is(err, doctor.ErrSlotUnavailable) {
+			t.Fatalf("got %v", err)
+		}
+	}
+	if got := cs.reads.Load() - before; got != 10 {
+		t.Fatalf("10 refusals read the stream %d times; want 10 (one tail read each)", got)
+	}
+	if got := cs.fromZero.Load(); got != 1 {
+		t.Fatalf("%d reads from revision 0; want 1 (the first load)", got)
+	}
+}
+
+// Uncontested bookings never fail because another replica books the same
+// doctor at the same time: conflicts are retried (with a jittered
+// back-off) until they go through.
+func TestTwoReplicasBookDistinctSlotsOfOneDoctor(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	d := e.doctor(t, "two-replicas")
+	obs := &counter{}
+	hs := [2]*commands.Handler{}
+	for i := range hs {
+		h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs[i] = h
+	}
+	const n = 40
+	ss := slots(t, d, n)
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			if _, err := hs[i%2].ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "P", DoctorID: d.ID, Start: ss[i]}); err != nil {
+				failed.Add(1)
+				t.Errorf("booking %d through replica %d: %v", i, i%2, err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if live := e.fold(t, d.ID).LiveAppointments(); len(live) != n {
+		t.Fatalf("%d live appointments folded from the log; want %d", len(live), n)
+	}
+	t.Logf("%d bookings over two replicas: %d retries, %d gave up", n, obs.retries.Load(), obs.conflicts.Load())
+}

@@ -1,0 +1,355 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/eventstore"
+)
+
+// aggregate is what the command loop needs of a domain aggregate: it folds
+// stored events and records the events its behaviour methods decide.
+type aggregate interface {
+	Load(events ...domain.Event)
+	Changes() []domain.Event
+	ClearChanges()
+	Registered() bool
+}
+
+// entry is the cached, decided state of one stream. Its mutex is the
+// per-stream queue: commands for one stream run one at a time in this
+// process, so they queue instead of conflicting.
+type entry[A aggregate] struct {
+	mu    sync.Mutex
+	refs  int // guarded by streams.mu
+	valid bool
+	agg   A
+	rev   int64  // revision of the last event, -1 for no stream
+	pos   uint64 // position of the last event
+	// keyed maps the ids of events appended under an Idempotency-Key to
+	// their positions (and the appointment they touched), so a retried
+	// request is recognised.
+	keyed map[uuid.UUID]keyedEvent
+}
+
+type keyedEvent struct {
+	pos  uint64
+	appt string // the appointment the event is about, if any
+}
+
+func apptOf(e domain.Event) string {
+	if ae, ok := e.(doctor.AppointmentEvent); ok {
+		return ae.AppointmentRef()
+	}
+	return ""
+}
+
+// streams is one kind of stream (doctors, accounts) as the handler knows
+// it: the cached state of each, bounded: entries nobody uses are evicted at
+// random once there are more than max.
+type streams[A aggregate] struct {
+	// fresh returns the empty aggregate a stream is folded into.
+	fresh func(stream string) A
+
+	mu  sync.Mutex
+	m   map[string]*entry[A]
+	max int
+}
+
+const defaultCacheSize = 50_000
+
+func newStreams[A aggregate](fresh func(stream string) A) *streams[A] {
+	return &streams[A]{fresh: fresh, m: map[string]*entry[A]{}, max: defaultCacheSize}
+}
+
+func (s *streams[A]) acquire(stream string) *entry[A] {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e := s.m[stream]
+	if e == nil {
+		if len(s.m) >= s.max {
+			s.evictLocked()
+		}
+		e = &entry[A]{}
+		s.m[stream] = e
+	}
+	e.refs++
+	return e
+}
+
+// release drops a reference; forget also removes the entry when nobody else
+// holds it (used for streams that turned out not to exist).
+func (s *streams[A]) release(stream string, e *entry[A], forget bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e.refs--
+	if forget && e.refs == 0 && s.m[stream] == e {
+		delete(s.m, stream)
+	}
+}
+
+func (s *streams[A]) evictLocked() {
+	n := len(s.m) / 10
+	for id, e := range s.m {
+		if n <= 0 {
+			return
+		}
+		if e.refs == 0 {
+			delete(s.m, id)
+			n--
+		}
+	}
+}
+
+// load folds the whole stream afresh.
+func (s *streams[A]) load(ctx context.Context, h *Handler, stream string, e *entry[A]) error {
+	recs, evs, err := h.readStream(ctx, stream, 0)
+	if err != nil {
+		return err
+	}
+	e.agg = s.fresh(stream)
+	e.agg.Load(evs...)
+	e.rev, e.pos = -1, 0
+	e.keyed = map[uuid.UUID]keyedEvent{}
+	e.absorb(recs, evs)
+	e.valid = true
+	return nil
+}
+
+// catchUp folds only the events newer than the cached revision.
+func (s *streams[A]) catchUp(ctx context.Context, h *Handler, stream string, e *entry[A]) error {
+	recs, evs, err := h.readStream(ctx, stream, uint64(e.rev+1))
+	if err != nil {
+		return err
+	}
+	e.agg.Load(evs...)
+	e.absorb(recs, evs)
+	return nil
+}
+
+// current brings e up to the stream's head: a fold when it holds nothing
+// valid, otherwise only the newer events.
+func (s *streams[A]) current(ctx context.Context, h *Handler, stream string, e *entry[A]) error {
+	var err error
+	if e.valid {
+		err = s.catchUp(ctx, h, stream, e)
+	} else {
+		err = s.load(ctx, h, stream, e)
+	}
+	if err != nil {
+		e.valid = false
+	}
+	return err
+}
+
+func (e *entry[A]) absorb(recs []eventstore.RecordedEvent, evs []domain.Event) {
+	for i, r := range recs {
+		if idempotencyKeyOf(r.Metadata) != "" {
+			e.keyed[r.ID] = keyedEvent{pos: r.Position, appt: apptOf(evs[i])}
+		}
+	}
+	if n := len(recs); n > 0 {
+		e.rev, e.pos = int64(recs[n-1].Revision), recs[n-1].Position
+	}
+}
+
+// replayed reports whether the keyed command already ran, the position of
+// the last event it appended, and whether those events are about the
+// appointment m.target (when set): a key used before on another
+// appointment is not a retry.
+func (e *entry[A]) replayed(m Meta, command, stream string) (pos uint64, sameTarget, ok bool) {
+	if m.IdempotencyKey == "" {
+		return 0, false, false
+	}
+	sameTarget = m.target == ""
+	for i := 1; ; i++ {
+		ids := eventIDs(m, command, stream, i)
+		k, ok := e.keyed[ids[i-1]]
+		if !ok {
+			return pos, sameTarget, i > 1
+		}
+		pos = k.pos
+		sameTarget = sameTarget || k.appt == m.target
+	}
+}
+
+// step is one command on one stream, as the loop runs it.
+type step[A aggregate] struct {
+	command string
+	stream  string
+	meta    Meta
+	// req is what a keyed command claims its Idempotency-Key for (see
+	// claimKey); a nil body claims nothing.
+	req request
+	// decideReplays makes a keyed retry decide again instead of being
+	// answered from the events its first request stored (account openings
+	// compare the request with the account that way).
+	decideReplays bool
+	// decide decides the command on the aggregate at now, recording events
+	// (or none) or returning a domain error.
+	decide func(agg A, now time.Time) error
+	// view reads the result off the aggregate, under the stream's lock.
+	view func(agg A)
+}
+
+// run is the write side's one loop: load (the cached state; the whole
+// stream when nothing valid is cached) -> decide -> append with the loaded
+// revision -> map errors. It returns the position of the command's last
+// event (or of the stream's last event when the command changed nothing).
+//
+// A refusal decided on cached state is decided once more after catching up
+// with the stream's tail: another process (an api replica) may have changed
+// the stream, and a refusal must reflect the stored state. A version
+// conflict folds the stream again (the aggregate holds the refused changes)
+// and decides again, after a short jittered back-off, a bounded number of
+// times; then ErrConcurrency.
+//
+// A keyed command claims its key for s.req while it queues for the stream,
+// and goes on only once the claim is stored: it answers nothing and appends
+// nothing before.
+func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[A]) (uint64, error) {
+	m := s.meta
+	var claimed chan error
+	if m.IdempotencyKey != "" && s.req.body != nil {
+		// The claim's append overlaps the wait in the stream's queue, so
+		// on a busy stream it costs no time in the queue.
+		claimed = make(chan error, 1)
+		go func() { claimed <- h.claimKey(ctx, m, s.command, s.stream, m.target, s.req) }()
+	}
+	e := kind.acquire(s.stream)
+	forget := false
+	defer func() { kind.release(s.stream, e, forget) }()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if claimed != nil {
+		if err := <-claimed; err != nil {
+			return 0, err
+		}
+	}
+
+	read := false // whether e was read from the store during this command
+	for attempt := 0; ; {
+		if err := ctx.Err(); err != nil {
+			return 0, err
+		}
+		if !e.valid {
+			if err := kind.current(ctx, h, s.stream, e); err != nil {
+				return 0, err
+			}
+			read = true
+		}
+		if pos, sameTarget, ok := e.replayed(m, s.command, s.stream); ok && !s.decideReplays {
+			if !sameTarget {
+				return 0, ErrIdempotencyKeyReused
+			}
+			if s.view != nil {
+				s.view(e.agg)
+			}
+			return pos, nil
+		}
+		now := h.clock()
+		if err := s.decide(e.agg, now); err != nil {
+			if len(e.agg.Changes()) > 0 {
+				e.valid = false // decided half-way: the cached state is not the stored one
+			}
+			if !read {
+				if err := kind.current(ctx, h, s.stream, e); err != nil {
+					return 0, err
+				}
+				read = true
+				continue
+			}
+			forget = !e.agg.Registered()
+			return 0, err
+		}
+		changes := e.agg.Changes()
+		if len(changes) == 0 {
+			if s.view != nil {
+				s.view(e.agg)
+			}
+			return e.pos, nil
+		}
+		ids := eventIDs(m, s.command, s.stream, len(changes))
+		data, err := encode(changes, ids, m, now)
+		if err != nil {
+			e.valid = false
+			return 0, err
+		}
+		expected := eventstore.NoStream
+		if e.rev >= 0 {
+			expected = eventstore.Exact(uint64(e.rev))
+		}
+		res, err := h.store.Append(ctx, s.stream, expected, data)
+		if err == nil {
+			e.agg.ClearChanges()
+			e.rev, e.pos = int64(res.NextExpectedRevision), res.Position
+			if m.IdempotencyKey != "" {
+				for i, id := range ids {
+					e.keyed[id] = keyedEvent{pos: res.Position, appt: apptOf(changes[i])}
+				}
+			}
+			if s.view != nil {
+				s.view(e.agg)
+			}
+			return res.Position, nil
+		}
+		// The aggregate applied changes the store did not take: drop it.
+		e.valid = false
+		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+			return 0, storeErr(err)
+		}
+		if attempt >= h.maxRetries {
+			h.obs.Conflict(s.command)
+			return 0, domain.Detail(ErrConcurrency, "%s changed concurrently %d times; retry", s.stream, attempt+1)
+		}
+		h.obs.Retry(s.command)
+		attempt++
+		if err := backoff(ctx, attempt); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// backoff waits a random time of up to 2^attempt ms (at most 64 ms) before
+// the attempt-th retry after a version conflict, so that processes racing
+// for one stream spread out instead of colliding again in step. Inside one
+// process commands for one stream queue and never conflict.
+func backoff(ctx context.Context, attempt int) error {
+	limit := time.Millisecond << min(attempt, 6)
+	t := time.NewTimer(rand.N(limit))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// view calls see with the stream's current state (the cached state caught
+// up with the stream's tail) and the position of its last event, under the
+// stream's lock. It reports false for a stream whose aggregate is not
+// registered.
+func view[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream string, see func(agg A, pos uint64)) (bool, error) {
+	e := kind.acquire(stream)
+	forget := false
+	defer func() { kind.release(stream, e, forget) }()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := kind.current(ctx, h, stream, e); err != nil {
+		return false, err
+	}
+	if !e.agg.Registered() {
+		forget = true
+		return false, nil
+	}
+	see(e.agg, e.pos)
+	return true, nil
+}
