@@ -1,6 +1,6 @@
 // Package account is the user-account aggregate: patients in streams
 // "patient-{id}", staff (doctors, admins, auditors, analysts) in
-// "staff-{id}", and the email index "user-email-{sha256(lower(email))}",
+// "staff-{id}", and the email index "email-{sha256(lower(email))}",
 // appended with expected revision "no stream" so that an email can be
 // claimed once without any read model.
 package account
@@ -20,7 +20,7 @@ import (
 const (
 	PatientCategory = "patient"
 	StaffCategory   = "staff"
-	EmailCategory   = "user-email"
+	EmailCategory   = "email"
 )
 
 // StreamID is the stream of an account of role r.

@@ -259,13 +259,13 @@ func TestValidatePassword(t *testing.T) {
 
 func TestStreamIDs(t *testing.T) {
 	t.Parallel()
-	shape := regexp.MustCompile(`^user-email-[0-9a-f]{64}$`)
+	shape := regexp.MustCompile(`^email-[0-9a-f]{64}$`)
 	id := account.EmailStreamID("asha@example.com")
 	if !shape.MatchString(id) {
 		t.Errorf("EmailStreamID = %q", id)
 	}
 	sum := sha256.Sum256([]byte("asha@example.com"))
-	if want := "user-email-" + hex.EncodeToString(sum[:]); id != want {
+	if want := "email-" + hex.EncodeToString(sum[:]); id != want {
 		t.Errorf("EmailStreamID = %q, want %q", id, want)
 	}
 	for _, variant := range []string{"ASHA@EXAMPLE.COM", "  Asha@Example.com\t", "\nasha@example.COM "} {
