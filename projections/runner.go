@@ -464,6 +464,15 @@ func (r *Runner) apply(ctx context.Context, log zerolog.Logger, p Runnable, e Ev
 	}
 }
 
+// Names lists the runner's projections, in the order of its configuration.
+func (r *Runner) Names() []string {
+	out := make([]string, len(r.cfg.Projections))
+	for i, p := range r.cfg.Projections {
+		out[i] = p.Name()
+	}
+	return out
+}
+
 // WaitFor blocks until projection name has applied pos (bounded by ctx).
 func (r *Runner) WaitFor(ctx context.Context, name string, pos uint64) error {
 	p, ok := r.byName[name]

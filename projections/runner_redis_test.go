@@ -19,6 +19,7 @@ import (
 	"github.com/prescripto/prescripto/projections/memory"
 	"github.com/prescripto/prescripto/projections/readmodeltest"
 	"github.com/prescripto/prescripto/projections/rediscache"
+	"github.com/prescripto/prescripto/projections/redisstream"
 )
 
 // redisRunner is a runner whose events travel through Redis Streams, with
@@ -36,7 +37,7 @@ func startRedisRunner(t *testing.T, w *world, client redis.UniversalClient, pref
 		inv:    projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(client, prefix) }),
 		client: client,
 	}
-	pub, sub, err := projections.NewRedisStream(client, zerolog.Nop())
+	pub, sub, err := redisstream.New(client, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func TestRunnerOverRedisStreams(t *testing.T) {
 	if err != nil || len(recs) != 3 {
 		t.Fatalf("read the last events: %d, %v", len(recs), err)
 	}
-	pub, _, err := projections.NewRedisStream(client, zerolog.Nop())
+	pub, _, err := redisstream.New(client, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +193,7 @@ func TestRedisStreamRecreatesLostGroup(t *testing.T) {
 	t.Parallel()
 	rs := testenv.StartRedis(t)
 	client := testenv.RedisClient(t, rs.URL())
-	pub, subFor, err := projections.NewRedisStream(client, zerolog.Nop())
+	pub, subFor, err := redisstream.New(client, zerolog.Nop())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,7 +264,7 @@ func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	logger := zerolog.New(&logs).Level(zerolog.WarnLevel)
 	dir := projections.NewLive(func() slowDirectory { return slowDirectory{memory.NewDirectory()} })
 	slots, apps := projections.NewLive(memory.NewSlots), projections.NewLive(memory.NewAppointments)
-	pub, sub, err := projections.NewRedisStream(client, logger, projections.StreamMaxLen(maxLen))
+	pub, sub, err := redisstream.New(client, logger, redisstream.MaxLen(maxLen))
 	if err != nil {
 		t.Fatal(err)
 	}

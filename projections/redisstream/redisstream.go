@@ -1,4 +1,7 @@
-package projections
+// Package redisstream is the Runner's cross-process transport: Redis
+// Streams through watermill-redisstream (REDIS_URL). The in-process
+// transport (projections.NewGoChannel) stays beside the Runner.
+package redisstream
 
 import (
 	"context"
@@ -7,53 +10,55 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	wredis "github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
 	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/projections"
 )
 
-// RedisStreamOption tunes NewRedisStream.
-type RedisStreamOption func(*redisStreamConfig)
+// Option tunes New.
+type Option func(*config)
 
-type redisStreamConfig struct {
+type config struct {
 	resume bool
 	topic  string
 	maxLen int64
 }
 
-// StreamMaxLen trims the stream to about n entries at each publish (MAXLEN
-// ~); default DefaultStreamMaxLen, 0 for no trimming. Run the forwarder
-// with RunnerConfig.MaxAhead well below it.
-func StreamMaxLen(n int64) RedisStreamOption { return func(c *redisStreamConfig) { c.maxLen = n } }
+// MaxLen trims the stream to about n entries at each publish (MAXLEN
+// ~); default DefaultMaxLen, 0 for no trimming. Run the forwarder
+// with projections.RunnerConfig.MaxAhead well below it.
+func MaxLen(n int64) Option { return func(c *config) { c.maxLen = n } }
 
-// DefaultStreamMaxLen is the length a stream is trimmed to by default:
+// DefaultMaxLen is the length a stream is trimmed to by default:
 // ten times DefaultMaxAhead, so a running projection never loses an entry
 // it has not read (and one that does, after a restart of Redis say, sees
 // the gap and has the events republished).
-const DefaultStreamMaxLen = 100_000
+const DefaultMaxLen = 100_000
 
-// DefaultMaxAhead is the RunnerConfig.MaxAhead for a Redis Streams
+// DefaultMaxAhead is the projections.RunnerConfig.MaxAhead for a Redis Streams
 // transport.
 const DefaultMaxAhead = 10_000
 
-// StreamTopic names the topic (stream) the subscribers read, the Runner's
-// RunnerConfig.Topic; default EventsTopic.
-func StreamTopic(topic string) RedisStreamOption {
-	return func(c *redisStreamConfig) { c.topic = topic }
+// Topic names the topic (stream) the subscribers read, the Runner's
+// projections.RunnerConfig.Topic; default projections.EventsTopic.
+func Topic(topic string) Option {
+	return func(c *config) { c.topic = topic }
 }
 
 // ResumeGroups makes each consumer resume its group where it stopped, its
 // own pending entries first, instead of starting at the stream's end. Use
-// it when the forwarder runs in another process (RunnerConfig.Forward
+// it when the forwarder runs in another process (projections.RunnerConfig.Forward
 // false) and the read models keep their data across restarts (MongoDB):
 // nobody republishes what was added while this process was down.
-func ResumeGroups() RedisStreamOption { return func(c *redisStreamConfig) { c.resume = true } }
+func ResumeGroups() Option { return func(c *config) { c.resume = true } }
 
-// NewRedisStream returns the cross-process transport of the Runner: Redis
+// New returns the cross-process transport of the Runner: Redis
 // Streams through watermill-redisstream. The forwarder XADDs every event of
-// $all, in order, to the stream of its topic (EventsTopic unless
-// StreamTopic says otherwise); each projection reads it in a
+// $all, in order, to the stream of its topic (projections.EventsTopic unless
+// Topic says otherwise); each projection reads it in a
 // consumer group named after the projection, so every projection receives
 // every event once, whichever process consumes it.
 //
@@ -80,28 +85,28 @@ func ResumeGroups() RedisStreamOption { return func(c *redisStreamConfig) { c.re
 // minute). Either way an event may arrive twice (a republished or redelivered
 // one); projections are idempotent by position, so the duplicate is a no-op.
 //
-// The stream is trimmed to about StreamMaxLen entries; the forwarder keeps
-// at most RunnerConfig.MaxAhead entries ahead of its slowest running
+// The stream is trimmed to about MaxLen entries; the forwarder keeps
+// at most projections.RunnerConfig.MaxAhead entries ahead of its slowest running
 // projection, so trimming never reaches an entry a running projection has
 // yet to read. Closing the publisher or a subscriber does
 // not close client, which the caller owns.
-func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ...RedisStreamOption) (message.Publisher, func(consumerGroup string) (message.Subscriber, error), error) {
+func New(client redis.UniversalClient, logger zerolog.Logger, opts ...Option) (message.Publisher, func(consumerGroup string) (message.Subscriber, error), error) {
 	if client == nil {
-		return nil, nil, errors.New("projections: redis stream needs a client")
+		return nil, nil, errors.New("redisstream: needs a client")
 	}
-	cfg := redisStreamConfig{topic: EventsTopic, maxLen: DefaultStreamMaxLen}
+	cfg := config{topic: projections.EventsTopic, maxLen: DefaultMaxLen}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	shared := keepOpen{client} // watermill closes its client on Close
-	wl := WatermillLogger(logger)
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: shared, DefaultMaxlen: cfg.maxLen}, wl)
+	wl := projections.WatermillLogger(logger)
+	pub, err := wredis.NewPublisher(wredis.PublisherConfig{Client: shared, DefaultMaxlen: cfg.maxLen}, wl)
 	if err != nil {
 		return nil, nil, err
 	}
 	sub := func(group string) (message.Subscriber, error) {
 		if group == "" {
-			return nil, errors.New("projections: redis stream consumer group is empty")
+			return nil, errors.New("redisstream: consumer group is empty")
 		}
 		start := time.Now()
 		claim := func(p redis.XPendingExt) bool {
@@ -116,7 +121,7 @@ func NewRedisStream(client redis.UniversalClient, logger zerolog.Logger, opts ..
 			}
 			claim = func(redis.XPendingExt) bool { return false }
 		}
-		rs, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
+		rs, err := wredis.NewSubscriber(wredis.SubscriberConfig{
 			Client:        shared,
 			ConsumerGroup: group,
 			Consumer:      group,
@@ -185,13 +190,13 @@ func startAtEnd(client redis.UniversalClient, topic, group string) error {
 	defer cancel()
 	err := client.XGroupCreateMkStream(ctx, topic, group, "$").Err()
 	if err != nil && !redis.HasErrorPrefix(err, "BUSYGROUP") {
-		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+		return fmt.Errorf("redisstream: group %s: %w", group, err)
 	}
 	if err := client.XGroupSetID(ctx, topic, group, "$").Err(); err != nil {
-		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+		return fmt.Errorf("redisstream: group %s: %w", group, err)
 	}
 	if err := client.XGroupDelConsumer(ctx, topic, group, group).Err(); err != nil {
-		return fmt.Errorf("projections: redis stream group %s: %w", group, err)
+		return fmt.Errorf("redisstream: group %s: %w", group, err)
 	}
 	return nil
 }
