@@ -20,33 +20,50 @@ func (h *Handler) Login(ctx context.Context, email, password string) (AccountRes
 		h.burnHash(password)
 		return AccountResult{}, account.ErrInvalidCredentials
 	}
-	recs, evs, err := h.readStream(ctx, account.EmailStreamID(email), 0)
+	st, ok, err := h.emailOwner(ctx, email)
 	if err != nil {
 		return AccountResult{}, err
 	}
-	if len(evs) == 0 {
+	if !ok {
 		h.burnHash(password)
 		return AccountResult{}, account.ErrInvalidCredentials
-	}
-	claim, ok := evs[0].(account.EmailClaimed)
-	if !ok {
-		return AccountResult{}, errors.New("commands: email stream holds an unexpected event")
-	}
-	st, ok, err := h.readAccount(ctx, claim.Role, claim.AccountID)
-	if err != nil {
-		return AccountResult{}, err
-	}
-	if !ok {
-		// The registration stopped between the claim and the account: the
-		// claim carries what is needed to finish it.
-		if st, err = h.completeRegistration(ctx, recs[0].ID, claim); err != nil {
-			return AccountResult{}, err
-		}
 	}
 	if h.hasher.Compare(st.passwordHash, password) != nil {
 		return AccountResult{}, account.ErrInvalidCredentials
 	}
 	return st.AccountResult, nil
+}
+
+// EmailOwner returns the account that owns email, if any (an account whose
+// registration stopped between the email claim and the account is
+// completed first).
+func (h *Handler) EmailOwner(ctx context.Context, email string) (AccountResult, bool, error) {
+	st, ok, err := h.emailOwner(ctx, account.NormalizeEmail(email))
+	return st.AccountResult, ok, err
+}
+
+// emailOwner reads the email's claim and the account it names.
+func (h *Handler) emailOwner(ctx context.Context, email string) (accountState, bool, error) {
+	recs, evs, err := h.readStream(ctx, account.EmailStreamID(email), 0)
+	if err != nil || len(evs) == 0 {
+		return accountState{}, false, err
+	}
+	claim, ok := evs[0].(account.EmailClaimed)
+	if !ok {
+		return accountState{}, false, errors.New("commands: email stream holds an unexpected event")
+	}
+	st, ok, err := h.readAccount(ctx, claim.Role, claim.AccountID)
+	if err != nil {
+		return accountState{}, false, err
+	}
+	if !ok {
+		// The registration stopped between the claim and the account: the
+		// claim carries what is needed to finish it.
+		if st, err = h.completeRegistration(ctx, recs[0].ID, claim); err != nil {
+			return accountState{}, false, err
+		}
+	}
+	return st, true, nil
 }
 
 // completeRegistration opens the account of an email claim whose

@@ -28,15 +28,60 @@ type projectionOps interface {
 	names() []string
 }
 
-// add registers the projections a runner of this process runs.
-func (o *operations) add(r *projections.Runner, ps ...projections.Runnable) {
+// operations routes the API's projection operations to the runner of this
+// process that runs each projection.
+type operations struct {
+	runners []*projections.Runner
+	byName  map[string]*projections.Runner
+	// also names the projections a wait for a projection waits for too
+	// (the cache invalidation in front of a cached read model).
+	also map[string][]string
+}
+
+// add registers a runner of this process.
+func (o *operations) add(r *projections.Runner) {
 	if o.byName == nil {
 		o.byName = map[string]*projections.Runner{}
 	}
 	o.runners = append(o.runners, r)
-	for _, p := range ps {
-		o.byName[p.Name()] = r
+	for _, n := range r.Names() {
+		o.byName[n] = r
 	}
+}
+
+func (o operations) WaitFor(ctx context.Context, name string, pos uint64) error {
+	r, ok := o.byName[name]
+	if !ok {
+		return projections.ErrUnknownProjection
+	}
+	if err := r.WaitFor(ctx, name, pos); err != nil {
+		return err
+	}
+	for _, n := range o.also[name] {
+		if err := o.byName[n].WaitFor(ctx, n, pos); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (o operations) Statuses(ctx context.Context) ([]projections.Status, error) {
+	var out []projections.Status
+	for _, r := range o.runners {
+		st, err := r.Statuses(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, st...)
+	}
+	return out, nil
+}
+
+func (o operations) StartRebuild(ctx context.Context, name string) error {
+	if r, ok := o.byName[name]; ok {
+		return r.StartRebuild(ctx, name)
+	}
+	return projections.ErrUnknownProjection
 }
 
 func (o operations) names() []string {
@@ -48,16 +93,16 @@ func (o operations) names() []string {
 	return out
 }
 
-// ---- the control loop of the projector and worker roles ----
+// ---- the control loop of a process that runs projections ----
 
-// controlEvery is how often a projector or worker reports its status and
-// looks for rebuild requests filed through an api process.
+// controlEvery is how often a process that runs projections reports their
+// status and looks for rebuild requests filed through an api process.
 const controlEvery = 500 * time.Millisecond
 
-// control reports the statuses of this process's projections to the
+// controlLoop reports the statuses of this process's projections to the
 // shared database and starts the rebuilds asked for through the API.
 func (a *App) controlLoop(ctx context.Context) error {
-	owner := processName(a.role)
+	owner := processName(a.opts.Role)
 	t := time.NewTicker(controlEvery)
 	defer t.Stop()
 	for {
@@ -75,7 +120,7 @@ func (a *App) controlOnce(ctx context.Context, owner string) {
 	defer cancel()
 	pending, err := a.control.PendingRebuilds(cctx)
 	if err != nil && ctx.Err() == nil {
-		a.log.Warn().Err(err).Msg("cannot read rebuild requests")
+		a.opts.Logger.Warn().Err(err).Msg("cannot read rebuild requests")
 	}
 	for _, name := range pending {
 		if !slices.Contains(a.local.names(), name) {
@@ -88,17 +133,17 @@ func (a *App) controlOnce(ctx context.Context, owner string) {
 		switch err := a.local.StartRebuild(ctx, name); {
 		case errors.Is(err, projections.ErrRebuilding):
 		case err != nil:
-			a.log.Error().Err(err).Str("projection", name).Msg("requested rebuild refused")
+			a.opts.Logger.Error().Err(err).Str("projection", name).Msg("requested rebuild refused")
 		default:
-			a.log.Info().Str("projection", name).Msg("rebuild requested through the API started")
+			a.opts.Logger.Info().Str("projection", name).Msg("rebuild requested through the API started")
 		}
 	}
 	st, err := a.local.Statuses(cctx)
 	if err != nil {
 		return
 	}
-	if err := a.control.Report(cctx, owner, a.now(), st); err != nil && ctx.Err() == nil {
-		a.log.Warn().Err(err).Msg("cannot report projection statuses")
+	if err := a.control.Report(cctx, owner, a.opts.Now(), st); err != nil && ctx.Err() == nil {
+		a.opts.Logger.Warn().Err(err).Msg("cannot report projection statuses")
 	}
 }
 
@@ -107,7 +152,7 @@ func processName(r Role) string {
 	return string(r) + "@" + host + "/" + strconv.Itoa(os.Getpid())
 }
 
-// ---- the api role: projections run elsewhere ----
+// ---- a process without runners: projections run elsewhere ----
 
 // staleAfter: a status not reported for this long is reported stale (its
 // runner is down or cut off from the database).
@@ -126,12 +171,17 @@ type remoteOps struct {
 	also     map[string][]string
 }
 
-func newRemoteOps(c *mongo.Control, st eventstore.Store, redisCheckpoint func(context.Context) (uint64, error), models []projections.Runnable, also map[string][]string, now func() time.Time) *remoteOps {
-	r := &remoteOps{control: c, store: st, now: now, progress: map[string]*polledProgress{}, also: also}
-	for _, m := range models {
+func newRemoteOps(sh *shared) *remoteOps {
+	c := sh.control
+	r := &remoteOps{control: c, store: sh.store, now: sh.opts.Now, progress: map[string]*polledProgress{}, also: sh.models.waitAlso}
+	for _, m := range sh.models.all() {
 		read := m.Checkpoint
-		if m.Name() == rediscache.InvalidationName && redisCheckpoint != nil {
-			read = redisCheckpoint
+		if m.Name() == rediscache.InvalidationName {
+			// Kept in Redis, where the projector stores it.
+			rc := sh.redis.Client()
+			read = func(ctx context.Context) (uint64, error) {
+				return rediscache.StoredCheckpoint(ctx, rc, redisCachePrefix)
+			}
 		}
 		r.add(m.Name(), read)
 	}
@@ -146,9 +196,6 @@ func newRemoteOps(c *mongo.Control, st eventstore.Store, redisCheckpoint func(co
 	})
 	return r
 }
-
-// notificationsName is the notifications worker's projection name.
-const notificationsName = "notifications"
 
 func (r *remoteOps) add(name string, read func(context.Context) (uint64, error)) {
 	r.progress[name] = &polledProgress{read: read}
@@ -273,26 +320,4 @@ func (pp *polledProgress) poll() {
 		pp.mu.Unlock()
 		time.Sleep(pollEvery)
 	}
-}
-
-// redisCheckpoint reads the cache invalidation's checkpoint as stored in
-// Redis (nil without Redis).
-func (a *App) redisCheckpoint() func(context.Context) (uint64, error) {
-	if a.redis == nil {
-		return nil
-	}
-	rc := a.redis
-	return func(ctx context.Context) (uint64, error) {
-		return rediscache.StoredCheckpoint(ctx, rc, redisCachePrefix)
-	}
-}
-
-// PendingRebuild reports whether a rebuild of projection name was asked
-// for through an api process and not yet taken by the process running it
-// (false where there is no shared database).
-func (a *App) PendingRebuild(ctx context.Context, name string) (bool, error) {
-	if a.control == nil {
-		return false, nil
-	}
-	return a.control.PendingRebuild(ctx, name)
 }

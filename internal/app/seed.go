@@ -52,21 +52,47 @@ type DemoCredentials struct {
 	DoctorPassword            string
 }
 
-// SeedDemo seeds the demo catalogue, once and idempotently: every step
-// carries an Idempotency-Key, so a second run appends nothing. Passwords
-// are generated on the first run and kept (0600) in the data dir.
-func (a *App) SeedDemo(ctx context.Context, dataDir string) (DemoCredentials, error) {
+// DemoSeed says what SeedDemo did.
+type DemoSeed struct {
+	DemoCredentials
+	// Seeded counts the accounts (admin and doctors) created by this run:
+	// zero when the catalogue was there already.
+	Seeded int
+}
+
+// SeedDemo seeds the demo catalogue, once and idempotently: what exists
+// already is left alone (looked up by email, so a restart hashes no
+// password), and every step carries an Idempotency-Key, so a run stopped
+// half-way is completed by the next one. Passwords are generated on the
+// first run and kept (0600) in the data dir.
+func (a *App) SeedDemo(ctx context.Context, dataDir string) (DemoSeed, error) {
 	creds, err := demoCredentials(dataDir)
+	out := DemoSeed{DemoCredentials: creds}
 	if err != nil {
-		return creds, err
+		return out, err
 	}
 	sys := func(key string) commands.Meta {
 		return commands.Meta{Actor: domain.System, CorrelationID: "demo-seed", IdempotencyKey: "demo-seed/" + key}
 	}
-	if _, err := a.Commands.CreateStaff(ctx, sys("admin"), commands.NewAccount{Name: "Prescripto Admin", Email: creds.AdminEmail, Password: creds.AdminPassword, Role: domain.RoleAdmin}); err != nil {
-		return creds, fmt.Errorf("seed admin: %w", err)
+	missing := func(email string) (bool, error) {
+		_, ok, err := a.Commands.EmailOwner(ctx, email)
+		return !ok, err
+	}
+	if ok, err := missing(creds.AdminEmail); err != nil {
+		return out, err
+	} else if ok {
+		if _, err := a.Commands.CreateStaff(ctx, sys("admin"), commands.NewAccount{Name: "Prescripto Admin", Email: creds.AdminEmail, Password: creds.AdminPassword, Role: domain.RoleAdmin}); err != nil {
+			return out, fmt.Errorf("seed admin: %w", err)
+		}
+		out.Seeded++
 	}
 	for _, d := range DemoCatalogue {
+		email := d.Email + "@prescripto.demo"
+		if ok, err := missing(email); err != nil {
+			return out, err
+		} else if !ok {
+			continue
+		}
 		s := doctor.Schedule{Timezone: DemoZone, SlotMinutes: 30, BookingWindowDays: 30, MinNoticeMinutes: 30, PaymentPolicy: doctor.PaymentNone}
 		for wd := 1; wd <= 7; wd++ {
 			s.Weekly = append(s.Weekly, doctor.WeeklyHours{Weekday: wd, Start: "10:00", End: "21:00"})
@@ -77,13 +103,14 @@ func (a *App) SeedDemo(ctx context.Context, dataDir string) (DemoCredentials, er
 				Fees: d.Fees, Currency: "INR", Address: "57th Cross, Richmond Circle, Bengaluru", Available: true,
 				ImageURL: "https://prescripto.example/images/" + d.Email + ".png",
 			},
-			Email: d.Email + "@prescripto.demo", Password: creds.DoctorPassword, Schedule: &s,
+			Email: email, Password: creds.DoctorPassword, Schedule: &s,
 		})
 		if err != nil {
-			return creds, fmt.Errorf("seed %s: %w", d.Name, err)
+			return out, fmt.Errorf("seed %s: %w", d.Name, err)
 		}
+		out.Seeded++
 	}
-	return creds, nil
+	return out, nil
 }
 
 func demoCredentials(dataDir string) (DemoCredentials, error) {
@@ -120,14 +147,18 @@ func randomPassword() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// EnsureAdmin creates the admin named by ADMIN_EMAIL/ADMIN_PASSWORD unless
-// the email already has an account. It is idempotent across restarts.
+// EnsureAdmin creates an admin with email unless the email already has an
+// account: created is false then, and nothing is hashed or appended. It is
+// idempotent across restarts and concurrent calls.
 func (a *App) EnsureAdmin(ctx context.Context, name, email, password string) (created bool, err error) {
+	if _, ok, err := a.Commands.EmailOwner(ctx, email); err != nil || ok {
+		return false, err
+	}
 	m := commands.Meta{Actor: domain.System, CorrelationID: "bootstrap-admin", IdempotencyKey: "bootstrap-admin/" + account.NormalizeEmail(email)}
 	_, err = a.Commands.CreateStaff(ctx, m, commands.NewAccount{Name: name, Email: email, Password: password, Role: domain.RoleAdmin})
 	if errors.Is(err, account.ErrEmailTaken) || errors.Is(err, commands.ErrIdempotencyKeyReused) {
-		// The email has an account (another password or name than this
-		// start-up's is not a new admin).
+		// Taken meanwhile (another password or name than this call's is
+		// not a new admin).
 		return false, nil
 	}
 	return err == nil, err

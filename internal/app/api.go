@@ -1,0 +1,61 @@
+package app
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/prescripto/prescripto/api"
+	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/rediscache"
+)
+
+// newAPI builds the API part: the command handler and the HTTP server over
+// the read models (behind the Redis cache with REDIS_URL), waiting on and
+// reporting the projections through ops.
+func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, error)) (*commands.Handler, http.Handler, error) {
+	o := sh.opts
+	cmds, err := commands.New(commands.Config{
+		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
+		Observer: observer{sh.metrics},
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	m := sh.models
+	var (
+		directory projections.Directory = m.directoryView
+		slots     projections.Slots     = m.slotsView
+		rateLimit []api.RateLimitOption
+	)
+	if sh.redis != nil {
+		cache, err := rediscache.New(rediscache.Config{
+			Client: sh.redis.Client(), Prefix: redisCachePrefix, Directory: directory,
+			Slots: m.slotsView, SlotsPosition: m.slots.Checkpoint, Logger: o.Logger,
+		})
+		if err != nil {
+			return nil, nil, err
+		}
+		directory, slots = cache, cache
+		counter, err := api.NewRedisLimitCounter(sh.redis.Client(), redisRateLimitPrefix, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		rateLimit = append(rateLimit, api.WithLimitCounter(counter))
+	}
+	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
+	if err != nil {
+		return nil, nil, err
+	}
+	srv, err := api.NewServer(api.Config{
+		Commands: cmds, Directory: directory, Slots: slots,
+		Appointments: m.appointmentsView, Dashboards: m.appointmentsView,
+		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
+		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
+		RateLimitOptions: rateLimit, Ready: sh.checks, MaxWait: o.MaxWait,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return cmds, srv, nil
+}

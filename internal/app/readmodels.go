@@ -1,0 +1,134 @@
+package app
+
+import (
+	"context"
+
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/memory"
+	"github.com/prescripto/prescripto/projections/mongo"
+	"github.com/prescripto/prescripto/projections/rediscache"
+	"github.com/prescripto/prescripto/projections/redisstream"
+)
+
+// Redis key prefixes.
+const (
+	redisCachePrefix     = rediscache.DefaultPrefix
+	redisRateLimitPrefix = "prescripto:ratelimit"
+)
+
+// readModelSet is the read models, live (rebuildable) and as the API's
+// views of them.
+type readModelSet struct {
+	directory, slots, appointments projections.Runnable
+	// invalidation keeps the Redis cache in front of the directory and the
+	// slots in step with them (nil without Redis).
+	invalidation projections.Runnable
+	// waitAlso names, per read model, what a wait for it waits for too: a
+	// read of the directory or the slots that waits for a position
+	// (X-Min-Position) is answered through the cache, so it waits for the
+	// invalidations too.
+	waitAlso map[string][]string
+
+	directoryView projections.Directory
+	slotsView     interface {
+		projections.Slots
+		projections.SlotsJSON
+	}
+	appointmentsView interface {
+		projections.Appointments
+		projections.Dashboards
+	}
+}
+
+// all lists the projections of the set.
+func (s readModelSet) all() []projections.Runnable {
+	out := []projections.Runnable{s.directory, s.slots, s.appointments}
+	if s.invalidation != nil {
+		out = append(out, s.invalidation)
+	}
+	return out
+}
+
+// openModels opens the read models: in MongoDB with MONGODB_URI, in memory
+// otherwise; with the Redis cache's invalidation beside them with
+// REDIS_URL.
+func (sh *shared) openModels(ctx context.Context) (readModelSet, error) {
+	var s readModelSet
+	if sh.mongo != nil {
+		m, err := sh.mongo.Models(ctx)
+		if err != nil {
+			return s, err
+		}
+		s = liveModels(
+			func() *mongo.Directory { return m.Directory },
+			func() *mongo.Slots { return m.Slots },
+			func() *mongo.Appointments { return m.Appointments })
+	} else {
+		s = liveModels(memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
+	}
+	s.waitAlso = map[string][]string{}
+	if sh.redis != nil {
+		rc := sh.redis.Client()
+		inv := projections.NewLive(func() *rediscache.Invalidation { return rediscache.NewInvalidation(rc, redisCachePrefix) })
+		s.invalidation = inv
+		for _, p := range []projections.Runnable{s.directory, s.slots} {
+			s.waitAlso[p.Name()] = []string{inv.Name()}
+		}
+	}
+	return s, nil
+}
+
+func liveModels[
+	D interface {
+		projections.Projection
+		projections.Directory
+	},
+	S interface {
+		projections.Projection
+		projections.Slots
+		projections.SlotsJSON
+	},
+	A interface {
+		projections.Projection
+		projections.Appointments
+		projections.Dashboards
+	},
+](d func() D, s func() S, ap func() A) readModelSet {
+	dl, sl, al := projections.NewLive(d), projections.NewLive(s), projections.NewLive(ap)
+	return readModelSet{
+		directory: dl, slots: sl, appointments: al,
+		directoryView: projections.LiveDirectory[D]{L: dl}, slotsView: projections.LiveSlots[S]{L: sl},
+		appointmentsView: projections.LiveAppointments[A]{L: al},
+	}
+}
+
+// runner builds a runner that forwards the log to its own topic and runs ps
+// on it. The in-process transport blocks the forwarder until every consumer
+// has acknowledged an event, so consumers on one runner advance at the pace
+// of the slowest: read models and workers get a runner each (and, on Redis,
+// a stream each, so the worker never waits for the projector).
+func (sh *shared) runner(topic string, ps ...projections.Runnable) (*projections.Runner, error) {
+	pub, sub, maxAhead, err := sh.transport(topic)
+	if err != nil {
+		return nil, err
+	}
+	return projections.NewRunner(projections.RunnerConfig{
+		Store: sh.store, Registry: sh.reg, Publisher: pub, Subscriber: sub, Logger: sh.opts.Logger, Forward: true,
+		Projections: ps, Topic: topic, MaxAhead: maxAhead,
+	})
+}
+
+// transport is a runner's Watermill transport: Redis Streams with
+// REDIS_URL, the in-process GoChannel otherwise; and the bound of the
+// events its forwarder may run ahead of its projections (Redis Streams are
+// trimmed to a length; the in-process transport blocks by itself).
+func (sh *shared) transport(topic string) (message.Publisher, func(string) (message.Subscriber, error), int, error) {
+	if sh.redis == nil {
+		pub, sub := projections.NewGoChannel(sh.opts.Logger)
+		return pub, sub, 0, nil
+	}
+	pub, sub, err := redisstream.New(sh.redis.Client(), sh.opts.Logger, redisstream.Topic(topic))
+	return pub, sub, redisstream.DefaultMaxAhead, err
+}

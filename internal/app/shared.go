@@ -1,0 +1,138 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/prescripto/prescripto/api"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/catalog"
+	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/esdb"
+	"github.com/prescripto/prescripto/eventstore/sqlite"
+	"github.com/prescripto/prescripto/internal/redisconn"
+	"github.com/prescripto/prescripto/projections/mongo"
+)
+
+// shared is what every part of a process uses, opened once: the event
+// store, the event registry, the metrics, the MongoDB and Redis
+// connections when configured, the read models when a part projects or
+// reads them, and the readiness checks of all of it.
+type shared struct {
+	opts    Options
+	store   eventstore.Store
+	reg     *domain.Registry
+	prom    *prometheus.Registry
+	metrics *api.Metrics
+	// mongo and redis are nil when not configured; control, the channel
+	// through which separate processes report and request projection
+	// operations, exists with MongoDB.
+	mongo   *mongo.Conn
+	redis   *redisconn.Conn
+	control *mongo.Control
+	// models are the read models (zero in a process that neither projects
+	// nor reads them).
+	models readModelSet
+	checks []api.Check
+	// closers release what was opened, in reverse order.
+	closers []func() error
+}
+
+// openShared opens the shared parts; withModels opens the read models too.
+// A configured server that does not answer is an error naming its
+// variable.
+func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err error) {
+	sh := &shared{opts: o}
+	defer func() {
+		if err != nil {
+			_ = sh.Close()
+		}
+	}()
+	if sh.reg, err = catalog.NewRegistry(); err != nil {
+		return nil, err
+	}
+	if o.DataDir != "" {
+		if err := os.MkdirAll(o.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+	}
+	if err := sh.openStore(ctx); err != nil {
+		return nil, err
+	}
+	sh.prom = prometheus.NewRegistry()
+	if err := api.RegisterRuntimeCollectors(sh.prom); err != nil {
+		return nil, err
+	}
+	if sh.metrics, err = api.NewMetrics(sh.prom); err != nil {
+		return nil, err
+	}
+	sh.checks = []api.Check{{Name: "eventstore", Check: sh.store.Ping}}
+	cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+	defer cancel()
+	if o.MongoURI != "" {
+		if sh.mongo, err = mongo.Connect(cctx, o.MongoURI, o.Logger); err != nil {
+			return nil, fmt.Errorf("MONGODB_URI: %w", err)
+		}
+		sh.closers = append(sh.closers, sh.mongo.Close)
+		sh.control = sh.mongo.Control()
+		sh.checks = append(sh.checks, api.Check{Name: "mongodb", Check: sh.mongo.Ping})
+	}
+	if o.RedisURL != "" {
+		if sh.redis, err = redisconn.Open(cctx, o.RedisURL); err != nil {
+			return nil, fmt.Errorf("REDIS_URL: %w", err)
+		}
+		sh.closers = append(sh.closers, sh.redis.Close)
+		sh.checks = append(sh.checks, api.Check{Name: "redis", Check: sh.redis.Ping})
+	}
+	if withModels {
+		if sh.models, err = sh.openModels(cctx); err != nil {
+			return nil, fmt.Errorf("MONGODB_URI: %w", err)
+		}
+	}
+	return sh, nil
+}
+
+// openStore opens the event store: the one given, EventStoreDB with
+// ESDB_URL, the embedded SQLite store in the data dir otherwise.
+func (sh *shared) openStore(ctx context.Context) error {
+	o := sh.opts
+	switch {
+	case o.Store != nil:
+		sh.store = o.Store
+		return nil
+	case o.ESDBURL != "":
+		cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
+		defer cancel()
+		st, err := esdb.Open(cctx, o.ESDBURL)
+		if err != nil {
+			return fmt.Errorf("ESDB_URL: %w", err)
+		}
+		sh.store = st
+	default:
+		if o.DataDir == "" {
+			return errors.New("data dir: empty")
+		}
+		st, err := sqlite.Open(ctx, filepath.Join(o.DataDir, "events.db"), sqlite.WithClock(o.Now))
+		if err != nil {
+			return fmt.Errorf("open event store: %w", err)
+		}
+		sh.store = st
+	}
+	sh.closers = append(sh.closers, sh.store.Close)
+	return nil
+}
+
+// Close releases what openShared opened. It may be called more than once.
+func (sh *shared) Close() error {
+	var errs []error
+	for i := len(sh.closers) - 1; i >= 0; i-- {
+		errs = append(errs, sh.closers[i]())
+	}
+	sh.closers = nil
+	return errors.Join(errs...)
+}
