@@ -42,6 +42,28 @@ type Config struct {
 	Role app.Role
 }
 
+// envVars are the variables the binary reads, as its help lists them.
+var envVars = []struct{ name, about string }{
+	{"PRESCRIPTO_ADDR", "listen address (default :8080)"},
+	{"PRESCRIPTO_DATA", "data directory: embedded event store, JWT secret, mail outbox (default ./data)"},
+	{"JWT_SECRET", "token signing secret, at least 32 bytes (required with servers; generated in the data dir otherwise)"},
+	{"ADMIN_EMAIL", "with ADMIN_PASSWORD: an admin created at start-up unless the email has an account"},
+	{"ADMIN_PASSWORD", "the password of ADMIN_EMAIL (8 to 72 bytes)"},
+	{"ESDB_URL", "EventStoreDB/KurrentDB connection string (esdb://user:pass@host:2113?tls=true)"},
+	{"MONGODB_URI", "MongoDB URI of the read models (mongodb://host/prescripto)"},
+	{"REDIS_URL", "Redis URL: projection transport, cache, rate limits (redis://host:6379/0)"},
+	{"AUTH_RATE_LIMIT", "requests a minute per client IP on /auth/* (default 20)"},
+	{"PRESCRIPTO_BCRYPT_COST", "bcrypt cost of password hashes, 4 to 16 (default 11)"},
+	{"PRESCRIPTO_TRUST_PROXY", "true: take the client IP from X-Forwarded-For (behind a proxy you run)"},
+	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback)"},
+	{"LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"SENTRY_DSN", "report error-level logs to Sentry"},
+	{"SENTRY_ENVIRONMENT", "the environment tag of Sentry reports (default production)"},
+	{"SMTP_URL", "read but not used yet (mail goes to the mbox in the data dir)"},
+	{"RAZORPAY_KEY_ID", "read but not used yet (payments are not built yet)"},
+	{"RAZORPAY_KEY_SECRET", "read but not used yet"},
+}
+
 // ConfigFromEnv reads the environment.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
@@ -93,12 +115,15 @@ func (c Config) Validate() error {
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		errs = append(errs, errors.New("REDIS_URL must be a redis:// URL"))
 	}
-	servesAPI := c.Role == "" || c.Role == app.RoleAll || c.Role == app.RoleAPI
-	if !c.Embedded() && c.JWTSecret == "" && servesAPI {
-		errs = append(errs, errors.New("JWT_SECRET is required outside the embedded default"))
+	role := c.Role
+	if role == "" {
+		role = app.RoleAll
 	}
-	if c.Role != "" && c.Role != app.RoleAll && (c.ESDBURL == "" || c.MongoURI == "") {
-		errs = append(errs, fmt.Errorf("the %s role needs ESDB_URL and MONGODB_URI (separate processes share the event store and the read models); `prescripto serve` runs everything in one process", c.Role))
+	if err := role.Validate(c.ESDBURL, c.MongoURI); err != nil {
+		errs = append(errs, err)
+	}
+	if !c.Embedded() && c.JWTSecret == "" && role.ServesAPI() {
+		errs = append(errs, errors.New("JWT_SECRET is required outside the embedded default"))
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))

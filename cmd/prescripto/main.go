@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -25,31 +26,39 @@ import (
 
 	_ "time/tzdata" // the domain's zone arithmetic must not depend on the host's zoneinfo
 
+	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/obs"
 )
 
-const usage = `Prescripto, the doctor-appointment booking engine.
+// command is one subcommand of the binary.
+type command struct {
+	name, args, summary string
+	run                 func(cfg Config, args []string, stdout, stderr io.Writer) error
+}
 
-Usage:
-  prescripto serve [--demo] [--addr :8080] [--data ./data]
-      Run the API, the projections and the workers in one process.
-  prescripto api [--addr :8080]
-      Run the HTTP API only (needs ESDB_URL and MONGODB_URI; scale it out).
-  prescripto projector [--addr :8080]
-      Run the read-model projections only (one per deployment); serves
-      /healthz, /readyz and /metrics.
-  prescripto worker [--addr :8080] [--data ./data]
-      Run the notification worker only; serves /healthz, /readyz, /metrics.
-  prescripto health [--url http://127.0.0.1:8080/readyz]
-      Exit 0 when the URL answers 200 (a container health check).
-  prescripto admin create --email EMAIL --password PASSWORD [--name NAME] [--data ./data]
-      Create an admin account.
+// commandList is every subcommand, in the order the help lists them.
+func commandList() []command {
+	return []command{
+		{"serve", "[--demo] [--addr :8080] [--data ./data]", "Run the API, the projections and the workers in one process (the embedded default needs no servers).", roleCommand(app.RoleAll)},
+		{"api", "[--addr :8080]", "Run the HTTP API only (needs ESDB_URL, MONGODB_URI and JWT_SECRET; scale it out).", roleCommand(app.RoleAPI)},
+		{"projector", "[--addr :8080]", "Run the read-model projections only (one per deployment); serves /healthz, /readyz and /metrics.", roleCommand(app.RoleProjector)},
+		{"worker", "[--addr :8080] [--data ./data]", "Run the notification worker only; serves /healthz, /readyz and /metrics.", roleCommand(app.RoleWorker)},
+		{"admin create", "--email EMAIL --password PASSWORD [--name NAME] [--data ./data]", "Create an admin account (also while `serve` runs on the same data dir).", adminCreate},
+		{"health", "[--url http://127.0.0.1:8080/readyz]", "Exit 0 when the URL answers 200 (a container health check).", health},
+		{"version", "", "Print the version.", printVersion},
+	}
+}
 
-Configuration comes from the environment (PRESCRIPTO_ADDR, PRESCRIPTO_DATA,
-JWT_SECRET, ADMIN_EMAIL, ADMIN_PASSWORD, LOG_LEVEL, AUTH_RATE_LIMIT, ...);
-flags override it. See README.md.
-`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("Prescripto, the doctor-appointment booking engine.\n\nUsage:\n")
+	for _, c := range commandList() {
+		fmt.Fprintf(&b, "  prescripto %s %s\n      %s\n", c.name, c.args, c.summary)
+	}
+	b.WriteString("\nRun `prescripto COMMAND --help` for a command's flags and the environment\nvariables it reads (flags override them). See README.md.\n")
+	return b.String()
+}
 
 func main() {
 	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
@@ -60,35 +69,72 @@ func main() {
 
 func run(args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usage())
 		return errors.New("no command given")
 	}
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		return err
-	}
 	switch args[0] {
-	case "serve":
-		return serve(cfg, app.RoleAll, args[1:], stdout, stderr)
-	case "api":
-		return serve(cfg, app.RoleAPI, args[1:], stdout, stderr)
-	case "projector":
-		return serve(cfg, app.RoleProjector, args[1:], stdout, stderr)
-	case "worker":
-		return serve(cfg, app.RoleWorker, args[1:], stdout, stderr)
-	case "health":
-		return health(cfg, args[1:], stdout, stderr)
-	case "admin":
-		if len(args) < 2 || args[1] != "create" {
-			return errors.New("usage: prescripto admin create --email EMAIL --password PASSWORD")
-		}
-		return adminCreate(cfg, args[2:], stdout, stderr)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usage())
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	for _, c := range commandList() {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && slices.Equal(args[:len(words)], words) {
+			cfg, err := ConfigFromEnv()
+			if err != nil {
+				return err
+			}
+			return c.run(cfg, args[len(words):], stdout, stderr)
+		}
+	}
+	fmt.Fprint(stderr, usage())
+	if args[0] == "admin" {
+		return errors.New("usage: prescripto admin create --email EMAIL --password PASSWORD")
+	}
 	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// newFlags is the flag set of command name; its --help prints the
+// command's usage, flags and environment variables to stdout.
+func newFlags(name string, stdout, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		for _, c := range commandList() {
+			if c.name == name {
+				fmt.Fprintf(stdout, "Usage: prescripto %s %s\n\n%s\n\nFlags:\n", c.name, c.args, c.summary)
+			}
+		}
+		fs.SetOutput(stdout)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+		fmt.Fprint(stdout, "\nEnvironment:\n")
+		for _, v := range envVars {
+			fmt.Fprintf(stdout, "  %-24s %s\n", v.name, v.about)
+		}
+	}
+	return fs
+}
+
+// parse parses args; --help is not an error (done reports it).
+func parse(fs *flag.FlagSet, args []string) (done bool, err error) {
+	err = fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		return true, nil
+	}
+	if err == nil && fs.NArg() > 0 {
+		err = fmt.Errorf("%s: unexpected arguments %q", fs.Name(), fs.Args())
+	}
+	return false, err
+}
+
+func printVersion(_ Config, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("version", stdout, stderr)
+	if done, err := parse(fs, args); done || err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, version())
+	return nil
 }
 
 func newLogger(cfg Config, w io.Writer) zerolog.Logger {
@@ -132,23 +178,27 @@ func version() string {
 	return "prescripto@devel"
 }
 
-func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet(string(role), flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
-	if role != app.RoleAPI && role != app.RoleProjector {
-		fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+// roleCommand runs the parts of role until SIGINT or SIGTERM.
+func roleCommand(role app.Role) func(Config, []string, io.Writer, io.Writer) error {
+	return func(cfg Config, args []string, stdout, stderr io.Writer) error {
+		fs := newFlags(string(role), stdout, stderr)
+		fs.StringVar(&cfg.Addr, "addr", cfg.Addr, "listen address")
+		if role == app.RoleAll || role == app.RoleWorker {
+			fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+		}
+		if role == app.RoleAll {
+			fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo catalogue (once) and print its logins")
+		}
+		if done, err := parse(fs, args); done || err != nil {
+			return err
+		}
+		cfg.Role = role
+		return serve(cfg, stdout, stderr)
 	}
-	if role == app.RoleAll {
-		fs.BoolVar(&cfg.Demo, "demo", false, "seed the demo catalogue (once) and print its logins")
-	}
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("%s: unexpected arguments %q", role, fs.Args())
-	}
-	cfg.Role = role
+}
+
+func serve(cfg Config, stdout, stderr io.Writer) error {
+	role := cfg.Role
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -164,7 +214,7 @@ func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
 	}
 	var secret []byte
-	if role == app.RoleAll || role == app.RoleAPI {
+	if role.ServesAPI() {
 		if secret, err = cfg.secret(); err != nil {
 			return err
 		}
@@ -172,30 +222,14 @@ func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) e
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	a, err := app.New(ctx, app.Options{
-		Role:    role,
-		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
-		BcryptCost: cfg.BcryptCost, Logger: log,
-		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
-	})
+	a, err := app.New(ctx, cfg.appOptions(secret, log))
 	if err != nil {
 		log.Error().Err(err).Msg("start-up failed")
 		return err
 	}
 	defer a.Close()
-
-	if cfg.AdminEmail != "" && a.Commands != nil {
-		if _, err := a.EnsureAdmin(ctx, "Administrator", cfg.AdminEmail, cfg.AdminPassword); err != nil {
-			return fmt.Errorf("ADMIN_EMAIL: %w", err)
-		}
-	}
-	if cfg.Demo {
-		creds, err := a.SeedDemo(ctx, cfg.DataDir)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "Prescripto demo: %d doctors seeded.\n  admin login:  %s / %s\n  doctor login: <first.last>@prescripto.demo / %s (e.g. richard.james@prescripto.demo)\n  (kept in %s/demo-credentials)\n",
-			len(app.DemoCatalogue), creds.AdminEmail, creds.AdminPassword, creds.DoctorPassword, cfg.DataDir)
+	if err := bootstrap(ctx, cfg, a, stdout); err != nil {
+		return err
 	}
 
 	srv := &http.Server{
@@ -206,20 +240,11 @@ func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) e
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
 	if cfg.PprofAddr != "" {
-		// Profiling for operators, on its own listener (keep it on loopback).
-		mux := http.NewServeMux()
-		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-		ps := &http.Server{Addr: cfg.PprofAddr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		g.Go(func() error {
-			log.Info().Str("addr", cfg.PprofAddr).Msg("pprof listening")
-			if err := ps.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		})
-		g.Go(func() error { <-gctx.Done(); return ps.Close() })
+		g.Go(func() error { return servePprof(gctx, cfg.PprofAddr, log) })
+	}
+	if a.Commands != nil && cfg.ESDBURL == "" {
+		// This process holds the embedded store: `admin create` reaches it here.
+		g.Go(func() error { return serveAdminSocket(gctx, cfg.DataDir, a, log) })
 	}
 	g.Go(func() error {
 		log.Info().Str("addr", cfg.Addr).Str("data", cfg.DataDir).Msg("prescripto listening")
@@ -239,14 +264,64 @@ func serve(cfg Config, role app.Role, args []string, stdout, stderr io.Writer) e
 	return g.Wait()
 }
 
+// appOptions are the App's options of this configuration.
+func (cfg Config) appOptions(secret []byte, log zerolog.Logger) app.Options {
+	return app.Options{
+		Role:    cfg.Role,
+		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
+		BcryptCost: cfg.BcryptCost, Logger: log,
+		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
+	}
+}
+
+// bootstrap creates the ADMIN_EMAIL admin and seeds the demo (--demo), and
+// says what it did.
+func bootstrap(ctx context.Context, cfg Config, a *app.App, stdout io.Writer) error {
+	if cfg.AdminEmail != "" && a.Commands != nil {
+		if _, err := a.EnsureAdmin(ctx, "Administrator", cfg.AdminEmail, cfg.AdminPassword); err != nil {
+			return fmt.Errorf("ADMIN_EMAIL: %w", err)
+		}
+	}
+	if !cfg.Demo {
+		return nil
+	}
+	seed, err := a.SeedDemo(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if seed.Seeded > 0 {
+		fmt.Fprintf(stdout, "Prescripto demo: seeded %d accounts (an admin and %d doctors).\n", seed.Seeded, len(app.DemoCatalogue))
+	} else {
+		fmt.Fprintf(stdout, "Prescripto demo: the catalogue of %d doctors was seeded before; nothing to do.\n", len(app.DemoCatalogue))
+	}
+	fmt.Fprintf(stdout, "  admin login:  %s / %s\n  doctor login: <first.last>@prescripto.demo / %s (e.g. richard.james@prescripto.demo)\n  (kept in %s/demo-credentials)\n",
+		seed.AdminEmail, seed.AdminPassword, seed.DoctorPassword, cfg.DataDir)
+	return nil
+}
+
+// servePprof serves profiling for operators on its own listener until ctx
+// ends.
+func servePprof(ctx context.Context, addr string, log zerolog.Logger) error {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	ps := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = ps.Close() }()
+	log.Info().Str("addr", addr).Msg("pprof listening")
+	if err := ps.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
 // health asks a readiness URL (default: this host's PRESCRIPTO_ADDR) and
 // fails unless it answers 200: the health check of an image with no shell.
 func health(cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("health", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newFlags("health", stdout, stderr)
 	url := fs.String("url", healthURL(cfg.Addr), "URL that must answer 200")
 	timeout := fs.Duration("timeout", 3*time.Second, "how long to wait for the answer")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parse(fs, args); done || err != nil {
 		return err
 	}
 	c := &http.Client{Timeout: *timeout}
@@ -277,16 +352,16 @@ func healthURL(addr string) string {
 }
 
 func adminCreate(cfg Config, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("admin create", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	email := fs.String("email", "", "admin email")
-	password := fs.String("password", "", "admin password (at least 8 characters)")
-	name := fs.String("name", "Administrator", "admin name")
+	fs := newFlags("admin create", stdout, stderr)
+	req := adminRequest{}
+	fs.StringVar(&req.Email, "email", "", "admin email")
+	fs.StringVar(&req.Password, "password", "", "admin password (8 to 72 bytes)")
+	fs.StringVar(&req.Name, "name", "Administrator", "admin name")
 	fs.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
-	if err := fs.Parse(args); err != nil {
+	if done, err := parse(fs, args); done || err != nil {
 		return err
 	}
-	if *email == "" || *password == "" {
+	if req.Email == "" || req.Password == "" {
 		return errors.New("--email and --password are required")
 	}
 	if err := cfg.Validate(); err != nil {
@@ -300,21 +375,24 @@ func adminCreate(cfg Config, args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctx := context.Background()
-	a, err := app.New(ctx, app.Options{
-		DataDir: cfg.DataDir, JWTSecret: secret, BcryptCost: cfg.BcryptCost, Logger: newLogger(cfg, stderr),
-		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
-	})
+	a, err := app.New(ctx, cfg.appOptions(secret, newLogger(cfg, stderr)))
+	if errors.Is(err, sqlite.ErrLocked) {
+		// A running server holds the embedded store: ask it.
+		res, err := askAdminSocket(ctx, cfg.DataDir, req)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, res.Message)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	created, err := a.EnsureAdmin(ctx, *name, *email, *password)
+	res, err := createAdmin(ctx, a, req)
 	if err != nil {
 		return err
 	}
-	if !created {
-		return fmt.Errorf("an account with email %s already exists", *email)
-	}
-	fmt.Fprintf(stdout, "admin %s created\n", *email)
+	fmt.Fprintln(stdout, res.Message)
 	return nil
 }

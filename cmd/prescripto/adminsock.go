@@ -1,0 +1,135 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/internal/app"
+)
+
+// The embedded store is one file that one process owns. While `serve`
+// runs, `prescripto admin create` on the same data dir reaches it through
+// a Unix socket in the data dir: the data dir is 0700 and the socket 0600,
+// so the file system says who may ask (the server's own user), and nothing
+// listens on the network.
+
+// adminSocketName is the socket's file name in the data dir.
+const adminSocketName = "admin.sock"
+
+// adminRequest asks for an admin account.
+type adminRequest struct {
+	Name     string `json:"name"`
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+// adminResult says what came of it.
+type adminResult struct {
+	Created bool   `json:"created"`
+	Message string `json:"message"`
+}
+
+// createAdmin creates the admin unless the email has an account: an
+// existing admin is not an error (nothing changes), an account of another
+// role is.
+func createAdmin(ctx context.Context, a *app.App, req adminRequest) (adminResult, error) {
+	created, err := a.EnsureAdmin(ctx, req.Name, req.Email, req.Password)
+	if err != nil {
+		return adminResult{}, err
+	}
+	if created {
+		return adminResult{Created: true, Message: fmt.Sprintf("admin %s created", req.Email)}, nil
+	}
+	owner, ok, err := a.Commands.EmailOwner(ctx, req.Email)
+	switch {
+	case err != nil:
+		return adminResult{}, err
+	case ok && owner.Role != domain.RoleAdmin:
+		return adminResult{}, fmt.Errorf("%s belongs to a %s account, not an admin; nothing changed", req.Email, owner.Role)
+	}
+	return adminResult{Message: fmt.Sprintf("admin %s exists already; nothing changed (its password stays as it was)", req.Email)}, nil
+}
+
+// serveAdminSocket answers `admin create` on the data dir's socket until
+// ctx ends. A path too long for a socket is logged and skipped.
+func serveAdminSocket(ctx context.Context, dataDir string, a *app.App, log zerolog.Logger) error {
+	path := filepath.Join(dataDir, adminSocketName)
+	_ = os.Remove(path) // left by a process that died: this one owns the data dir (the store's lock)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		log.Warn().Err(err).Str("socket", path).Msg("no admin socket: `admin create` needs the server stopped")
+		return nil
+	}
+	defer os.Remove(path)
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /admin", func(w http.ResponseWriter, r *http.Request) {
+		var req adminRequest
+		if err := json.NewDecoder(io.LimitReader(r.Body, 64<<10)).Decode(&req); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		res, err := createAdmin(r.Context(), a, req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnprocessableEntity)
+			return
+		}
+		log.Info().Str("email", req.Email).Bool("created", res.Created).Msg("admin create through the admin socket")
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(res)
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("admin socket: %w", err)
+	}
+	return nil
+}
+
+// askAdminSocket asks the server that holds the data dir to create the
+// admin.
+func askAdminSocket(ctx context.Context, dataDir string, req adminRequest) (adminResult, error) {
+	path := filepath.Join(dataDir, adminSocketName)
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return (&net.Dialer{}).DialContext(ctx, "unix", path)
+		},
+	}}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return adminResult{}, err
+	}
+	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://prescripto/admin", bytes.NewReader(body))
+	if err != nil {
+		return adminResult{}, err
+	}
+	res, err := c.Do(hreq)
+	if err != nil {
+		return adminResult{}, fmt.Errorf("the data dir %s is in use by another process, which does not answer on %s (%w): stop it and run `admin create` again, or set ADMIN_EMAIL and ADMIN_PASSWORD and restart it", dataDir, path, err)
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode != http.StatusOK {
+		return adminResult{}, errors.New(string(bytes.TrimSpace(b)))
+	}
+	var out adminResult
+	if err := json.Unmarshal(b, &out); err != nil {
+		return adminResult{}, fmt.Errorf("admin socket answered %q: %w", b, err)
+	}
+	return out, nil
+}
