@@ -189,7 +189,7 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
 		if errors.Is(err, eventstore.ErrAccessDenied) {
-			return nil, fmt.Errorf("esdb: EventStoreDB at %s (ESDB_URL) answers, but access denied to %s: every role reads $all, so the user must be in $admins or be granted read on $all: %w", s.addr, s.who(), err)
+			return nil, fmt.Errorf("esdb: EventStoreDB at %s (ESDB_URL): access denied (every role reads $all: the ESDB_URL user must be in $admins or be granted read on $all): %w", s.addr, err)
 		}
 		if !errors.Is(err, eventstore.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
