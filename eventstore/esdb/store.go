@@ -22,16 +22,33 @@
 // user event is ever at prepare position 0: a log starts with system
 // records).
 //
-// # Deviations from the port
+// # Idempotency and lost answers
 //
-// EventStoreDB does not make event ids unique across the store: it only
-// recognises an idempotent retry (the same ids at the same expected
-// revision, or, with Any, the first id already in the stream followed by
-// the others). An id already used in another stream, or at another place of
-// the same stream with a matching expected revision, is written again
-// instead of being ErrInvalidAppend. Ids inside one append are checked for
-// duplicates here, before sending. A partial retry (some ids match, some do
-// not) is a wrong-expected-version answer from the server.
+// The adapter gives exactly the port's idempotency (see package
+// eventstore), which is EventStoreDB's: a retry at the same exact or
+// no-stream expectation is recognised from the stream itself, a retry with
+// Any only while the server's cache of recently committed ids holds it;
+// ids are not unique across the store. Ids inside one append are checked
+// for duplicates here, before sending.
+//
+// An append whose answer is lost (the server answers Aborted "Operation
+// timed out" when a commit outlives its write timeout, or the connection
+// breaks under the call) may have been written. The adapter reads the
+// stream back, for up to WithOutcomeTimeout, and answers the real outcome:
+// the append's ids right after the expected revision (for Any and
+// StreamExists, in order near the end of the stream) are a success with
+// the result the append would have had; other events after an exact or
+// no-stream expectation are a wrong expected version; otherwise the
+// answer stays ErrUnavailable.
+//
+// # Errors
+//
+// PermissionDenied (the ACLs, or anonymous access to a secure server) and
+// Unauthenticated (refused credentials) are ErrAccessDenied; Open says
+// "access denied" then, not that the server does not answer. A tombstoned
+// stream is ErrStreamDeleted. An append the server refuses as an invalid
+// argument, which after the adapter's own validation can only be its size
+// (MaxAppendSize, MaxAppendEventSize), is ErrAppendTooLarge.
 //
 // # Client workarounds
 //
