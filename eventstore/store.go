@@ -7,9 +7,43 @@
 //   - an append is atomic: all of its events are written or none;
 //   - an append names the revision it expects the stream to be at (Any,
 //     NoStream, StreamExists or an exact revision); a mismatch is
-//     ErrWrongExpectedVersion;
-//   - appending again the same event ids at the same expected revision
-//     succeeds without writing anything (idempotent retry).
+//     ErrWrongExpectedVersion.
+//
+// # Idempotency: what every adapter guarantees
+//
+// Appends are made idempotent by their event ids, within these limits and
+// no further (they are what EventStoreDB guarantees; the SQLite store gives
+// more, and nothing may rely on the more):
+//
+//   - Exact(r) and NoStream: appending again the same event ids, in the same
+//     order, at the same expected revision succeeds without writing anything
+//     and answers the original AppendResult (NextExpectedRevision r+n and
+//     the original Position), however much was written since, as long as
+//     those events are still in the stream (EventStoreDB compares the ids
+//     with the events stored at r+1..r+n; stream deletion, $maxCount,
+//     $maxAge or a scavenge remove them). Concurrent retries all answer
+//     that same result.
+//   - A retry that matches only in part (some ids stored at r+1.., others
+//     not, or more events than were written) writes nothing and fails with
+//     ErrWrongExpectedVersion or ErrInvalidAppend (adapters differ).
+//   - Any and StreamExists: a retry of the same ids is recognised only
+//     while the original is recent. EventStoreDB looks the ids up in an
+//     in-memory cache of recently committed events (8 MiB, on the order of
+//     100,000 events, emptied by a restart or a leader change); past that
+//     window the retry writes the events again. Commands never append with
+//     Any.
+//   - Event ids are not unique across the store. An id already stored in
+//     another stream, or elsewhere in the same stream, at a place an
+//     append does not retry, may be written again (EventStoreDB) or
+//     refused with ErrInvalidAppend (SQLite). Ids inside one append must
+//     be distinct (ErrInvalidAppend).
+//
+// An append whose outcome the adapter cannot know (the server timed out
+// after it may have committed) is resolved by the adapter before it
+// answers: it reads the stream back and answers success if the events are
+// there, ErrWrongExpectedVersion if other events are, and ErrUnavailable
+// only if it still cannot tell. A caller that gets ErrUnavailable may retry
+// with the same ids and expected revision.
 package eventstore
 
 import (
@@ -53,8 +87,9 @@ func (e ExpectedRevision) String() string {
 	return fmt.Sprintf("%d", int64(e))
 }
 
-// EventData is an event to append. ID must be unique in the whole store;
-// commands derive it deterministically so a retried command is idempotent.
+// EventData is an event to append. Commands derive ID deterministically so
+// that a retried command appends the same ids at the same expected revision
+// and is idempotent (see the package doc for the exact guarantee).
 type EventData struct {
 	ID       uuid.UUID
 	Type     string
@@ -136,12 +171,26 @@ var (
 	// ErrStreamNotFound: the stream has no events.
 	ErrStreamNotFound = errors.New("eventstore: stream not found")
 	// ErrInvalidAppend: the append itself is malformed (no events, empty
-	// stream name, nil event id, an id used elsewhere in the store...).
+	// stream name, nil or repeated event id...).
 	ErrInvalidAppend = errors.New("eventstore: invalid append")
 	// ErrClosed: the store was closed.
 	ErrClosed = errors.New("eventstore: closed")
-	// ErrUnavailable: the store's server does not answer.
+	// ErrUnavailable: the store's server does not answer, or an append's
+	// outcome could not be learnt (it may have been written: retry it with
+	// the same ids and expected revision).
 	ErrUnavailable = errors.New("eventstore: unavailable")
+	// ErrStreamDeleted: the stream was deleted for good (tombstoned): it
+	// can be neither read nor appended to again. Nothing in Prescripto
+	// deletes streams; an operator did.
+	ErrStreamDeleted = errors.New("eventstore: stream deleted")
+	// ErrAppendTooLarge: the append (or one of its events) exceeds the
+	// store's size limit (EventStoreDB: MaxAppendSize, 1 MiB by default).
+	// Retrying it cannot succeed.
+	ErrAppendTooLarge = errors.New("eventstore: append too large")
+	// ErrAccessDenied: the store refused the credentials, or the user they
+	// name may not do this (EventStoreDB ACLs). Retrying cannot succeed
+	// until an operator changes the credentials or the ACLs.
+	ErrAccessDenied = errors.New("eventstore: access denied")
 )
 
 // WrongExpectedVersionError carries the detail of a version conflict and
@@ -162,8 +211,10 @@ func (e *WrongExpectedVersionError) Unwrap() error { return ErrWrongExpectedVers
 
 // UniqueEventIDs is implemented by a store that refuses an event id already
 // stored in any stream (outside an idempotent retry of the same append).
-// EventStoreDB does not guarantee it; commands that rely on it for
-// idempotency ask.
+//
+// Deprecated: it is not part of the port's contract (see the package doc)
+// and code must not ask which store it was given. It remains only until
+// commands/ stops asking; then it and the SQLite method go.
 type UniqueEventIDs interface {
 	RefusesReusedEventIDs() bool
 }

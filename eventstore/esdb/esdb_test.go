@@ -19,29 +19,6 @@ import (
 	"github.com/prescripto/prescripto/eventstore/storetest"
 )
 
-// bent lists the conformance cases that EventStoreDB itself does not satisfy,
-// with the reason; they are skipped, loudly, for this adapter.
-var bent = map[string]string{
-	"Idempotency/SameIDOtherStream": "EventStoreDB does not make event ids unique across streams: the id is written again in the other stream",
-	"Idempotency/SameIDOtherPlace":  "EventStoreDB only checks ids for idempotency when the expected revision is behind the stream; with a matching revision a reused id is written again",
-	"Idempotency/PartialOverlap":    "EventStoreDB only checks ids for idempotency when the expected revision is behind the stream; with a matching revision a reused id is written again",
-}
-
-// skipBent skips the cases of bent; ESDB_STRICT=1 runs them (and shows
-// them fail).
-func skipBent(t *testing.T) {
-	if os.Getenv("ESDB_STRICT") != "" {
-		return
-	}
-	t.Helper()
-	name := t.Name()
-	for suffix, why := range bent {
-		if strings.HasSuffix(name, "/"+suffix) {
-			t.Skipf("not an EventStoreDB semantic: %s", why)
-		}
-	}
-}
-
 func open(t *testing.T, cs string, opts ...esdb.Option) *esdb.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -58,7 +35,6 @@ func open(t *testing.T, cs string, opts ...esdb.Option) *esdb.Store {
 // fresh emulator per subtest.
 func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		skipBent(t)
 		return open(t, esdbtest.Start(t))
 	})
 }
@@ -83,7 +59,6 @@ func TestConformanceSharedServer(t *testing.T) {
 	t.Cleanup(func() { close(stop) })
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		skipBent(t)
 		return open(t, cs, esdb.WithStreamPrefix(fmt.Sprintf("ns%d-", n.Add(1))))
 	})
 }
@@ -98,7 +73,6 @@ func TestConformanceRealServer(t *testing.T) {
 	run := uuid.NewString()[:8]
 	var n atomic.Int64
 	storetest.Run(t, func(t *testing.T) eventstore.Store {
-		skipBent(t)
 		return open(t, url, esdb.WithStreamPrefix(fmt.Sprintf("storetest-%s-%d-", run, n.Add(1))))
 	})
 }

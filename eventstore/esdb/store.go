@@ -22,16 +22,33 @@
 // user event is ever at prepare position 0: a log starts with system
 // records).
 //
-// # Deviations from the port
+// # Idempotency and lost answers
 //
-// EventStoreDB does not make event ids unique across the store: it only
-// recognises an idempotent retry (the same ids at the same expected
-// revision, or, with Any, the first id already in the stream followed by
-// the others). An id already used in another stream, or at another place of
-// the same stream with a matching expected revision, is written again
-// instead of being ErrInvalidAppend. Ids inside one append are checked for
-// duplicates here, before sending. A partial retry (some ids match, some do
-// not) is a wrong-expected-version answer from the server.
+// The adapter gives exactly the port's idempotency (see package
+// eventstore), which is EventStoreDB's: a retry at the same exact or
+// no-stream expectation is recognised from the stream itself, a retry with
+// Any only while the server's cache of recently committed ids holds it;
+// ids are not unique across the store. Ids inside one append are checked
+// for duplicates here, before sending.
+//
+// An append whose answer is lost (the server answers Aborted "Operation
+// timed out" when a commit outlives its write timeout, or the connection
+// breaks under the call) may have been written. The adapter reads the
+// stream back, for up to WithOutcomeTimeout, and answers the real outcome:
+// the append's ids right after the expected revision (for Any and
+// StreamExists, in order near the end of the stream) are a success with
+// the result the append would have had; other events after an exact or
+// no-stream expectation are a wrong expected version; otherwise the
+// answer stays ErrUnavailable.
+//
+// # Errors
+//
+// PermissionDenied (the ACLs, or anonymous access to a secure server) and
+// Unauthenticated (refused credentials) are ErrAccessDenied; Open says
+// "access denied" then, not that the server does not answer. A tombstoned
+// stream is ErrStreamDeleted. An append the server refuses as an invalid
+// argument, which after the adapter's own validation can only be its size
+// (MaxAppendSize, MaxAppendEventSize), is ErrAppendTooLarge.
 //
 // # Client workarounds
 //
@@ -50,6 +67,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -71,8 +89,18 @@ const DefaultReadAllPage = 1000
 type Option func(*options)
 
 type options struct {
-	prefix string
+	prefix         string
+	outcomeTimeout time.Duration
 }
+
+// DefaultOutcomeTimeout bounds how long an append whose answer was lost
+// reads its stream back to learn the outcome.
+const DefaultOutcomeTimeout = 2 * time.Second
+
+// WithOutcomeTimeout sets how long an append whose answer was lost (the
+// server timed out, the connection broke) reads its stream back to learn
+// whether it was written (default DefaultOutcomeTimeout).
+func WithOutcomeTimeout(d time.Duration) Option { return func(o *options) { o.outcomeTimeout = d } }
 
 // WithStreamPrefix confines the store to the streams whose names start with
 // prefix: stream names are prefixed on the way in and stripped on the way
@@ -84,9 +112,10 @@ func WithStreamPrefix(prefix string) Option { return func(o *options) { o.prefix
 
 // Store is the EventStoreDB adapter. It is safe for concurrent use.
 type Store struct {
-	cfg    *esdb.Configuration
-	addr   string // the server, for error messages (never the credentials)
-	prefix string
+	cfg            *esdb.Configuration
+	addr           string // the server, for error messages (never the credentials)
+	prefix         string
+	outcomeTimeout time.Duration
 
 	mu   sync.Mutex
 	conn *conn
@@ -152,7 +181,7 @@ var _ eventstore.Store = (*Store)(nil)
 // or esdb+discover:// URL) and checks that it answers: a server that does
 // not answer before ctx is done is an error that names it.
 func Open(ctx context.Context, connectionString string, opts ...Option) (*Store, error) {
-	var o options
+	o := options{outcomeTimeout: DefaultOutcomeTimeout}
 	for _, opt := range opts {
 		opt(&o)
 	}
@@ -166,15 +195,19 @@ func Open(ctx context.Context, connectionString string, opts ...Option) (*Store,
 		return nil, fmt.Errorf("esdb: EventStoreDB client: %w", err)
 	}
 	s := &Store{
-		cfg:     cfg,
-		addr:    serverName(cfg),
-		prefix:  o.prefix,
-		conn:    newConn(client),
-		closing: make(chan struct{}),
+		cfg:            cfg,
+		addr:           serverName(cfg),
+		prefix:         o.prefix,
+		conn:           newConn(client),
+		outcomeTimeout: o.outcomeTimeout,
+		closing:        make(chan struct{}),
 	}
 	s.life, s.kill = context.WithCancel(context.Background())
 	if err := s.Ping(ctx); err != nil {
 		s.Close()
+		if errors.Is(err, eventstore.ErrAccessDenied) {
+			return nil, fmt.Errorf("esdb: EventStoreDB at %s (ESDB_URL): access denied (every role reads $all: the ESDB_URL user must be in $admins or be granted read on $all): %w", s.addr, err)
+		}
 		if !errors.Is(err, eventstore.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", eventstore.ErrUnavailable, err)
 		}
@@ -322,6 +355,15 @@ func (s *Store) mapErr(ctx context.Context, k *conn, op string, err error) error
 	switch code {
 	case esdb.ErrorCodeResourceNotFound:
 		return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamNotFound)
+	case esdb.ErrorCodeStreamDeleted:
+		return fmt.Errorf("esdb: %s: %w", op, eventstore.ErrStreamDeleted)
+	case esdb.ErrorCodeAccessDenied:
+		// PermissionDenied: the user (or the anonymous user, when the URL
+		// has no credentials) may not do this.
+		return fmt.Errorf("esdb: %s: %w: %s", op, eventstore.ErrAccessDenied, s.who())
+	case esdb.ErrorCodeUnauthenticated:
+		// Unauthenticated: the server refused the credentials.
+		return fmt.Errorf("esdb: %s: %w: %s refused by the server", op, eventstore.ErrAccessDenied, s.who())
 	case esdb.ErrorCodeConnectionClosed:
 		s.renew(k)
 		return fmt.Errorf("esdb: %s: %w: %s: %v", op, eventstore.ErrUnavailable, s.addr, err)
@@ -334,6 +376,14 @@ func (s *Store) mapErr(ctx context.Context, k *conn, op string, err error) error
 		return fmt.Errorf("esdb: %s: %w: %s: %v", op, eventstore.ErrUnavailable, s.addr, err)
 	}
 	return fmt.Errorf("esdb: %s: %w", op, err)
+}
+
+// who names the user of the connection string (never its password).
+func (s *Store) who() string {
+	if s.cfg.Username == "" {
+		return "anonymous (ESDB_URL has no user)"
+	}
+	return "user " + strconv.Quote(s.cfg.Username)
 }
 
 // asESDB finds the client's *esdb.Error in err's chain (the client wraps
@@ -436,7 +486,23 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 				}
 				return &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
 			}
-			return s.mapErr(ctx, k, "append to "+strconv.Quote(stream), err)
+			err = s.mapErr(ctx, k, "append to "+strconv.Quote(stream), err)
+			if errors.Is(err, eventstore.ErrUnavailable) && ctx.Err() == nil {
+				// The append may have been written: learn its outcome.
+				res, known, rerr := s.resolve(ctx, k, name, stream, expected, events)
+				if !known {
+					return err
+				}
+				out = res
+				return rerr
+			}
+			if grpcCode(err) == codes.InvalidArgument {
+				// Validated here, the append can only be refused for its
+				// size (MaxAppendSize, or MaxAppendEventSize on KurrentDB
+				// 25).
+				return fmt.Errorf("esdb: append to %q: %w: %v", stream, eventstore.ErrAppendTooLarge, err)
+			}
+			return err
 		}
 		// A fresh single-event append answers with the event's own
 		// position. A multi-event append shares one commit position and
@@ -463,6 +529,107 @@ func (s *Store) Append(ctx context.Context, stream string, expected eventstore.E
 	return out, nil
 }
 
+// resolve learns the outcome of an append whose answer was lost: the server
+// timed out after the commit may have been made (it answers Aborted,
+// "Operation timed out", when a commit outlives its write timeout), or the
+// connection broke under the call. It reads the stream back, for up to
+// outcomeTimeout, until it can tell: the append's events right after the
+// expected revision (anywhere near the end of the stream for Any and
+// StreamExists) mean it was written, and the answer is the result the
+// append would have had; other events after an exact or no-stream
+// expectation mean it can no longer be written, a wrong expected version.
+// known is false when it still cannot tell (nothing after the expected
+// revision, or the server does not answer): the caller then answers the
+// original error.
+func (s *Store) resolve(ctx context.Context, k *conn, name, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (res eventstore.AppendResult, known bool, err error) {
+	ctx, cancel := context.WithTimeout(ctx, s.outcomeTimeout)
+	defer cancel()
+	const poll = 100 * time.Millisecond
+	for {
+		res, known, retry, err := s.readBack(ctx, k, name, stream, expected, events)
+		if known || !retry {
+			return res, known, err
+		}
+		select {
+		case <-ctx.Done():
+			return eventstore.AppendResult{}, false, nil
+		case <-time.After(poll):
+		}
+	}
+}
+
+// readBackWindow is how many of the last events of a stream resolve looks
+// through for an append with Any or StreamExists.
+const readBackWindow = 256
+
+// readBack makes one attempt of resolve; retry reports that reading again
+// may tell (the events were not found, and the read itself worked).
+func (s *Store) readBack(ctx context.Context, k *conn, name, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (res eventstore.AppendResult, known, retry bool, err error) {
+	n := len(events)
+	if !expected.IsExact() && expected != eventstore.NoStream {
+		// Any, StreamExists: look for the events, in order, in the tail.
+		tail, rerr := s.readStream(ctx, k, name, esdb.End{}, esdb.Backwards, uint64(n+readBackWindow))
+		if rerr != nil {
+			return res, false, errors.Is(rerr, eventstore.ErrStreamNotFound), nil
+		}
+		slices.Reverse(tail)
+		for i := range tail {
+			if i+n > len(tail) {
+				break
+			}
+			if sameIDs(tail[i:i+n], events) {
+				last := tail[i+n-1]
+				return eventstore.AppendResult{NextExpectedRevision: last.Revision, Position: last.Position}, true, false, nil
+			}
+		}
+		return res, false, true, nil
+	}
+	after := int64(expected) // -1 for NoStream
+	got, rerr := s.readStream(ctx, k, name, esdb.Revision(uint64(after+1)), esdb.Forwards, uint64(n))
+	switch {
+	case errors.Is(rerr, eventstore.ErrStreamNotFound), rerr == nil && len(got) == 0:
+		return res, false, true, nil // nothing after the expected revision yet
+	case rerr != nil:
+		return res, false, false, nil
+	case len(got) == n && sameIDs(got, events):
+		return eventstore.AppendResult{NextExpectedRevision: got[n-1].Revision, Position: got[n-1].Position}, true, false, nil
+	}
+	// Other events follow the expected revision: the append cannot be
+	// written any more.
+	actual, aerr := s.headRevision(ctx, k, name)
+	if aerr != nil {
+		return res, false, false, nil
+	}
+	return res, true, false, &eventstore.WrongExpectedVersionError{Stream: stream, Expected: expected, Actual: actual}
+}
+
+func sameIDs(got []eventstore.RecordedEvent, events []eventstore.EventData) bool {
+	if len(got) != len(events) {
+		return false
+	}
+	for i := range got {
+		if got[i].ID != events[i].ID {
+			return false
+		}
+	}
+	return true
+}
+
+// headRevision is the revision of the stream's last event, -1 if it has
+// none.
+func (s *Store) headRevision(ctx context.Context, k *conn, name string) (int64, error) {
+	last, err := s.readStream(ctx, k, name, esdb.End{}, esdb.Backwards, 1)
+	switch {
+	case errors.Is(err, eventstore.ErrStreamNotFound):
+		return -1, nil
+	case err != nil:
+		return 0, err
+	case len(last) == 0:
+		return -1, nil
+	}
+	return int64(last[0].Revision), nil
+}
+
 var gotRevision = regexp.MustCompile(`but got '([^']*)'`)
 
 // actualRevision extracts the stream's current revision from a
@@ -478,16 +645,7 @@ func (s *Store) actualRevision(ctx context.Context, k *conn, name string, esErr 
 			return n, nil
 		}
 	}
-	last, err := s.readStream(ctx, k, name, esdb.End{}, esdb.Backwards, 1)
-	switch {
-	case errors.Is(err, eventstore.ErrStreamNotFound):
-		return -1, nil
-	case err != nil:
-		return 0, err
-	case len(last) == 0:
-		return -1, nil
-	}
-	return int64(last[0].Revision), nil
+	return s.headRevision(ctx, k, name)
 }
 
 // ---- reads ----
@@ -570,13 +728,10 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from uint64, dir 
 		case from == eventstore.EndOfStream:
 			evs, err = s.readStream(ctx, k, name, esdb.End{}, esdb.Backwards, count)
 		default:
+			// From past the end, the server starts at the last event
+			// (its backward reader pages on from the stream's last
+			// event number), as the port does.
 			evs, err = s.readStream(ctx, k, name, esdb.Revision(from), esdb.Backwards, count)
-			// A read that does not start at from means from is past the
-			// end (EventStoreDB reads the revision range below from): the
-			// port starts at the last event then.
-			if err == nil && (len(evs) == 0 || evs[0].Revision != from) {
-				evs, err = s.readStream(ctx, k, name, esdb.End{}, esdb.Backwards, count)
-			}
 		}
 		if err != nil {
 			return wrapStream(err, stream)
@@ -801,11 +956,11 @@ func (s *Store) subscribeOnce(ctx context.Context, last *uint64, filter *esdb.Su
 		if e := end(nil); e != nil {
 			return false, e
 		}
-		if esErr := asESDB(err); esErr != nil {
-			switch esErr.Code() {
-			case esdb.ErrorCodeUnauthenticated, esdb.ErrorCodeAccessDenied, esdb.ErrorCodeUnsupportedFeature:
-				return false, err
-			}
+		if errors.Is(err, eventstore.ErrAccessDenied) {
+			return false, err // an operator must change the credentials or the ACLs
+		}
+		if esErr := asESDB(err); esErr != nil && esErr.Code() == esdb.ErrorCodeUnsupportedFeature {
+			return false, err
 		}
 		return false, nil // resubscribe
 	}

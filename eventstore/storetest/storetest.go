@@ -371,6 +371,8 @@ func idempotencyCases() []testCase {
 			expectCount(t, s, 4)
 		}},
 		{"AnyRetry", func(t *testing.T, s eventstore.Store) {
+			// A recent retry with Any: inside EventStoreDB's window of
+			// recently committed ids, the only one the port promises.
 			mustAppend(t, s, "s", eventstore.Any, newEvents(1)...)
 			batch := newEvents(2)
 			orig := mustAppend(t, s, "s", eventstore.Any, batch...)
@@ -390,51 +392,19 @@ func idempotencyCases() []testCase {
 				t.Fatalf("retry = %+v, want original %+v (head %+v)", again, orig, head)
 			}
 		}},
-		{"SameIDOtherStream", func(t *testing.T, s eventstore.Store) {
-			e := newEvent("Created", 0)
-			mustAppend(t, s, "a", eventstore.NoStream, e)
-			_, err := s.Append(t.Context(), "b", eventstore.NoStream, []eventstore.EventData{e})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) {
-				t.Fatalf("err = %v, want ErrInvalidAppend", err)
-			}
-			_, err = s.Append(t.Context(), "b", eventstore.Any, []eventstore.EventData{e})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) {
-				t.Fatalf("Any: err = %v, want ErrInvalidAppend", err)
-			}
-			expectCount(t, s, 1)
-		}},
-		{"SameIDOtherPlace", func(t *testing.T, s eventstore.Store) {
-			e := newEvent("Created", 0)
-			mustAppend(t, s, "a", eventstore.NoStream, e)
-			mustAppend(t, s, "a", eventstore.Exact(0), newEvents(1)...)
-			// The expected revision matches, but the id is stored at revision 0.
-			_, err := s.Append(t.Context(), "a", eventstore.Exact(1), []eventstore.EventData{e})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) {
-				t.Fatalf("err = %v, want ErrInvalidAppend", err)
-			}
-			// Stale expected revision and a misplaced id: either error is fine.
-			_, err = s.Append(t.Context(), "a", eventstore.Exact(0), []eventstore.EventData{newEvent("X", 1), e})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-				t.Fatalf("stale: err = %v, want ErrInvalidAppend or ErrWrongExpectedVersion", err)
-			}
-			expectCount(t, s, 2)
-		}},
-		{"PartialOverlap", func(t *testing.T, s eventstore.Store) {
+		{"PartialRetry", func(t *testing.T, s eventstore.Store) {
 			batch := newEvents(2)
 			mustAppend(t, s, "a", eventstore.NoStream, batch...)
-			// A retry that adds a new event to the original ones is not a retry.
-			_, err := s.Append(t.Context(), "a", eventstore.Exact(1), []eventstore.EventData{batch[1], newEvent("X", 0)})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) {
-				t.Fatalf("err = %v, want ErrInvalidAppend", err)
-			}
-			_, err = s.Append(t.Context(), "a", eventstore.NoStream, []eventstore.EventData{batch[0], batch[1], newEvent("X", 0)})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-				t.Fatalf("extended retry: err = %v, want ErrInvalidAppend or ErrWrongExpectedVersion", err)
-			}
-			// Same ids in another order is not a retry either.
-			_, err = s.Append(t.Context(), "a", eventstore.Any, []eventstore.EventData{batch[1], batch[0]})
-			if !errors.Is(err, eventstore.ErrInvalidAppend) {
-				t.Fatalf("reordered: err = %v, want ErrInvalidAppend", err)
+			// A retry that adds a new event to the original ones is not a
+			// retry; neither is one whose second event differs.
+			for i, evs := range [][]eventstore.EventData{
+				{batch[0], batch[1], newEvent("X", 0)},
+				{batch[0], newEvent("X", 1)},
+			} {
+				_, err := s.Append(t.Context(), "a", eventstore.NoStream, evs)
+				if !errors.Is(err, eventstore.ErrInvalidAppend) && !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+					t.Fatalf("partial retry %d: err = %v, want ErrInvalidAppend or ErrWrongExpectedVersion", i, err)
+				}
 			}
 			expectCount(t, s, 2)
 		}},

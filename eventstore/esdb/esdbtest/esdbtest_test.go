@@ -100,9 +100,13 @@ func TestProtocol(t *testing.T) {
 	}
 	rs.Close()
 
-	// Backward reads the revision range below from.
-	if evs := read(c.ReadStream(ctx, "s", esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.Revision(100)}, 2)); len(evs) != 0 {
-		t.Fatalf("backward from past the end: %d events", len(evs))
+	// Backward from past the end starts at the last event, as the
+	// server's paging does.
+	if evs := read(c.ReadStream(ctx, "s", esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.Revision(100)}, 2)); len(evs) != 2 || evs[0].EventNumber != 2 || evs[1].EventNumber != 1 {
+		t.Fatalf("backward from past the end: %+v", evs)
+	}
+	if evs := read(c.ReadStream(ctx, "s", esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.Revision(1)}, 5)); len(evs) != 2 || evs[0].EventNumber != 1 {
+		t.Fatalf("backward from 1: %+v", evs)
 	}
 	if evs := read(c.ReadStream(ctx, "s", esdb.ReadStreamOptions{Direction: esdb.Backwards, From: esdb.End{}}, 2)); len(evs) != 2 || evs[0].EventNumber != 2 {
 		t.Fatalf("backward from end: %+v", evs)
