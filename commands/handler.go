@@ -215,13 +215,27 @@ func (h *Handler) readStream(ctx context.Context, stream string, from uint64) ([
 	return recs, evs, nil
 }
 
-// storeErr classifies an event-store failure for callers.
+// Errors of the event store that reach a caller as such.
+var (
+	// ErrStreamDeleted: an operator deleted (tombstoned) the stream.
+	ErrStreamDeleted = domain.NewError(domain.ErrNotFound, "stream_deleted", "this record was deleted")
+	// ErrTooLarge: the store refuses the change for its size.
+	ErrTooLarge = domain.NewError(domain.ErrUnprocessable, "too_large", "the change is too large to record")
+)
+
+// storeErr classifies an event-store failure for callers. None of these is
+// retried by the command loop: only a version conflict is.
 func storeErr(err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	switch {
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return err
-	}
-	if errors.Is(err, eventstore.ErrUnavailable) || errors.Is(err, eventstore.ErrClosed) {
+	case errors.Is(err, eventstore.ErrUnavailable), errors.Is(err, eventstore.ErrClosed),
+		errors.Is(err, eventstore.ErrAccessDenied): // the server's credentials or ACLs, not the caller's doing
 		return fmt.Errorf("%w: event store: %w", domain.ErrUnavailable, err)
+	case errors.Is(err, eventstore.ErrStreamDeleted):
+		return fmt.Errorf("%w: %w", ErrStreamDeleted, err)
+	case errors.Is(err, eventstore.ErrAppendTooLarge):
+		return fmt.Errorf("%w: %w", ErrTooLarge, err)
 	}
 	return err
 }

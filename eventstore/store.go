@@ -208,13 +208,3 @@ func (e *WrongExpectedVersionError) Error() string {
 }
 
 func (e *WrongExpectedVersionError) Unwrap() error { return ErrWrongExpectedVersion }
-
-// UniqueEventIDs is implemented by a store that refuses an event id already
-// stored in any stream (outside an idempotent retry of the same append).
-//
-// Deprecated: it is not part of the port's contract (see the package doc)
-// and code must not ask which store it was given. It remains only until
-// commands/ stops asking; then it and the SQLite method go.
-type UniqueEventIDs interface {
-	RefusesReusedEventIDs() bool
-}

@@ -413,11 +413,6 @@ func (s *Store) HeadPosition(ctx context.Context) (uint64, error) {
 
 // Ping reports whether the store answers: it is open, its writer runs and a
 // read connection answers.
-// RefusesReusedEventIDs implements eventstore.UniqueEventIDs: event ids
-// are unique across the store.
-func (*Store) RefusesReusedEventIDs() bool { return true }
-
-var _ eventstore.UniqueEventIDs = (*Store)(nil)
 
 func (s *Store) Ping(ctx context.Context) error {
 	if s.closed.Load() {
