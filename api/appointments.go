@@ -21,7 +21,7 @@ func toAppointment(res commands.AppointmentResult) appointmentJSON {
 	a := res.Appointment
 	return appointmentJSON{Appointment: projections.Appointment{
 		ID: a.ID, DoctorID: a.DoctorID, DoctorName: res.DoctorName, PatientID: a.PatientID, PatientName: a.PatientName,
-		Start: a.Start, End: a.End, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
+		Start: a.Start, End: a.End, Timezone: res.Timezone, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
 		Payment:   projections.Payment{Status: string(a.Payment.Status), OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
 		CreatedAt: a.CreatedAt, CancelReason: a.CancelReason,
 	}, Position: res.Position}
