@@ -59,8 +59,8 @@ func (s *Server) issue(a commands.AccountResult, pos uint64) (authResponse, erro
 	return authResponse{Token: token, ExpiresAt: exp, User: toUser(a), Position: pos}, nil
 }
 
-func (s *Server) register(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *registerRequest) (any, error) {
+func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *registerRequest) (any, error) {
 		a, err := s.cfg.Commands.RegisterPatient(r.Context(), m, req.Name, req.Email, req.Password)
 		if err != nil {
 			return nil, err
@@ -69,8 +69,8 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) login(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, _ commands.Meta, req *loginRequest) (any, error) {
+func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, _ commands.Meta, req *loginRequest) (any, error) {
 		a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
 		if err != nil {
 			return nil, err
@@ -79,14 +79,13 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) me(w http.ResponseWriter, r *http.Request) {
+func (s *Server) me(w http.ResponseWriter, r *http.Request) error {
 	p, _ := PrincipalFrom(r.Context())
 	a, err := s.cfg.Commands.Account(r.Context(), p.Role, p.UserID)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, toProfile(a))
+	return reply(w, http.StatusOK, toProfile(a))
 }
 
 type patchMeRequest struct {
@@ -97,8 +96,8 @@ type patchMeRequest struct {
 	DOB     *string `json:"dob"`
 }
 
-func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *patchMeRequest) (any, error) {
+func (s *Server) patchMe(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *patchMeRequest) (any, error) {
 		a, err := s.cfg.Commands.UpdateAccountProfile(r.Context(), m, commands.ProfilePatchAccount{Name: req.Name, Phone: req.Phone, Address: req.Address, Gender: req.Gender, DOB: req.DOB})
 		return toProfile(a), err
 	})
@@ -111,8 +110,8 @@ type createStaffRequest struct {
 	Role     domain.Role `json:"role"`
 }
 
-func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createStaffRequest) (any, error) {
+func (s *Server) createStaff(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createStaffRequest) (any, error) {
 		a, err := s.cfg.Commands.CreateStaff(r.Context(), m, commands.NewAccount{Name: req.Name, Email: req.Email, Password: req.Password, Role: req.Role})
 		return toProfile(a), err
 	})

@@ -21,7 +21,7 @@ func toAppointment(res commands.AppointmentResult) appointmentJSON {
 	a := res.Appointment
 	return appointmentJSON{Appointment: projections.Appointment{
 		ID: a.ID, DoctorID: a.DoctorID, DoctorName: res.DoctorName, PatientID: a.PatientID, PatientName: a.PatientName,
-		Start: a.Start, End: a.End, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
+		Start: a.Start, End: a.End, Timezone: res.Timezone, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
 		Payment:   projections.Payment{Status: string(a.Payment.Status), OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
 		CreatedAt: a.CreatedAt, CancelReason: a.CancelReason,
 	}, Position: res.Position}
@@ -32,8 +32,8 @@ type bookRequest struct {
 	Start    string `json:"start"`
 }
 
-func (s *Server) book(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *bookRequest) (any, error) {
+func (s *Server) book(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *bookRequest) (any, error) {
 		if req.DoctorID == "" {
 			return nil, domain.Invalid("doctorId is required")
 		}
@@ -48,22 +48,19 @@ func (s *Server) book(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projAppointments); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	p, _ := PrincipalFrom(r.Context())
 	limit, err := QueryInt(r, "limit", 50, 1, projections.MaxPageSize)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	from, _, err1 := QueryTime(r, "from")
 	to, _, err2 := QueryTime(r, "to")
 	if err := firstErr(err1, err2); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	q := projections.AppointmentQuery{Status: r.URL.Query().Get("status"), From: from, To: to, Limit: limit, Cursor: r.URL.Query().Get("cursor")}
 	switch p.Role {
@@ -76,10 +73,9 @@ func (s *Server) listAppointments(w http.ResponseWriter, r *http.Request) {
 	}
 	page, err := s.cfg.Appointments.Appointments(r.Context(), q)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, page)
+	return reply(w, http.StatusOK, page)
 }
 
 // errAppointmentNotFound is what anyone gets for an appointment that does
@@ -114,23 +110,21 @@ func (s *Server) findAppointment(ctx context.Context, id string) (projections.Ap
 	return a, nil
 }
 
-func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projAppointments); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, a)
+	return reply(w, http.StatusOK, a)
 }
 
 // appointmentCommand runs a command on an appointment the caller may see:
 // someone else's is not found, exactly like one that does not exist.
-func appointmentCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, b body, run func(ctx context.Context, m commands.Meta, doctorID, id string, req *Req) (commands.AppointmentResult, error)) {
-	runCommand(s, w, r, http.StatusOK, b, func(r *http.Request, m commands.Meta, req *Req) (any, error) {
+func appointmentCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, b body, run func(ctx context.Context, m commands.Meta, doctorID, id string, req *Req) (commands.AppointmentResult, error)) error {
+	return runCommand(s, w, r, http.StatusOK, b, func(r *http.Request, m commands.Meta, req *Req) (any, error) {
 		a, err := s.findAppointment(r.Context(), chi.URLParam(r, "id"))
 		if err != nil {
 			return nil, err
@@ -144,8 +138,8 @@ type cancelRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (s *Server) cancel(w http.ResponseWriter, r *http.Request) {
-	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, req *cancelRequest) (commands.AppointmentResult, error) {
+func (s *Server) cancel(w http.ResponseWriter, r *http.Request) error {
+	return appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, req *cancelRequest) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.CancelAppointment(ctx, m, commands.CancelAppointment{DoctorID: doctorID, AppointmentID: id, Reason: req.Reason})
 	})
 }
@@ -154,8 +148,8 @@ type rescheduleRequest struct {
 	Start string `json:"start"`
 }
 
-func (s *Server) reschedule(w http.ResponseWriter, r *http.Request) {
-	appointmentCommand(s, w, r, bodyRequired, func(ctx context.Context, m commands.Meta, doctorID, id string, req *rescheduleRequest) (commands.AppointmentResult, error) {
+func (s *Server) reschedule(w http.ResponseWriter, r *http.Request) error {
+	return appointmentCommand(s, w, r, bodyRequired, func(ctx context.Context, m commands.Meta, doctorID, id string, req *rescheduleRequest) (commands.AppointmentResult, error) {
 		start, err := parseInstant("start", req.Start)
 		if err != nil {
 			return commands.AppointmentResult{}, err
@@ -167,14 +161,14 @@ func (s *Server) reschedule(w http.ResponseWriter, r *http.Request) {
 // noBody is the (empty) body that complete and no-show accept.
 type noBody struct{}
 
-func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
-	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
+func (s *Server) complete(w http.ResponseWriter, r *http.Request) error {
+	return appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.CompleteAppointment(ctx, m, commands.CompleteAppointment{DoctorID: doctorID, AppointmentID: id})
 	})
 }
 
-func (s *Server) noShow(w http.ResponseWriter, r *http.Request) {
-	appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
+func (s *Server) noShow(w http.ResponseWriter, r *http.Request) error {
+	return appointmentCommand(s, w, r, bodyOptional, func(ctx context.Context, m commands.Meta, doctorID, id string, _ *noBody) (commands.AppointmentResult, error) {
 		return s.cfg.Commands.MarkNoShow(ctx, m, commands.MarkNoShow{DoctorID: doctorID, AppointmentID: id})
 	})
 }

@@ -17,9 +17,9 @@ const (
 // runCommand is the shape of every write route: decode the JSON body into
 // Req (strictly: size cap, unknown fields refused), build the command's
 // metadata from the request (actor, correlation, Idempotency-Key), run it,
-// and answer with what run returns and status, or with the problem for
-// its error.
-func runCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, status int, b body, run func(r *http.Request, m commands.Meta, req *Req) (any, error)) {
+// and answer with what run returns and status, or return its error for the
+// handlerFunc to answer.
+func runCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, status int, b body, run func(r *http.Request, m commands.Meta, req *Req) (any, error)) error {
 	var req Req
 	var err error
 	if b == bodyOptional {
@@ -28,18 +28,15 @@ func runCommand[Req any](s *Server, w http.ResponseWriter, r *http.Request, stat
 		err = DecodeJSON(w, r, &req)
 	}
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	m, err := s.meta(r)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	out, err := run(r, m, &req)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, status, out)
+	return reply(w, status, out)
 }

@@ -36,37 +36,32 @@ func toDoctor(d commands.DoctorResult) doctorJSON {
 	return out
 }
 
-func (s *Server) listDoctors(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listDoctors(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projDoctors); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	q := r.URL.Query()
 	f := projections.DoctorFilter{Speciality: q.Get("speciality"), Query: q.Get("q")}
 	if len(f.Speciality) > 100 || len(f.Query) > 100 {
-		WriteError(w, r, ErrInvalidQuery.WithDetail("speciality and q must be at most 100 characters"))
-		return
+		return ErrInvalidQuery.WithDetail("speciality and q must be at most 100 characters")
 	}
 	if v := q.Get("available"); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
-			WriteError(w, r, ErrInvalidQuery.WithDetail("available must be true or false"))
-			return
+			return ErrInvalidQuery.WithDetail("available must be true or false")
 		}
 		f.Available = &b
 	}
 	docs, err := s.cfg.Directory.Doctors(r.Context(), f)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, map[string]any{"doctors": docs})
+	return reply(w, http.StatusOK, map[string]any{"doctors": docs})
 }
 
-func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) {
+func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projDoctors); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	id := chi.URLParam(r, "id")
 	d, err := s.cfg.Directory.Doctor(r.Context(), id)
@@ -76,10 +71,9 @@ func (s *Server) getDoctor(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		WriteError(w, r, notFound(err, "doctor"))
-		return
+		return notFound(err, "doctor")
 	}
-	_ = WriteJSON(w, http.StatusOK, d)
+	return reply(w, http.StatusOK, d)
 }
 
 // notFound names what was not found in a read-model miss.
@@ -90,16 +84,14 @@ func notFound(err error, what string) error {
 	return err
 }
 
-func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
+func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projSlots, projDoctors); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	id := chi.URLParam(r, "id")
 	days, err := QueryInt(r, "days", 7, 1, MaxSlotDays)
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	doc, err := s.cfg.Directory.Doctor(r.Context(), id)
 	if projections.IsNotFound(err) {
@@ -108,19 +100,16 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		WriteError(w, r, notFound(err, "doctor"))
-		return
+		return notFound(err, "doctor")
 	}
 	now := s.cfg.Now().UTC()
 	var from doctor.Date
 	if v := r.URL.Query().Get("from"); v != "" {
 		if from, err = doctor.ParseDate(v); err != nil {
-			WriteError(w, r, ErrInvalidQuery.WithDetail("from must be a date YYYY-MM-DD"))
-			return
+			return ErrInvalidQuery.WithDetail("from must be a date YYYY-MM-DD")
 		}
 		if from.Year < 2000 || from.Year > 2200 {
-			WriteError(w, r, ErrInvalidQuery.WithDetail("from is out of range"))
-			return
+			return ErrInvalidQuery.WithDetail("from is out of range")
 		}
 	} else {
 		loc := time.UTC
@@ -137,13 +126,13 @@ func (s *Server) freeSlots(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if err != nil {
-		WriteError(w, r, notFound(err, "doctor"))
-		return
+		return notFound(err, "doctor")
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)
 	_, _ = w.Write(newline)
+	return nil
 }
 
 var newline = []byte{'\n'}
@@ -159,17 +148,15 @@ func (s *Server) freeSlotsJSON(ctx context.Context, id string, from doctor.Date,
 	return fs.AppendJSON(make([]byte, 0, 8192)), nil
 }
 
-func (s *Server) specialities(w http.ResponseWriter, r *http.Request) {
+func (s *Server) specialities(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projDoctors); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	sp, err := s.cfg.Directory.Specialities(r.Context())
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, map[string]any{"specialities": sp})
+	return reply(w, http.StatusOK, map[string]any{"specialities": sp})
 }
 
 type createDoctorRequest struct {
@@ -200,8 +187,8 @@ func DefaultSchedule(tz string) doctor.Schedule {
 	return s
 }
 
-func (s *Server) createDoctor(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createDoctorRequest) (any, error) {
+func (s *Server) createDoctor(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *createDoctorRequest) (any, error) {
 		available := true
 		if req.Available != nil {
 			available = *req.Available
@@ -242,8 +229,8 @@ type adminPatchDoctorRequest struct {
 	Available       *bool   `json:"available"`
 }
 
-func (s *Server) adminPatchDoctor(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *adminPatchDoctorRequest) (any, error) {
+func (s *Server) adminPatchDoctor(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *adminPatchDoctorRequest) (any, error) {
 		return s.patchDoctor(r, m, chi.URLParam(r, "id"), commands.ProfilePatch{
 			Name: req.Name, Speciality: req.Speciality, Degree: req.Degree, ExperienceYears: req.ExperienceYears, About: req.About,
 			Fees: req.Fees, Currency: req.Currency, Address: req.Address, ImageURL: req.ImageURL, Available: req.Available,
@@ -259,8 +246,8 @@ type ownProfileRequest struct {
 	Available *bool   `json:"available"`
 }
 
-func (s *Server) patchOwnProfile(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *ownProfileRequest) (any, error) {
+func (s *Server) patchOwnProfile(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *ownProfileRequest) (any, error) {
 		return s.patchDoctor(r, m, m.Actor.UserID, commands.ProfilePatch{Fees: req.Fees, Address: req.Address, About: req.About, Available: req.Available})
 	})
 }
@@ -291,8 +278,8 @@ type scheduleJSON struct {
 	Position uint64 `json:"position"`
 }
 
-func (s *Server) setSchedule(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *scheduleRequest) (any, error) {
+func (s *Server) setSchedule(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, m commands.Meta, req *scheduleRequest) (any, error) {
 		if req.PaymentPolicy == "" {
 			req.PaymentPolicy = doctor.PaymentNone
 		}
@@ -322,8 +309,8 @@ type timeOffJSON struct {
 	Position              uint64    `json:"position"`
 }
 
-func (s *Server) addTimeOff(w http.ResponseWriter, r *http.Request) {
-	runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *timeOffRequest) (any, error) {
+func (s *Server) addTimeOff(w http.ResponseWriter, r *http.Request) error {
+	return runCommand(s, w, r, http.StatusCreated, bodyRequired, func(r *http.Request, m commands.Meta, req *timeOffRequest) (any, error) {
 		from, err1 := parseInstant("from", req.From)
 		to, err2 := parseInstant("to", req.To)
 		if err := firstErr(err1, err2); err != nil {
@@ -364,29 +351,25 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-func (s *Server) doctorDashboard(w http.ResponseWriter, r *http.Request) {
+func (s *Server) doctorDashboard(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projAppointments); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	p, _ := PrincipalFrom(r.Context())
 	d, err := s.cfg.Dashboards.DoctorDashboard(r.Context(), p.UserID)
 	if err != nil {
-		WriteError(w, r, notFound(err, "doctor"))
-		return
+		return notFound(err, "doctor")
 	}
-	_ = WriteJSON(w, http.StatusOK, d)
+	return reply(w, http.StatusOK, d)
 }
 
-func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) {
+func (s *Server) adminDashboard(w http.ResponseWriter, r *http.Request) error {
 	if err := s.await(r, projAppointments); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
 	d, err := s.cfg.Dashboards.AdminDashboard(r.Context())
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, d)
+	return reply(w, http.StatusOK, d)
 }

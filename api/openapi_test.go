@@ -30,7 +30,8 @@ func TestOpenAPIDocumentLoadsAndValidates(t *testing.T) {
 	}
 }
 
-// Every route of shared/API.md, as method and path below the base path.
+// Every route of the contract (docs/api.md, TestDocsMatchOpenAPI) that the
+// server routes, as method and path below the base path.
 var contractRoutes = []string{
 	"POST /auth/register",
 	"POST /auth/login",
@@ -169,7 +170,7 @@ func TestValidatorOnProblemsAndAppointments(t *testing.T) {
 	}
 
 	appt := `{"id":"a1","doctorId":"d1","doctorName":"Dr A","patientId":"p1","patientName":"P",
-		"start":"2026-11-25T04:30:00Z","end":"2026-11-25T05:00:00Z","status":"confirmed","fees":50000,
+		"start":"2026-11-25T04:30:00Z","end":"2026-11-25T05:00:00Z","timezone":"Asia/Kolkata","status":"confirmed","fees":50000,
 		"currency":"INR","payment":{"status":"not_required","orderId":null,"paymentId":null},
 		"createdAt":"2026-11-20T10:00:00Z","cancelReason":null,"position":42}`
 	req = httptest.NewRequest(http.MethodPost, "/api/v1/appointments", nil)
@@ -183,6 +184,8 @@ func TestValidatorOnProblemsAndAppointments(t *testing.T) {
 		"float fees":     strings.Replace(appt, `50000`, `500.5`, 1),
 		"local instant":  strings.Replace(appt, `2026-11-25T04:30:00Z`, `2026-11-25 04:30`, 1),
 		"missing cancel": strings.Replace(appt, `"cancelReason":null,`, "", 1),
+		"no timezone":    strings.Replace(appt, `"timezone":"Asia/Kolkata",`, "", 1),
+		"empty timezone": strings.Replace(appt, `"Asia/Kolkata"`, `""`, 1),
 	} {
 		if err := v.CheckResponse(req, http.StatusCreated, hdr, []byte(bad)); err == nil {
 			t.Errorf("%s: invalid appointment passed validation", name)

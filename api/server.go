@@ -136,33 +136,33 @@ func (s *Server) routes() (http.Handler, error) {
 
 		r.Group(func(r chi.Router) {
 			r.Use(limit)
-			r.Post("/auth/register", s.register)
-			r.Post("/auth/login", s.login)
+			r.Post("/auth/register", handle(s.register))
+			r.Post("/auth/login", handle(s.login))
 		})
-		r.With(RequireRole(allRoles...)).Get("/me", s.me)
-		r.With(RequireRole(allRoles...)).Patch("/me", s.patchMe)
-		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users", s.createStaff)
+		r.With(RequireRole(allRoles...)).Get("/me", handle(s.me))
+		r.With(RequireRole(allRoles...)).Patch("/me", handle(s.patchMe))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users", handle(s.createStaff))
 
-		r.Get("/doctors", s.listDoctors)
-		r.Get("/doctors/{id}", s.getDoctor)
-		r.Get("/doctors/{id}/slots", s.freeSlots)
-		r.Get("/specialities", s.specialities)
+		r.Get("/doctors", handle(s.listDoctors))
+		r.Get("/doctors/{id}", handle(s.getDoctor))
+		r.Get("/doctors/{id}/slots", handle(s.freeSlots))
+		r.Get("/specialities", handle(s.specialities))
 
-		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/doctors", s.createDoctor)
-		r.With(RequireRole(domain.RoleAdmin)).Patch("/admin/doctors/{id}", s.adminPatchDoctor)
-		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Put("/doctors/{id}/schedule", s.setSchedule)
-		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Post("/doctors/{id}/time-off", s.addTimeOff)
-		r.With(RequireRole(domain.RoleDoctor)).Patch("/doctor/profile", s.patchOwnProfile)
-		r.With(RequireRole(domain.RoleDoctor)).Get("/doctor/dashboard", s.doctorDashboard)
-		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/dashboard", s.adminDashboard)
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/doctors", handle(s.createDoctor))
+		r.With(RequireRole(domain.RoleAdmin)).Patch("/admin/doctors/{id}", handle(s.adminPatchDoctor))
+		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Put("/doctors/{id}/schedule", handle(s.setSchedule))
+		r.With(RequireRole(domain.RoleAdmin, domain.RoleDoctor)).Post("/doctors/{id}/time-off", handle(s.addTimeOff))
+		r.With(RequireRole(domain.RoleDoctor)).Patch("/doctor/profile", handle(s.patchOwnProfile))
+		r.With(RequireRole(domain.RoleDoctor)).Get("/doctor/dashboard", handle(s.doctorDashboard))
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/dashboard", handle(s.adminDashboard))
 
-		r.With(RequireRole(domain.RolePatient)).Post("/appointments", s.book)
-		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", s.listAppointments)
-		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", s.getAppointment)
-		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/cancel", s.cancel)
-		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin)).Post("/appointments/{id}/reschedule", s.reschedule)
-		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", s.complete)
-		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/no-show", s.noShow)
+		r.With(RequireRole(domain.RolePatient)).Post("/appointments", handle(s.book))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", handle(s.listAppointments))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", handle(s.getAppointment))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/cancel", handle(s.cancel))
+		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin)).Post("/appointments/{id}/reschedule", handle(s.reschedule))
+		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", handle(s.complete))
+		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/no-show", handle(s.noShow))
 		r.With(RequireRole(domain.RolePatient)).Post("/appointments/{id}/payment", notImplemented("payments"))
 		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", notImplemented("payments"))
 		r.Post("/webhooks/razorpay", notImplemented("payments"))
@@ -173,8 +173,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", notImplemented("analytics"))
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", notImplemented("analytics"))
 
-		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/projections", s.listProjections)
-		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/projections/{name}/rebuild", s.rebuildProjection)
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/projections", handle(s.listProjections))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/projections/{name}/rebuild", handle(s.rebuildProjection))
 	})
 	return r, nil
 }
@@ -185,9 +185,9 @@ var allRoles = []domain.Role{domain.RolePatient, domain.RoleDoctor, domain.RoleA
 var ErrNotImplemented = &HTTPError{Status: http.StatusNotImplemented, Code: "not_implemented", Detail: "This route is not available in this release."}
 
 func notImplemented(feature string) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		WriteError(w, r, ErrNotImplemented.WithDetail("%s is not available in this release", feature))
-	}
+	return handle(func(http.ResponseWriter, *http.Request) error {
+		return ErrNotImplemented.WithDetail("%s is not available in this release", feature)
+	})
 }
 
 // ErrBadMinPosition: X-Min-Position is not a non-negative integer.
@@ -310,20 +310,18 @@ func readyz(checks []Check) http.HandlerFunc {
 	}
 }
 
-func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) {
+func (s *Server) listProjections(w http.ResponseWriter, r *http.Request) error {
 	st, err := s.cfg.Operations.Statuses(r.Context())
 	if err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusOK, map[string]any{"projections": st})
+	return reply(w, http.StatusOK, map[string]any{"projections": st})
 }
 
-func (s *Server) rebuildProjection(w http.ResponseWriter, r *http.Request) {
+func (s *Server) rebuildProjection(w http.ResponseWriter, r *http.Request) error {
 	name := chi.URLParam(r, "name")
 	if err := s.cfg.Operations.StartRebuild(r.Context(), name); err != nil {
-		WriteError(w, r, err)
-		return
+		return err
 	}
-	_ = WriteJSON(w, http.StatusAccepted, map[string]string{"name": name, "status": "rebuilding"})
+	return reply(w, http.StatusAccepted, map[string]string{"name": name, "status": "rebuilding"})
 }

@@ -8,6 +8,7 @@ import (
 type AppointmentResult struct {
 	Appointment doctor.Appointment
 	DoctorName  string
+	Timezone    string // the doctor's IANA zone ("" before a schedule)
 	// Position is the event-store position of the command's last event.
 	Position uint64
 }
@@ -24,6 +25,9 @@ func appointmentView(id string, out *AppointmentResult) viewFunc {
 	return func(d *doctor.Doctor) {
 		out.Appointment, _ = d.Appointment(id)
 		out.DoctorName = d.Profile().Name
+		if g := d.Grid(); g != nil {
+			out.Timezone = g.Schedule().Timezone
+		}
 	}
 }
 

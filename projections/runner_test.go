@@ -529,7 +529,7 @@ func agreeWithWriteSide(t *testing.T, w *world, m readmodeltest.Models) {
 		}
 		wantView := projections.Appointment{
 			ID: id, DoctorID: docID, DoctorName: folded[docID].Profile().Name, PatientID: want.PatientID, PatientName: want.PatientName,
-			Start: want.Start, End: want.End, Status: string(want.Status), Fees: want.Fees, Currency: want.Currency,
+			Start: want.Start, End: want.End, Timezone: folded[docID].Grid().Schedule().Timezone, Status: string(want.Status), Fees: want.Fees, Currency: want.Currency,
 			Payment:   projections.Payment{Status: string(want.Payment.Status), OrderID: want.Payment.OrderID, PaymentID: want.Payment.PaymentID},
 			CreatedAt: want.CreatedAt, CancelReason: want.CancelReason,
 		}

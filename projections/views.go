@@ -69,6 +69,16 @@ type Payment struct {
 }
 
 // Appointment is an appointment as readers see it.
+//
+// Timezone is the doctor's IANA zone, so that a client can show Start and
+// End (UTC instants) as the doctor's local times. Like DoctorName it is the
+// doctor's current one, joined at read time, not the zone at booking: API.md
+// calls it "the doctor's" zone, the doctor's slots and calendar dates are in
+// the current zone, and an appointment takes place where the doctor now
+// practises. It is "" only for a doctor who never had a schedule.
+//
+// Fees are integer minor units of Currency (paise for INR: 50000 is
+// INR 500.00), fixed at booking.
 type Appointment struct {
 	ID           string    `json:"id"`
 	DoctorID     string    `json:"doctorId"`
@@ -77,6 +87,7 @@ type Appointment struct {
 	PatientName  string    `json:"patientName"`
 	Start        time.Time `json:"start"`
 	End          time.Time `json:"end"`
+	Timezone     string    `json:"timezone"`
 	Status       string    `json:"status"`
 	Fees         int64     `json:"fees"`
 	Currency     string    `json:"currency"`

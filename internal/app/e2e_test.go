@@ -139,6 +139,11 @@ func walkthrough(t *testing.T, o testenv.Options) {
 			booked.Payment.Status != "not_required" || booked.Position == 0 || !booked.CreatedAt.Equal(testenv.DefaultNow) {
 			t.Errorf("booked %+v", booked)
 		}
+		// The doctor's zone turns the UTC instants into the local times the
+		// schedule speaks of.
+		if zone, err := time.LoadLocation(booked.Timezone); booked.Timezone != testenv.Zone || err != nil || booked.Start.In(zone).Format("15:04") != "10:00" {
+			t.Errorf("booked timezone %q (%v): local start %s, want %s 10:00", booked.Timezone, err, booked.Start, testenv.Zone)
+		}
 		s := e.FreeSlots(t, gp1.ID, testenv.Date(1), 1, booked.Position)
 		if s.Has(slot) {
 			t.Errorf("booked slot still listed free")
@@ -153,13 +158,13 @@ func walkthrough(t *testing.T, o testenv.Options) {
 
 	step("list and get mine", func(t *testing.T) {
 		l := e.Appointments(t, alice.Token, "", booked.Position)
-		if len(l.Appointments) != 1 || l.Appointments[0].ID != booked.ID || l.Appointments[0].Status != "confirmed" {
+		if len(l.Appointments) != 1 || l.Appointments[0].ID != booked.ID || l.Appointments[0].Status != "confirmed" || l.Appointments[0].Timezone != testenv.Zone {
 			t.Fatalf("my appointments %+v", l)
 		}
 		r := e.Do(t, testenv.Req{Method: http.MethodGet, Path: "/appointments/" + booked.ID, Token: alice.Token, MinPosition: booked.Position}).Must(t, http.StatusOK)
 		var a testenv.Appointment
 		r.Decode(t, &a)
-		if a.ID != booked.ID || !a.Start.Equal(slot) || a.DoctorName != gp1.Name || a.Status != "confirmed" {
+		if a.ID != booked.ID || !a.Start.Equal(slot) || a.DoctorName != gp1.Name || a.Timezone != testenv.Zone || a.Status != "confirmed" {
 			t.Errorf("GET /appointments/{id}: %+v", a)
 		}
 		l = e.Appointments(t, alice.Token, "status=cancelled", 0)

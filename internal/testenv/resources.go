@@ -69,6 +69,7 @@ type Appointment struct {
 	PatientName  string    `json:"patientName"`
 	Start        time.Time `json:"start"`
 	End          time.Time `json:"end"`
+	Timezone     string    `json:"timezone"`
 	Status       string    `json:"status"`
 	Fees         int64     `json:"fees"`
 	Currency     string    `json:"currency"`

@@ -30,8 +30,9 @@ type entry struct {
 	booked uint64 // position of the SlotReserved event: the cursor key
 }
 
+// doctorInfo is what appointments join of their doctor at read time.
 type doctorInfo struct {
-	name, currency string
+	name, currency, timezone string
 }
 
 // NewAppointments returns an empty appointments model.
@@ -67,9 +68,18 @@ func (m *Appointments) apply(e projections.Event) {
 			m.patients[ev.AccountID] = true
 		}
 	case doctor.DoctorRegistered:
-		m.doctors[ev.DoctorID] = doctorInfo{ev.Profile.Name, ev.Profile.Currency}
+		info := m.doctors[ev.DoctorID]
+		info.name, info.currency = ev.Profile.Name, ev.Profile.Currency
+		m.doctors[ev.DoctorID] = info
 	case doctor.ProfileUpdated:
-		m.doctors[ev.DoctorID] = doctorInfo{ev.Profile.Name, ev.Profile.Currency}
+		info := m.doctors[ev.DoctorID]
+		info.name, info.currency = ev.Profile.Name, ev.Profile.Currency
+		m.doctors[ev.DoctorID] = info
+	case doctor.ScheduleSet:
+		if info, ok := m.doctors[ev.DoctorID]; ok { // a schedule follows the registration
+			info.timezone = ev.Schedule.Timezone
+			m.doctors[ev.DoctorID] = info
+		}
 	case doctor.SlotReserved:
 		if _, dup := m.byID[ev.AppointmentID]; dup {
 			return
@@ -124,10 +134,11 @@ func (m *Appointments) apply(e projections.Event) {
 	}
 }
 
-// view returns a copy with the doctor's current name joined in.
+// view returns a copy with the doctor's current name and zone joined in.
 func (m *Appointments) view(en *entry) projections.Appointment {
 	a := en.a
-	a.DoctorName = m.doctors[a.DoctorID].name
+	info := m.doctors[a.DoctorID]
+	a.DoctorName, a.Timezone = info.name, info.timezone
 	return a
 }
 

@@ -18,7 +18,8 @@ import (
 // Appointments is the appointments read model ("appointments"): by id, by
 // patient, by doctor and in all, newest booking first; it also answers the
 // dashboards. Its collections: appointments, appointment_doctors (the
-// doctors' current names and currencies, joined at read time) and patients
+// doctors' current names, currencies and zones, joined at read time; see
+// projections.Appointment for why the zone is the current one) and patients
 // (patient accounts), all three of the live generation.
 type Appointments struct {
 	gen *generations
@@ -145,10 +146,10 @@ type apptDoc struct {
 	Position     int64      `bson:"position"`
 }
 
-func (a apptDoc) view(doctorName string) projections.Appointment {
+func (a apptDoc) view(doc doctorInfoDoc) projections.Appointment {
 	return projections.Appointment{
-		ID: a.ID, DoctorID: a.DoctorID, DoctorName: doctorName, PatientID: a.PatientID, PatientName: a.PatientName,
-		Start: fromNanos(a.Start), End: fromNanos(a.End), Status: a.Status, Fees: a.Fees, Currency: a.Currency,
+		ID: a.ID, DoctorID: a.DoctorID, DoctorName: doc.Name, PatientID: a.PatientID, PatientName: a.PatientName,
+		Start: fromNanos(a.Start), End: fromNanos(a.End), Timezone: doc.Timezone, Status: a.Status, Fees: a.Fees, Currency: a.Currency,
 		Payment:   projections.Payment{Status: a.Payment.Status, OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
 		CreatedAt: fromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
 	}
@@ -158,6 +159,7 @@ type doctorInfoDoc struct {
 	ID       string `bson:"_id"`
 	Name     string `bson:"name"`
 	Currency string `bson:"currency"`
+	Timezone string `bson:"timezone"` // absent until the doctor's first schedule
 	Position int64  `bson:"position"`
 }
 
@@ -184,6 +186,11 @@ func (m *Appointments) apply(ctx context.Context, e projections.Event) error {
 		return upsertGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "name", Value: ev.Profile.Name}, {Key: "currency", Value: ev.Profile.Currency}})
 	case doctor.ProfileUpdated:
 		return upsertGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "name", Value: ev.Profile.Name}, {Key: "currency", Value: ev.Profile.Currency}})
+	case doctor.ScheduleSet:
+		// A schedule follows the registration: no upsert, so that the
+		// doctors counted by the admin dashboard are registered ones.
+		_, err := updateGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "timezone", Value: ev.Schedule.Timezone}})
+		return err
 	case doctor.SlotReserved:
 		// The first reservation of an id stands; a replay collides on _id.
 		_, err := m.appts.InsertOne(ctx, apptDoc{
@@ -250,9 +257,10 @@ func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.Appoint
 	return err
 }
 
-// names returns the current names of doctors.
-func (m apptColls) names(ctx context.Context, ids ...string) (map[string]string, error) {
-	out := map[string]string{}
+// doctorInfos returns what appointments join of their doctors (current
+// name and zone), by doctor id.
+func (m apptColls) doctorInfos(ctx context.Context, ids ...string) (map[string]doctorInfoDoc, error) {
+	out := map[string]doctorInfoDoc{}
 	if len(ids) == 0 {
 		return out, nil
 	}
@@ -273,24 +281,25 @@ func (m apptColls) names(ctx context.Context, ids ...string) (map[string]string,
 		return nil, err
 	}
 	for _, d := range docs {
-		out[d.ID] = d.Name
+		out[d.ID] = d
 	}
 	return out, nil
 }
 
-// views turns documents into appointments with the doctors' names joined.
+// views turns documents into appointments with the doctors' names and
+// zones joined.
 func (m apptColls) views(ctx context.Context, docs []apptDoc) ([]projections.Appointment, error) {
 	ids := make([]string, len(docs))
 	for i, d := range docs {
 		ids[i] = d.DoctorID
 	}
-	names, err := m.names(ctx, ids...)
+	infos, err := m.doctorInfos(ctx, ids...)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]projections.Appointment, len(docs))
 	for i, d := range docs {
-		out[i] = d.view(names[d.DoctorID])
+		out[i] = d.view(infos[d.DoctorID])
 	}
 	return out, nil
 }

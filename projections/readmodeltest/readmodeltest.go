@@ -58,6 +58,7 @@ func Run(t *testing.T, newModels func(t *testing.T) Models) {
 		{"Slots/RelativeToNow", s.slotsNow},
 		{"Slots/DaysAndMisses", s.slotsDays},
 		{"Appointments/ByIDWithDoctorName", s.appointmentByID},
+		{"Appointments/TimezoneOfTheDoctor", s.appointmentTimezone},
 		{"Appointments/ListsNewestBookingFirst", s.appointmentLists},
 		{"Appointments/Filters", s.appointmentFilters},
 		{"Appointments/Pagination", s.appointmentPagination},
@@ -588,14 +589,14 @@ func (s *suite) appointmentByID(t *testing.T) {
 	a := h.appt("a03")
 	want := projections.Appointment{
 		ID: "a03", DoctorID: asha, DoctorName: "Dr. Asha Rao", PatientID: sara, PatientName: "Sara Khan",
-		Start: kol(3, 11, 0), End: kol(3, 11, 30), Status: "confirmed", Fees: 50000, Currency: "INR",
+		Start: kol(3, 11, 0), End: kol(3, 11, 30), Timezone: "Asia/Kolkata", Status: "confirmed", Fees: 50000, Currency: "INR",
 		Payment: projections.Payment{Status: "not_required"}, CreatedAt: a.ReservedAt,
 	}
 	if got := s.appointment(t, m, "a03"); !sameAppointment(got, want) {
 		t.Errorf("Appointment(a03):\n got %+v\nwant %+v", got, want)
 	}
 	got := s.appointment(t, m, "a07")
-	if got.DoctorName != "Dr. Chen Li" || got.Currency != "USD" || got.Fees != 15000 || got.PatientName != "Priya Shah" {
+	if got.DoctorName != "Dr. Chen Li" || got.Currency != "USD" || got.Fees != 15000 || got.PatientName != "Priya Shah" || got.Timezone != "America/New_York" {
 		t.Errorf("Appointment(a07): %+v", got)
 	}
 	for _, id := range []string{"no-such-appointment", "", asha} {
@@ -632,6 +633,79 @@ func (s *suite) appointmentByID(t *testing.T) {
 			t.Errorf("dashboard lists %s with doctorName %q", a.ID, a.DoctorName)
 		}
 	}
+}
+
+// appointmentTimezone: every answer about an appointment (by id, in every
+// list, on the dashboards) carries its doctor's IANA zone, so a client can
+// show local times. It is the doctor's current zone, joined like the
+// doctor's name: a new schedule in another zone moves every appointment of
+// that doctor, and only that doctor's, to it; a profile update keeps it.
+func (s *suite) appointmentTimezone(t *testing.T) {
+	h := newHistory()
+	h.base()
+	h.appointments()
+	m := s.with(t, h)
+	zoneOf := map[string]string{asha: "Asia/Kolkata", ben: "Asia/Kolkata", chen: "America/New_York", diya: "Asia/Kolkata"}
+	check := func(when string) {
+		t.Helper()
+		for id, a := range h.appts {
+			if got := s.appointment(t, m, id); got.Timezone != zoneOf[a.DoctorID] {
+				t.Errorf("%s: Appointment(%s) of %s: timezone %q, want %q", when, id, a.DoctorID, got.Timezone, zoneOf[a.DoctorID])
+			}
+		}
+		all, err := walk(ctx, m.Appointments, projections.AppointmentQuery{Limit: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != len(h.appts) {
+			t.Errorf("%s: %d appointments listed, want %d", when, len(all), len(h.appts))
+		}
+		for _, a := range all {
+			if a.Timezone != zoneOf[a.DoctorID] {
+				t.Errorf("%s: listed %s of %s with timezone %q, want %q", when, a.ID, a.DoctorID, a.Timezone, zoneOf[a.DoctorID])
+			}
+		}
+		for _, id := range []string{asha, chen, diya} {
+			dd, err := m.Dashboards.DoctorDashboard(ctx, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, a := range dd.Latest {
+				if a.Timezone != zoneOf[id] {
+					t.Errorf("%s: dashboard of %s lists %s with timezone %q", when, id, a.ID, a.Timezone)
+				}
+			}
+		}
+		ad, err := m.Dashboards.AdminDashboard(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range ad.Latest {
+			if a.Timezone != zoneOf[a.DoctorID] {
+				t.Errorf("%s: admin dashboard lists %s with timezone %q", when, a.ID, a.Timezone)
+			}
+		}
+		if ad.Doctors != 5 {
+			t.Errorf("%s: admin dashboard counts %d doctors, want 5", when, ad.Doctors)
+		}
+	}
+	check("as booked")
+
+	// A profile update keeps the zone; a new schedule changes it.
+	mark := len(h.events)
+	h.updateProfile(asha, func(p *doctor.Profile) { p.Name = "Dr. Asha Rao-Iyer" })
+	mark = more(t, m, h, mark)
+	check("after a profile update")
+	london := kolkataSchedule(doctor.PaymentNone)
+	london.Timezone = "Europe/London"
+	h.schedule(asha, london)
+	more(t, m, h, mark)
+	zoneOf[asha] = "Europe/London"
+	check("after asha's new schedule")
+
+	// Replaying everything changes nothing.
+	feed(t, m, h.events...)
+	check("after a replay")
 }
 
 func ids(as []projections.Appointment) []string {
