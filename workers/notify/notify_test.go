@@ -134,3 +134,33 @@ func TestOldEventsAreNotMailed(t *testing.T) {
 		t.Fatalf("checkpoint %d", w.Position())
 	}
 }
+
+// The outbox sends each Message-ID once, across a reopen, whatever the id
+// looks like: a UUID (kept as 16 bytes), the same letters in upper case (a
+// different id), or any other text.
+func TestMboxSendsEachIDOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.mbox")
+	id := uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")).String()
+	ids := []string{id, strings.ToUpper(id), "m1", "0000000000000000000000000000000000z1"}
+	for round := range 2 {
+		box, err := notify.OpenMbox(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			for _, id := range ids {
+				if err := box.Send(context.Background(), notify.Message{ID: id, To: "a@b.co", Subject: "s", Body: "b", Date: now}); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+		}
+		if err := box.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := notify.ReadMboxFile(path)
+	if err != nil || len(msgs) != len(ids) {
+		t.Fatalf("%d messages (%v); want %d, one per id", len(msgs), err, len(ids))
+	}
+}
