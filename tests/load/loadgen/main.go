@@ -1307,7 +1307,7 @@ func printOpen(w io.Writer, o *OpenResult) {
 		fmt.Fprintf(w, "  per window of scheduled time (latency from scheduled time, ms):\n")
 		fmt.Fprintf(w, "    %-13s %9s %8s %9s %8s %8s %8s %9s\n", "window", "scheduled", "dropped", "completed", "p50", "p90", "p99", "max")
 		for _, x := range o.Windows {
-			fmt.Fprintf(w, "    %5.0f-%-5.0fs  %9d %8d %9d %8.2f %8.2f %8.2f %9.2f\n", x.FromSecs, x.ToSecs, x.Scheduled, x.Dropped, x.Completed, x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.Max)
+			fmt.Fprintf(w, "    %-13s %9d %8d %9d %8.2f %8.2f %8.2f %9.2f\n", fmt.Sprintf("%.0f-%.0f s", x.FromSecs, x.ToSecs), x.Scheduled, x.Dropped, x.Completed, x.Latency.P50, x.Latency.P90, x.Latency.P99, x.Latency.Max)
 		}
 		first, last := o.Windows[0], o.Windows[len(o.Windows)-1]
 		if first.Latency.P99 > 0 {
