@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/prescripto/prescripto/domain"
 )
@@ -182,10 +183,17 @@ func (d *Doctor) apply(ev domain.Event) {
 	case TimeOffAdded:
 		d.timeOff = append(d.timeOff, TimeOff{ID: e.TimeOffID, From: e.From, To: e.To, Reason: e.Reason})
 	case SlotReserved:
+		// The aggregate keeps every appointment for its whole life, so the
+		// strings that repeat from one appointment to the next are shared
+		// (see shared) rather than kept once per appointment as decoded.
+		doctorID := e.DoctorID
+		if doctorID == d.id {
+			doctorID = d.id
+		}
 		a := &Appointment{
-			ID: e.AppointmentID, DoctorID: e.DoctorID, PatientID: e.PatientID, PatientName: e.PatientName,
-			Start: e.Start, End: e.End, Status: e.Status, Fees: e.Fees, Currency: e.Currency,
-			Payment: Payment{Status: e.PaymentStatus}, CreatedAt: e.ReservedAt,
+			ID: e.AppointmentID, DoctorID: doctorID, PatientID: shared(e.PatientID), PatientName: shared(e.PatientName),
+			Start: e.Start, End: e.End, Status: Status(shared(string(e.Status))), Fees: e.Fees, Currency: shared(e.Currency),
+			Payment: Payment{Status: PaymentStatus(shared(string(e.PaymentStatus)))}, CreatedAt: e.ReservedAt,
 		}
 		if e.HoldExpiresAt != nil {
 			a.HoldExpiresAt = *e.HoldExpiresAt
@@ -265,6 +273,19 @@ func (d *Doctor) apply(ev domain.Event) {
 			}
 		}
 	}
+}
+
+// shared returns s, or an equal string that the process already holds
+// (unique.Make: its canonical copy lives as long as something uses it). A
+// decoded event holds its own copy of every string, so without this each
+// of a doctor's tens of thousands of appointments would keep its own copy
+// of the patient's id and name, the status and the currency, and the
+// garbage collector would mark each of them at every cycle.
+func shared(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // occupy inserts a live appointment into the interval index.
