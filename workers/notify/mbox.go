@@ -38,12 +38,12 @@ type Mbox struct {
 // pointers, which the garbage collector does not scan, instead of as
 // strings (a 36-byte string and a pointer to it per mail).
 type sentIDs struct {
-	uuids map[uuid.UUID]struct{}
+	uuids map[[16]byte]struct{}
 	other map[string]struct{}
 }
 
 func newSentIDs() sentIDs {
-	return sentIDs{uuids: map[uuid.UUID]struct{}{}, other: map[string]struct{}{}}
+	return sentIDs{uuids: map[[16]byte]struct{}{}, other: map[string]struct{}{}}
 }
 
 func (s sentIDs) has(id string) bool {
@@ -65,14 +65,14 @@ func (s sentIDs) add(id string) {
 
 // canonicalUUID parses id if it is a UUID in its canonical form (lower-case
 // hex, as uuid.UUID.String writes it), the only form in which two equal
-// UUIDs are also equal strings.
-func canonicalUUID(id string) (uuid.UUID, bool) {
+// UUIDs are also equal strings, so that the 16 bytes stand for the string.
+func canonicalUUID(id string) ([16]byte, bool) {
 	if len(id) != 36 {
-		return uuid.UUID{}, false
+		return [16]byte{}, false
 	}
 	for i := range len(id) {
 		if c := id[i]; c >= 'A' && c <= 'Z' {
-			return uuid.UUID{}, false
+			return [16]byte{}, false
 		}
 	}
 	u, err := uuid.Parse(id) // with 36 characters: only the hyphenated form
