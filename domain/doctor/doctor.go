@@ -320,15 +320,11 @@ func (d *Doctor) overlapping(start, end time.Time, except string) []string {
 	if iv, ok := d.live.lastBefore(s); ok && iv.end > s && iv.id != except {
 		out = append(out, iv.id)
 	}
-	d.live.ascend(s, func(iv interval) bool {
-		if iv.start >= e {
-			return false
-		}
+	for iv, ok := d.live.ceil(interval{start: s}); ok && iv.start < e; iv, ok = d.live.higher(iv) {
 		if iv.id != except {
 			out = append(out, iv.id)
 		}
-		return true
-	})
+	}
 	return out
 }
 

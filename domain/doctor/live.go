@@ -246,6 +246,45 @@ func (t *liveIndex) lastBefore(s int64) (interval, bool) {
 	return out, ok
 }
 
+// ceil returns the least interval not less than key.
+func (t *liveIndex) ceil(key interval) (interval, bool) {
+	return t.seek(key, false)
+}
+
+// higher returns the least interval greater than key.
+func (t *liveIndex) higher(key interval) (interval, bool) {
+	return t.seek(key, true)
+}
+
+// seek descends once from the root, remembering the last candidate: the
+// first item of each node not less than key (strict: greater than key).
+func (t *liveIndex) seek(key interval, strict bool) (interval, bool) {
+	var out interval
+	ok := false
+	for n := t.root; n != nil; {
+		lo, hi := 0, len(n.items)
+		for lo < hi {
+			m := int(uint(lo+hi) >> 1)
+			if n.items[m].less(key) || (strict && n.items[m] == key) {
+				lo = m + 1
+			} else {
+				hi = m
+			}
+		}
+		if lo < len(n.items) {
+			out, ok = n.items[lo], true
+			if !strict && n.items[lo] == key {
+				return out, true
+			}
+		}
+		if n.kids == nil {
+			break
+		}
+		n = n.kids[lo]
+	}
+	return out, ok
+}
+
 // ascend calls fn for every interval starting at or after s, in order,
 // until fn returns false.
 func (t *liveIndex) ascend(s int64, fn func(interval) bool) {

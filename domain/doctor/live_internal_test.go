@@ -135,5 +135,12 @@ func checkLive(t *testing.T, idx *liveIndex, ref []interval, r *rand.Rand) {
 		if !slices.Equal(from, want) {
 			t.Fatalf("ascend(%d) = %v, want %v", s, from, want)
 		}
+		from = from[:0]
+		for iv, ok := idx.ceil(interval{start: s}); ok && len(from) < 7; iv, ok = idx.higher(iv) {
+			from = append(from, iv)
+		}
+		if !slices.Equal(from, want) {
+			t.Fatalf("ceil(%d), higher... = %v, want %v", s, from, want)
+		}
 	}
 }
