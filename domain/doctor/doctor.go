@@ -6,9 +6,9 @@ package doctor
 
 import (
 	"slices"
-	"sort"
 	"strings"
 	"time"
+	"unique"
 
 	"github.com/prescripto/prescripto/domain"
 )
@@ -91,7 +91,8 @@ type Doctor struct {
 	grid         *Grid
 	timeOff      []TimeOff
 	appointments map[string]*Appointment
-	live         []interval // live appointments sorted by start; never overlapping
+	live         liveIndex // live appointments by start; never overlapping
+	held         int       // live appointments on hold
 	changes      []domain.Event
 }
 
@@ -131,10 +132,11 @@ func (d *Doctor) Appointment(id string) (Appointment, bool) {
 
 // LiveAppointments lists the appointments that occupy a slot, by start.
 func (d *Doctor) LiveAppointments() []Appointment {
-	out := make([]Appointment, 0, len(d.live))
-	for _, iv := range d.live {
+	out := make([]Appointment, 0, d.live.Len())
+	d.live.all(func(iv interval) bool {
 		out = append(out, d.appointments[iv.id].copy())
-	}
+		return true
+	})
 	return out
 }
 
@@ -181,10 +183,17 @@ func (d *Doctor) apply(ev domain.Event) {
 	case TimeOffAdded:
 		d.timeOff = append(d.timeOff, TimeOff{ID: e.TimeOffID, From: e.From, To: e.To, Reason: e.Reason})
 	case SlotReserved:
+		// The aggregate keeps every appointment for its whole life, so the
+		// strings that repeat from one appointment to the next are shared
+		// (see shared) rather than kept once per appointment as decoded.
+		doctorID := e.DoctorID
+		if doctorID == d.id {
+			doctorID = d.id
+		}
 		a := &Appointment{
-			ID: e.AppointmentID, DoctorID: e.DoctorID, PatientID: e.PatientID, PatientName: e.PatientName,
-			Start: e.Start, End: e.End, Status: e.Status, Fees: e.Fees, Currency: e.Currency,
-			Payment: Payment{Status: e.PaymentStatus}, CreatedAt: e.ReservedAt,
+			ID: e.AppointmentID, DoctorID: doctorID, PatientID: shared(e.PatientID), PatientName: shared(e.PatientName),
+			Start: e.Start, End: e.End, Status: Status(shared(string(e.Status))), Fees: e.Fees, Currency: shared(e.Currency),
+			Payment: Payment{Status: PaymentStatus(shared(string(e.PaymentStatus)))}, CreatedAt: e.ReservedAt,
 		}
 		if e.HoldExpiresAt != nil {
 			a.HoldExpiresAt = *e.HoldExpiresAt
@@ -193,6 +202,9 @@ func (d *Doctor) apply(ev domain.Event) {
 		d.occupy(a)
 	case AppointmentConfirmed:
 		if a := d.appointments[e.AppointmentID]; a != nil {
+			if a.Status == StatusHeld {
+				d.held--
+			}
 			a.Status = StatusConfirmed
 			a.HoldExpiresAt = time.Time{}
 		}
@@ -263,14 +275,28 @@ func (d *Doctor) apply(ev domain.Event) {
 	}
 }
 
-// occupy inserts a live appointment into the sorted interval index.
+// shared returns s, or an equal string that the process already holds
+// (unique.Make: its canonical copy lives as long as something uses it). A
+// decoded event holds its own copy of every string, so without this each
+// of a doctor's tens of thousands of appointments would keep its own copy
+// of the patient's id and name, the status and the currency, and the
+// garbage collector would mark each of them at every cycle.
+func shared(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
+}
+
+// occupy inserts a live appointment into the interval index.
 func (d *Doctor) occupy(a *Appointment) {
 	if !a.Status.Live() {
 		return
 	}
-	iv := interval{a.Start.UnixNano(), a.End.UnixNano(), a.ID}
-	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].start >= iv.start })
-	d.live = slices.Insert(d.live, i, iv)
+	d.live.insert(interval{a.Start.UnixNano(), a.End.UnixNano(), a.ID})
+	if a.Status == StatusHeld {
+		d.held++
+	}
 }
 
 // release removes a live appointment from the interval index.
@@ -278,27 +304,25 @@ func (d *Doctor) release(a *Appointment) {
 	if !a.Status.Live() {
 		return
 	}
-	s := a.Start.UnixNano()
-	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].start >= s })
-	for ; i < len(d.live) && d.live[i].start == s; i++ {
-		if d.live[i].id == a.ID {
-			d.live = slices.Delete(d.live, i, i+1)
-			return
-		}
+	d.live.remove(interval{a.Start.UnixNano(), a.End.UnixNano(), a.ID})
+	if a.Status == StatusHeld {
+		d.held--
 	}
 }
 
 // overlapping returns the ids of live appointments overlapping [start, end),
-// other than except.
+// other than except, by start.
 func (d *Doctor) overlapping(start, end time.Time, except string) []string {
 	s, e := start.UnixNano(), end.UnixNano()
-	// live intervals do not overlap each other, so they are sorted by end
-	// too: skip those that end at or before s.
-	i := sort.Search(len(d.live), func(i int) bool { return d.live[i].end > s })
 	var out []string
-	for ; i < len(d.live) && d.live[i].start < e; i++ {
-		if d.live[i].id != except {
-			out = append(out, d.live[i].id)
+	// Live intervals do not overlap each other, so of those starting
+	// before s only the last one can reach past s.
+	if iv, ok := d.live.lastBefore(s); ok && iv.end > s && iv.id != except {
+		out = append(out, iv.id)
+	}
+	for iv, ok := d.live.ceil(interval{start: s}); ok && iv.start < e; iv, ok = d.live.higher(iv) {
+		if iv.id != except {
+			out = append(out, iv.id)
 		}
 	}
 	return out
@@ -633,13 +657,17 @@ func (d *Doctor) ExpireHold(id string, now time.Time) error {
 
 // ExpiredHolds lists the held appointments whose hold ran out at now.
 func (d *Doctor) ExpiredHolds(now time.Time) []string {
+	if d.held == 0 {
+		return nil
+	}
 	var out []string
-	for _, iv := range d.live {
+	d.live.all(func(iv interval) bool {
 		a := d.appointments[iv.id]
 		if a.Status == StatusHeld && !now.Before(a.HoldExpiresAt) {
 			out = append(out, a.ID)
 		}
-	}
+		return true
+	})
 	return out
 }
 

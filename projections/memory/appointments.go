@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"sync"
+	"unique"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -85,9 +86,9 @@ func (m *Appointments) apply(e projections.Event) {
 			return
 		}
 		en := &entry{booked: e.Position, a: projections.Appointment{
-			ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
-			Start: ev.Start, End: ev.End, Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
-			Payment: projections.Payment{Status: string(ev.PaymentStatus)}, CreatedAt: ev.ReservedAt, Position: e.Position,
+			ID: ev.AppointmentID, DoctorID: shared(ev.DoctorID), PatientID: shared(ev.PatientID), PatientName: shared(ev.PatientName),
+			Start: ev.Start, End: ev.End, Status: shared(string(ev.Status)), Fees: ev.Fees, Currency: shared(ev.Currency),
+			Payment: projections.Payment{Status: shared(string(ev.PaymentStatus))}, CreatedAt: ev.ReservedAt, Position: e.Position,
 		}}
 		m.byID[ev.AppointmentID] = en
 		m.all = append(m.all, en)
@@ -132,6 +133,18 @@ func (m *Appointments) apply(e projections.Event) {
 			}
 		}
 	}
+}
+
+// shared returns s, or an equal string the process already holds
+// (unique.Make). The model keeps every appointment, and a decoded event
+// holds its own copy of each string: sharing the ones that repeat across
+// appointments (doctor and patient ids, names, statuses, currency) saves
+// their memory and the garbage collector's work of marking them.
+func shared(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // view returns a copy with the doctor's current name and zone joined in.

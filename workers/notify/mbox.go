@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Mbox is the embedded default's outbox: every message is appended to one
@@ -27,7 +29,54 @@ type Mbox struct {
 
 	mu   sync.Mutex
 	f    *os.File
-	sent map[string]bool
+	sent sentIDs
+}
+
+// sentIDs is the set of the Message-IDs in the file. It grows by one per
+// mail for as long as the process runs, so the ids that are UUIDs (event
+// ids: all that the Worker sends) are kept as 16 bytes in a map without
+// pointers, which the garbage collector does not scan, instead of as
+// strings (a 36-byte string and a pointer to it per mail).
+type sentIDs struct {
+	uuids map[[16]byte]struct{}
+	other map[string]struct{}
+}
+
+func newSentIDs() sentIDs {
+	return sentIDs{uuids: map[[16]byte]struct{}{}, other: map[string]struct{}{}}
+}
+
+func (s sentIDs) has(id string) bool {
+	if u, ok := canonicalUUID(id); ok {
+		_, seen := s.uuids[u]
+		return seen
+	}
+	_, seen := s.other[id]
+	return seen
+}
+
+func (s sentIDs) add(id string) {
+	if u, ok := canonicalUUID(id); ok {
+		s.uuids[u] = struct{}{}
+		return
+	}
+	s.other[id] = struct{}{}
+}
+
+// canonicalUUID parses id if it is a UUID in its canonical form (lower-case
+// hex, as uuid.UUID.String writes it), the only form in which two equal
+// UUIDs are also equal strings, so that the 16 bytes stand for the string.
+func canonicalUUID(id string) ([16]byte, bool) {
+	if len(id) != 36 {
+		return [16]byte{}, false
+	}
+	for i := range len(id) {
+		if c := id[i]; c >= 'A' && c <= 'Z' {
+			return [16]byte{}, false
+		}
+	}
+	u, err := uuid.Parse(id) // with 36 characters: only the hyphenated form
+	return u, err == nil
 }
 
 // OpenMbox opens (creating it) the mbox file at path.
@@ -50,21 +99,21 @@ func OpenMbox(path, from string) (*Mbox, error) {
 }
 
 // readMessageIDs collects the ids of the messages already in the file.
-func readMessageIDs(path string) (map[string]bool, error) {
-	ids := map[string]bool{}
+func readMessageIDs(path string) (sentIDs, error) {
+	ids := newSentIDs()
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return ids, nil
 	}
 	if err != nil {
-		return nil, err
+		return sentIDs{}, err
 	}
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if id, ok := messageID(sc.Text()); ok {
-			ids[id] = true
+			ids.add(id)
 		}
 	}
 	return ids, sc.Err()
@@ -86,7 +135,7 @@ func (m *Mbox) Send(_ context.Context, msg Message) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.sent[msg.ID] {
+	if m.sent.has(msg.ID) {
 		return nil
 	}
 	if m.f == nil {
@@ -95,7 +144,7 @@ func (m *Mbox) Send(_ context.Context, msg Message) error {
 	if _, err := m.f.Write(mboxEntry(msg, m.from)); err != nil {
 		return err
 	}
-	m.sent[msg.ID] = true
+	m.sent.add(msg.ID)
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
@@ -48,7 +49,41 @@ type Worker struct {
 	mu       sync.Mutex
 	patients map[string]contact
 	doctors  map[string]doctorInfo
-	appts    map[string]apptInfo
+	appts    appts
+}
+
+// appts is what the worker remembers of every appointment, for the mails of
+// its later events. It grows by one per booking for the process's life, so
+// an appointment id that is a UUID is kept as 16 bytes (not as the decoded
+// string), and the patient and doctor ids are shared strings (unique.Make),
+// not one copy per appointment.
+type appts struct {
+	uuids map[[16]byte]apptInfo
+	other map[string]apptInfo
+}
+
+func (m appts) get(id string) (apptInfo, bool) {
+	if u, ok := canonicalUUID(id); ok {
+		a, found := m.uuids[u]
+		return a, found
+	}
+	a, found := m.other[id]
+	return a, found
+}
+
+func (m appts) put(id string, a apptInfo) {
+	if u, ok := canonicalUUID(id); ok {
+		m.uuids[u] = a
+		return
+	}
+	m.other[id] = a
+}
+
+func shared(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 type contact struct{ name, email string }
@@ -68,7 +103,8 @@ func New(mailer Mailer, now func() time.Time) *Worker {
 	if now == nil {
 		now = time.Now
 	}
-	return &Worker{mailer: mailer, now: now, patients: map[string]contact{}, doctors: map[string]doctorInfo{}, appts: map[string]apptInfo{}}
+	return &Worker{mailer: mailer, now: now, patients: map[string]contact{}, doctors: map[string]doctorInfo{},
+		appts: appts{uuids: map[[16]byte]apptInfo{}, other: map[string]apptInfo{}}}
 }
 
 // Name implements projections.Projection.
@@ -116,7 +152,7 @@ func (w *Worker) observe(e projections.Event) (Message, bool) {
 		}
 		w.doctors[ev.DoctorID] = d
 	case doctor.SlotReserved:
-		w.appts[ev.AppointmentID] = apptInfo{ev.PatientID, ev.DoctorID, ev.Start}
+		w.appts.put(ev.AppointmentID, apptInfo{shared(ev.PatientID), shared(ev.DoctorID), ev.Start})
 		if ev.Status == doctor.StatusConfirmed {
 			return w.mail(e, ev.AppointmentID, "Appointment confirmed", "your appointment with %s on %s is confirmed.", ev.Start)
 		}
@@ -130,9 +166,9 @@ func (w *Worker) observe(e projections.Event) (Message, bool) {
 		}
 		return w.mail(e, ev.AppointmentID, "Appointment cancelled", "your appointment with %s on %s is cancelled."+escapePercent(reason), ev.Start)
 	case doctor.AppointmentRescheduled:
-		if a, ok := w.appts[ev.AppointmentID]; ok {
+		if a, ok := w.appts.get(ev.AppointmentID); ok {
 			a.start = ev.Start
-			w.appts[ev.AppointmentID] = a
+			w.appts.put(ev.AppointmentID, a)
 		}
 		return w.mail(e, ev.AppointmentID, "Appointment rescheduled", "your appointment with %s is moved to %s.", ev.Start)
 	case doctor.HoldExpired:
@@ -146,7 +182,7 @@ func escapePercent(s string) string { return strings.ReplaceAll(s, "%", "%%") }
 // mail builds the message about appointment id for the event e; format has
 // two %s verbs: the doctor's name and the local start time.
 func (w *Worker) mail(e projections.Event, id, subject, format string, start time.Time) (Message, bool) {
-	a, ok := w.appts[id]
+	a, ok := w.appts.get(id)
 	if !ok {
 		return Message{}, false
 	}

@@ -20,15 +20,18 @@ import (
 
 var now = time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 
-func events() []projections.Event {
+func events() []projections.Event { return eventsFor("a1") }
+
+// eventsFor: a patient books appointment id, then moves and cancels it.
+func eventsFor(id string) []projections.Event {
 	start := time.Date(2026, 12, 2, 4, 30, 0, 0, time.UTC)
 	data := []domain.Event{
 		account.Registered{AccountID: "p1", Name: "Asha Rao", Email: "asha@example.com", Role: domain.RolePatient},
 		doctor.DoctorRegistered{DoctorID: "d1", Profile: doctor.Profile{Name: "Dr. Sarah Patel"}},
 		doctor.ScheduleSet{DoctorID: "d1", Schedule: doctor.Schedule{Timezone: "Asia/Kolkata"}},
-		doctor.SlotReserved{DoctorID: "d1", AppointmentID: "a1", PatientID: "p1", Start: start, End: start.Add(30 * time.Minute), Status: doctor.StatusConfirmed},
-		doctor.AppointmentRescheduled{DoctorID: "d1", AppointmentID: "a1", Start: start.Add(time.Hour), End: start.Add(90 * time.Minute)},
-		doctor.AppointmentCancelled{DoctorID: "d1", AppointmentID: "a1", Reason: "100% better", Start: start.Add(time.Hour)},
+		doctor.SlotReserved{DoctorID: "d1", AppointmentID: id, PatientID: "p1", Start: start, End: start.Add(30 * time.Minute), Status: doctor.StatusConfirmed},
+		doctor.AppointmentRescheduled{DoctorID: "d1", AppointmentID: id, Start: start.Add(time.Hour), End: start.Add(90 * time.Minute)},
+		doctor.AppointmentCancelled{DoctorID: "d1", AppointmentID: id, Reason: "100% better", Start: start.Add(time.Hour)},
 	}
 	out := make([]projections.Event, len(data))
 	for i, d := range data {
@@ -51,6 +54,17 @@ func (r *recorder) Send(_ context.Context, m notify.Message) error {
 
 func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 	t.Parallel()
+	// Appointment ids are UUIDs in the application (kept as 16 bytes) but
+	// need not be.
+	for _, id := range []string{"a1", "0190c1a4-7b2e-7c3d-8e4f-5a6b7c8d9e0f"} {
+		t.Run(id, func(t *testing.T) {
+			t.Parallel()
+			mailsOncePerFact(t, id)
+		})
+	}
+}
+
+func mailsOncePerFact(t *testing.T, id string) {
 	path := filepath.Join(t.TempDir(), "mail", "outbox.mbox")
 	for range 3 { // three "restarts": a fresh worker replays the whole log
 		box, err := notify.OpenMbox(path, "")
@@ -58,7 +72,7 @@ func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 			t.Fatal(err)
 		}
 		w := notify.New(box, func() time.Time { return now })
-		for _, e := range events() {
+		for _, e := range eventsFor(id) {
 			if err := w.Apply(context.Background(), e); err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +98,7 @@ func TestMailsOncePerFactAcrossReplays(t *testing.T) {
 		}
 		subjects[m.Header.Get("Subject")] = true
 		body, _ := io.ReadAll(m.Body)
-		if !strings.Contains(string(body), "Dr. Sarah Patel") || !strings.Contains(string(body), "IST") {
+		if !strings.Contains(string(body), "Dr. Sarah Patel") || !strings.Contains(string(body), "IST") || !strings.Contains(string(body), id) {
 			t.Fatalf("body lacks doctor or local time:\n%s", body)
 		}
 	}
@@ -132,5 +146,35 @@ func TestOldEventsAreNotMailed(t *testing.T) {
 	}
 	if w.Position() != uint64(len(events())) {
 		t.Fatalf("checkpoint %d", w.Position())
+	}
+}
+
+// The outbox sends each Message-ID once, across a reopen, whatever the id
+// looks like: a UUID (kept as 16 bytes), the same letters in upper case (a
+// different id), or any other text.
+func TestMboxSendsEachIDOnce(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "outbox.mbox")
+	id := uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")).String()
+	ids := []string{id, strings.ToUpper(id), "m1", "0000000000000000000000000000000000z1"}
+	for round := range 2 {
+		box, err := notify.OpenMbox(path, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 2 {
+			for _, id := range ids {
+				if err := box.Send(context.Background(), notify.Message{ID: id, To: "a@b.co", Subject: "s", Body: "b", Date: now}); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+			}
+		}
+		if err := box.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msgs, err := notify.ReadMboxFile(path)
+	if err != nil || len(msgs) != len(ids) {
+		t.Fatalf("%d messages (%v); want %d, one per id", len(msgs), err, len(ids))
 	}
 }
