@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unique"
 
 	"github.com/prescripto/prescripto/domain"
 )
@@ -91,8 +90,9 @@ type Doctor struct {
 	grid         *Grid
 	timeOff      []TimeOff
 	appointments map[string]*Appointment
-	live         liveIndex // live appointments by start; never overlapping
-	held         int       // live appointments on hold
+	live         liveIndex         // live appointments by start; never overlapping
+	held         int               // live appointments on hold
+	strs         map[string]string // see share
 	changes      []domain.Event
 }
 
@@ -185,15 +185,15 @@ func (d *Doctor) apply(ev domain.Event) {
 	case SlotReserved:
 		// The aggregate keeps every appointment for its whole life, so the
 		// strings that repeat from one appointment to the next are shared
-		// (see shared) rather than kept once per appointment as decoded.
+		// (see share) rather than kept once per appointment as decoded.
 		doctorID := e.DoctorID
 		if doctorID == d.id {
 			doctorID = d.id
 		}
 		a := &Appointment{
-			ID: e.AppointmentID, DoctorID: doctorID, PatientID: shared(e.PatientID), PatientName: shared(e.PatientName),
-			Start: e.Start, End: e.End, Status: Status(shared(string(e.Status))), Fees: e.Fees, Currency: shared(e.Currency),
-			Payment: Payment{Status: PaymentStatus(shared(string(e.PaymentStatus)))}, CreatedAt: e.ReservedAt,
+			ID: e.AppointmentID, DoctorID: doctorID, PatientID: d.share(e.PatientID), PatientName: d.share(e.PatientName),
+			Start: e.Start, End: e.End, Status: e.Status.canonical(), Fees: e.Fees, Currency: d.share(e.Currency),
+			Payment: Payment{Status: e.PaymentStatus.canonical()}, CreatedAt: e.ReservedAt,
 		}
 		if e.HoldExpiresAt != nil {
 			a.HoldExpiresAt = *e.HoldExpiresAt
@@ -275,17 +275,47 @@ func (d *Doctor) apply(ev domain.Event) {
 	}
 }
 
-// shared returns s, or an equal string that the process already holds
-// (unique.Make: its canonical copy lives as long as something uses it). A
+// maxShared bounds the strings one aggregate shares (see share).
+const maxShared = 4096
+
+// share returns s, or an equal string this aggregate already holds. A
 // decoded event holds its own copy of every string, so without this each
 // of a doctor's tens of thousands of appointments would keep its own copy
-// of the patient's id and name, the status and the currency, and the
-// garbage collector would mark each of them at every cycle.
-func shared(s string) string {
-	if s == "" {
-		return s
+// of the patient's id and name and of the currency, and the garbage
+// collector would mark each of them at every cycle. Past maxShared
+// distinct strings (a doctor with that many patients) new ones are kept
+// as they are.
+func (d *Doctor) share(s string) string {
+	if v, ok := d.strs[s]; ok {
+		return v
 	}
-	return unique.Make(s).Value()
+	if len(d.strs) < maxShared && s != "" {
+		if d.strs == nil {
+			d.strs = map[string]string{}
+		}
+		d.strs[s] = s
+	}
+	return s
+}
+
+// canonical returns the constant equal to s, if any, so that an
+// appointment does not keep a decoded copy of its status.
+func (s Status) canonical() Status {
+	for _, c := range [...]Status{StatusHeld, StatusConfirmed, StatusCancelled, StatusExpired, StatusCompleted, StatusNoShow} {
+		if s == c {
+			return c
+		}
+	}
+	return s
+}
+
+func (s PaymentStatus) canonical() PaymentStatus {
+	for _, c := range [...]PaymentStatus{PaymentNotRequired, PaymentPending, PaymentPaid, PaymentRefunded, PaymentFailedState} {
+		if s == c {
+			return c
+		}
+	}
+	return s
 }
 
 // occupy inserts a live appointment into the interval index.

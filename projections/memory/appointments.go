@@ -4,7 +4,6 @@ import (
 	"context"
 	"sort"
 	"sync"
-	"unique"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -24,6 +23,7 @@ type Appointments struct {
 	byDoc    map[string][]*entry
 	doctors  map[string]doctorInfo
 	patients map[string]bool
+	strs     map[string]string // see share
 }
 
 type entry struct {
@@ -40,7 +40,7 @@ type doctorInfo struct {
 func NewAppointments() *Appointments {
 	return &Appointments{
 		byID: map[string]*entry{}, byPat: map[string][]*entry{}, byDoc: map[string][]*entry{},
-		doctors: map[string]doctorInfo{}, patients: map[string]bool{},
+		doctors: map[string]doctorInfo{}, patients: map[string]bool{}, strs: map[string]string{},
 	}
 }
 
@@ -86,9 +86,9 @@ func (m *Appointments) apply(e projections.Event) {
 			return
 		}
 		en := &entry{booked: e.Position, a: projections.Appointment{
-			ID: ev.AppointmentID, DoctorID: shared(ev.DoctorID), PatientID: shared(ev.PatientID), PatientName: shared(ev.PatientName),
-			Start: ev.Start, End: ev.End, Status: shared(string(ev.Status)), Fees: ev.Fees, Currency: shared(ev.Currency),
-			Payment: projections.Payment{Status: shared(string(ev.PaymentStatus))}, CreatedAt: ev.ReservedAt, Position: e.Position,
+			ID: ev.AppointmentID, DoctorID: m.share(ev.DoctorID), PatientID: m.share(ev.PatientID), PatientName: m.share(ev.PatientName),
+			Start: ev.Start, End: ev.End, Status: m.share(string(ev.Status)), Fees: ev.Fees, Currency: m.share(ev.Currency),
+			Payment: projections.Payment{Status: m.share(string(ev.PaymentStatus))}, CreatedAt: ev.ReservedAt, Position: e.Position,
 		}}
 		m.byID[ev.AppointmentID] = en
 		m.all = append(m.all, en)
@@ -135,16 +135,23 @@ func (m *Appointments) apply(e projections.Event) {
 	}
 }
 
-// shared returns s, or an equal string the process already holds
-// (unique.Make). The model keeps every appointment, and a decoded event
+// maxShared bounds the strings the model shares (see share).
+const maxShared = 1 << 17
+
+// share returns s, or an equal string the model already holds (m.mu held
+// for writing). The model keeps every appointment, and a decoded event
 // holds its own copy of each string: sharing the ones that repeat across
 // appointments (doctor and patient ids, names, statuses, currency) saves
-// their memory and the garbage collector's work of marking them.
-func shared(s string) string {
-	if s == "" {
-		return s
+// their memory and the garbage collector's work of marking them. Past
+// maxShared distinct strings new ones are kept as they are.
+func (m *Appointments) share(s string) string {
+	if v, ok := m.strs[s]; ok {
+		return v
 	}
-	return unique.Make(s).Value()
+	if len(m.strs) < maxShared {
+		m.strs[s] = s
+	}
+	return s
 }
 
 // view returns a copy with the doctor's current name and zone joined in.

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unique"
 
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
@@ -50,13 +49,14 @@ type Worker struct {
 	patients map[string]contact
 	doctors  map[string]doctorInfo
 	appts    appts
+	strs     map[string]string // see share
 }
 
 // appts is what the worker remembers of every appointment, for the mails of
 // its later events. It grows by one per booking for the process's life, so
 // an appointment id that is a UUID is kept as 16 bytes (not as the decoded
-// string), and the patient and doctor ids are shared strings (unique.Make),
-// not one copy per appointment.
+// string), and the patient and doctor ids are shared strings (share), not
+// one copy per appointment.
 type appts struct {
 	uuids map[[16]byte]apptInfo
 	other map[string]apptInfo
@@ -79,11 +79,19 @@ func (m appts) put(id string, a apptInfo) {
 	m.other[id] = a
 }
 
-func shared(s string) string {
-	if s == "" {
-		return s
+// maxShared bounds the strings the worker shares (see share).
+const maxShared = 1 << 17
+
+// share returns s, or an equal string the worker already holds (w.mu
+// held); past maxShared distinct strings new ones are kept as they are.
+func (w *Worker) share(s string) string {
+	if v, ok := w.strs[s]; ok {
+		return v
 	}
-	return unique.Make(s).Value()
+	if len(w.strs) < maxShared {
+		w.strs[s] = s
+	}
+	return s
 }
 
 type contact struct{ name, email string }
@@ -104,7 +112,7 @@ func New(mailer Mailer, now func() time.Time) *Worker {
 		now = time.Now
 	}
 	return &Worker{mailer: mailer, now: now, patients: map[string]contact{}, doctors: map[string]doctorInfo{},
-		appts: appts{uuids: map[[16]byte]apptInfo{}, other: map[string]apptInfo{}}}
+		appts: appts{uuids: map[[16]byte]apptInfo{}, other: map[string]apptInfo{}}, strs: map[string]string{}}
 }
 
 // Name implements projections.Projection.
@@ -152,7 +160,7 @@ func (w *Worker) observe(e projections.Event) (Message, bool) {
 		}
 		w.doctors[ev.DoctorID] = d
 	case doctor.SlotReserved:
-		w.appts.put(ev.AppointmentID, apptInfo{shared(ev.PatientID), shared(ev.DoctorID), ev.Start})
+		w.appts.put(ev.AppointmentID, apptInfo{w.share(ev.PatientID), w.share(ev.DoctorID), ev.Start})
 		if ev.Status == doctor.StatusConfirmed {
 			return w.mail(e, ev.AppointmentID, "Appointment confirmed", "your appointment with %s on %s is confirmed.", ev.Start)
 		}

@@ -35,6 +35,11 @@
 //     optionally under background booking load (-lag-load-rate); it too
 //     starts once the read models have caught up.
 //
+// The open-model scenarios (book, slots) also report latency per window of
+// scheduled time (-window, 1 minute by default), so that a long run shows
+// whether it degrades: book then has a "book-sustained" aim, its last
+// window's p99 within 1.5x its first's.
+//
 // Each scenario also reports where the CPU went: the server (its
 // process_cpu_seconds_total from /metrics), this generator, and the other
 // processes of the machine (from /proc/stat), so a result on a shared
