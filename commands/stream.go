@@ -33,22 +33,55 @@ type entry[A aggregate] struct {
 	agg   A
 	rev   int64  // revision of the last event, -1 for no stream
 	pos   uint64 // position of the last event
-	// keyed maps the ids of events appended under an Idempotency-Key to
-	// their positions (and the appointment they touched), so a retried
-	// request is recognised.
-	keyed map[uuid.UUID]keyedEvent
+	// keyed remembers every event appended under an Idempotency-Key, so a
+	// retried request is recognised and answered like the first however
+	// old it is. It holds no pointers (the collector does not scan it):
+	// about 40 bytes an event.
+	keyed keyedEvents
+}
+
+// keyedEvents maps the ids of events appended under an Idempotency-Key to
+// their positions and the appointment they touched.
+type keyedEvents struct {
+	m map[uuid.UUID]keyedEvent
+	// odd holds the appointment refs that are not UUIDs (none that this
+	// engine makes).
+	odd map[uuid.UUID]string
 }
 
 type keyedEvent struct {
 	pos  uint64
-	appt string // the appointment the event is about, if any
+	appt uuid.UUID // the appointment the event is about (uuid.Nil: none, or in odd)
 }
 
-func apptOf(e domain.Event) string {
+func newKeyedEvents() keyedEvents { return keyedEvents{m: map[uuid.UUID]keyedEvent{}} }
+
+func (k *keyedEvents) put(id uuid.UUID, pos uint64, e domain.Event) {
+	ke := keyedEvent{pos: pos}
 	if ae, ok := e.(doctor.AppointmentEvent); ok {
-		return ae.AppointmentRef()
+		ref := ae.AppointmentRef()
+		if u, err := uuid.Parse(ref); err == nil && u.String() == ref {
+			ke.appt = u
+		} else if ref != "" {
+			if k.odd == nil {
+				k.odd = map[uuid.UUID]string{}
+			}
+			k.odd[id] = ref
+		}
 	}
-	return ""
+	k.m[id] = ke
+}
+
+// get returns the position of event id and the appointment it touched.
+func (k *keyedEvents) get(id uuid.UUID) (pos uint64, appt string, ok bool) {
+	ke, ok := k.m[id]
+	if !ok {
+		return 0, "", false
+	}
+	if ke.appt != uuid.Nil {
+		return ke.pos, ke.appt.String(), true
+	}
+	return ke.pos, k.odd[id], true
 }
 
 // streams is one kind of stream (doctors, accounts) as the handler knows
@@ -117,7 +150,7 @@ func (s *streams[A]) load(ctx context.Context, h *Handler, stream string, e *ent
 	e.agg = s.fresh(stream)
 	e.agg.Load(evs...)
 	e.rev, e.pos = -1, 0
-	e.keyed = map[uuid.UUID]keyedEvent{}
+	e.keyed = newKeyedEvents()
 	e.absorb(recs, evs)
 	e.valid = true
 	return nil
@@ -152,7 +185,7 @@ func (s *streams[A]) current(ctx context.Context, h *Handler, stream string, e *
 func (e *entry[A]) absorb(recs []eventstore.RecordedEvent, evs []domain.Event) {
 	for i, r := range recs {
 		if idempotencyKeyOf(r.Metadata) != "" {
-			e.keyed[r.ID] = keyedEvent{pos: r.Position, appt: apptOf(evs[i])}
+			e.keyed.put(r.ID, r.Position, evs[i])
 		}
 	}
 	if n := len(recs); n > 0 {
@@ -171,12 +204,12 @@ func (e *entry[A]) replayed(m Meta, command, stream string) (pos uint64, sameTar
 	sameTarget = m.target == ""
 	for i := 1; ; i++ {
 		ids := eventIDs(m, command, stream, i)
-		k, ok := e.keyed[ids[i-1]]
+		p, appt, ok := e.keyed.get(ids[i-1])
 		if !ok {
 			return pos, sameTarget, i > 1
 		}
-		pos = k.pos
-		sameTarget = sameTarget || k.appt == m.target
+		pos = p
+		sameTarget = sameTarget || appt == m.target
 	}
 }
 
@@ -292,7 +325,7 @@ func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[
 			e.rev, e.pos = int64(res.NextExpectedRevision), res.Position
 			if m.IdempotencyKey != "" {
 				for i, id := range ids {
-					e.keyed[id] = keyedEvent{pos: res.Position, appt: apptOf(changes[i])}
+					e.keyed.put(id, res.Position, changes[i])
 				}
 			}
 			if s.view != nil {
