@@ -194,15 +194,17 @@ func notImplemented(feature string) http.HandlerFunc {
 var ErrBadMinPosition = &HTTPError{Status: http.StatusBadRequest, Code: "invalid_header", Kind: domain.ErrInvalid, Detail: "X-Min-Position must be a non-negative integer."}
 
 // await honours X-Min-Position: it waits, bounded, until the named
-// projections have applied that position.
+// projections have applied that position. Without the header it still asks
+// Operations (position 0), which may hold reads back on its own (the
+// application's start: no read sees a read model that has not reached the
+// log's head as of the start).
 func (s *Server) await(r *http.Request, names ...string) error {
-	h := r.Header.Get("X-Min-Position")
-	if h == "" {
-		return nil
-	}
-	pos, err := strconv.ParseUint(h, 10, 64)
-	if err != nil {
-		return ErrBadMinPosition
+	var pos uint64
+	if h := r.Header.Get("X-Min-Position"); h != "" {
+		var err error
+		if pos, err = strconv.ParseUint(h, 10, 64); err != nil {
+			return ErrBadMinPosition
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)
 	defer cancel()

@@ -183,14 +183,24 @@ func (a *App) build(ctx context.Context, p parts) error {
 		a.local.add(runner)
 	}
 	a.local.also = a.models.waitAlso
-	a.ops = a.local
+	var ops projectionOps = a.local
 	if len(a.local.runners) == 0 {
 		// The projections run in other processes: wait on and report what
 		// they stored.
-		a.ops = newRemoteOps(a.shared)
+		ops = newRemoteOps(a.shared)
 	} else {
 		a.checks = append(a.checks, api.Check{Name: "projections", Check: a.projectionsReady})
 	}
+	// Reads never see a read model that has not reached the log's head as
+	// of this start (a partial picture right after a start or a restart):
+	// every wait is for that position at least, and /readyz says so.
+	start, err := a.Store.HeadPosition(ctx)
+	if err != nil {
+		return fmt.Errorf("event store head at start: %w", err)
+	}
+	gate := startGate{projectionOps: ops, floor: start}
+	a.ops = gate
+	a.checks = append(a.checks, api.Check{Name: "caught_up", Check: gate.ready})
 	if !p.api {
 		a.Handler = api.NewOpsHandler(api.OpsConfig{Registry: a.prom, Logger: a.opts.Logger, Ready: a.checks})
 		return nil
@@ -200,6 +210,33 @@ func (a *App) build(ctx context.Context, p parts) error {
 		return err
 	}
 	a.Commands, a.Handler = cmds, handler
+	return nil
+}
+
+// startGate makes every wait for a projection a wait for the log's head
+// as of the process's start at least: the API's reads wait for it (bounded,
+// then 503 not_caught_up) even without X-Min-Position.
+type startGate struct {
+	projectionOps
+	floor uint64
+}
+
+func (g startGate) WaitFor(ctx context.Context, name string, pos uint64) error {
+	return g.projectionOps.WaitFor(ctx, name, max(pos, g.floor))
+}
+
+// ready is /readyz's check: every projection has reached the head as of
+// the start.
+func (g startGate) ready(ctx context.Context) error {
+	st, err := g.Statuses(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range st {
+		if s.Position < g.floor {
+			return fmt.Errorf("projection %s at position %d has not reached the head at start (%d)", s.Name, s.Position, g.floor)
+		}
+	}
 	return nil
 }
 
