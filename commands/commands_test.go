@@ -189,14 +189,28 @@ func TestDistinctSlotsOfOneDoctorAllSucceed(t *testing.T) {
 	d := e.doctor(t, "busy")
 	const n = 200
 	ss := slots(t, d, n)
+	cs := &countingStore{Store: e.store}
+	h, err := commands.New(commands.Config{Store: cs, Registry: e.reg, Now: e.clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, n)
+	start := make(chan struct{})
 	for i := range n {
 		wg.Go(func() {
-			_, errs[i] = e.h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[i]})
+			<-start
+			_, errs[i] = h.ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: ss[i]})
 		})
 	}
+	close(start)
 	wg.Wait()
+	// Queued bookings of one doctor are appended together.
+	if a := cs.appends.Load(); a >= n {
+		t.Errorf("%d bookings took %d appends; want them batched", n, a)
+	} else {
+		t.Logf("%d bookings in %d appends", n, a)
+	}
 	for i, err := range errs {
 		if err != nil {
 			t.Fatalf("booking %d: %v", i, err)
@@ -438,7 +452,12 @@ func TestHoldPaymentAndExpiry(t *testing.T) {
 // history.
 type countingStore struct {
 	eventstore.Store
-	reads, fromZero atomic.Int64
+	reads, fromZero, appends atomic.Int64
+}
+
+func (c *countingStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
+	c.appends.Add(1)
+	return c.Store.Append(ctx, stream, expected, events)
 }
 
 func (c *countingStore) ReadStream(ctx context.Context, stream string, from uint64, dir eventstore.Direction, limit int) ([]eventstore.RecordedEvent, error) {

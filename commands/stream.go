@@ -23,12 +23,18 @@ type aggregate interface {
 	Registered() bool
 }
 
-// entry is the cached, decided state of one stream. Its mutex is the
-// per-stream queue: commands for one stream run one at a time in this
-// process, so they queue instead of conflicting.
+// entry is the cached, decided state of one stream and its queue of
+// commands: commands for one stream are decided one batch at a time in
+// this process, so they queue instead of conflicting.
 type entry[A aggregate] struct {
-	mu    sync.Mutex
-	refs  int // guarded by streams.mu
+	// qmu guards queue and serving: the commands waiting for the stream,
+	// and whether one of them serves the queue.
+	qmu     sync.Mutex
+	queue   []*pending[A]
+	serving bool
+
+	mu    sync.Mutex // the decided state below
+	refs  int        // guarded by streams.mu
 	valid bool
 	agg   A
 	rev   int64  // revision of the last event, -1 for no stream
@@ -237,115 +243,289 @@ type step[A aggregate] struct {
 // revision -> map errors. It returns the position of the command's last
 // event (or of the stream's last event when the command changed nothing).
 //
-// A refusal decided on cached state is decided once more after catching up
-// with the stream's tail: another process (an api replica) may have changed
-// the stream, and a refusal must reflect the stored state. A version
-// conflict folds the stream again (the aggregate holds the refused changes)
-// and decides again, after a short jittered back-off, a bounded number of
-// times; then ErrConcurrency.
+// Commands for one stream queue in this process. Whoever finds nobody
+// serving the queue serves it: it takes every command waiting (up to
+// maxBatch), decides each on the state the previous one left, appends all
+// their events in one append with the loaded revision and answers each
+// (with the position of the append's last event, which is at or after its
+// own). A busy doctor thus pays one commit for many bookings instead of
+// one each; alone, a command is a batch of one.
 //
-// A keyed command claims its key for s.req while it queues for the stream,
-// and goes on only once the claim is stored: it answers nothing and appends
-// nothing before.
+// A refusal decided on cached state stands only once the stored state is
+// known to be the cached one: when the batch's append succeeds (the
+// expected revision proves it), or after catching up with the stream's
+// tail and deciding again: another process (an api replica) may have
+// changed the stream. A version conflict folds the stream again (the
+// aggregate holds the refused changes) and decides the batch again, after
+// a short jittered back-off, a bounded number of times; then
+// ErrConcurrency.
+//
+// A keyed command claims its key for s.req while it queues, and is decided
+// only once the claim is stored: it answers nothing and appends nothing
+// before.
 func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[A]) (uint64, error) {
+	p := &pending[A]{ctx: ctx, s: s, done: make(chan struct{})}
 	m := s.meta
-	var claimed chan error
 	if m.IdempotencyKey != "" && s.req.body != nil {
 		// The claim's append overlaps the wait in the stream's queue, so
 		// on a busy stream it costs no time in the queue.
-		claimed = make(chan error, 1)
-		go func() { claimed <- h.claimKey(ctx, m, s.command, s.stream, m.target, s.req) }()
+		p.claimed = make(chan error, 1)
+		go func() { p.claimed <- h.claimKey(ctx, m, s.command, s.stream, m.target, s.req) }()
 	}
 	e := kind.acquire(s.stream)
-	forget := false
-	defer func() { kind.release(s.stream, e, forget) }()
+	e.qmu.Lock()
+	e.queue = append(e.queue, p)
+	lead := !e.serving
+	e.serving = true
+	e.qmu.Unlock()
+	if lead {
+		kind.serve(h, e, s.stream)
+	}
+	<-p.done
+	kind.release(s.stream, e, p.forget)
+	return p.pos, p.err
+}
+
+// maxBatch bounds the commands decided and appended together.
+const maxBatch = 128
+
+// pending is a command waiting in its stream's queue, and its answer.
+type pending[A aggregate] struct {
+	ctx     context.Context
+	s       step[A]
+	claimed chan error // the key's claim, nil once received (or for none)
+	done    chan struct{}
+
+	// The answer, set before done is closed.
+	answered bool
+	pos      uint64
+	err      error
+	forget   bool // the stream's aggregate does not exist
+
+	// This round's decision.
+	first   uuid.UUID   // the id of its first event, when keyed
+	n       int         // events it recorded
+	refusal error       // refused on state not yet known to be stored
+	dupOf   *pending[A] // an earlier command of the batch with the same key
+}
+
+func (p *pending[A]) answer(pos uint64, err error) {
+	p.answered, p.pos, p.err = true, pos, err
+}
+
+// serve serves e's queue one batch, then hands the queue on (to a new
+// goroutine) if more commands wait, so that no caller waits for others'
+// batches after its own.
+func (kind *streams[A]) serve(h *Handler, e *entry[A], stream string) {
+	e.qmu.Lock()
+	batch := e.queue
+	if len(batch) > maxBatch {
+		batch = batch[:maxBatch:maxBatch]
+	}
+	e.queue = e.queue[len(batch):]
+	e.qmu.Unlock()
+
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if claimed != nil {
-		if err := <-claimed; err != nil {
-			return 0, err
-		}
+	kind.decideBatch(h, e, stream, batch)
+	e.mu.Unlock()
+	for _, p := range batch {
+		close(p.done)
 	}
 
-	read := false // whether e was read from the store during this command
-	for attempt := 0; ; {
-		if err := ctx.Err(); err != nil {
-			return 0, err
+	e.qmu.Lock()
+	if len(e.queue) == 0 {
+		e.serving = false
+		e.qmu.Unlock()
+		return
+	}
+	e.qmu.Unlock()
+	go kind.serve(h, e, stream)
+}
+
+// batchTimeout bounds the store operations of one batch. They run on a
+// context of their own: one caller going away must not fail the others.
+const batchTimeout = 30 * time.Second
+
+// decideBatch decides and appends a batch, under e.mu, and answers every
+// command of it.
+func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batch []*pending[A]) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(batch[0].ctx), batchTimeout)
+	defer cancel()
+	failAll := func(err error) {
+		for _, p := range batch {
+			if !p.answered {
+				p.answer(0, err)
+			}
 		}
+	}
+	read := false // whether e was read from the store for this batch
+	for attempt := 0; ; {
 		if !e.valid {
-			if err := kind.current(ctx, h, s.stream, e); err != nil {
-				return 0, err
+			if err := kind.current(ctx, h, stream, e); err != nil {
+				failAll(err)
+				return
 			}
 			read = true
 		}
-		if pos, sameTarget, ok := e.replayed(m, s.command, s.stream); ok && !s.decideReplays {
-			if !sameTarget {
-				return 0, ErrIdempotencyKeyReused
-			}
-			if s.view != nil {
-				s.view(e.agg)
-			}
-			return pos, nil
+		data, refused, corrupt, err := kind.decideRound(h, e, stream, batch)
+		if err != nil {
+			e.valid = false
+			failAll(err)
+			return
 		}
-		now := h.clock()
-		if err := s.decide(e.agg, now); err != nil {
-			if len(e.agg.Changes()) > 0 {
-				e.valid = false // decided half-way: the cached state is not the stored one
+		if corrupt != nil {
+			// It recorded events and then refused: the cached state is
+			// not the stored one. Fold again and decide the batch again;
+			// refused on stored state, it stands.
+			e.valid = false
+			if read {
+				corrupt.answer(0, corrupt.refusal)
 			}
-			if !read {
-				if err := kind.current(ctx, h, s.stream, e); err != nil {
-					return 0, err
+			continue
+		}
+		if len(data) == 0 {
+			if refused && !read {
+				if err := kind.current(ctx, h, stream, e); err != nil {
+					failAll(err)
+					return
 				}
 				read = true
 				continue
 			}
-			forget = !e.agg.Registered()
-			return 0, err
-		}
-		changes := e.agg.Changes()
-		if len(changes) == 0 {
-			if s.view != nil {
-				s.view(e.agg)
-			}
-			return e.pos, nil
-		}
-		ids := eventIDs(m, s.command, s.stream, len(changes))
-		data, err := encode(changes, ids, m, now)
-		if err != nil {
-			e.valid = false
-			return 0, err
+			kind.answerRound(e, batch, e.pos)
+			return
 		}
 		expected := eventstore.NoStream
 		if e.rev >= 0 {
 			expected = eventstore.Exact(uint64(e.rev))
 		}
-		res, err := h.store.Append(ctx, s.stream, expected, data)
+		res, err := h.store.Append(ctx, stream, expected, data)
 		if err == nil {
+			changes := e.agg.Changes()
 			e.agg.ClearChanges()
 			e.rev, e.pos = int64(res.NextExpectedRevision), res.Position
-			if m.IdempotencyKey != "" {
-				for i, id := range ids {
-					e.keyed.put(id, res.Position, changes[i])
+			for i, d := range data {
+				if idempotencyKeyOf(d.Metadata) != "" {
+					e.keyed.put(d.ID, res.Position, changes[i])
 				}
 			}
-			if s.view != nil {
-				s.view(e.agg)
-			}
-			return res.Position, nil
+			kind.answerRound(e, batch, res.Position)
+			return
 		}
 		// The aggregate applied changes the store did not take: drop it.
 		e.valid = false
 		if !errors.Is(err, eventstore.ErrWrongExpectedVersion) {
-			return 0, storeErr(err)
+			failAll(storeErr(err))
+			return
+		}
+		for _, p := range batch {
+			if p.answered {
+				continue
+			}
+			if attempt >= h.maxRetries {
+				h.obs.Conflict(p.s.command)
+				p.answer(0, domain.Detail(ErrConcurrency, "%s changed concurrently %d times; retry", stream, attempt+1))
+			} else {
+				h.obs.Retry(p.s.command)
+			}
 		}
 		if attempt >= h.maxRetries {
-			h.obs.Conflict(s.command)
-			return 0, domain.Detail(ErrConcurrency, "%s changed concurrently %d times; retry", s.stream, attempt+1)
+			return
 		}
-		h.obs.Retry(s.command)
 		attempt++
 		if err := backoff(ctx, attempt); err != nil {
-			return 0, err
+			failAll(err)
+			return
+		}
+	}
+}
+
+// decideRound decides every unanswered command of the batch on e, in
+// order, and returns the events to append. A command that recorded events
+// and then refused is returned as corrupt (the round stops there).
+func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batch []*pending[A]) (data []eventstore.EventData, refused bool, corrupt *pending[A], err error) {
+	now := h.clock()
+	byFirst := map[uuid.UUID]*pending[A]{}
+	for _, p := range batch {
+		if p.answered {
+			continue
+		}
+		p.n, p.refusal, p.dupOf = 0, nil, nil
+		if p.claimed != nil {
+			if err := <-p.claimed; err != nil {
+				p.answer(0, err)
+				continue
+			}
+			p.claimed = nil
+		}
+		if err := p.ctx.Err(); err != nil {
+			p.answer(0, err)
+			continue
+		}
+		s, m := p.s, p.s.meta
+		if pos, sameTarget, ok := e.replayed(m, s.command, s.stream); ok && !s.decideReplays {
+			if !sameTarget {
+				p.answer(0, ErrIdempotencyKeyReused)
+				continue
+			}
+			if s.view != nil {
+				s.view(e.agg)
+			}
+			p.answer(pos, nil)
+			continue
+		}
+		if m.IdempotencyKey != "" {
+			p.first = eventIDs(m, s.command, stream, 1)[0]
+			if q := byFirst[p.first]; q != nil && !s.decideReplays {
+				p.dupOf = q // a retry queued with its first request: the same answer
+				continue
+			}
+		}
+		before := len(e.agg.Changes())
+		if err := s.decide(e.agg, now); err != nil {
+			p.refusal = err
+			if len(e.agg.Changes()) > before {
+				return nil, false, p, nil
+			}
+			refused = true
+			continue
+		}
+		changes := e.agg.Changes()[before:]
+		p.n = len(changes)
+		if s.view != nil {
+			s.view(e.agg)
+		}
+		if p.n == 0 {
+			continue
+		}
+		if m.IdempotencyKey != "" {
+			byFirst[p.first] = p
+		}
+		d, err := encode(changes, eventIDs(m, s.command, stream, p.n), m, now)
+		if err != nil {
+			return nil, false, nil, err
+		}
+		data = append(data, d...)
+	}
+	return data, refused, nil, nil
+}
+
+// answerRound answers the unanswered commands of a batch whose round
+// stands (appended at pos, or with nothing to append).
+func (kind *streams[A]) answerRound(e *entry[A], batch []*pending[A], pos uint64) {
+	for _, p := range batch {
+		switch {
+		case p.answered:
+		case p.refusal != nil:
+			p.forget = !e.agg.Registered()
+			p.answer(0, p.refusal)
+		case p.dupOf != nil:
+			if p.s.view != nil {
+				p.s.view(e.agg)
+			}
+			p.answer(pos, p.dupOf.err)
+		default:
+			p.answer(pos, nil)
 		}
 	}
 }
