@@ -16,7 +16,9 @@ import (
 // email and wrong password are the same error and take about the same time.
 func (h *Handler) Login(ctx context.Context, email, password string) (AccountResult, error) {
 	email = account.NormalizeEmail(email)
-	if account.ValidateEmail(email) != nil || len(password) > 1024 {
+	// bcrypt compares only a password's first 72 bytes: a longer one,
+	// refused at registration, must not log in on its first 72.
+	if account.ValidateEmail(email) != nil || len(password) > 72 {
 		h.burnHash(password)
 		return AccountResult{}, account.ErrInvalidCredentials
 	}

@@ -3,11 +3,14 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 
 	"github.com/prescripto/prescripto/commands"
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
@@ -128,4 +131,21 @@ func TestTwoReplicasBookDistinctSlotsOfOneDoctor(t *testing.T) {
 		t.Fatalf("%d live appointments folded from the log; want %d", len(live), n)
 	}
 	t.Logf("%d bookings over two replicas: %d retries, %d gave up", n, obs.retries.Load(), obs.conflicts.Load())
+}
+
+// bcrypt compares only the first 72 bytes of a password: a longer password
+// that starts with the right 72 bytes does not log in.
+func TestLoginRefusesPasswordsOver72Bytes(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	pw := strings.Repeat("p", 72)
+	if _, err := e.h.RegisterPatient(context.Background(), commands.Meta{Actor: domain.System}, "Long Pass", "long@example.com", pw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.h.Login(context.Background(), "long@example.com", pw); err != nil {
+		t.Fatalf("the 72-byte password: %v", err)
+	}
+	if _, err := e.h.Login(context.Background(), "long@example.com", pw+"anything"); !errors.Is(err, account.ErrInvalidCredentials) {
+		t.Fatalf("the same 72 bytes and more: %v; want invalid credentials", err)
+	}
 }

@@ -209,6 +209,15 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	s.lock = lock
+	// The log holds password hashes and personal data: the file is the
+	// owner's alone. SQLite gives its -wal and -shm files the database
+	// file's mode, so creating it 0600 covers them.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		_ = lock.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
+	}
+	_ = f.Close()
 	if err := s.open(ctx, path); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
