@@ -35,11 +35,13 @@ import (
 // fingerprint wins. None of this relies on the store refusing an event id
 // used in another stream, which EventStoreDB does not do.
 //
-// The claim costs a keyed command one more append (and a read when it is
-// refused); an unkeyed command claims nothing. A command appends its claim
-// while it waits in its stream's queue and waits for the claim only once it
-// holds the stream, so the claim's round trip overlaps the queue; its
-// commit is still paid (see the keyed benchmarks in bench_test.go).
+// A command claims only once it has decided to record events, just before
+// they are appended (the claims of one batch in parallel: see run), so a
+// request refused for its input or by the state stores nothing, not even
+// its claim; a retry that finds its events stored claims again, to prove it
+// is the same request. The claim costs a keyed command one more append
+// (and a read when it is refused); an unkeyed command claims nothing (see
+// the keyed benchmarks in bench_test.go and docs/performance.md).
 //
 // Every keyed command claims, on every store, except the account openings
 // (RegisterPatient, CreateStaff, RegisterDoctor): their streams are derived

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -260,18 +261,13 @@ type step[A aggregate] struct {
 // a short jittered back-off, a bounded number of times; then
 // ErrConcurrency.
 //
-// A keyed command claims its key for s.req while it queues, and is decided
-// only once the claim is stored: it answers nothing and appends nothing
-// before.
+// A keyed command that decided to record events claims its key for s.req
+// before they are appended (the claims of a batch in parallel): a command
+// refused, by its input or by the state, claims nothing and appends
+// nothing; a key bound to another request refuses the command and the
+// batch is decided again without it.
 func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[A]) (uint64, error) {
 	p := &pending[A]{ctx: ctx, s: s, done: make(chan struct{})}
-	m := s.meta
-	if m.IdempotencyKey != "" && s.req.body != nil {
-		// The claim's append overlaps the wait in the stream's queue, so
-		// on a busy stream it costs no time in the queue.
-		p.claimed = make(chan error, 1)
-		go func() { p.claimed <- h.claimKey(ctx, m, s.command, s.stream, m.target, s.req) }()
-	}
 	e := kind.acquire(s.stream)
 	e.qmu.Lock()
 	e.queue = append(e.queue, p)
@@ -291,10 +287,9 @@ const maxBatch = 128
 
 // pending is a command waiting in its stream's queue, and its answer.
 type pending[A aggregate] struct {
-	ctx     context.Context
-	s       step[A]
-	claimed chan error // the key's claim, nil once received (or for none)
-	done    chan struct{}
+	ctx  context.Context
+	s    step[A]
+	done chan struct{}
 
 	// The answer, set before done is closed.
 	answered bool
@@ -395,6 +390,12 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 			kind.answerRound(e, batch, e.pos)
 			return
 		}
+		if !claimKeys(ctx, h, batch) {
+			// A key was bound to another request: decide the batch again
+			// without that command.
+			e.valid = false
+			continue
+		}
 		expected := eventstore.NoStream
 		if e.rev >= 0 {
 			expected = eventstore.Exact(uint64(e.rev))
@@ -440,6 +441,28 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 	}
 }
 
+// claimKeys claims, in parallel, the Idempotency-Keys of the batch's keyed
+// commands that decided to record events (see claimKey). It reports false
+// when a claim failed: that command is answered with the error.
+func claimKeys[A aggregate](ctx context.Context, h *Handler, batch []*pending[A]) bool {
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for _, p := range batch {
+		s := p.s
+		if p.answered || (p.n == 0 && p.dupOf == nil) || s.meta.IdempotencyKey == "" || s.req.body == nil {
+			continue
+		}
+		wg.Go(func() {
+			if err := h.claimKey(ctx, s.meta, s.command, s.stream, s.meta.target, s.req); err != nil {
+				p.answer(0, err)
+				failed.Store(true)
+			}
+		})
+	}
+	wg.Wait()
+	return !failed.Load()
+}
+
 // decideRound decides every unanswered command of the batch on e, in
 // order, and returns the events to append. A command that recorded events
 // and then refused is returned as corrupt (the round stops there).
@@ -451,13 +474,6 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 			continue
 		}
 		p.n, p.refusal, p.dupOf = 0, nil, nil
-		if p.claimed != nil {
-			if err := <-p.claimed; err != nil {
-				p.answer(0, err)
-				continue
-			}
-			p.claimed = nil
-		}
 		if err := p.ctx.Err(); err != nil {
 			p.answer(0, err)
 			continue
@@ -466,6 +482,12 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 		if pos, sameTarget, ok := e.replayed(m, s.command, s.stream); ok && !s.decideReplays {
 			if !sameTarget {
 				p.answer(0, ErrIdempotencyKeyReused)
+				continue
+			}
+			// The key's events are stored: a retry only if the key was
+			// claimed for this very request (its claim is stored too).
+			if err := h.claimKey(p.ctx, m, s.command, s.stream, m.target, s.req); err != nil {
+				p.answer(0, err)
 				continue
 			}
 			if s.view != nil {

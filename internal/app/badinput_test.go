@@ -3,6 +3,7 @@ package app_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -276,15 +277,30 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"doctor own profile: name", patch("/doctor/profile", d.Token, map[string]any{"name": "Dr. Renamed"}), 400, "unknown_field"},
 		{"doctor own profile: fees", patch("/doctor/profile", d.Token, map[string]any{"fees": -100}), 400, "invalid_profile"},
 	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			t.Parallel()
-			r := e.Do(t, c.req)
-			r.CheckProblem(t, c.status, c.code)
-			if c.status == http.StatusMethodNotAllowed && r.Header.Get("Allow") == "" {
-				t.Errorf("405 without Allow")
+	// A refused request appends nothing, not even the claim of its
+	// Idempotency-Key: every write is sent with a key of its own, and the
+	// log's head is the same after all of them.
+	before := e.Head(t)
+	t.Run("cases", func(t *testing.T) {
+		for i, c := range cases {
+			if c.req.Method != http.MethodGet && c.req.Header.Get("Idempotency-Key") == "" {
+				if c.req.Header == nil {
+					c.req.Header = http.Header{}
+				}
+				c.req.Header.Set("Idempotency-Key", fmt.Sprintf("bad-input-%d", i))
 			}
-		})
+			t.Run(c.name, func(t *testing.T) {
+				t.Parallel()
+				r := e.Do(t, c.req)
+				r.CheckProblem(t, c.status, c.code)
+				if c.status == http.StatusMethodNotAllowed && r.Header.Get("Allow") == "" {
+					t.Errorf("405 without Allow")
+				}
+			})
+		}
+	})
+	if after := e.Head(t); after != before {
+		t.Errorf("%d refused requests appended %d events", len(cases), after-before)
 	}
 }
 
