@@ -190,6 +190,10 @@ func notImplemented(feature string) http.HandlerFunc {
 	})
 }
 
+// ErrPositionBeyondHead: X-Min-Position names a position the log has not
+// reached.
+var ErrPositionBeyondHead = &HTTPError{Status: http.StatusBadRequest, Code: "invalid_position", Kind: domain.ErrInvalid, Detail: "X-Min-Position is beyond the log's head."}
+
 // ErrBadMinPosition: X-Min-Position is not a non-negative integer.
 var ErrBadMinPosition = &HTTPError{Status: http.StatusBadRequest, Code: "invalid_header", Kind: domain.ErrInvalid, Detail: "X-Min-Position must be a non-negative integer."}
 
@@ -204,6 +208,15 @@ func (s *Server) await(r *http.Request, names ...string) error {
 		var err error
 		if pos, err = strconv.ParseUint(h, 10, 64); err != nil {
 			return ErrBadMinPosition
+		}
+		// A position the log has not reached was never answered to anyone:
+		// refuse it at once instead of waiting for it.
+		head, err := s.cfg.HeadPosition(r.Context())
+		if err != nil {
+			return err
+		}
+		if pos > head {
+			return ErrPositionBeyondHead.WithDetail("X-Min-Position %d is beyond the log's head (%d)", pos, head)
 		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.MaxWait)

@@ -187,7 +187,8 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"bad X-Min-Position", hdr(get("/doctors", ""), "X-Min-Position", "abc"), 400, "invalid_header"},
 		{"negative X-Min-Position", hdr(get("/appointments", pt), "X-Min-Position", "-1"), 400, "invalid_header"},
 		{"fractional X-Min-Position", hdr(get(slots, ""), "X-Min-Position", "1.5"), 400, "invalid_header"},
-		{"unreached X-Min-Position", hdr(get("/doctors", ""), "X-Min-Position", "18446744073709551615"), 503, "not_caught_up"},
+		{"X-Min-Position beyond the head", hdr(get("/doctors", ""), "X-Min-Position", "18446744073709551615"), 400, "invalid_position"},
+		{"X-Min-Position just beyond the head", hdr(get(slots, ""), "X-Min-Position", "1000000000"), 400, "invalid_position"},
 		{"idempotency key too long", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Idempotency-Key", strings.Repeat("k", 256)), 400, "invalid_header"},
 		{"idempotency key not text", hdr(post("/appointments", pt, book(testenv.At(3, 10, 0))), "Idempotency-Key", "clé-1"), 400, "invalid_header"},
 
