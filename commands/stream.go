@@ -38,8 +38,11 @@ type entry[A aggregate] struct {
 	refs  int        // guarded by streams.mu
 	valid bool
 	agg   A
-	rev   int64  // revision of the last event, -1 for no stream
-	pos   uint64 // position of the last event
+	// contended: until then, batches catch up with the stream before
+	// deciding (another process wrote it lately: see decideBatch).
+	contended time.Time
+	rev       int64  // revision of the last event, -1 for no stream
+	pos       uint64 // position of the last event
 	// keyed remembers every event appended under an Idempotency-Key, so a
 	// retried request is recognised and answered like the first however
 	// old it is. It holds no pointers (the collector does not scan it):
@@ -337,6 +340,10 @@ func (kind *streams[A]) serve(h *Handler, e *entry[A], stream string) {
 	go kind.serve(h, e, stream)
 }
 
+// contendedFor is how long after a version conflict a stream's batches
+// catch up before deciding.
+const contendedFor = 10 * time.Second
+
 // batchTimeout bounds the store operations of one batch. They run on a
 // context of their own: one caller going away must not fail the others.
 const batchTimeout = 30 * time.Second
@@ -354,6 +361,16 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 		}
 	}
 	read := false // whether e was read from the store for this batch
+	if e.valid && time.Now().Before(e.contended) {
+		// Another process wrote this stream lately: catch up before
+		// deciding, so that the append rarely conflicts (a conflict folds
+		// the whole stream again).
+		if err := kind.current(ctx, h, stream, e); err != nil {
+			failAll(err)
+			return
+		}
+		read = true
+	}
 	for attempt := 0; ; {
 		if !e.valid {
 			if err := kind.current(ctx, h, stream, e); err != nil {
@@ -419,6 +436,7 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 			failAll(storeErr(err))
 			return
 		}
+		e.contended = time.Now().Add(contendedFor)
 		for _, p := range batch {
 			if p.answered {
 				continue
