@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -15,7 +16,7 @@ import (
 // (never a read model, so a fresh registration logs in at once). Unknown
 // email and wrong password are the same error and take about the same time.
 func (h *Handler) Login(ctx context.Context, email, password string) (AccountResult, error) {
-	email = account.NormalizeEmail(email)
+	email = normalizeEmail(email)
 	// bcrypt compares only a password's first 72 bytes: a longer one,
 	// refused at registration, must not log in on its first 72.
 	if account.ValidateEmail(email) != nil || len(password) > 72 {
@@ -40,7 +41,7 @@ func (h *Handler) Login(ctx context.Context, email, password string) (AccountRes
 // registration stopped between the email claim and the account is
 // completed first).
 func (h *Handler) EmailOwner(ctx context.Context, email string) (AccountResult, bool, error) {
-	st, ok, err := h.emailOwner(ctx, account.NormalizeEmail(email))
+	st, ok, err := h.emailOwner(ctx, normalizeEmail(email))
 	return st.AccountResult, ok, err
 }
 
@@ -67,6 +68,11 @@ func (h *Handler) emailOwner(ctx context.Context, email string) (accountState, b
 	}
 	return st, true, nil
 }
+
+// normalizeEmail is the form an email is claimed and looked up in: NFKC
+// (so that full-width and other compatibility look-alikes of an address are
+// that address), then trimmed and lower-cased.
+func normalizeEmail(e string) string { return account.NormalizeEmail(norm.NFKC.String(e)) }
 
 // completeRegistration opens the account of an email claim whose
 // registration stopped before the account stream was written.

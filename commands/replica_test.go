@@ -149,3 +149,20 @@ func TestLoginRefusesPasswordsOver72Bytes(t *testing.T) {
 		t.Fatalf("the same 72 bytes and more: %v; want invalid credentials", err)
 	}
 }
+
+// A full-width look-alike of an address is that address: one account.
+func TestLookAlikeEmailsAreOneAccount(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	sys := commands.Meta{Actor: domain.System}
+	if _, err := e.h.RegisterPatient(context.Background(), sys, "Asha Rao", "asha@example.com", "password-1"); err != nil {
+		t.Fatal(err)
+	}
+	const wide = "ＡＳＨＡ＠ｅｘａｍｐｌｅ．ｃｏｍ"
+	if _, err := e.h.RegisterPatient(context.Background(), sys, "Mallory", wide, "password-2"); !errors.Is(err, account.ErrEmailTaken) {
+		t.Fatalf("registering the full-width look-alike: %v; want email taken", err)
+	}
+	if acc, err := e.h.Login(context.Background(), wide, "password-1"); err != nil || acc.Email != "asha@example.com" {
+		t.Fatalf("login with the look-alike: %+v %v", acc, err)
+	}
+}

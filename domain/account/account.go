@@ -175,8 +175,8 @@ func (a *Account) Register(r NewRegistration, now time.Time) error {
 	name := strings.TrimSpace(r.Name)
 	email := NormalizeEmail(r.Email)
 	switch {
-	case !textLen(name, 1, 100):
-		return domain.Detail(ErrInvalidAccount, "name must be 1 to 100 characters")
+	case !domain.TextOK(name, 1, 100):
+		return domain.Detail(ErrInvalidAccount, "name must be 1 to 100 characters of plain text (no control characters)")
 	case ValidateEmail(email) != nil:
 		return ValidateEmail(email)
 	case r.PasswordHash == "":
@@ -199,14 +199,14 @@ func (a *Account) UpdateProfile(p Profile) error {
 	p.Name, p.Phone, p.Address = strings.TrimSpace(p.Name), strings.TrimSpace(p.Phone), strings.TrimSpace(p.Address)
 	p.Gender, p.DOB = strings.TrimSpace(p.Gender), strings.TrimSpace(p.DOB)
 	switch {
-	case !textLen(p.Name, 1, 100):
-		return domain.Detail(ErrInvalidAccount, "name must be 1 to 100 characters")
-	case !textLen(p.Phone, 0, 32) || !phoneChars(p.Phone):
+	case !domain.TextOK(p.Name, 1, 100):
+		return domain.Detail(ErrInvalidAccount, "name must be 1 to 100 characters of plain text (no control characters)")
+	case !domain.TextOK(p.Phone, 0, 32) || !phoneChars(p.Phone):
 		return domain.Detail(ErrInvalidAccount, "phone must be at most 32 digits, spaces, +, - or parentheses")
-	case !textLen(p.Address, 0, 300):
-		return domain.Detail(ErrInvalidAccount, "address must be at most 300 characters")
-	case !textLen(p.Gender, 0, 32):
-		return domain.Detail(ErrInvalidAccount, "gender must be at most 32 characters")
+	case !domain.TextOK(p.Address, 0, 300):
+		return domain.Detail(ErrInvalidAccount, "address must be at most 300 characters of plain text (no control characters)")
+	case !domain.TextOK(p.Gender, 0, 32):
+		return domain.Detail(ErrInvalidAccount, "gender must be at most 32 characters of plain text (no control characters)")
 	}
 	if p.DOB != "" {
 		if _, err := time.Parse(time.DateOnly, p.DOB); err != nil {
@@ -251,9 +251,4 @@ func ValidatePassword(p string) error {
 		return ErrWeakPassword
 	}
 	return nil
-}
-
-func textLen(s string, min, max int) bool {
-	n := utf8.RuneCountInString(s)
-	return utf8.ValidString(s) && n >= min && n <= max
 }

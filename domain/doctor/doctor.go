@@ -434,8 +434,8 @@ func (d *Doctor) AddTimeOff(id string, from, to time.Time, reason string, cancel
 		return domain.Detail(ErrInvalidTimeOff, "time off may span at most 366 days")
 	case !to.After(now):
 		return domain.Detail(ErrInvalidTimeOff, "time off must end in the future")
-	case !textLen(reason, 0, 500):
-		return domain.Detail(ErrInvalidTimeOff, "reason must be at most 500 characters")
+	case !domain.TextOK(reason, 0, 500):
+		return domain.Detail(ErrInvalidTimeOff, "reason must be at most 500 characters of plain text (no control characters)")
 	}
 	for _, t := range d.timeOff {
 		if t.ID == id {
@@ -612,8 +612,8 @@ func (d *Doctor) Cancel(id, reason string, by domain.Actor, now time.Time) error
 		return err
 	}
 	reason = strings.TrimSpace(reason)
-	if !textLen(reason, 0, 500) {
-		return domain.Invalid("reason must be at most 500 characters")
+	if !domain.TextOK(reason, 0, 500) {
+		return domain.Invalid("reason must be at most 500 characters of plain text (no control characters)")
 	}
 	if !a.Status.Live() {
 		return domain.Detail(ErrInvalidTransition, "a %s appointment cannot be cancelled", a.Status)

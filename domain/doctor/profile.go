@@ -3,7 +3,6 @@ package doctor
 import (
 	"net/url"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/prescripto/prescripto/domain"
 )
@@ -43,31 +42,26 @@ func (p Profile) Validate() error {
 		return domain.Detail(ErrInvalidProfile, format, args...)
 	}
 	switch {
-	case !textLen(p.Name, 1, 100):
-		return bad("name must be 1 to 100 characters")
-	case !textLen(p.Speciality, 1, 60):
-		return bad("speciality must be 1 to 60 characters")
-	case !textLen(p.Degree, 0, 60):
-		return bad("degree must be at most 60 characters")
+	case !domain.TextOK(p.Name, 1, 100):
+		return bad("name must be 1 to 100 characters of plain text (no control characters)")
+	case !domain.TextOK(p.Speciality, 1, 60):
+		return bad("speciality must be 1 to 60 characters of plain text (no control characters)")
+	case !domain.TextOK(p.Degree, 0, 60):
+		return bad("degree must be at most 60 characters of plain text (no control characters)")
 	case p.ExperienceYears < 0 || p.ExperienceYears > 80:
 		return bad("experienceYears must be between 0 and 80")
-	case !textLen(p.About, 0, 4000):
-		return bad("about must be at most 4000 characters")
+	case !domain.TextOK(p.About, 0, 4000):
+		return bad("about must be at most 4000 characters of plain text (no control characters)")
 	case p.Fees < 0 || p.Fees > MaxFees:
 		return bad("fees must be between 0 and %d minor units", MaxFees)
 	case !validCurrency(p.Currency):
 		return bad("currency must be a three-letter ISO 4217 code")
-	case !textLen(p.Address, 0, 300):
-		return bad("address must be at most 300 characters")
+	case !domain.TextOK(p.Address, 0, 300):
+		return bad("address must be at most 300 characters of plain text (no control characters)")
 	case !validImageURL(p.ImageURL):
 		return bad("imageUrl must be an http or https URL")
 	}
 	return nil
-}
-
-func textLen(s string, min, max int) bool {
-	n := utf8.RuneCountInString(s)
-	return utf8.ValidString(s) && n >= min && n <= max
 }
 
 func validCurrency(c string) bool {

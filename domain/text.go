@@ -1,0 +1,37 @@
+package domain
+
+import (
+	"unicode"
+	"unicode/utf8"
+)
+
+// TextOK reports whether s is a name or free text the engine stores: valid
+// UTF-8 of min to max characters, with no control characters (CR, LF, NUL,
+// ESC and the rest: they reach mail headers, terminals and staff screens)
+// and no bidirectional formatting characters (which make text display in
+// another order than it is stored).
+func TextOK(s string, min, max int) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	n := 0
+	for _, r := range s {
+		if unicode.IsControl(r) || bidiFormatting(r) {
+			return false
+		}
+		n++
+	}
+	return n >= min && n <= max
+}
+
+// bidiFormatting: the embedding, override and isolate characters and the
+// directional marks.
+func bidiFormatting(r rune) bool {
+	switch {
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	case r == 0x200E, r == 0x200F, r == 0x061C:
+		return true
+	}
+	return false
+}
