@@ -3,6 +3,7 @@ package domain_test
 import (
 	"strings"
 	"testing"
+	"unsafe"
 
 	"github.com/prescripto/prescripto/domain"
 )
@@ -33,5 +34,21 @@ func TestTextOK(t *testing.T) {
 		if got := domain.TextOK(c.s, 1, 40); got != c.ok {
 			t.Errorf("%s: TextOK(%q) = %v, want %v", c.name, c.s, got, c.ok)
 		}
+	}
+}
+
+func TestStringsShareUpToMax(t *testing.T) {
+	t.Parallel()
+	p := domain.Strings{Max: 1}
+	a := p.Share(strings.Clone("patient-1"))
+	if b := p.Share(strings.Clone("patient-1")); unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Error("an equal string was not shared")
+	}
+	c := strings.Clone("patient-2")
+	if d := p.Share(c); unsafe.StringData(d) != unsafe.StringData(c) {
+		t.Error("past Max a new string must come back as it is")
+	}
+	if p.Share("") != "" {
+		t.Error("empty")
 	}
 }

@@ -90,9 +90,9 @@ type Doctor struct {
 	grid         *Grid
 	timeOff      []TimeOff
 	appointments map[string]*Appointment
-	live         liveIndex         // live appointments by start; never overlapping
-	held         int               // live appointments on hold
-	strs         map[string]string // see share
+	live         liveIndex      // live appointments by start; never overlapping
+	held         int            // live appointments on hold
+	strs         domain.Strings // see share
 	changes      []domain.Event
 }
 
@@ -275,27 +275,18 @@ func (d *Doctor) apply(ev domain.Event) {
 	}
 }
 
-// maxShared bounds the strings one aggregate shares (see share).
+// maxShared bounds the strings one aggregate shares: past it (a doctor
+// with that many patients) new ones are kept as they are.
 const maxShared = 4096
 
-// share returns s, or an equal string this aggregate already holds. A
-// decoded event holds its own copy of every string, so without this each
-// of a doctor's tens of thousands of appointments would keep its own copy
-// of the patient's id and name and of the currency, and the garbage
-// collector would mark each of them at every cycle. Past maxShared
-// distinct strings (a doctor with that many patients) new ones are kept
-// as they are.
+// share returns s, or an equal string this aggregate already holds (see
+// domain.Strings): otherwise each of a doctor's appointments would keep
+// its own copy of the patient's id and name and of the currency.
 func (d *Doctor) share(s string) string {
-	if v, ok := d.strs[s]; ok {
-		return v
+	if d.strs.Max == 0 {
+		d.strs.Max = maxShared
 	}
-	if len(d.strs) < maxShared && s != "" {
-		if d.strs == nil {
-			d.strs = map[string]string{}
-		}
-		d.strs[s] = s
-	}
-	return s
+	return d.strs.Share(s)
 }
 
 // canonical returns the constant equal to s, if any, so that an

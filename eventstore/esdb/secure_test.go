@@ -23,20 +23,8 @@ import (
 // $admins. url(userinfo, scheme) is a connection string to it.
 func startSecure(t *testing.T, opts ...esdbtest.Option) (*esdbtest.Server, func(userinfo, scheme string) string) {
 	t.Helper()
-	ca, err := esdbtest.NewCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.ServerCertificate("127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, esdbtest.WithTLS(cert, ca.File), esdbtest.WithUsers(
-		esdbtest.User{Login: "admin", Password: "changeit", Admin: true},
-		esdbtest.User{Login: "clerk", Password: "secret"},
-	))
-	srv, cs := esdbtest.StartServer(t, opts...)
-	rest := strings.TrimPrefix(cs, "esdb://")
+	srv, addr, query := esdbtest.StartSecure(t, opts...)
+	rest := addr + query
 	return srv, func(userinfo, scheme string) string {
 		if userinfo != "" {
 			userinfo += "@"

@@ -23,7 +23,7 @@ type Appointments struct {
 	byDoc    map[string][]*entry
 	doctors  map[string]doctorInfo
 	patients map[string]bool
-	strs     map[string]string // see share
+	strs     domain.Strings // see share
 }
 
 type entry struct {
@@ -40,7 +40,7 @@ type doctorInfo struct {
 func NewAppointments() *Appointments {
 	return &Appointments{
 		byID: map[string]*entry{}, byPat: map[string][]*entry{}, byDoc: map[string][]*entry{},
-		doctors: map[string]doctorInfo{}, patients: map[string]bool{}, strs: map[string]string{},
+		doctors: map[string]doctorInfo{}, patients: map[string]bool{}, strs: domain.Strings{Max: maxShared},
 	}
 }
 
@@ -135,24 +135,12 @@ func (m *Appointments) apply(e projections.Event) {
 	}
 }
 
-// maxShared bounds the strings the model shares (see share).
+// maxShared bounds the strings shared (see domain.Strings).
 const maxShared = 1 << 17
 
-// share returns s, or an equal string the model already holds (m.mu held
-// for writing). The model keeps every appointment, and a decoded event
-// holds its own copy of each string: sharing the ones that repeat across
-// appointments (doctor and patient ids, names, statuses, currency) saves
-// their memory and the garbage collector's work of marking them. Past
-// maxShared distinct strings new ones are kept as they are.
-func (m *Appointments) share(s string) string {
-	if v, ok := m.strs[s]; ok {
-		return v
-	}
-	if len(m.strs) < maxShared {
-		m.strs[s] = s
-	}
-	return s
-}
+// share returns s, or an equal string already held (see domain.Strings;
+// its lock held).
+func (m *Appointments) share(s string) string { return m.strs.Share(s) }
 
 // view returns a copy with the doctor's current name and zone joined in.
 func (m *Appointments) view(en *entry) projections.Appointment {

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
@@ -49,7 +50,7 @@ type Worker struct {
 	patients map[string]contact
 	doctors  map[string]doctorInfo
 	appts    appts
-	strs     map[string]string // see share
+	strs     domain.Strings // see share
 }
 
 // appts is what the worker remembers of every appointment, for the mails of
@@ -79,20 +80,12 @@ func (m appts) put(id string, a apptInfo) {
 	m.other[id] = a
 }
 
-// maxShared bounds the strings the worker shares (see share).
+// maxShared bounds the strings shared (see domain.Strings).
 const maxShared = 1 << 17
 
-// share returns s, or an equal string the worker already holds (w.mu
-// held); past maxShared distinct strings new ones are kept as they are.
-func (w *Worker) share(s string) string {
-	if v, ok := w.strs[s]; ok {
-		return v
-	}
-	if len(w.strs) < maxShared {
-		w.strs[s] = s
-	}
-	return s
-}
+// share returns s, or an equal string already held (see domain.Strings;
+// its lock held).
+func (w *Worker) share(s string) string { return w.strs.Share(s) }
 
 type contact struct{ name, email string }
 
@@ -112,7 +105,7 @@ func New(mailer Mailer, now func() time.Time) *Worker {
 		now = time.Now
 	}
 	return &Worker{mailer: mailer, now: now, patients: map[string]contact{}, doctors: map[string]doctorInfo{},
-		appts: appts{uuids: map[[16]byte]apptInfo{}, other: map[string]apptInfo{}}, strs: map[string]string{}}
+		appts: appts{uuids: map[[16]byte]apptInfo{}, other: map[string]apptInfo{}}, strs: domain.Strings{Max: maxShared}}
 }
 
 // Name implements projections.Projection.

@@ -14,6 +14,8 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
+	"testing"
 	"time"
 )
 
@@ -94,4 +96,29 @@ func serial() *big.Int {
 		return big.NewInt(time.Now().UnixNano())
 	}
 	return n
+}
+
+// StartSecure starts a server the way a secure KurrentDB answers: TLS with
+// a throwaway CA (its certificate in a temporary tlsCAFile) and two users,
+// "admin" (password "changeit", in $admins) and "clerk" ("secret", outside
+// it). It returns the server, its address (host:port) and the connection
+// string's query ("?tls=true&tlsCAFile=..."); the caller adds the scheme
+// and the credentials.
+func StartSecure(t testing.TB, opts ...Option) (srv *Server, addr, query string) {
+	t.Helper()
+	ca, err := NewCA(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.ServerCertificate("127.0.0.1", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts = append(opts, WithTLS(cert, ca.File), WithUsers(
+		User{Login: "admin", Password: "changeit", Admin: true},
+		User{Login: "clerk", Password: "secret"},
+	))
+	srv, cs := StartServer(t, opts...)
+	addr, query, _ = strings.Cut(strings.TrimPrefix(cs, "esdb://"), "?")
+	return srv, addr, "?" + query
 }

@@ -163,32 +163,9 @@ func ping(t *testing.T, addr string, n int) (goaway bool) {
 	}
 }
 
-// secure starts an emulator with TLS and two users; it returns the server
-// and a connection string template: "esdb://%s" + addr + query, where the
-// caller puts the credentials.
-func secure(t *testing.T, opts ...esdbtest.Option) (srv *esdbtest.Server, addr, query string) {
-	t.Helper()
-	ca, err := esdbtest.NewCA(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := ca.ServerCertificate("127.0.0.1", "localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts = append(opts, esdbtest.WithTLS(cert, ca.File), esdbtest.WithUsers(
-		esdbtest.User{Login: "admin", Password: "changeit", Admin: true},
-		esdbtest.User{Login: "clerk", Password: "secret"},
-	))
-	srv, cs := esdbtest.StartServer(t, opts...)
-	rest := strings.TrimPrefix(cs, "esdb://")
-	addr, query, _ = strings.Cut(rest, "?")
-	return srv, addr, "?" + query
-}
-
 func TestSecure(t *testing.T) {
 	t.Parallel()
-	_, addr, q := secure(t)
+	_, addr, q := esdbtest.StartSecure(t)
 	ctx := t.Context()
 
 	// The admin, through discovery (gossip) and TLS.
