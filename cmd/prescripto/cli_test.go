@@ -116,3 +116,45 @@ func TestAdminCreateWhileTheServerRuns(t *testing.T) {
 func patientMeta() commands.Meta {
 	return commands.Meta{Actor: domain.System}
 }
+
+// ADMIN_EMAIL held by a patient is a start-up error, not a silent skip; a
+// changed ADMIN_PASSWORD for the existing admin is reported.
+func TestBootstrapAdminEmail(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PRESCRIPTO_BCRYPT_COST", "4")
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir
+	secret, err := cfg.secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	a, err := app.New(ctx, cfg.appOptions(secret, zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	if _, err := a.Commands.RegisterPatient(ctx, patientMeta(), "Squatter", "ops@clinic.example", "a-good-password"); err != nil {
+		t.Fatal(err)
+	}
+	var out, logs bytes.Buffer
+	log := zerolog.New(&logs)
+	cfg.AdminEmail, cfg.AdminPassword = "ops@clinic.example", "another-password"
+	if err := bootstrap(ctx, cfg, a, &out, log); err == nil || !strings.Contains(err.Error(), "ADMIN_EMAIL") || !strings.Contains(err.Error(), "patient") {
+		t.Fatalf("ADMIN_EMAIL held by a patient: %v", err)
+	}
+	cfg.AdminEmail = "boss@clinic.example"
+	if err := bootstrap(ctx, cfg, a, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	cfg.AdminPassword = "a-changed-password"
+	if err := bootstrap(ctx, cfg, a, &out, log); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(logs.String(), "ADMIN_PASSWORD is not the stored password") {
+		t.Fatalf("a changed ADMIN_PASSWORD was not reported: %s", logs.String())
+	}
+}

@@ -228,7 +228,7 @@ func serve(cfg Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer a.Close()
-	if err := bootstrap(ctx, cfg, a, stdout); err != nil {
+	if err := bootstrap(ctx, cfg, a, stdout, log); err != nil {
 		return err
 	}
 
@@ -276,10 +276,18 @@ func (cfg Config) appOptions(secret []byte, log zerolog.Logger) app.Options {
 
 // bootstrap creates the ADMIN_EMAIL admin and seeds the demo (--demo), and
 // says what it did.
-func bootstrap(ctx context.Context, cfg Config, a *app.App, stdout io.Writer) error {
+func bootstrap(ctx context.Context, cfg Config, a *app.App, stdout io.Writer, log zerolog.Logger) error {
 	if cfg.AdminEmail != "" && a.Commands != nil {
-		if _, err := a.EnsureAdmin(ctx, "Administrator", cfg.AdminEmail, cfg.AdminPassword); err != nil {
+		res, err := createAdmin(ctx, a, adminRequest{Name: "Administrator", Email: cfg.AdminEmail, Password: cfg.AdminPassword})
+		if err != nil {
+			// Held by a patient or a doctor (squatted before the first
+			// start, say): the operator's admin does not exist.
 			return fmt.Errorf("ADMIN_EMAIL: %w", err)
+		}
+		if !res.Created {
+			if _, err := a.Commands.Login(ctx, cfg.AdminEmail, cfg.AdminPassword); err != nil {
+				log.Warn().Str("email", cfg.AdminEmail).Msg("ADMIN_PASSWORD is not the stored password of ADMIN_EMAIL: the stored one stays (ADMIN_PASSWORD only sets the first one)")
+			}
 		}
 	}
 	if !cfg.Demo {
