@@ -1,11 +1,13 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"time"
 
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/account"
 )
 
 type registerRequest struct {
@@ -71,7 +73,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 	return runCommand(s, w, r, http.StatusOK, bodyRequired, func(r *http.Request, _ commands.Meta, req *loginRequest) (any, error) {
+		if err := s.logins.wait(r.Context(), req.Email); err != nil {
+			return nil, err
+		}
 		a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
+		if errors.Is(err, account.ErrInvalidCredentials) {
+			s.logins.failed(req.Email)
+		}
 		if err != nil {
 			return nil, err
 		}

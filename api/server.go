@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/go-chi/chi/v5"
+	"github.com/go-chi/httprate"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
@@ -57,7 +58,11 @@ type Config struct {
 	AuthRateLimit int
 	// RateLimitOptions plug another counter store (Redis) into the limiter.
 	RateLimitOptions []RateLimitOption
-	TrustProxy       bool
+	// LoginFailures counts failed logins per account for the login
+	// back-off (see loginbackoff.go); nil counts in process memory. It
+	// must be a counter of its own (its window is 15 minutes).
+	LoginFailures httprate.LimitCounter
+	TrustProxy    bool
 	// MaxWait bounds X-Min-Position waits (default 2 s).
 	MaxWait time.Duration
 }
@@ -85,6 +90,7 @@ func (c Config) Validate() error {
 type Server struct {
 	cfg     Config
 	handler http.Handler
+	logins  *loginBackoff
 }
 
 // NewServer builds the router.
@@ -101,7 +107,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.AuthRateLimit == 0 {
 		cfg.AuthRateLimit = 20
 	}
-	s := &Server{cfg: cfg}
+	s := &Server{cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now)}
 	h, err := s.routes()
 	if err != nil {
 		return nil, err

@@ -16,7 +16,7 @@ import (
 // (never a read model, so a fresh registration logs in at once). Unknown
 // email and wrong password are the same error and take about the same time.
 func (h *Handler) Login(ctx context.Context, email, password string) (AccountResult, error) {
-	email = normalizeEmail(email)
+	email = NormalizeEmail(email)
 	// bcrypt compares only a password's first 72 bytes: a longer one,
 	// refused at registration, must not log in on its first 72.
 	if account.ValidateEmail(email) != nil || len(password) > 72 {
@@ -41,7 +41,7 @@ func (h *Handler) Login(ctx context.Context, email, password string) (AccountRes
 // registration stopped between the email claim and the account is
 // completed first).
 func (h *Handler) EmailOwner(ctx context.Context, email string) (AccountResult, bool, error) {
-	st, ok, err := h.emailOwner(ctx, normalizeEmail(email))
+	st, ok, err := h.emailOwner(ctx, NormalizeEmail(email))
 	return st.AccountResult, ok, err
 }
 
@@ -69,10 +69,10 @@ func (h *Handler) emailOwner(ctx context.Context, email string) (accountState, b
 	return st, true, nil
 }
 
-// normalizeEmail is the form an email is claimed and looked up in: NFKC
+// NormalizeEmail is the form an email is claimed and looked up in: NFKC
 // (so that full-width and other compatibility look-alikes of an address are
 // that address), then trimmed and lower-cased.
-func normalizeEmail(e string) string { return account.NormalizeEmail(norm.NFKC.String(e)) }
+func NormalizeEmail(e string) string { return account.NormalizeEmail(norm.NFKC.String(e)) }
 
 // completeRegistration opens the account of an email claim whose
 // registration stopped before the account stream was written.

@@ -31,7 +31,7 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 	if err := account.ValidatePassword(n.Password); err != nil {
 		return AccountResult{}, err
 	}
-	n.Email = normalizeEmail(n.Email)
+	n.Email = NormalizeEmail(n.Email)
 	id := n.ID
 	if id == "" {
 		id = newID(m, command, "account")

@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/go-chi/httprate"
+
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/projections"
@@ -27,6 +29,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		directory projections.Directory = m.directoryView
 		slots     projections.Slots     = m.slotsView
 		rateLimit []api.RateLimitOption
+		logins    httprate.LimitCounter // failed logins per account (nil: in memory)
 	)
 	if sh.redis != nil {
 		cache, err := rediscache.New(rediscache.Config{
@@ -42,6 +45,11 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 			return nil, nil, err
 		}
 		rateLimit = append(rateLimit, api.WithLimitCounter(counter))
+		failures, err := api.NewRedisLimitCounter(sh.redis.Client(), redisLoginFailurePrefix, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		logins = failures
 	}
 	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
 	if err != nil {
@@ -52,7 +60,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Appointments: m.appointmentsView, Dashboards: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
-		RateLimitOptions: rateLimit, Ready: sh.checks, MaxWait: o.MaxWait,
+		RateLimitOptions: rateLimit, LoginFailures: logins, Ready: sh.checks, MaxWait: o.MaxWait,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -14,8 +14,9 @@ import (
 
 // Redis key prefixes.
 const (
-	redisCachePrefix     = rediscache.DefaultPrefix
-	redisRateLimitPrefix = "prescripto:ratelimit"
+	redisCachePrefix        = rediscache.DefaultPrefix
+	redisRateLimitPrefix    = "prescripto:ratelimit"
+	redisLoginFailurePrefix = "prescripto:loginfail"
 )
 
 // readModelSet is the read models, live (rebuildable) and as the API's
