@@ -21,7 +21,7 @@ import (
 
 // server connects to the test's MongoDB-compatible server (one FerretDB per
 // top-level test) and returns a function that opens a fresh database.
-func server(t *testing.T) func(t *testing.T) *mongo.Database {
+func server(t testing.TB) func(t testing.TB) *mongo.Database {
 	t.Helper()
 	uri := testenv.MongoURI(t)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(60 * time.Second))
@@ -29,7 +29,7 @@ func server(t *testing.T) func(t *testing.T) *mongo.Database {
 		t.Fatalf("connect %s: %v", uri, err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return func(t *testing.T) *mongo.Database {
+	return func(t testing.TB) *mongo.Database {
 		t.Helper()
 		db := client.Database(testenv.MongoDatabase(t))
 		t.Cleanup(func() { _ = db.Drop(context.Background()) })
@@ -37,7 +37,7 @@ func server(t *testing.T) func(t *testing.T) *mongo.Database {
 	}
 }
 
-func open(t *testing.T, db *mongo.Database) *pmongo.Models {
+func open(t testing.TB, db *mongo.Database) *pmongo.Models {
 	t.Helper()
 	m, err := pmongo.New(context.Background(), db)
 	if err != nil {
