@@ -309,16 +309,18 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 	var chP changes[patientDoc]
 	var chD changes[doctorInfoDoc]
 	var chA changes[apptDoc]
+	created := map[string]bool{} // by collection initial and id: documents the batch makes
 	// setDoctor upserts a doctor's name and currency.
 	setDoctor := func(id string, prof doctor.Profile, p int64) {
 		doc := doctors[id]
 		if doc == nil {
 			doc = &doctorInfoDoc{ID: id, Position: math.MinInt64}
 			doctors[id] = doc
+			created["d/"+id] = true
 		}
 		if doc.Position < p {
 			doc.Name, doc.Currency, doc.Position = prof.Name, prof.Currency, p
-			chD.add(id, doc)
+			chD.add(id, doc, created["d/"+id])
 		}
 	}
 	for _, e := range events {
@@ -332,10 +334,11 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 			if doc == nil {
 				doc = &patientDoc{ID: ev.AccountID, Position: math.MinInt64}
 				patients[ev.AccountID] = doc
+				created["p/"+doc.ID] = true
 			}
 			if doc.Position < p {
 				doc.Name, doc.Position = ev.Name, p
-				chP.add(doc.ID, doc)
+				chP.add(doc.ID, doc, created["p/"+doc.ID])
 			}
 		case doctor.DoctorRegistered:
 			setDoctor(ev.DoctorID, ev.Profile, p)
@@ -345,7 +348,7 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 			// A schedule follows the registration: no upsert (see apply).
 			if doc := doctors[ev.DoctorID]; doc != nil && doc.Position < p {
 				doc.Timezone, doc.Position = ev.Schedule.Timezone, p
-				chD.add(doc.ID, doc)
+				chD.add(doc.ID, doc, created["d/"+doc.ID])
 			}
 		case doctor.SlotReserved:
 			// The first reservation of an id stands.
@@ -357,13 +360,14 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 					Booked: p, Position: p,
 				}
 				appts[doc.ID] = doc
-				chA.add(doc.ID, doc)
+				created["a/"+doc.ID] = true
+				chA.add(doc.ID, doc, true)
 			}
 		case doctor.AppointmentEvent:
 			if doc := appts[ev.AppointmentRef()]; doc != nil && doc.Position < p {
 				doc.fold(ev)
 				doc.Position = p
-				chA.add(doc.ID, doc)
+				chA.add(doc.ID, doc, created["a/"+doc.ID])
 			}
 		}
 	}

@@ -28,9 +28,10 @@ import (
 //     the rules of Apply: an event at or below the document's position is
 //     a no-op, an update of a missing document does nothing, an upsert
 //     creates it, a reservation whose appointment exists stands as it is;
-//  3. every changed document is written back with one unordered BulkWrite
-//     per collection, one replacement by bare _id per document (an upsert),
-//     so order across documents does not matter;
+//  3. every changed document is written back, once: the documents the
+//     batch created with one unordered InsertMany per collection, the
+//     others with one unordered BulkWrite of replacements by bare _id, so
+//     order across documents does not matter;
 //  4. the checkpoint moves to the batch's last event.
 //
 // The guard has moved from the filter to step 2: a document is written
@@ -98,32 +99,50 @@ func loadByID[D any](ctx context.Context, coll *mongo.Collection, ids []string) 
 }
 
 // changes collects the documents a batch changed, in the order they were
-// first changed.
+// first changed, and which of them the batch created.
 type changes[D any] struct {
-	ids  []string
-	docs map[string]*D
+	ids   []string
+	docs  map[string]*D
+	fresh map[string]bool
 }
 
-func (c *changes[D]) add(id string, d *D) {
+// add records that d (of id) changed; created says the batch made it.
+func (c *changes[D]) add(id string, d *D, created bool) {
 	if c.docs == nil {
-		c.docs = map[string]*D{}
+		c.docs, c.fresh = map[string]*D{}, map[string]bool{}
 	}
 	if _, ok := c.docs[id]; !ok {
 		c.ids = append(c.ids, id)
+		c.fresh[id] = created
 	}
 	c.docs[id] = d
 }
 
-// write replaces every changed document by bare _id (upserting), in one
-// unordered BulkWrite.
+// write inserts the documents the batch created, with one unordered
+// InsertMany (FerretDB writes them in one SQLite transaction, where it
+// runs every update statement in its own), and replaces the others by
+// bare _id with one unordered BulkWrite. A document created meanwhile by
+// someone else fails the insert (a duplicate key): the batch fails and is
+// applied again, reading it.
 func (c *changes[D]) write(ctx context.Context, coll *mongo.Collection) error {
-	if len(c.ids) == 0 {
-		return nil
+	var inserts []any
+	var replaces []mongo.WriteModel
+	for _, id := range c.ids {
+		if c.fresh[id] {
+			inserts = append(inserts, c.docs[id])
+			continue
+		}
+		replaces = append(replaces, mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(c.docs[id]).SetUpsert(true))
 	}
-	models := make([]mongo.WriteModel, len(c.ids))
-	for i, id := range c.ids {
-		models[i] = mongo.NewReplaceOneModel().SetFilter(bson.D{{Key: "_id", Value: id}}).SetReplacement(c.docs[id]).SetUpsert(true)
+	if len(inserts) > 0 {
+		if _, err := coll.InsertMany(ctx, inserts, options.InsertMany().SetOrdered(false)); err != nil {
+			return err
+		}
 	}
-	_, err := coll.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	return err
+	if len(replaces) > 0 {
+		if _, err := coll.BulkWrite(ctx, replaces, options.BulkWrite().SetOrdered(false)); err != nil {
+			return err
+		}
+	}
+	return nil
 }

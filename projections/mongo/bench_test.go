@@ -54,13 +54,14 @@ func bookings(l *log, from, n int) {
 // MongoDB read models (each event to each model), one at a time (Apply,
 // what the runner did before batches) and in batches (ApplyBatch, what it
 // does when the log holds more than one event beyond a message), on top of
-// a model that already holds 2,000 bookings: a guarded write scans its
+// a model that already holds 500 bookings: a guarded write scans its
 // collection on FerretDB, so the size matters.
 //
-//	go test -run '^$' -bench ApplyFerretDB -benchtime 2000x ./projections/mongo/
+//	go test -run '^$' -bench 'ApplyFerretDB/OneByOne' -benchtime 200x -timeout 30m ./projections/mongo/
+//	go test -run '^$' -bench 'ApplyFerretDB/Batch' -benchtime 2000x -timeout 30m ./projections/mongo/
 func BenchmarkApplyFerretDB(b *testing.B) {
 	newDB := server(b)
-	const prefill = 2000
+	const prefill = 500
 	for _, batch := range []int{1, 16, 64, 256} {
 		name := "OneByOne"
 		if batch > 1 {

@@ -173,11 +173,12 @@ func (d *Directory) ApplyBatch(ctx context.Context, events []projections.Event) 
 		return fail(ctx, err, fmt.Sprintf("doctors: batch %d..%d", first, last))
 	}
 	var ch changes[doctorDoc]
+	created := map[string]bool{}
 	// newer is the document of id if e is newer than it (nil otherwise).
 	newer := func(id string, e projections.Event) *doctorDoc {
 		if doc := docs[id]; doc != nil && doc.Position < pos(e.Position) {
 			doc.Position = pos(e.Position)
-			ch.add(id, doc)
+			ch.add(id, doc, created[id])
 			return doc
 		}
 		return nil
@@ -188,6 +189,7 @@ func (d *Directory) ApplyBatch(ctx context.Context, events []projections.Event) 
 			// Creates the entry; the timezone of an earlier entry is kept.
 			if docs[ev.DoctorID] == nil {
 				docs[ev.DoctorID] = &doctorDoc{ID: ev.DoctorID, Position: math.MinInt64}
+				created[ev.DoctorID] = true
 			}
 			if doc := newer(ev.DoctorID, e); doc != nil {
 				doc.setProfile(ev.Profile)

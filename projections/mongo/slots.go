@@ -284,6 +284,7 @@ func (s *Slots) ApplyBatch(ctx context.Context, events []projections.Event) erro
 		return fail(ctx, err, fmt.Sprintf("free_slots: batch %d..%d", first, last))
 	}
 	var ch changes[slotsDoc]
+	created := map[string]bool{}
 	for _, e := range events {
 		id, ok := slotsRelevant(e.Data)
 		if !ok {
@@ -293,6 +294,7 @@ func (s *Slots) ApplyBatch(ctx context.Context, events []projections.Event) erro
 		if doc == nil {
 			doc = &slotsDoc{ID: id, TimeOff: []timeOffDoc{}, Live: []liveDoc{}}
 			docs[id] = doc
+			created[id] = true
 		} else if doc.Position >= pos(e.Position) {
 			continue // applied already, or a newer event was
 		}
@@ -304,7 +306,7 @@ func (s *Slots) ApplyBatch(ctx context.Context, events []projections.Event) erro
 		if doc.Live == nil {
 			doc.Live = []liveDoc{}
 		}
-		ch.add(id, doc)
+		ch.add(id, doc, created[id])
 	}
 	if err := ch.write(ctx, s.coll); err != nil {
 		return fail(ctx, err, fmt.Sprintf("free_slots: batch %d..%d", first, last))
