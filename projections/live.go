@@ -61,6 +61,44 @@ func (l *Live[T]) Apply(ctx context.Context, e Event) error {
 	return nil
 }
 
+// ApplyBatch applies events, in order, as Apply would one by one: at once
+// when the current instance is a BatchProjection. On an error the position
+// stays where it was (what was applied is applied again, a no-op).
+func (l *Live[T]) ApplyBatch(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := applyAll(ctx, l.Current(), events); err != nil {
+		l.lastErr.Store(err.Error())
+		return err
+	}
+	l.progress.Advance(events[len(events)-1].Position)
+	return nil
+}
+
+// Batched reports whether the current instance applies batches at once
+// (the Runner reads ahead only for those).
+func (l *Live[T]) Batched() bool {
+	_, ok := any(l.Current()).(BatchProjection)
+	return ok
+}
+
+// applyAll applies events to p: as one batch if p takes batches, one by
+// one otherwise.
+func applyAll(ctx context.Context, p Projection, events []Event) error {
+	if b, ok := p.(BatchProjection); ok {
+		return b.ApplyBatch(ctx, events)
+	}
+	for _, e := range events {
+		if err := p.Apply(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Skip records that the event at pos was seen but has nothing for this
 // projection (an event type this version does not know).
 func (l *Live[T]) Skip(pos uint64) { l.progress.Advance(pos) }
@@ -132,18 +170,27 @@ func (l *Live[T]) rebuild(ctx context.Context, store eventstore.Store, reg *doma
 			if err != nil {
 				return err
 			}
+			// A page is applied as one batch (a BatchProjection writes it
+			// at once); events of unknown types are skipped, as the live
+			// projector does.
+			batch := make([]Event, 0, len(recs))
 			for _, r := range recs {
 				e, err := Decode(reg, r)
-				switch {
-				case err == nil:
-					err = shadow.Apply(ctx, e)
-				case errors.Is(err, domain.ErrUnknownEventType):
-					err = nil // as the live projector does: skip
+				if errors.Is(err, domain.ErrUnknownEventType) {
+					continue
 				}
 				if err != nil {
 					return fmt.Errorf("projections: rebuild %s at %d: %w", l.name, r.Position, err)
 				}
-				after = r.Position
+				batch = append(batch, e)
+			}
+			if len(batch) > 0 {
+				if err := applyAll(ctx, shadow, batch); err != nil {
+					return fmt.Errorf("projections: rebuild %s at %d..%d: %w", l.name, batch[0].Position, batch[len(batch)-1].Position, err)
+				}
+			}
+			if len(recs) > 0 {
+				after = recs[len(recs)-1].Position
 			}
 			if len(recs) < 1000 {
 				return nil

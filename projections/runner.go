@@ -91,7 +91,13 @@ type RunnerConfig struct {
 	// keep that length well above MaxAhead, so that nothing a running
 	// projection has not read is trimmed.
 	MaxAhead int
+	// MaxBatch bounds the events a BatchProjection is given at once
+	// (default DefaultMaxBatch; 1 turns batching off).
+	MaxBatch int
 }
+
+// DefaultMaxBatch is RunnerConfig.MaxBatch when unset.
+const DefaultMaxBatch = 256
 
 // Validate checks the configuration.
 func (c RunnerConfig) Validate() error {
@@ -104,12 +110,44 @@ func (c RunnerConfig) Validate() error {
 		return errors.New("projections: Publisher and Subscriber are required")
 	case len(c.Projections) == 0:
 		return errors.New("projections: no projections")
+	case c.MaxBatch < 0:
+		return errors.New("projections: MaxBatch must not be negative")
 	}
 	return nil
 }
 
 // Runner forwards the event store's $all to the bus and runs one Watermill
 // handler per projection.
+//
+// # Batches
+//
+// Both transports hand a consumer one message at a time and the next only
+// once it is acknowledged (the GoChannel even blocks the forwarder until
+// every consumer has), so a handler never has several messages to batch
+// without acknowledging events it has not applied, which would lose them
+// on a crash when nobody republishes. The batch comes from the log
+// instead: a projection that takes batches (Live over a BatchProjection),
+// given the message of position p while the forwarder has already
+// received later events from the store, reads up to MaxBatch-1 events
+// after p from the store and applies them with p's as one batch; the
+// message is acknowledged after that, and the messages of the events
+// applied ahead are acknowledged as no-ops when they arrive. Nothing waits
+// to fill a batch: a projection that keeps up gets its events one at a
+// time, exactly as before, and one that falls behind gets whatever the log
+// holds, so batches grow with the lag. Order holds (a batch is a slice of
+// the log, applied in order), at-least-once holds (a message is acked
+// after its event is applied; a crash replays from the checkpoint, and
+// batches are idempotent), and gap detection sees the projection's
+// position, which batches only move further. The forwarder reads the
+// store ahead of the transport into a small buffer so that it knows how
+// far the log goes (seen) even while a blocking transport holds it; a
+// runner that does not forward never reads ahead.
+//
+// A batch that fails with anything but ErrUnavailable is not retried as a
+// batch: its first event is applied alone through the usual path (retry,
+// then poison queue), and the following events up to the batch's end come
+// one at a time, so a poison event is set aside as it was without
+// batching.
 type Runner struct {
 	cfg     RunnerConfig
 	byName  map[string]Runnable
@@ -128,6 +166,20 @@ type Runner struct {
 	epoch  atomic.Value
 	runID  string
 	resync chan struct{}
+	// seen is the highest position the forwarder has received from the
+	// store: the log goes at least that far.
+	seen atomic.Uint64
+}
+
+// forwardBuffer is how many events the forwarder reads from the store
+// ahead of what the transport has taken.
+const forwardBuffer = 1024
+
+// batcher is a Runnable that may take batches (projections.Live).
+type batcher interface {
+	Runnable
+	Batched() bool
+	ApplyBatch(ctx context.Context, events []Event) error
 }
 
 func (r *Runner) stopping() bool {
@@ -146,6 +198,9 @@ func NewRunner(cfg RunnerConfig) (*Runner, error) {
 	}
 	if cfg.Topic == "" {
 		cfg.Topic = EventsTopic
+	}
+	if cfg.MaxBatch == 0 {
+		cfg.MaxBatch = DefaultMaxBatch
 	}
 	r := &Runner{cfg: cfg, byName: map[string]Runnable{}, ready: make(chan struct{}), starting: map[string]bool{}, stop: make(chan struct{}),
 		runID: watermill.NewShortUUID(), resync: make(chan struct{}, 1)}
@@ -233,31 +288,60 @@ func (r *Runner) forward(ctx context.Context) error {
 			case <-sctx.Done():
 			}
 		}()
+		// The subscription fills buf (and seen) while publish empties it,
+		// so that seen runs ahead of a transport that blocks.
+		buf := make(chan eventstore.RecordedEvent, forwardBuffer)
 		prev := from
-		var ahead []uint64 // positions forwarded and not yet applied by every running projection
+		var pubErr error
+		published := make(chan struct{})
+		go func() {
+			defer close(published)
+			var ahead []uint64 // positions forwarded and not yet applied by every running projection
+			for {
+				var e eventstore.RecordedEvent
+				select {
+				case e = <-buf:
+				case <-sctx.Done():
+					return
+				}
+				if r.cfg.MaxAhead > 0 {
+					var err error
+					if ahead, err = r.holdBack(sctx, ahead, e.Position); err != nil {
+						return
+					}
+				}
+				msg := ToMessage(e)
+				msg.Metadata.Set(MetaPrevPosition, strconv.FormatUint(prev, 10))
+				msg.Metadata.Set(MetaEpoch, epoch)
+				// In one process (GoChannel with PreserveContext) the consumers
+				// share this decoding instead of each decoding the payload;
+				// across processes they decode it themselves.
+				ev, derr := Decode(r.cfg.Registry, e)
+				msg.SetContext(context.WithValue(sctx, decodedKey{}, decoded{ev, derr}))
+				if err := r.cfg.Publisher.Publish(r.cfg.Topic, msg); err != nil {
+					pubErr = err
+					cancel()
+					return
+				}
+				prev = e.Position
+			}
+		}()
 		err := r.cfg.Store.SubscribeAll(sctx, from, func(ctx context.Context, e eventstore.RecordedEvent) error {
 			backoff = 100 * time.Millisecond
-			if r.cfg.MaxAhead > 0 {
-				var err error
-				if ahead, err = r.holdBack(ctx, ahead, e.Position); err != nil {
-					return err
-				}
+			for s := r.seen.Load(); e.Position > s && !r.seen.CompareAndSwap(s, e.Position); s = r.seen.Load() {
 			}
-			msg := ToMessage(e)
-			msg.Metadata.Set(MetaPrevPosition, strconv.FormatUint(prev, 10))
-			msg.Metadata.Set(MetaEpoch, epoch)
-			// In one process (GoChannel with PreserveContext) the consumers
-			// share this decoding instead of each decoding the payload;
-			// across processes they decode it themselves.
-			ev, derr := Decode(r.cfg.Registry, e)
-			msg.SetContext(context.WithValue(ctx, decodedKey{}, decoded{ev, derr}))
-			if err := r.cfg.Publisher.Publish(r.cfg.Topic, msg); err != nil {
-				return err
+			select {
+			case buf <- e:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
 			}
-			prev = e.Position
-			return nil
 		})
 		cancel()
+		<-published
+		if pubErr != nil {
+			err = pubErr
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -405,6 +489,8 @@ func FromMessage(msg *message.Message) (eventstore.RecordedEvent, error) {
 
 func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 	log := r.cfg.Logger.With().Str("projection", p.Name()).Logger()
+	b, _ := p.(batcher)
+	var single atomic.Uint64 // after a failed batch: events up to here come one at a time
 	return func(msg *message.Message) error {
 		rec, err := FromMessage(msg)
 		if err != nil {
@@ -412,6 +498,9 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		}
 		if r.gap(p, msg, log) {
 			return nil
+		}
+		if b != nil && rec.Position <= p.Position() {
+			return nil // applied already, with a batch read ahead
 		}
 		var e Event
 		if d, ok := msg.Context().Value(decodedKey{}).(decoded); ok && d.ev.Position == rec.Position {
@@ -427,8 +516,48 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
+		if b != nil && r.cfg.MaxBatch > 1 && r.seen.Load() > e.Position && e.Position > single.Load() && b.Batched() {
+			return r.applyAhead(msg.Context(), log, b, e, &single)
+		}
 		return r.apply(msg.Context(), log, p, e)
 	}
+}
+
+// applyAhead applies e together with the events the log holds after it
+// (up to MaxBatch in all; see Runner). Events that cannot be decoded end
+// the batch (their messages get the usual treatment); events of unknown
+// types are skipped, as the handler skips them.
+func (r *Runner) applyAhead(ctx context.Context, log zerolog.Logger, p batcher, e Event, single *atomic.Uint64) error {
+	recs, err := r.cfg.Store.ReadAll(ctx, e.Position, r.cfg.MaxBatch-1)
+	if err != nil {
+		log.Debug().Err(err).Uint64("position", e.Position).Msg("reading ahead failed; applying the event alone")
+		recs = nil
+	}
+	batch := append(make([]Event, 0, len(recs)+1), e)
+	through := e.Position // the last position the batch accounts for
+	for _, rec := range recs {
+		ev, err := Decode(r.cfg.Registry, rec)
+		if errors.Is(err, domain.ErrUnknownEventType) {
+			through = rec.Position
+			continue
+		}
+		if err != nil {
+			break
+		}
+		batch = append(batch, ev)
+		through = rec.Position
+	}
+	err = r.retryUnavailable(ctx, log, e, func() error { return p.ApplyBatch(ctx, batch) })
+	if err == nil {
+		p.Skip(through)
+		return nil
+	}
+	if ctx.Err() != nil || r.stopping() || len(batch) == 1 {
+		return err
+	}
+	log.Warn().Err(err).Uint64("from", e.Position).Uint64("to", through).Int("events", len(batch)).Msg("batch failed; applying its events one at a time")
+	single.Store(through)
+	return r.apply(ctx, log, p, e)
 }
 
 // apply applies e. While the read model's server is unavailable the event
@@ -437,9 +566,15 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 // the events after it would be applied over the gap. Any other error goes
 // to the router (retry, then poison queue).
 func (r *Runner) apply(ctx context.Context, log zerolog.Logger, p Runnable, e Event) error {
+	return r.retryUnavailable(ctx, log, e, func() error { return p.Apply(ctx, e) })
+}
+
+// retryUnavailable runs apply (of e, or of a batch that starts with e),
+// retrying it in place while the read model is unavailable (see apply).
+func (r *Runner) retryUnavailable(ctx context.Context, log zerolog.Logger, e Event, apply func() error) error {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
-		err := p.Apply(ctx, e)
+		err := apply()
 		if err == nil {
 			if attempt > 1 {
 				log.Info().Uint64("position", e.Position).Int("attempts", attempt).Msg("projection apply succeeded after the read model came back")

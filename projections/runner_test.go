@@ -939,3 +939,85 @@ func TestRunnerRepublishesLostEvents(t *testing.T) {
 		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
 	rn.expectCaughtUp(t, head)
 }
+
+type memApps = memory.Appointments
+
+// batchingAppointments is the in-memory appointments model taking batches,
+// recording them.
+type batchingAppointments struct {
+	*memApps
+	mu      sync.Mutex
+	sizes   []int
+	last    uint64
+	ordered bool
+}
+
+func (b *batchingAppointments) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	b.mu.Lock()
+	b.sizes = append(b.sizes, len(events))
+	for _, e := range events {
+		if e.Position <= b.last {
+			b.ordered = false
+		}
+		b.last = e.Position
+	}
+	b.mu.Unlock()
+	for _, e := range events {
+		if err := b.Apply(ctx, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// A projection that takes batches gets, with the message of an event, what
+// the log holds after it (unknown event types left out), in order, and
+// ends up as a replay of the log; the messages of events it applied ahead
+// are no-ops.
+func TestRunnerBatches(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	scenario(t, w) // before the runner starts: a backlog to batch
+	w.appendUnknown(t)
+	traffic(t, w, 0, 10)
+	apps := &batchingAppointments{memApps: memory.NewAppointments(), ordered: true}
+	rn := &runner{dir: projections.NewLive(memory.NewDirectory), slots: projections.NewLive(memory.NewSlots)}
+	live := projections.NewLive(func() *batchingAppointments { return apps })
+	pub, sub := projections.NewGoChannel(zerolog.Nop())
+	r, err := projections.NewRunner(projections.RunnerConfig{
+		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, live},
+		Publisher: pub, Subscriber: sub, Logger: zerolog.Nop(), Forward: true, MaxBatch: 16,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rn.Runner = r
+	runInBackground(t, r, nil)
+	traffic(t, w, 10, 5) // and while it runs
+	last := w.appendUnknown(t)
+	head := rn.catchUp(t, w)
+	if head != last {
+		t.Fatalf("head %d, want %d", head, last)
+	}
+	apps.mu.Lock()
+	sizes, ordered := slices.Clone(apps.sizes), apps.ordered
+	apps.mu.Unlock()
+	if !ordered {
+		t.Error("events out of order across batches")
+	}
+	if len(sizes) == 0 || slices.Max(sizes) < 2 || slices.Max(sizes) > 16 {
+		t.Errorf("batch sizes %v: want some of 2..16 events", sizes)
+	}
+	m := readmodeltest.Models{
+		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots},
+		Appointments: projections.LiveAppointments[*batchingAppointments]{L: live}, Dashboards: projections.LiveAppointments[*batchingAppointments]{L: live},
+	}
+	readmodeltest.SameSnapshot(t, "batched vs replay", readmodeltest.Snapshot(context.Background(), t, m, w.probe()),
+		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
+	// A rebuild replays into batches as well.
+	if err := live.Rebuild(context.Background(), w.store, w.reg); err != nil {
+		t.Fatal(err)
+	}
+	readmodeltest.SameSnapshot(t, "rebuilt vs replay", readmodeltest.Snapshot(context.Background(), t, m, w.probe()),
+		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
+}

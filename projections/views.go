@@ -199,6 +199,21 @@ type Projection interface {
 	Checkpoint(ctx context.Context) (uint64, error)
 }
 
+// BatchProjection is a Projection that can apply several events at once
+// (a read model behind a network round trip: one write per document and
+// collection instead of one per event). ApplyBatch has the effect of Apply
+// called on each event in order, including the idempotency (events at or
+// below the checkpoint, or already applied to a document, are no-ops), and
+// moves the checkpoint to the last event once everything is written; if it
+// fails, any part of the batch may have been applied and applying it again
+// is safe. The Runner gives a BatchProjection the events the log already
+// has beyond the one it was sent (see Runner), and a rebuild replays into
+// it a page at a time.
+type BatchProjection interface {
+	Projection
+	ApplyBatch(ctx context.Context, events []Event) error
+}
+
 // MaxSlotDays bounds the days of one free-slots request of the API.
 const MaxSlotDays = 31
 

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -159,7 +161,7 @@ type doctorInfoDoc struct {
 	ID       string `bson:"_id"`
 	Name     string `bson:"name"`
 	Currency string `bson:"currency"`
-	Timezone string `bson:"timezone"` // absent until the doctor's first schedule
+	Timezone string `bson:"timezone,omitempty"` // absent until the doctor's first schedule
 	Position int64  `bson:"position"`
 }
 
@@ -255,6 +257,167 @@ func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.Appoint
 	}
 	_, err = updateGuarded(ctx, m.appts, id, p, bson.D{})
 	return err
+}
+
+type patientDoc struct {
+	ID       string `bson:"_id"`
+	Name     string `bson:"name"`
+	Position int64  `bson:"position"`
+}
+
+// ApplyBatch implements projections.BatchProjection (see batch.go): the
+// documents of the three collections the batch touches are read once,
+// folded and written back with one BulkWrite per collection.
+func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	if events = pending(m.cp, events); len(events) == 0 {
+		return nil
+	}
+	m.gen.sweep(ctx)
+	first, last := events[0].Position, events[len(events)-1].Position
+	what := fmt.Sprintf("appointments: batch %d..%d", first, last)
+	var patientIDs, doctorIDs, apptIDs []string
+	for _, e := range events {
+		switch ev := e.Data.(type) {
+		case account.Registered:
+			if ev.Role == domain.RolePatient {
+				patientIDs = append(patientIDs, ev.AccountID)
+			}
+		case doctor.DoctorRegistered:
+			doctorIDs = append(doctorIDs, ev.DoctorID)
+		case doctor.ProfileUpdated:
+			doctorIDs = append(doctorIDs, ev.DoctorID)
+		case doctor.ScheduleSet:
+			doctorIDs = append(doctorIDs, ev.DoctorID)
+		case doctor.SlotReserved:
+			apptIDs = append(apptIDs, ev.AppointmentID)
+		case doctor.AppointmentEvent:
+			apptIDs = append(apptIDs, ev.AppointmentRef())
+		}
+	}
+	var (
+		patients map[string]*patientDoc
+		doctors  map[string]*doctorInfoDoc
+		appts    map[string]*apptDoc
+	)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() (err error) { patients, err = loadByID[patientDoc](gctx, m.patients, patientIDs); return err })
+	g.Go(func() (err error) { doctors, err = loadByID[doctorInfoDoc](gctx, m.doctors, doctorIDs); return err })
+	g.Go(func() (err error) { appts, err = loadByID[apptDoc](gctx, m.appts, apptIDs); return err })
+	if err := g.Wait(); err != nil {
+		return fail(ctx, err, what)
+	}
+	var chP changes[patientDoc]
+	var chD changes[doctorInfoDoc]
+	var chA changes[apptDoc]
+	created := map[string]bool{} // by collection initial and id: documents the batch makes
+	// setDoctor upserts a doctor's name and currency.
+	setDoctor := func(id string, prof doctor.Profile, p int64) {
+		doc := doctors[id]
+		if doc == nil {
+			doc = &doctorInfoDoc{ID: id, Position: math.MinInt64}
+			doctors[id] = doc
+			created["d/"+id] = true
+		}
+		if doc.Position < p {
+			doc.Name, doc.Currency, doc.Position = prof.Name, prof.Currency, p
+			chD.add(id, doc, created["d/"+id])
+		}
+	}
+	for _, e := range events {
+		p := pos(e.Position)
+		switch ev := e.Data.(type) {
+		case account.Registered:
+			if ev.Role != domain.RolePatient {
+				continue
+			}
+			doc := patients[ev.AccountID]
+			if doc == nil {
+				doc = &patientDoc{ID: ev.AccountID, Position: math.MinInt64}
+				patients[ev.AccountID] = doc
+				created["p/"+doc.ID] = true
+			}
+			if doc.Position < p {
+				doc.Name, doc.Position = ev.Name, p
+				chP.add(doc.ID, doc, created["p/"+doc.ID])
+			}
+		case doctor.DoctorRegistered:
+			setDoctor(ev.DoctorID, ev.Profile, p)
+		case doctor.ProfileUpdated:
+			setDoctor(ev.DoctorID, ev.Profile, p)
+		case doctor.ScheduleSet:
+			// A schedule follows the registration: no upsert (see apply).
+			if doc := doctors[ev.DoctorID]; doc != nil && doc.Position < p {
+				doc.Timezone, doc.Position = ev.Schedule.Timezone, p
+				chD.add(doc.ID, doc, created["d/"+doc.ID])
+			}
+		case doctor.SlotReserved:
+			// The first reservation of an id stands.
+			if appts[ev.AppointmentID] == nil {
+				doc := &apptDoc{
+					ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
+					Start: nanos(ev.Start), End: nanos(ev.End), Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
+					Payment: paymentDoc{Status: string(ev.PaymentStatus)}, CreatedAt: nanos(ev.ReservedAt),
+					Booked: p, Position: p,
+				}
+				appts[doc.ID] = doc
+				created["a/"+doc.ID] = true
+				chA.add(doc.ID, doc, true)
+			}
+		case doctor.AppointmentEvent:
+			if doc := appts[ev.AppointmentRef()]; doc != nil && doc.Position < p {
+				doc.fold(ev)
+				doc.Position = p
+				chA.add(doc.ID, doc, created["a/"+doc.ID])
+			}
+		}
+	}
+	g, gctx = errgroup.WithContext(ctx)
+	g.Go(func() error { return chP.write(gctx, m.patients) })
+	g.Go(func() error { return chD.write(gctx, m.doctors) })
+	g.Go(func() error { return chA.write(gctx, m.appts) })
+	if err := g.Wait(); err != nil {
+		return fail(ctx, err, what)
+	}
+	return m.cp.advance(ctx, last)
+}
+
+// fold applies an event about the appointment as applyToAppointment's
+// updates do: the conditional payment facts change nothing when their
+// condition does not hold (the caller moves the position either way).
+func (a *apptDoc) fold(ev doctor.AppointmentEvent) {
+	switch ev := ev.(type) {
+	case doctor.AppointmentConfirmed:
+		a.Status = string(doctor.StatusConfirmed)
+	case doctor.HoldExpired:
+		a.Status = string(doctor.StatusExpired)
+	case doctor.AppointmentCancelled:
+		a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
+	case doctor.AppointmentRescheduled:
+		a.Start, a.End = nanos(ev.Start), nanos(ev.End)
+	case doctor.AppointmentCompleted:
+		a.Status = string(doctor.StatusCompleted)
+	case doctor.AppointmentMarkedNoShow:
+		a.Status = string(doctor.StatusNoShow)
+	case doctor.PaymentOrderCreated:
+		a.Payment.OrderID = ev.OrderID
+	case doctor.PaymentCaptured:
+		// A payment that is due back does not replace a payment that stands.
+		if ev.RefundDue && a.Payment.Status == string(doctor.PaymentPaid) {
+			return
+		}
+		a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
+		if ev.OrderID != "" {
+			a.Payment.OrderID = ev.OrderID
+		}
+	case doctor.PaymentFailed:
+		if a.Payment.Status == string(doctor.PaymentPending) {
+			a.Payment.Status = string(doctor.PaymentFailedState)
+		}
+	case doctor.RefundIssued:
+		if a.Payment.PaymentID == ev.PaymentID {
+			a.Payment.Status = string(doctor.PaymentRefunded)
+		}
+	}
 }
 
 // doctorInfos returns what appointments join of their doctors (current

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"slices"
 	"strings"
@@ -147,6 +148,76 @@ func (d *Directory) Apply(ctx context.Context, e projections.Event) error {
 		return fail(ctx, err, fmt.Sprintf("doctors: %s at %d", e.Type, e.Position))
 	}
 	return d.cp.advance(ctx, e.Position)
+}
+
+// ApplyBatch implements projections.BatchProjection (see batch.go).
+func (d *Directory) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	if events = pending(d.cp, events); len(events) == 0 {
+		return nil
+	}
+	d.gen.sweep(ctx)
+	first, last := events[0].Position, events[len(events)-1].Position
+	var ids []string
+	for _, e := range events {
+		switch ev := e.Data.(type) {
+		case doctor.DoctorRegistered:
+			ids = append(ids, ev.DoctorID)
+		case doctor.ProfileUpdated:
+			ids = append(ids, ev.DoctorID)
+		case doctor.ScheduleSet:
+			ids = append(ids, ev.DoctorID)
+		}
+	}
+	docs, err := loadByID[doctorDoc](ctx, d.coll, ids)
+	if err != nil {
+		return fail(ctx, err, fmt.Sprintf("doctors: batch %d..%d", first, last))
+	}
+	var ch changes[doctorDoc]
+	created := map[string]bool{}
+	// newer is the document of id if e is newer than it (nil otherwise).
+	newer := func(id string, e projections.Event) *doctorDoc {
+		if doc := docs[id]; doc != nil && doc.Position < pos(e.Position) {
+			doc.Position = pos(e.Position)
+			ch.add(id, doc, created[id])
+			return doc
+		}
+		return nil
+	}
+	for _, e := range events {
+		switch ev := e.Data.(type) {
+		case doctor.DoctorRegistered:
+			// Creates the entry; the timezone of an earlier entry is kept.
+			if docs[ev.DoctorID] == nil {
+				docs[ev.DoctorID] = &doctorDoc{ID: ev.DoctorID, Position: math.MinInt64}
+				created[ev.DoctorID] = true
+			}
+			if doc := newer(ev.DoctorID, e); doc != nil {
+				doc.setProfile(ev.Profile)
+			}
+		case doctor.ProfileUpdated:
+			if doc := newer(ev.DoctorID, e); doc != nil {
+				doc.setProfile(ev.Profile)
+			}
+		case doctor.ScheduleSet:
+			if doc := newer(ev.DoctorID, e); doc != nil {
+				doc.Timezone = ev.Schedule.Timezone
+			}
+		}
+	}
+	if err := ch.write(ctx, d.coll); err != nil {
+		return fail(ctx, err, fmt.Sprintf("doctors: batch %d..%d", first, last))
+	}
+	return d.cp.advance(ctx, last)
+}
+
+// setProfile sets what profileFields sets.
+func (d *doctorDoc) setProfile(p doctor.Profile) {
+	d.Name, d.NameLower = p.Name, strings.ToLower(p.Name)
+	d.Speciality, d.SpecialityLower = p.Speciality, strings.ToLower(p.Speciality)
+	d.Degree, d.DegreeLower = p.Degree, strings.ToLower(p.Degree)
+	d.ExperienceYears, d.About = p.ExperienceYears, p.About
+	d.Fees, d.Currency, d.Address = p.Fees, p.Currency, p.Address
+	d.Available, d.ImageURL = p.Available, p.ImageURL
 }
 
 // read is the collection of the generation readers use.

@@ -21,7 +21,7 @@ import (
 
 // server connects to the test's MongoDB-compatible server (one FerretDB per
 // top-level test) and returns a function that opens a fresh database.
-func server(t *testing.T) func(t *testing.T) *mongo.Database {
+func server(t testing.TB) func(t testing.TB) *mongo.Database {
 	t.Helper()
 	uri := testenv.MongoURI(t)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri).SetTimeout(60 * time.Second))
@@ -29,7 +29,7 @@ func server(t *testing.T) func(t *testing.T) *mongo.Database {
 		t.Fatalf("connect %s: %v", uri, err)
 	}
 	t.Cleanup(func() { _ = client.Disconnect(context.Background()) })
-	return func(t *testing.T) *mongo.Database {
+	return func(t testing.TB) *mongo.Database {
 		t.Helper()
 		db := client.Database(testenv.MongoDatabase(t))
 		t.Cleanup(func() { _ = db.Drop(context.Background()) })
@@ -37,7 +37,7 @@ func server(t *testing.T) func(t *testing.T) *mongo.Database {
 	}
 }
 
-func open(t *testing.T, db *mongo.Database) *pmongo.Models {
+func open(t testing.TB, db *mongo.Database) *pmongo.Models {
 	t.Helper()
 	m, err := pmongo.New(context.Background(), db)
 	if err != nil {
@@ -67,6 +67,18 @@ func TestReadModels(t *testing.T) {
 	readmodeltest.Run(t, func(t *testing.T) readmodeltest.Models { return models(open(t, newDB(t))) })
 }
 
+// The same suite with the events applied in batches (ApplyBatch), of a
+// size that splits every story across batches.
+func TestReadModelsBatched(t *testing.T) {
+	t.Parallel()
+	newDB := server(t)
+	readmodeltest.Run(t, func(t *testing.T) readmodeltest.Models {
+		m := models(open(t, newDB(t)))
+		m.Batch = 7
+		return m
+	})
+}
+
 // The same suite through projections.Live, as the runner uses them.
 func TestReadModelsLive(t *testing.T) {
 	t.Parallel()
@@ -86,17 +98,20 @@ func TestReadModelsLive(t *testing.T) {
 
 // The ports the API uses.
 var (
-	_ projections.Directory    = (*pmongo.Directory)(nil)
-	_ projections.Slots        = (*pmongo.Slots)(nil)
-	_ projections.SlotsJSON    = (*pmongo.Slots)(nil)
-	_ projections.Appointments = (*pmongo.Appointments)(nil)
-	_ projections.Dashboards   = (*pmongo.Appointments)(nil)
-	_ projections.Projection   = (*pmongo.Directory)(nil)
-	_ projections.Projection   = (*pmongo.Slots)(nil)
-	_ projections.Projection   = (*pmongo.Appointments)(nil)
-	_ projections.SlotsJSON    = projections.LiveSlots[*pmongo.Slots]{}
-	_ projections.Dashboards   = projections.LiveAppointments[*pmongo.Appointments]{}
-	_ projections.Directory    = projections.LiveDirectory[*pmongo.Directory]{}
+	_ projections.Directory       = (*pmongo.Directory)(nil)
+	_ projections.Slots           = (*pmongo.Slots)(nil)
+	_ projections.SlotsJSON       = (*pmongo.Slots)(nil)
+	_ projections.Appointments    = (*pmongo.Appointments)(nil)
+	_ projections.Dashboards      = (*pmongo.Appointments)(nil)
+	_ projections.Projection      = (*pmongo.Directory)(nil)
+	_ projections.Projection      = (*pmongo.Slots)(nil)
+	_ projections.Projection      = (*pmongo.Appointments)(nil)
+	_ projections.BatchProjection = (*pmongo.Directory)(nil)
+	_ projections.BatchProjection = (*pmongo.Slots)(nil)
+	_ projections.BatchProjection = (*pmongo.Appointments)(nil)
+	_ projections.SlotsJSON       = projections.LiveSlots[*pmongo.Slots]{}
+	_ projections.Dashboards      = projections.LiveAppointments[*pmongo.Appointments]{}
+	_ projections.Directory       = projections.LiveDirectory[*pmongo.Directory]{}
 )
 
 // ---- a log of every event type ----

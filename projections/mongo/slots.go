@@ -264,6 +264,56 @@ func (s *Slots) applyTo(ctx context.Context, id string, e projections.Event) err
 	}
 }
 
+// ApplyBatch implements projections.BatchProjection (see batch.go): each
+// doctor's document is read once, the batch's events newer than it are
+// folded into it, and it is written back once.
+func (s *Slots) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	if events = pending(s.cp, events); len(events) == 0 {
+		return nil
+	}
+	s.gen.sweep(ctx)
+	first, last := events[0].Position, events[len(events)-1].Position
+	var ids []string
+	for _, e := range events {
+		if id, ok := slotsRelevant(e.Data); ok {
+			ids = append(ids, id)
+		}
+	}
+	docs, err := loadByID[slotsDoc](ctx, s.coll, ids)
+	if err != nil {
+		return fail(ctx, err, fmt.Sprintf("free_slots: batch %d..%d", first, last))
+	}
+	var ch changes[slotsDoc]
+	created := map[string]bool{}
+	for _, e := range events {
+		id, ok := slotsRelevant(e.Data)
+		if !ok {
+			continue
+		}
+		doc := docs[id]
+		if doc == nil {
+			doc = &slotsDoc{ID: id, TimeOff: []timeOffDoc{}, Live: []liveDoc{}}
+			docs[id] = doc
+			created[id] = true
+		} else if doc.Position >= pos(e.Position) {
+			continue // applied already, or a newer event was
+		}
+		doc.fold(e.Data)
+		doc.Position = pos(e.Position)
+		if doc.TimeOff == nil {
+			doc.TimeOff = []timeOffDoc{}
+		}
+		if doc.Live == nil {
+			doc.Live = []liveDoc{}
+		}
+		ch.add(id, doc, created[id])
+	}
+	if err := ch.write(ctx, s.coll); err != nil {
+		return fail(ctx, err, fmt.Sprintf("free_slots: batch %d..%d", first, last))
+	}
+	return s.cp.advance(ctx, last)
+}
+
 // FreeSlots implements projections.Slots.
 func (s *Slots) FreeSlots(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
 	if days < 1 || days > 366 {

@@ -368,14 +368,26 @@ func rich() *history {
 	return h
 }
 
-// feed applies events to every projection of m, in order.
+// feed applies events to every projection of m, in order: one at a time,
+// or in batches of m.Batch to the projections that take batches.
 func feed(t testing.TB, m Models, events ...projections.Event) {
 	t.Helper()
 	ctx := context.Background()
-	for _, e := range events {
+	for len(events) > 0 {
+		n := min(max(m.Batch, 1), len(events))
+		chunk := events[:n]
+		events = events[n:]
 		for _, p := range m.Projections {
-			if err := p.Apply(ctx, e); err != nil {
-				t.Fatalf("%s.Apply(%s at %d): %v", p.Name(), e.Type, e.Position, err)
+			if b, ok := p.(projections.BatchProjection); ok && m.Batch > 1 {
+				if err := b.ApplyBatch(ctx, chunk); err != nil {
+					t.Fatalf("%s.ApplyBatch(%d..%d): %v", p.Name(), chunk[0].Position, chunk[n-1].Position, err)
+				}
+				continue
+			}
+			for _, e := range chunk {
+				if err := p.Apply(ctx, e); err != nil {
+					t.Fatalf("%s.Apply(%s at %d): %v", p.Name(), e.Type, e.Position, err)
+				}
 			}
 		}
 	}

@@ -36,6 +36,10 @@ type Models struct {
 	Appointments projections.Appointments
 	Dashboards   projections.Dashboards
 	Projections  []projections.Projection
+	// Batch > 1 feeds the projections that are
+	// projections.BatchProjection batches of that many events (the last
+	// one shorter) instead of one event at a time.
+	Batch int
 }
 
 // Run runs the suite; every subtest gets fresh models from newModels.
