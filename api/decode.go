@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -211,7 +212,12 @@ func WriteJSON(w http.ResponseWriter, status int, v any) error {
 // QueryInt reads the integer query parameter name: def when absent or empty,
 // else it must parse and lie in [min, max] (400 invalid_query otherwise).
 func QueryInt(r *http.Request, name string, def, min, max int) (int, error) {
-	s := r.URL.Query().Get(name)
+	return queryInt(r.URL.Query(), name, def, min, max)
+}
+
+// queryInt is QueryInt on an already parsed query.
+func queryInt(q url.Values, name string, def, min, max int) (int, error) {
+	s := q.Get(name)
 	if s == "" {
 		return def, nil
 	}

@@ -4,10 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
+	"sync"
 	"time"
 
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -34,6 +33,18 @@ type Metrics struct {
 	// ProjectionPosition: prescripto_projection_position{projection}, the last
 	// $all position applied.
 	ProjectionPosition *prometheus.GaugeVec
+
+	// observers caches RequestDuration's children by label values, so a
+	// request costs one map lookup instead of WithLabelValues' hashing and
+	// label checks. The label sets are bounded (methodLabel, chi patterns,
+	// status classes). Deleting or resetting RequestDuration's children
+	// would leave cached observers detached: nothing does.
+	obsMu     sync.RWMutex
+	observers map[observerKey]prometheus.Observer
+}
+
+type observerKey struct {
+	method, route, class string
 }
 
 // NewMetrics creates the metrics and registers them on reg.
@@ -110,21 +121,39 @@ const unmatchedRoute = "unmatched"
 func (m *Metrics) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := wrapWriter(w, r)
 		defer func() {
 			status := ww.Status()
 			if status == 0 {
 				status = http.StatusOK
 			}
-			route := RoutePattern(r)
+			route := routeOf(r)
 			if route == "" {
 				route = unmatchedRoute
 			}
-			m.RequestDuration.WithLabelValues(methodLabel(r.Method), route, statusClass(status)).
+			m.requestObserver(observerKey{methodLabel(r.Method), route, statusClass(status)}).
 				Observe(time.Since(start).Seconds())
 		}()
 		next.ServeHTTP(ww, r)
 	})
+}
+
+// requestObserver is RequestDuration's child for k, cached.
+func (m *Metrics) requestObserver(k observerKey) prometheus.Observer {
+	m.obsMu.RLock()
+	o, ok := m.observers[k]
+	m.obsMu.RUnlock()
+	if ok {
+		return o
+	}
+	o = m.RequestDuration.WithLabelValues(k.method, k.route, k.class)
+	m.obsMu.Lock()
+	if m.observers == nil {
+		m.observers = map[observerKey]prometheus.Observer{}
+	}
+	m.observers[k] = o
+	m.obsMu.Unlock()
+	return o
 }
 
 // methodLabel bounds the method label to the standard methods.
@@ -141,8 +170,10 @@ func statusClass(status int) string {
 	if status < 100 || status > 599 {
 		return "other"
 	}
-	return strconv.Itoa(status/100) + "xx"
+	return statusClasses[status/100-1]
 }
+
+var statusClasses = [5]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
 // MetricsHandler serves reg in the Prometheus exposition format.
 func MetricsHandler(reg *prometheus.Registry) http.Handler {

@@ -24,6 +24,14 @@ const (
 	HeaderCorrelationID = "X-Correlation-ID"
 )
 
+// The id headers in canonical form (textproto.CanonicalMIMEHeaderKey), to
+// index an http.Header directly: Get and Set with "X-Request-ID" would
+// canonicalize, and allocate, on every request. The wire name is the same.
+const (
+	canonRequestID     = "X-Request-Id"
+	canonCorrelationID = "X-Correlation-Id"
+)
+
 // maxIDLen bounds a client-supplied request or correlation id.
 const maxIDLen = 64
 
@@ -56,20 +64,30 @@ const (
 // context (RequestIDFrom, CorrelationIDFrom) and echoed in the response.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rid := r.Header.Get(HeaderRequestID)
+		rid := firstValue(r.Header[canonRequestID])
 		if !saneID(rid) {
 			rid = newID()
 		}
-		cid := r.Header.Get(HeaderCorrelationID)
+		cid := firstValue(r.Header[canonCorrelationID])
 		if !saneID(cid) {
 			cid = rid
 		}
-		w.Header().Set(HeaderRequestID, rid)
-		w.Header().Set(HeaderCorrelationID, cid)
+		ids := []string{rid, cid} // one allocation for both header values
+		h := w.Header()
+		h[canonRequestID] = ids[0:1:1]
+		h[canonCorrelationID] = ids[1:2:2]
 		ctx := context.WithValue(r.Context(), keyRequestID, rid)
 		ctx = context.WithValue(ctx, keyCorrelationID, cid)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// firstValue is what http.Header.Get returns for a header's values.
+func firstValue(v []string) string {
+	if len(v) == 0 {
+		return ""
+	}
+	return v[0]
 }
 
 // RequestIDFrom is the request id of ctx, or "".
@@ -127,10 +145,14 @@ func Logger(base zerolog.Logger) func(http.Handler) http.Handler {
 }
 
 // requestInfo is filled in by inner middleware (Authenticate) for the
-// access log, which runs outside them and cannot see their contexts.
+// access log, which runs outside them and cannot see their contexts. route
+// caches the chi route pattern once routing is done (routeOf), so that the
+// metrics and the access log build it once per request.
 type requestInfo struct {
 	userID string
 	role   domain.Role
+	route  string
+	routed bool
 }
 
 func requestInfoFrom(ctx context.Context) *requestInfo {
@@ -203,7 +225,7 @@ func AccessLog(clientIP ClientIPFunc) func(http.Handler) http.Handler {
 			start := time.Now()
 			info := &requestInfo{}
 			r = r.WithContext(context.WithValue(r.Context(), keyRequestInfo, info))
-			ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+			ww := wrapWriter(w, r)
 			defer func() {
 				status := ww.Status()
 				if status == 0 {
@@ -215,7 +237,7 @@ func AccessLog(clientIP ClientIPFunc) func(http.Handler) http.Handler {
 					ev = log.Error()
 				}
 				ev = ev.Str("method", r.Method).
-					Str("route", RoutePattern(r)).
+					Str("route", routeOf(r)).
 					Str("path", r.URL.Path).
 					Int("status", status).
 					Int("bytes", ww.BytesWritten()).
@@ -229,6 +251,29 @@ func AccessLog(clientIP ClientIPFunc) func(http.Handler) http.Handler {
 			next.ServeHTTP(ww, r)
 		})
 	}
+}
+
+// routeOf is RoutePattern(r), computed once per request when AccessLog's
+// record is in the context. Call it only after routing is done.
+func routeOf(r *http.Request) string {
+	info := requestInfoFrom(r.Context())
+	if info == nil {
+		return RoutePattern(r)
+	}
+	if !info.routed {
+		info.route, info.routed = RoutePattern(r), true
+	}
+	return info.route
+}
+
+// wrapWriter returns w if it already records the status and size (an
+// outer AccessLog, Recoverer or Metrics wrapped it: every write of the
+// inner handlers passes through it), else a new wrapper.
+func wrapWriter(w http.ResponseWriter, r *http.Request) middleware.WrapResponseWriter {
+	if ww, ok := w.(middleware.WrapResponseWriter); ok {
+		return ww
+	}
+	return middleware.NewWrapResponseWriter(w, r.ProtoMajor)
 }
 
 // RoutePattern is the chi route pattern that served r ("/api/v1/doctors/{id}"),
@@ -248,7 +293,7 @@ func RoutePattern(r *http.Request) string {
 // change any more and only the log records the panic.
 func Recoverer(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ww := middleware.NewWrapResponseWriter(w, r.ProtoMajor)
+		ww := wrapWriter(w, r)
 		defer func() {
 			rec := recover()
 			if rec == nil {
@@ -275,14 +320,21 @@ func Recoverer(next http.Handler) http.Handler {
 // override it for a cacheable public read), Referrer-Policy: no-referrer,
 // X-Frame-Options: DENY and a Content-Security-Policy that forbids
 // everything (JSON is never a document to render).
+//
+// The keys are canonical and set directly, the five values in one
+// allocation (each a slice of capacity 1, so that an Add appends to a copy).
 func SecurityHeaders(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v := new([5]string)
+		*v = securityValues
 		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("Cache-Control", "no-store")
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+		h["X-Content-Type-Options"] = v[0:1:1]
+		h["Cache-Control"] = v[1:2:2]
+		h["Referrer-Policy"] = v[2:3:3]
+		h["X-Frame-Options"] = v[3:4:4]
+		h["Content-Security-Policy"] = v[4:5:5]
 		next.ServeHTTP(w, r)
 	})
 }
+
+var securityValues = [5]string{"nosniff", "no-store", "no-referrer", "DENY", "default-src 'none'; frame-ancestors 'none'"}

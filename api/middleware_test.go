@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/textproto"
 	"strings"
 	"testing"
 
@@ -292,5 +293,21 @@ func TestLoggerWithoutRequestID(t *testing.T) {
 	}
 	if _, has := l[0]["request_id"]; has {
 		t.Error("request_id without RequestID middleware")
+	}
+}
+
+// The header keys indexed directly are the canonical forms of the
+// exported names, so the wire names and Header.Get still agree.
+func TestCanonicalIDHeaders(t *testing.T) {
+	t.Parallel()
+	for name, canon := range map[string]string{HeaderRequestID: canonRequestID, HeaderCorrelationID: canonCorrelationID} {
+		if got := textproto.CanonicalMIMEHeaderKey(name); got != canon {
+			t.Errorf("canonical %q = %q, the code indexes %q", name, got, canon)
+		}
+	}
+	for _, k := range []string{"X-Content-Type-Options", "Cache-Control", "Referrer-Policy", "X-Frame-Options", "Content-Security-Policy", "Content-Type", "Content-Length"} {
+		if got := textproto.CanonicalMIMEHeaderKey(k); got != k {
+			t.Errorf("%q is set directly but is not canonical (%q)", k, got)
+		}
 	}
 }

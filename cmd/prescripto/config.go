@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -24,6 +25,9 @@ type Config struct {
 	AdminEmail    string
 	AdminPassword string
 	LogLevel      string
+	// LogBuffer (LOG_BUFFER) is how long info and debug lines may wait to
+	// be written in a batch (obs.BufferedWriter); 0 writes each at once.
+	LogBuffer     time.Duration
 	AuthRateLimit int
 	BcryptCost    int
 	TrustProxy    bool
@@ -57,6 +61,7 @@ var envVars = []struct{ name, about string }{
 	{"PRESCRIPTO_TRUST_PROXY", "true: take the client IP from X-Forwarded-For (behind a proxy you run)"},
 	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback)"},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)"},
+	{"LOG_BUFFER", "info and debug log lines are written in batches at most this old (default 100ms; 0: each at once; warn and above always at once)"},
 	{"SENTRY_DSN", "report error-level logs to Sentry"},
 	{"SENTRY_ENVIRONMENT", "the environment tag of Sentry reports (default production)"},
 	{"SMTP_URL", "read but not used yet (mail goes to the mbox in the data dir)"},
@@ -84,6 +89,9 @@ func ConfigFromEnv() (Config, error) {
 		PprofAddr:         os.Getenv("PRESCRIPTO_PPROF_ADDR"),
 	}
 	var err error
+	if c.LogBuffer, err = time.ParseDuration(env("LOG_BUFFER", "100ms")); err != nil {
+		return c, fmt.Errorf("LOG_BUFFER: %w", err)
+	}
 	if c.AuthRateLimit, err = envInt("AUTH_RATE_LIMIT", 20); err != nil {
 		return c, err
 	}
@@ -127,6 +135,9 @@ func (c Config) Validate() error {
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("JWT_SECRET must be at least 32 bytes"))
+	}
+	if c.LogBuffer < 0 || c.LogBuffer > time.Minute {
+		errs = append(errs, errors.New("LOG_BUFFER must be between 0 and 1m"))
 	}
 	if c.AuthRateLimit < 1 {
 		errs = append(errs, errors.New("AUTH_RATE_LIMIT must be at least 1"))

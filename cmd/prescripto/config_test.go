@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/prescripto/prescripto/internal/app"
 )
@@ -33,6 +34,7 @@ func TestConfigValidate(t *testing.T) {
 		"short secret":             {func(c *Config) { c.JWTSecret = "short" }, "at least 32 bytes"},
 		"admin email alone":        {func(c *Config) { c.AdminEmail = "a@b.co" }, "go together"},
 		"bad log level":            {func(c *Config) { c.LogLevel = "loud" }, "LOG_LEVEL"},
+		"negative log buffer":      {func(c *Config) { c.LogBuffer = -time.Second }, "LOG_BUFFER"},
 		"rate limit zero":          {func(c *Config) { c.AuthRateLimit = 0 }, "AUTH_RATE_LIMIT"},
 		"bcrypt cost out of range": {func(c *Config) { c.BcryptCost = 40 }, "BCRYPT_COST"},
 	} {

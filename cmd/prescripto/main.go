@@ -143,24 +143,31 @@ func newLogger(cfg Config, w io.Writer) zerolog.Logger {
 }
 
 // observability is the process's logger, reporting errors to Sentry when
-// SENTRY_DSN is set; flush before exiting.
+// SENTRY_DSN is set and batching lines below warn (LOG_BUFFER); flush
+// before exiting.
 func observability(cfg Config, role app.Role, w io.Writer) (log zerolog.Logger, flush func(), err error) {
+	flushLog := func() {}
+	if cfg.LogBuffer > 0 {
+		bw := obs.NewBufferedWriter(w, cfg.LogBuffer, 0)
+		w, flushLog = bw, func() { _ = bw.Close() }
+	}
 	log = newLogger(cfg, w)
 	if cfg.SentryDSN == "" {
-		return log.With().Str("role", string(role)).Logger(), func() {}, nil
+		return log.With().Str("role", string(role)).Logger(), flushLog, nil
 	}
 	host, _ := os.Hostname()
 	sw, err := obs.NewSentryWriter(obs.SentryConfig{
 		DSN: cfg.SentryDSN, Environment: cfg.SentryEnvironment, Release: version(), ServerName: string(role) + "@" + host,
 	})
 	if err != nil {
+		flushLog()
 		return log, nil, err
 	}
 	lvl, _ := zerolog.ParseLevel(cfg.LogLevel)
 	log = zerolog.New(zerolog.MultiLevelWriter(w, sw)).Level(lvl).With().Timestamp().
 		Str("service", "prescripto").Str("role", string(role)).Logger()
 	log.Info().Msg("reporting errors to Sentry")
-	return log, func() { sw.Flush(5 * time.Second) }, nil
+	return log, func() { sw.Flush(5 * time.Second); flushLog() }, nil
 }
 
 // buildVersion is set at link time (-ldflags "-X main.buildVersion=...";

@@ -27,6 +27,11 @@
 //     the log; with -redis ADDR (the server's Redis), the Redis cache's
 //     lookups, fills and hit ratio over the scenario, counted from the
 //     deltas of Redis's INFO commandstats (see cacheStats);
+//   - healthz: GET /healthz at -healthz-rate (default: -slots-rate) for
+//     -healthz-duration (default: -slots-duration), the baseline of a
+//     trivial handler behind the same middleware; with slots in the same
+//     run, the report gives the ratio of their server CPU per request
+//     ("slots-cpu": the aim is at most 2);
 //   - storm: -storm requests released at once for one slot: exactly one 201,
 //     the rest 409;
 //   - lag:   append-to-visible: after a booking's 201, the time until the
@@ -95,6 +100,9 @@ type config struct {
 	slotsTarget   string
 	redisAddr     string
 
+	healthzRate     float64
+	healthzDuration time.Duration
+
 	storm int
 
 	lagSamples      int
@@ -109,7 +117,7 @@ func main() {
 	flag.StringVar(&c.data, "data", "", "data dir of the server, to read demo-credentials for the admin login")
 	flag.StringVar(&c.adminEmail, "admin-email", "", "admin email (default: from demo-credentials)")
 	flag.StringVar(&c.adminPassword, "admin-password", "", "admin password (default: from demo-credentials)")
-	flag.StringVar(&c.scenarios, "scenarios", "book,slots,storm,lag", "comma-separated scenarios: book, slots, storm, lag")
+	flag.StringVar(&c.scenarios, "scenarios", "book,slots,storm,lag", "comma-separated scenarios: book, slots, healthz, storm, lag")
 	flag.IntVar(&c.patients, "patients", 200, "patients to register")
 	flag.IntVar(&c.doctors, "doctors", 50, "doctors to create (24 h, 5-minute slots, 365-day window)")
 	flag.IntVar(&c.maxInFlight, "max-inflight", 512, "cap on requests in flight in the open-model scenarios")
@@ -124,6 +132,8 @@ func main() {
 	flag.IntVar(&c.slotsDays, "slots-days", 7, "slots: days per read")
 	flag.StringVar(&c.slotsTarget, "slots-doctors", "demo", "slots: read the demo doctors (demo) or the created ones (load)")
 	flag.StringVar(&c.redisAddr, "redis", "", "slots: host:port (loopback) of the server's Redis, to measure the cache's hit ratio from INFO commandstats")
+	flag.Float64Var(&c.healthzRate, "healthz-rate", 0, "healthz: arrivals per second (0: -slots-rate)")
+	flag.DurationVar(&c.healthzDuration, "healthz-duration", 0, "healthz: duration (0: -slots-duration)")
 	flag.IntVar(&c.storm, "storm", 1000, "storm: concurrent requests for one slot")
 	flag.IntVar(&c.lagSamples, "lag-samples", 200, "lag: bookings to follow")
 	flag.Float64Var(&c.lagLoadRate, "lag-load-rate", 0, "lag: background bookings per second while sampling (0: idle)")
@@ -140,14 +150,18 @@ func main() {
 
 // Report is the whole run.
 type Report struct {
-	Base      string            `json:"base"`
-	StartedAt time.Time         `json:"startedAt"`
-	Setup     SetupReport       `json:"setup"`
-	Book      *OpenResult       `json:"book,omitempty"`
-	Slots     *OpenResult       `json:"slots,omitempty"`
-	Storm     *StormResult      `json:"storm,omitempty"`
-	Lag       *LagResult        `json:"lag,omitempty"`
-	Aims      map[string]string `json:"aims"`
+	Base      string      `json:"base"`
+	StartedAt time.Time   `json:"startedAt"`
+	Setup     SetupReport `json:"setup"`
+	Book      *OpenResult `json:"book,omitempty"`
+	Slots     *OpenResult `json:"slots,omitempty"`
+	Healthz   *OpenResult `json:"healthz,omitempty"`
+	// SlotsOverHealthz is the slots read's server CPU per request over
+	// healthz's, both measured in this run (0 when either is missing).
+	SlotsOverHealthz float64           `json:"slotsOverHealthzServerCpu,omitempty"`
+	Storm            *StormResult      `json:"storm,omitempty"`
+	Lag              *LagResult        `json:"lag,omitempty"`
+	Aims             map[string]string `json:"aims"`
 }
 
 // SetupReport tells what setup made.
@@ -396,7 +410,7 @@ func run(c config) error {
 	want := map[string]bool{}
 	for _, s := range strings.Split(c.scenarios, ",") {
 		switch s = strings.TrimSpace(s); s {
-		case "book", "slots", "storm", "lag":
+		case "book", "slots", "healthz", "storm", "lag":
 			want[s] = true
 		case "":
 		default:
@@ -464,6 +478,32 @@ func run(c config) error {
 		r.ProjLag = s.projectionLag(ctx)
 		rep.Slots = r
 		rep.Aims["slots"] = aim(r, 15000, 5)
+	}
+	if want["healthz"] {
+		rate, dur := c.healthzRate, c.healthzDuration
+		if rate <= 0 {
+			rate = c.slotsRate
+		}
+		if dur <= 0 {
+			dur = c.slotsDuration
+		}
+		a := s.sampleCPU(ctx)
+		r, err := s.healthz(ctx, rate, dur)
+		if err != nil {
+			return err
+		}
+		r.CPU = cpuBetween(a, s.sampleCPU(ctx), r.Completed)
+		rep.Healthz = r
+	}
+	if rep.Slots != nil && rep.Healthz != nil && rep.Slots.CPU != nil && rep.Healthz.CPU != nil && rep.Healthz.CPU.ServerMsPerReq > 0 {
+		ratio := rep.Slots.CPU.ServerMsPerReq / rep.Healthz.CPU.ServerMsPerReq
+		rep.SlotsOverHealthz = ratio
+		v := "NOT met"
+		if ratio <= 2 {
+			v = "met"
+		}
+		rep.Aims["slots-cpu"] = fmt.Sprintf("%s (aim: slots' server CPU per request <= 2x healthz's; got %.1f us / %.1f us = %.2fx)",
+			v, rep.Slots.CPU.ServerMsPerReq*1000, rep.Healthz.CPU.ServerMsPerReq*1000, ratio)
 	}
 	if want["storm"] {
 		a := s.sampleCPU(ctx)
@@ -1170,6 +1210,25 @@ func (s *state) projectionLag(ctx context.Context) map[string]int {
 	return m
 }
 
+// healthz sends GET /healthz at rate for dur: the cost of a trivial
+// handler behind the whole middleware chain, the baseline for slots.
+func (s *state) healthz(ctx context.Context, rate float64, dur time.Duration) (*OpenResult, error) {
+	var bad atomic.Value
+	r, err := runOpen(ctx, "healthz", rate, dur, s.c.window, s.c.maxInFlight, s.c.timeout, func(int) (request, error) {
+		return func(ctx context.Context) (int, error) {
+			st, b, err := s.cl.do(ctx, http.MethodGet, "/healthz", "", nil, nil)
+			if err == nil && st != http.StatusOK {
+				bad.CompareAndSwap(nil, fmt.Sprintf("%d %s", st, truncate(string(b), 300)))
+			}
+			return st, err
+		}, nil
+	})
+	if r != nil {
+		r.FirstBadStatus, _ = bad.Load().(string)
+	}
+	return r, err
+}
+
 // ---- CPU accounting ----
 
 type cpuSample struct {
@@ -1256,10 +1315,14 @@ func printReport(w io.Writer, r *Report) {
 	fmt.Fprintf(w, "Prescripto load report: %s at %s\n", r.Base, r.StartedAt.Format(time.RFC3339))
 	fmt.Fprintf(w, "setup: %d doctors in %.1fs, %d patients in %.1fs, %d doctors for slot reads\n",
 		r.Setup.Doctors, r.Setup.DoctorsSecs, r.Setup.Patients, r.Setup.PatientsSecs, r.Setup.SlotDoctors)
-	for _, o := range []*OpenResult{r.Book, r.Slots} {
+	for _, o := range []*OpenResult{r.Book, r.Slots, r.Healthz} {
 		if o != nil {
 			printOpen(w, o)
 		}
+	}
+	if r.SlotsOverHealthz > 0 {
+		fmt.Fprintf(w, "\nserver CPU per request, slots / healthz: %.3f ms / %.3f ms = %.2fx\n",
+			r.Slots.CPU.ServerMsPerReq, r.Healthz.CPU.ServerMsPerReq, r.SlotsOverHealthz)
 	}
 	if s := r.Storm; s != nil {
 		fmt.Fprintf(w, "\n[storm] %d requests for one slot, released at once\n", s.Requests)
@@ -1285,7 +1348,7 @@ func printReport(w io.Writer, r *Report) {
 	if len(r.Aims) > 0 {
 		fmt.Fprintln(w, "\naims:")
 		for _, k := range slices.Sorted(maps.Keys(r.Aims)) {
-			fmt.Fprintf(w, "  %-6s %s\n", k, r.Aims[k])
+			fmt.Fprintf(w, "  %-9s %s\n", k, r.Aims[k])
 		}
 	}
 }
