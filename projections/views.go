@@ -241,3 +241,43 @@ func (q *AppointmentQuery) Validate() error {
 
 // IsNotFound reports whether err is a read-model miss.
 func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+
+// FoldAppointment applies an event about an appointment to what readers
+// see of it: the one statement of these rules for every read model. The
+// conditional payment facts change nothing when their condition does not
+// hold (the caller moves the position either way).
+func FoldAppointment(a *Appointment, ev doctor.AppointmentEvent) {
+	switch ev := ev.(type) {
+	case doctor.AppointmentConfirmed:
+		a.Status = string(doctor.StatusConfirmed)
+	case doctor.HoldExpired:
+		a.Status = string(doctor.StatusExpired)
+	case doctor.AppointmentCancelled:
+		a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
+	case doctor.AppointmentRescheduled:
+		a.Start, a.End = ev.Start, ev.End
+	case doctor.AppointmentCompleted:
+		a.Status = string(doctor.StatusCompleted)
+	case doctor.AppointmentMarkedNoShow:
+		a.Status = string(doctor.StatusNoShow)
+	case doctor.PaymentOrderCreated:
+		a.Payment.OrderID = ev.OrderID
+	case doctor.PaymentCaptured:
+		// A payment that is due back does not replace a payment that stands.
+		if ev.RefundDue && a.Payment.Status == string(doctor.PaymentPaid) {
+			return
+		}
+		a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
+		if ev.OrderID != "" {
+			a.Payment.OrderID = ev.OrderID
+		}
+	case doctor.PaymentFailed:
+		if a.Payment.Status == string(doctor.PaymentPending) {
+			a.Payment.Status = string(doctor.PaymentFailedState)
+		}
+	case doctor.RefundIssued:
+		if a.Payment.PaymentID == ev.PaymentID {
+			a.Payment.Status = string(doctor.PaymentRefunded)
+		}
+	}
+}

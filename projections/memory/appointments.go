@@ -99,39 +99,8 @@ func (m *Appointments) apply(e projections.Event) {
 		if en == nil || e.Position <= en.a.Position {
 			return
 		}
-		a := &en.a
-		a.Position = e.Position
-		switch ev := ev.(type) {
-		case doctor.AppointmentConfirmed:
-			a.Status = string(doctor.StatusConfirmed)
-		case doctor.HoldExpired:
-			a.Status = string(doctor.StatusExpired)
-		case doctor.AppointmentCancelled:
-			a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
-		case doctor.AppointmentRescheduled:
-			a.Start, a.End = ev.Start, ev.End
-		case doctor.AppointmentCompleted:
-			a.Status = string(doctor.StatusCompleted)
-		case doctor.AppointmentMarkedNoShow:
-			a.Status = string(doctor.StatusNoShow)
-		case doctor.PaymentOrderCreated:
-			a.Payment.OrderID = ev.OrderID
-		case doctor.PaymentCaptured:
-			if !ev.RefundDue || a.Payment.Status != string(doctor.PaymentPaid) {
-				a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
-				if ev.OrderID != "" {
-					a.Payment.OrderID = ev.OrderID
-				}
-			}
-		case doctor.PaymentFailed:
-			if a.Payment.Status == string(doctor.PaymentPending) {
-				a.Payment.Status = string(doctor.PaymentFailedState)
-			}
-		case doctor.RefundIssued:
-			if ev.PaymentID == a.Payment.PaymentID {
-				a.Payment.Status = string(doctor.PaymentRefunded)
-			}
-		}
+		en.a.Position = e.Position
+		projections.FoldAppointment(&en.a, ev)
 	}
 }
 

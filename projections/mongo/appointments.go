@@ -382,42 +382,14 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 }
 
 // fold applies an event about the appointment as applyToAppointment's
-// updates do: the conditional payment facts change nothing when their
-// condition does not hold (the caller moves the position either way).
+// updates do, by the rules every read model shares
+// (projections.FoldAppointment).
 func (a *apptDoc) fold(ev doctor.AppointmentEvent) {
-	switch ev := ev.(type) {
-	case doctor.AppointmentConfirmed:
-		a.Status = string(doctor.StatusConfirmed)
-	case doctor.HoldExpired:
-		a.Status = string(doctor.StatusExpired)
-	case doctor.AppointmentCancelled:
-		a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
-	case doctor.AppointmentRescheduled:
-		a.Start, a.End = nanos(ev.Start), nanos(ev.End)
-	case doctor.AppointmentCompleted:
-		a.Status = string(doctor.StatusCompleted)
-	case doctor.AppointmentMarkedNoShow:
-		a.Status = string(doctor.StatusNoShow)
-	case doctor.PaymentOrderCreated:
-		a.Payment.OrderID = ev.OrderID
-	case doctor.PaymentCaptured:
-		// A payment that is due back does not replace a payment that stands.
-		if ev.RefundDue && a.Payment.Status == string(doctor.PaymentPaid) {
-			return
-		}
-		a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
-		if ev.OrderID != "" {
-			a.Payment.OrderID = ev.OrderID
-		}
-	case doctor.PaymentFailed:
-		if a.Payment.Status == string(doctor.PaymentPending) {
-			a.Payment.Status = string(doctor.PaymentFailedState)
-		}
-	case doctor.RefundIssued:
-		if a.Payment.PaymentID == ev.PaymentID {
-			a.Payment.Status = string(doctor.PaymentRefunded)
-		}
-	}
+	v := a.view(doctorInfoDoc{})
+	projections.FoldAppointment(&v, ev)
+	a.Status, a.CancelReason = v.Status, v.CancelReason
+	a.Start, a.End = nanos(v.Start), nanos(v.End)
+	a.Payment = paymentDoc{Status: v.Payment.Status, OrderID: v.Payment.OrderID, PaymentID: v.Payment.PaymentID}
 }
 
 // doctorInfos returns what appointments join of their doctors (current
