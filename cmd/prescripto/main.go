@@ -179,10 +179,24 @@ func version() string {
 	if buildVersion != "" {
 		return "prescripto@" + buildVersion
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return "prescripto@" + bi.Main.Version
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "prescripto@devel"
 	}
-	return "prescripto@devel"
+	if v := bi.Main.Version; v != "" && v != "(devel)" {
+		return "prescripto@" + v
+	}
+	// A build from a checkout: its commit, as `go build` stamped it.
+	rev, dirty := "", ""
+	for _, s := range bi.Settings {
+		switch {
+		case s.Key == "vcs.revision" && len(s.Value) >= 12:
+			rev = "+" + s.Value[:12]
+		case s.Key == "vcs.modified" && s.Value == "true":
+			dirty = "-dirty"
+		}
+	}
+	return "prescripto@devel" + rev + dirty
 }
 
 // roleCommand runs the parts of role until SIGINT or SIGTERM.
