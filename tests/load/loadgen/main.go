@@ -1001,21 +1001,7 @@ func (s *state) slots(ctx context.Context) (*OpenResult, error) {
 	for i, id := range ids {
 		paths[i] = fmt.Sprintf("/api/v1/doctors/%s/slots?days=%d", id, s.c.slotsDays)
 	}
-	var bad atomic.Value
-	r, err := runOpen(ctx, "slots", s.c.slotsRate, s.c.slotsDuration, s.c.window, s.c.maxInFlight, s.c.timeout, func(i int) (request, error) {
-		path := paths[i%len(paths)]
-		return func(ctx context.Context) (int, error) {
-			st, b, err := s.cl.do(ctx, http.MethodGet, path, "", nil, nil)
-			if err == nil && st != http.StatusOK {
-				bad.CompareAndSwap(nil, fmt.Sprintf("%d %s", st, truncate(string(b), 300)))
-			}
-			return st, err
-		}, nil
-	})
-	if r != nil {
-		r.FirstBadStatus, _ = bad.Load().(string)
-	}
-	return r, err
+	return s.getOpen(ctx, "slots", s.c.slotsRate, s.c.slotsDuration, func(i int) string { return paths[i%len(paths)] })
 }
 
 func (s *state) stormRun(ctx context.Context) (*StormResult, error) {
@@ -1213,10 +1199,17 @@ func (s *state) projectionLag(ctx context.Context) map[string]int {
 // healthz sends GET /healthz at rate for dur: the cost of a trivial
 // handler behind the whole middleware chain, the baseline for slots.
 func (s *state) healthz(ctx context.Context, rate float64, dur time.Duration) (*OpenResult, error) {
+	return s.getOpen(ctx, "healthz", rate, dur, func(int) string { return "/healthz" })
+}
+
+// getOpen runs an open-model scenario of GETs of path(i), each expected to
+// answer 200; the report keeps the first other answer.
+func (s *state) getOpen(ctx context.Context, name string, rate float64, dur time.Duration, path func(i int) string) (*OpenResult, error) {
 	var bad atomic.Value
-	r, err := runOpen(ctx, "healthz", rate, dur, s.c.window, s.c.maxInFlight, s.c.timeout, func(int) (request, error) {
+	r, err := runOpen(ctx, name, rate, dur, s.c.window, s.c.maxInFlight, s.c.timeout, func(i int) (request, error) {
+		p := path(i)
 		return func(ctx context.Context) (int, error) {
-			st, b, err := s.cl.do(ctx, http.MethodGet, "/healthz", "", nil, nil)
+			st, b, err := s.cl.do(ctx, http.MethodGet, p, "", nil, nil)
 			if err == nil && st != http.StatusOK {
 				bad.CompareAndSwap(nil, fmt.Sprintf("%d %s", st, truncate(string(b), 300)))
 			}
