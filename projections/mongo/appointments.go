@@ -282,16 +282,14 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 			if ev.Role == domain.RolePatient {
 				patientIDs = append(patientIDs, ev.AccountID)
 			}
-		case doctor.DoctorRegistered:
-			doctorIDs = append(doctorIDs, ev.DoctorID)
-		case doctor.ProfileUpdated:
-			doctorIDs = append(doctorIDs, ev.DoctorID)
-		case doctor.ScheduleSet:
-			doctorIDs = append(doctorIDs, ev.DoctorID)
 		case doctor.SlotReserved:
 			apptIDs = append(apptIDs, ev.AppointmentID)
 		case doctor.AppointmentEvent:
 			apptIDs = append(apptIDs, ev.AppointmentRef())
+		default:
+			if id, ok := profileDoctor(ev); ok {
+				doctorIDs = append(doctorIDs, id)
+			}
 		}
 	}
 	var (

@@ -9,6 +9,8 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
 )
 
@@ -145,4 +147,18 @@ func (c *changes[D]) write(ctx context.Context, coll *mongo.Collection) error {
 		}
 	}
 	return nil
+}
+
+// profileDoctor names the doctor of an event that changes what the
+// directory and the appointments keep of a doctor (profile, schedule).
+func profileDoctor(e domain.Event) (string, bool) {
+	switch ev := e.(type) {
+	case doctor.DoctorRegistered:
+		return ev.DoctorID, true
+	case doctor.ProfileUpdated:
+		return ev.DoctorID, true
+	case doctor.ScheduleSet:
+		return ev.DoctorID, true
+	}
+	return "", false
 }

@@ -159,13 +159,8 @@ func (d *Directory) ApplyBatch(ctx context.Context, events []projections.Event) 
 	first, last := events[0].Position, events[len(events)-1].Position
 	var ids []string
 	for _, e := range events {
-		switch ev := e.Data.(type) {
-		case doctor.DoctorRegistered:
-			ids = append(ids, ev.DoctorID)
-		case doctor.ProfileUpdated:
-			ids = append(ids, ev.DoctorID)
-		case doctor.ScheduleSet:
-			ids = append(ids, ev.DoctorID)
+		if id, ok := profileDoctor(e.Data); ok {
+			ids = append(ids, id)
 		}
 	}
 	docs, err := loadByID[doctorDoc](ctx, d.coll, ids)
