@@ -58,31 +58,15 @@ func TestAdminCreateTwice(t *testing.T) {
 // the data dir's socket.
 func TestAdminCreateWhileTheServerRuns(t *testing.T) {
 	dir := t.TempDir()
-	t.Setenv("PRESCRIPTO_BCRYPT_COST", "4")
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = dir
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	secret, err := cfg.secret()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, _ := startEmbedded(t, dir)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	a, err := app.New(ctx, cfg.appOptions(secret, zerolog.Nop()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	done := make(chan error, 1)
 	go func() { done <- serveAdminSocket(ctx, dir, a, zerolog.Nop()) }()
 
 	args := []string{"admin", "create", "--email", "night@clinic.example", "--password", "a-good-password", "--data", dir}
 	var out, errb bytes.Buffer
+	var err error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		out.Reset()
@@ -120,23 +104,8 @@ func patientMeta() commands.Meta {
 // ADMIN_EMAIL held by a patient is a start-up error, not a silent skip; a
 // changed ADMIN_PASSWORD for the existing admin is reported.
 func TestBootstrapAdminEmail(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv("PRESCRIPTO_BCRYPT_COST", "4")
-	cfg, err := ConfigFromEnv()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.DataDir = dir
-	secret, err := cfg.secret()
-	if err != nil {
-		t.Fatal(err)
-	}
+	a, cfg := startEmbedded(t, t.TempDir())
 	ctx := context.Background()
-	a, err := app.New(ctx, cfg.appOptions(secret, zerolog.Nop()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
 	if _, err := a.Commands.RegisterPatient(ctx, patientMeta(), "Squatter", "ops@clinic.example", "a-good-password"); err != nil {
 		t.Fatal(err)
 	}
@@ -157,4 +126,29 @@ func TestBootstrapAdminEmail(t *testing.T) {
 	if !strings.Contains(logs.String(), "ADMIN_PASSWORD is not the stored password") {
 		t.Fatalf("a changed ADMIN_PASSWORD was not reported: %s", logs.String())
 	}
+}
+
+// startEmbedded opens the App a `serve` on the embedded default would open
+// on dir (bcrypt at its cheapest), closed with the test, and its config.
+func startEmbedded(t *testing.T, dir string) (*app.App, Config) {
+	t.Helper()
+	t.Setenv("PRESCRIPTO_BCRYPT_COST", "4")
+	cfg, err := ConfigFromEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.DataDir = dir
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	secret, err := cfg.secret()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := app.New(context.Background(), cfg.appOptions(secret, zerolog.Nop()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Close() })
+	return a, cfg
 }
