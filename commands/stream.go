@@ -301,7 +301,6 @@ type pending[A aggregate] struct {
 	forget   bool // the stream's aggregate does not exist
 
 	// This round's decision.
-	first   uuid.UUID   // the id of its first event, when keyed
 	n       int         // events it recorded
 	refusal error       // refused on state not yet known to be stored
 	dupOf   *pending[A] // an earlier command of the batch with the same key
@@ -515,8 +514,7 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 			continue
 		}
 		if m.IdempotencyKey != "" {
-			p.first = eventIDs(m, s.command, stream, 1)[0]
-			if q := byFirst[p.first]; q != nil && !s.decideReplays {
+			if q := byFirst[eventIDs(m, s.command, stream, 1)[0]]; q != nil && !s.decideReplays {
 				p.dupOf = q // a retry queued with its first request: the same answer
 				continue
 			}
@@ -538,12 +536,12 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 		if p.n == 0 {
 			continue
 		}
-		if m.IdempotencyKey != "" {
-			byFirst[p.first] = p
-		}
 		d, err := encode(changes, eventIDs(m, s.command, stream, p.n), m, now)
 		if err != nil {
 			return nil, false, nil, err
+		}
+		if m.IdempotencyKey != "" {
+			byFirst[d[0].ID] = p
 		}
 		data = append(data, d...)
 	}
