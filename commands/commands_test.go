@@ -386,7 +386,7 @@ func TestDoctorLoginAndScheduleOwnership(t *testing.T) {
 		t.Fatalf("doctor login: %+v %v", acc, err)
 	}
 	self := commands.Meta{Actor: domain.Actor{UserID: d.ID, Role: domain.RoleDoctor}}
-	s := schedule(doctor.PaymentOptional)
+	s := schedule(doctor.PaymentNone)
 	if _, err := e.h.SetSchedule(context.Background(), self, commands.SetSchedule{DoctorID: d.ID, Schedule: *s}); err != nil {
 		t.Fatalf("own schedule: %v", err)
 	}
@@ -396,6 +396,10 @@ func TestDoctorLoginAndScheduleOwnership(t *testing.T) {
 	s.PaymentPolicy, s.HoldMinutes = doctor.PaymentRequired, 10
 	if _, err := e.h.SetSchedule(context.Background(), admin, commands.SetSchedule{DoctorID: d.ID, Schedule: *s}); !errors.Is(err, commands.ErrPaymentsDisabled) {
 		t.Fatalf("required without payment keys: %v", err)
+	}
+	s.PaymentPolicy = doctor.PaymentOptional
+	if _, err := e.h.SetSchedule(context.Background(), admin, commands.SetSchedule{DoctorID: d.ID, Schedule: *s}); !errors.Is(err, commands.ErrPaymentsDisabled) {
+		t.Fatalf("optional without payment keys: %v", err)
 	}
 }
 
@@ -420,8 +424,12 @@ func TestHoldPaymentAndExpiry(t *testing.T) {
 		t.Fatal(err)
 	}
 	sys := commands.Meta{Actor: domain.System}
+	order := doctor.Order{ID: "order_1", Amount: paid.Appointment.Fees, Currency: paid.Appointment.Currency}
+	if _, err := h.CreatePaymentOrder(context.Background(), sys, commands.CreatePaymentOrder{DoctorID: d.ID, AppointmentID: paid.Appointment.ID, Order: order}); err != nil {
+		t.Fatal(err)
+	}
 	for range 2 { // the same payment twice is one fact
-		res, err := h.CapturePayment(context.Background(), sys, commands.CapturePayment{DoctorID: d.ID, AppointmentID: paid.Appointment.ID, PaymentID: "pay_1", OrderID: "order_1", Amount: 50000})
+		res, err := h.CapturePayment(context.Background(), sys, commands.CapturePayment{DoctorID: d.ID, AppointmentID: paid.Appointment.ID, PaymentID: "pay_1", OrderID: "order_1", Amount: order.Amount, Currency: order.Currency})
 		if err != nil || res.Appointment.Status != doctor.StatusConfirmed {
 			t.Fatalf("capture: %+v %v", res.Appointment, err)
 		}

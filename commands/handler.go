@@ -29,8 +29,8 @@ var ErrConcurrency = domain.NewError(domain.ErrConflict, "concurrency_conflict",
 // ErrIdempotencyKeyReused: the key was used before for a different request.
 var ErrIdempotencyKeyReused = domain.NewError(domain.ErrUnprocessable, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
 
-// ErrPaymentsDisabled: the payment policy "required" needs payment keys.
-var ErrPaymentsDisabled = domain.NewError(domain.ErrUnprocessable, "payments_disabled", "payment policy \"required\" needs Razorpay keys configured")
+// ErrPaymentsDisabled: online payment needs a payment provider.
+var ErrPaymentsDisabled = domain.NewError(domain.ErrUnprocessable, "payments_disabled", "payment policies \"required\" and \"optional\" need Razorpay keys (or the sandbox) configured")
 
 // Meta is who asks and why; it becomes every appended event's metadata.
 type Meta struct {
@@ -66,9 +66,17 @@ type Config struct {
 	Hasher PasswordHasher
 	// MaxRetries bounds the retries after a version conflict (default 8).
 	MaxRetries int
-	// PaymentsEnabled allows the payment policy "required".
+	// Gateway is the payment provider (nil: none). It enables the payment
+	// policies "required" and "optional" and the payment commands.
+	Gateway Gateway
+	// PaymentsEnabled allows those policies without a Gateway (tests that
+	// record payment facts themselves).
 	PaymentsEnabled bool
-	Observer        Observer
+	// OrderLease is how long a claim on creating a payment order stands
+	// before another request may take it over (default 30 s). It must be
+	// well above the Gateway's own timeout.
+	OrderLease time.Duration
+	Observer   Observer
 }
 
 // Validate checks the configuration.
@@ -93,6 +101,8 @@ type Handler struct {
 	hasher     PasswordHasher
 	maxRetries int
 	payments   bool
+	gateway    Gateway
+	orderLease time.Duration
 	obs        Observer
 	doctors    *streams[*doctor.Doctor]
 	accounts   *streams[*account.Account]
@@ -111,7 +121,10 @@ func New(c Config) (*Handler, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{store: c.Store, reg: c.Registry, now: c.Now, hasher: c.Hasher, maxRetries: c.MaxRetries, payments: c.PaymentsEnabled, obs: c.Observer}
+	h := &Handler{store: c.Store, reg: c.Registry, now: c.Now, hasher: c.Hasher, maxRetries: c.MaxRetries, payments: c.PaymentsEnabled || c.Gateway != nil, gateway: c.Gateway, orderLease: c.OrderLease, obs: c.Observer}
+	if h.orderLease <= 0 {
+		h.orderLease = 30 * time.Second
+	}
 	if h.now == nil {
 		h.now = time.Now
 	}

@@ -34,7 +34,7 @@ func (h *Handler) RegisterDoctor(ctx context.Context, m Meta, c RegisterDoctor) 
 		if _, err := c.Schedule.Compile(); err != nil {
 			return DoctorResult{}, err
 		}
-		if c.Schedule.PaymentPolicy == doctor.PaymentRequired && !h.payments {
+		if c.Schedule.PaymentPolicy != doctor.PaymentNone && !h.payments {
 			return DoctorResult{}, ErrPaymentsDisabled
 		}
 	}

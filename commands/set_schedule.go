@@ -19,7 +19,7 @@ func (h *Handler) SetSchedule(ctx context.Context, m Meta, c SetSchedule) (Docto
 	if err := mayManageDoctor(m, c.DoctorID); err != nil {
 		return DoctorResult{}, err
 	}
-	if c.Schedule.PaymentPolicy == doctor.PaymentRequired && !h.payments {
+	if c.Schedule.PaymentPolicy != doctor.PaymentNone && !h.payments {
 		return DoctorResult{}, ErrPaymentsDisabled
 	}
 	var out DoctorResult

@@ -35,3 +35,20 @@ func bidiFormatting(r rune) bool {
 	}
 	return false
 }
+
+// Clip makes text from outside (a payment provider's error message) fit to
+// be stored: control and bidirectional formatting characters and invalid
+// UTF-8 become spaces, and it is cut to at most max characters.
+func Clip(s string, max int) string {
+	out := make([]rune, 0, min(len(s), max))
+	for _, r := range s {
+		if len(out) == max {
+			break
+		}
+		if r == utf8.RuneError || unicode.IsControl(r) || bidiFormatting(r) {
+			r = ' '
+		}
+		out = append(out, r)
+	}
+	return string(out)
+}

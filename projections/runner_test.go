@@ -202,13 +202,14 @@ func scenario(t *testing.T, w *world) {
 	rs := w.slots(t, rohan, 3)
 	paid := w.mustBook(t, rohan, pats[2], rs[0])
 	unpaid := w.mustBook(t, rohan, pats[3], rs[1])
-	must[commands.AppointmentResult](t, "order")(w.h.CreatePaymentOrder(ctx, patientMeta(pats[2]), commands.CreatePaymentOrder{DoctorID: rohan, AppointmentID: paid, OrderID: "order_1"}))
-	must[commands.AppointmentResult](t, "capture")(w.h.CapturePayment(ctx, system, commands.CapturePayment{DoctorID: rohan, AppointmentID: paid, PaymentID: "pay_1", OrderID: "order_1", Amount: 50000}))
+	must[commands.AppointmentResult](t, "order")(w.h.CreatePaymentOrder(ctx, patientMeta(pats[2]), commands.CreatePaymentOrder{DoctorID: rohan, AppointmentID: paid, Order: doctor.Order{ID: "order_1", Amount: 50000, Currency: "INR"}}))
+	must[commands.AppointmentResult](t, "capture")(w.h.CapturePayment(ctx, system, commands.CapturePayment{DoctorID: rohan, AppointmentID: paid, PaymentID: "pay_1", OrderID: "order_1", Amount: 50000, Currency: "INR"}))
 
 	es := w.slots(t, emma, 3)
 	e0 := w.mustBook(t, emma, pats[0], es[0])
 	w.mustBook(t, emma, pats[1], es[1])
-	must[commands.AppointmentResult](t, "capture emma")(w.h.CapturePayment(ctx, system, commands.CapturePayment{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", Amount: 50000}))
+	must[commands.AppointmentResult](t, "order emma")(w.h.CreatePaymentOrder(ctx, system, commands.CreatePaymentOrder{DoctorID: emma, AppointmentID: e0, Order: doctor.Order{ID: "order_e0", Amount: 50000, Currency: "USD"}}))
+	must[commands.AppointmentResult](t, "capture emma")(w.h.CapturePayment(ctx, system, commands.CapturePayment{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", OrderID: "order_e0", Amount: 50000, Currency: "USD"}))
 	must[commands.AppointmentResult](t, "cancel paid")(w.h.CancelAppointment(ctx, admin, commands.CancelAppointment{DoctorID: emma, AppointmentID: e0, Reason: "clinic closed"}))
 	must[commands.AppointmentResult](t, "refund")(w.h.IssueRefund(ctx, system, commands.IssueRefund{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", RefundID: "rfnd_e0", Amount: 50000}))
 

@@ -277,7 +277,7 @@ func FoldAppointment(a *Appointment, ev doctor.AppointmentEvent) {
 		}
 	case doctor.RefundIssued:
 		if a.Payment.PaymentID == ev.PaymentID {
-			a.Payment.Status = string(doctor.PaymentRefunded)
+			a.Payment.Status = string(doctor.PaymentRefundPending)
 		}
 	}
 }

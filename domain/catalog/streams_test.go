@@ -8,6 +8,7 @@ import (
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/domain/idempotency"
+	"github.com/prescripto/prescripto/domain/payment"
 )
 
 // Streams are "<category>-<id>" with no dash in the category, so that
@@ -22,6 +23,7 @@ func TestStreamCategoriesHaveNoDash(t *testing.T) {
 		{account.StaffCategory, account.StreamID(domain.RoleAdmin, id)},
 		{account.EmailCategory, account.EmailStreamID("asha@example.com")},
 		{idempotency.Category, idempotency.StreamID(id)},
+		{payment.Category, payment.StreamID("razorpay", "evt_29QQoUBi66xm2f")},
 	} {
 		if strings.Contains(c.category, "-") {
 			t.Errorf("category %q has a dash", c.category)

@@ -37,18 +37,23 @@ func (s Status) Live() bool { return s == StatusHeld || s == StatusConfirmed }
 type PaymentStatus string
 
 const (
-	PaymentNotRequired PaymentStatus = "not_required"
-	PaymentPending     PaymentStatus = "pending"
-	PaymentPaid        PaymentStatus = "paid"
-	PaymentRefunded    PaymentStatus = "refunded"
-	PaymentFailedState PaymentStatus = "failed"
+	PaymentNotRequired   PaymentStatus = "not_required"
+	PaymentPending       PaymentStatus = "pending"
+	PaymentPaid          PaymentStatus = "paid"
+	PaymentRefundPending PaymentStatus = "refund_pending"
+	PaymentRefunded      PaymentStatus = "refunded"
+	PaymentFailedState   PaymentStatus = "failed"
 )
 
-// Payment is the payment state of an appointment.
+// Payment is the payment state of an appointment: its current order, the
+// payment that paid it, the amount paid (or, before that, the amount of the
+// order) and how much of it was paid back.
 type Payment struct {
-	Status    PaymentStatus `json:"status"`
-	OrderID   string        `json:"orderId,omitempty"`
-	PaymentID string        `json:"paymentId,omitempty"`
+	Status         PaymentStatus `json:"status"`
+	OrderID        string        `json:"orderId,omitempty"`
+	PaymentID      string        `json:"paymentId,omitempty"`
+	Amount         int64         `json:"amount,omitempty"`
+	RefundedAmount int64         `json:"refundedAmount,omitempty"`
 }
 
 // Appointment is one booking as the aggregate knows it.
@@ -66,10 +71,14 @@ type Appointment struct {
 	CreatedAt     time.Time
 	CancelReason  string
 
-	captured map[string]int64 // payment id -> amount
-	refunded map[string]int64 // payment id -> amount refunded so far
-	refunds  map[string]bool  // refund id
-	orders   []string
+	// OrderRequestedAt is when the current claim on creating a payment
+	// order was recorded (zero when none is open).
+	OrderRequestedAt time.Time
+
+	captured map[string]int64   // payment id -> amount
+	refunded map[string]int64   // payment id -> amount of its refunds not failed
+	refunds  map[string]*refund // refund id -> refund
+	orders   []Order
 }
 
 // TimeOff is a blocked range [From, To).
@@ -90,9 +99,10 @@ type Doctor struct {
 	grid         *Grid
 	timeOff      []TimeOff
 	appointments map[string]*Appointment
-	live         liveIndex      // live appointments by start; never overlapping
-	held         int            // live appointments on hold
-	strs         domain.Strings // see share
+	orders       map[string]string // payment order id -> appointment id
+	live         liveIndex         // live appointments by start; never overlapping
+	held         int               // live appointments on hold
+	strs         domain.Strings    // see share
 	changes      []domain.Event
 }
 
@@ -103,7 +113,7 @@ type interval struct {
 
 // New returns an empty aggregate for doctor id, ready to be folded.
 func New(id string) *Doctor {
-	return &Doctor{id: id, appointments: map[string]*Appointment{}}
+	return &Doctor{id: id, appointments: map[string]*Appointment{}, orders: map[string]string{}}
 }
 
 // ID is the doctor's id.
@@ -235,43 +245,8 @@ func (d *Doctor) apply(ev domain.Event) {
 			d.release(a)
 			a.Status = StatusNoShow
 		}
-	case PaymentOrderCreated:
-		if a := d.appointments[e.AppointmentID]; a != nil {
-			a.orders = append(a.orders, e.OrderID)
-			a.Payment.OrderID = e.OrderID
-		}
-	case PaymentCaptured:
-		if a := d.appointments[e.AppointmentID]; a != nil {
-			if a.captured == nil {
-				a.captured = map[string]int64{}
-			}
-			a.captured[e.PaymentID] = e.Amount
-			if !e.RefundDue || a.Payment.Status != PaymentPaid {
-				a.Payment.Status = PaymentPaid
-				a.Payment.PaymentID = e.PaymentID
-				if e.OrderID != "" {
-					a.Payment.OrderID = e.OrderID
-				}
-			}
-		}
-	case PaymentFailed:
-		if a := d.appointments[e.AppointmentID]; a != nil && a.Payment.Status == PaymentPending {
-			a.Payment.Status = PaymentFailedState
-		}
-	case RefundIssued:
-		if a := d.appointments[e.AppointmentID]; a != nil {
-			if a.refunds == nil {
-				a.refunds = map[string]bool{}
-			}
-			a.refunds[e.RefundID] = true
-			if a.refunded == nil {
-				a.refunded = map[string]int64{}
-			}
-			a.refunded[e.PaymentID] += e.Amount
-			if e.PaymentID == a.Payment.PaymentID {
-				a.Payment.Status = PaymentRefunded
-			}
-		}
+	default:
+		d.applyPayment(ev)
 	}
 }
 
@@ -301,7 +276,7 @@ func (s Status) canonical() Status {
 }
 
 func (s PaymentStatus) canonical() PaymentStatus {
-	for _, c := range [...]PaymentStatus{PaymentNotRequired, PaymentPending, PaymentPaid, PaymentRefunded, PaymentFailedState} {
+	for _, c := range [...]PaymentStatus{PaymentNotRequired, PaymentPending, PaymentPaid, PaymentRefundPending, PaymentRefunded, PaymentFailedState} {
 		if s == c {
 			return c
 		}
@@ -403,6 +378,7 @@ func schedulesEqual(a, b Schedule) bool {
 	a.Weekly, b.Weekly = nil, nil
 	return a.Timezone == b.Timezone && a.SlotMinutes == b.SlotMinutes && a.BookingWindowDays == b.BookingWindowDays &&
 		a.MinNoticeMinutes == b.MinNoticeMinutes && a.PaymentPolicy == b.PaymentPolicy && a.HoldMinutes == b.HoldMinutes &&
+		a.RefundCutoffHours == b.RefundCutoffHours &&
 		slices.Equal(w1, w2)
 }
 
@@ -465,7 +441,7 @@ func (d *Doctor) Reserve(r Reservation, now time.Time) error {
 	if _, dup := d.appointments[r.AppointmentID]; dup {
 		return ErrAppointmentExists
 	}
-	slot, err := d.checkSlot(r.Start, now, "")
+	slot, lapsed, err := d.checkSlot(r.Start, now, "")
 	if err != nil {
 		return err
 	}
@@ -475,6 +451,7 @@ func (d *Doctor) Reserve(r Reservation, now time.Time) error {
 		Fees: d.profile.Fees, Currency: d.profile.Currency, PaymentStatus: PaymentNotRequired,
 		ReservedAt: now.UTC(),
 	}
+	d.expireLapsed(lapsed, now)
 	switch d.grid.s.PaymentPolicy {
 	case PaymentOptional:
 		e.PaymentStatus = PaymentPending
@@ -494,39 +471,53 @@ func (d *Doctor) Reserve(r Reservation, now time.Time) error {
 }
 
 // checkSlot applies every booking invariant to a slot starting at start,
-// ignoring appointment except (a reschedule's own slot).
-func (d *Doctor) checkSlot(start time.Time, now time.Time, except string) (Slot, error) {
+// ignoring appointment except (a reschedule's own slot). A hold whose time
+// ran out at now does not keep its slot, even before its HoldExpired is
+// recorded: lapsed lists those the slot overlaps, for the caller to expire
+// in the same append as the booking that takes their place.
+func (d *Doctor) checkSlot(start time.Time, now time.Time, except string) (slot Slot, lapsed []string, err error) {
 	switch {
 	case !d.registered:
-		return Slot{}, ErrDoctorNotFound
+		return Slot{}, nil, ErrDoctorNotFound
 	case !d.profile.Available:
-		return Slot{}, ErrDoctorUnavailable
+		return Slot{}, nil, ErrDoctorUnavailable
 	case d.grid == nil:
-		return Slot{}, ErrNoSchedule
+		return Slot{}, nil, ErrNoSchedule
 	case start.IsZero():
-		return Slot{}, domain.Detail(ErrInvalidSlot, "start is required")
+		return Slot{}, nil, domain.Detail(ErrInvalidSlot, "start is required")
 	case !start.After(now):
-		return Slot{}, ErrInThePast
+		return Slot{}, nil, ErrInThePast
 	}
 	slot, ok := d.grid.Fit(start)
 	if !ok {
-		return Slot{}, ErrOutsideSchedule
+		return Slot{}, nil, ErrOutsideSchedule
 	}
 	if slot.Start.Before(d.grid.EarliestStart(now)) {
-		return Slot{}, domain.Detail(ErrInsufficientNotice, "slots must be booked at least %d minutes ahead", d.grid.s.MinNoticeMinutes)
+		return Slot{}, nil, domain.Detail(ErrInsufficientNotice, "slots must be booked at least %d minutes ahead", d.grid.s.MinNoticeMinutes)
 	}
 	if d.grid.LastBookableDate(now).Before(d.grid.DateIn(slot.Start)) {
-		return Slot{}, domain.Detail(ErrBeyondWindow, "slots can be booked at most %d days ahead", d.grid.s.BookingWindowDays)
+		return Slot{}, nil, domain.Detail(ErrBeyondWindow, "slots can be booked at most %d days ahead", d.grid.s.BookingWindowDays)
 	}
 	for _, t := range d.timeOff {
 		if slot.Start.Before(t.To) && slot.End.After(t.From) {
-			return Slot{}, ErrDoctorTimeOff
+			return Slot{}, nil, ErrDoctorTimeOff
 		}
 	}
-	if len(d.overlapping(slot.Start, slot.End, except)) > 0 {
-		return Slot{}, ErrSlotUnavailable
+	for _, id := range d.overlapping(slot.Start, slot.End, except) {
+		if a := d.appointments[id]; a.Status != StatusHeld || now.Before(a.HoldExpiresAt) {
+			return Slot{}, nil, ErrSlotUnavailable
+		}
+		lapsed = append(lapsed, id)
 	}
-	return slot, nil
+	return slot, lapsed, nil
+}
+
+// expireLapsed records HoldExpired for holds that ran out (see checkSlot).
+func (d *Doctor) expireLapsed(lapsed []string, now time.Time) {
+	for _, id := range lapsed {
+		a := d.appointments[id]
+		d.record(HoldExpired{DoctorID: d.id, AppointmentID: a.ID, Start: a.Start, End: a.End, ExpiredAt: now.UTC()})
+	}
 }
 
 // FreeSlots lists the slots of date that a patient could book at now.
@@ -536,7 +527,7 @@ func (d *Doctor) FreeSlots(date Date, now time.Time) []Slot {
 	}
 	var out []Slot
 	for _, s := range d.grid.Slots(date) {
-		if _, err := d.checkSlot(s.Start, now, ""); err == nil {
+		if _, _, err := d.checkSlot(s.Start, now, ""); err == nil {
 			out = append(out, s)
 		}
 	}
@@ -581,13 +572,14 @@ func (d *Doctor) Reschedule(id string, start time.Time, by domain.Actor, now tim
 	if !a.Start.After(now) {
 		return ErrAppointmentStarted
 	}
-	slot, err := d.checkSlot(start, now, a.ID)
+	slot, lapsed, err := d.checkSlot(start, now, a.ID)
 	if err != nil {
 		return err
 	}
 	if slot.Start.Equal(a.Start) {
 		return nil // already there
 	}
+	d.expireLapsed(lapsed, now)
 	d.record(AppointmentRescheduled{
 		DoctorID: d.id, AppointmentID: a.ID, PreviousStart: a.Start, PreviousEnd: a.End,
 		Start: slot.Start, End: slot.End, RescheduledAt: now.UTC(),
@@ -617,9 +609,10 @@ func (d *Doctor) Cancel(id, reason string, by domain.Actor, now time.Time) error
 }
 
 func (d *Doctor) recordCancel(a *Appointment, reason string, by domain.Role, now time.Time) {
+	refund := d.refundOnCancel(a, by, now)
 	d.record(AppointmentCancelled{
 		DoctorID: d.id, AppointmentID: a.ID, Start: a.Start, End: a.End, Reason: reason,
-		CancelledBy: by, RefundDue: a.Payment.Status == PaymentPaid, CancelledAt: now.UTC(),
+		CancelledBy: by, RefundDue: refund > 0, RefundAmount: refund, CancelledAt: now.UTC(),
 	})
 }
 
@@ -690,88 +683,4 @@ func (d *Doctor) ExpiredHolds(now time.Time) []string {
 		return true
 	})
 	return out
-}
-
-// CreatePaymentOrder records a payment order for a held or unpaid
-// appointment; the same order id twice records nothing.
-func (d *Doctor) CreatePaymentOrder(id, orderID string, by domain.Actor) error {
-	a, err := d.appointmentFor(id, by)
-	if err != nil {
-		return err
-	}
-	if orderID == "" {
-		return domain.Invalid("order id is required")
-	}
-	if slices.Contains(a.orders, orderID) {
-		return nil
-	}
-	if !a.Status.Live() || a.Payment.Status == PaymentPaid || a.Payment.Status == PaymentRefunded {
-		return domain.Detail(ErrInvalidTransition, "nothing to pay on a %s appointment with payment %s", a.Status, a.Payment.Status)
-	}
-	if a.Payment.Status == PaymentNotRequired {
-		return ErrPaymentNotRequired
-	}
-	d.record(PaymentOrderCreated{DoctorID: d.id, AppointmentID: a.ID, OrderID: orderID, Amount: a.Fees, Currency: a.Currency})
-	return nil
-}
-
-// CapturePayment records a verified payment, once per payment id. A held
-// appointment becomes confirmed; money for an appointment that cannot use
-// it any more is recorded with RefundDue.
-func (d *Doctor) CapturePayment(id, paymentID, orderID string, amount int64, now time.Time) error {
-	a, ok := d.appointments[id]
-	if !ok {
-		return ErrAppointmentNotFound
-	}
-	if paymentID == "" || amount < 0 {
-		return domain.Invalid("a payment needs an id and a non-negative amount")
-	}
-	if _, seen := a.captured[paymentID]; seen {
-		return nil // idempotent by payment id
-	}
-	usable := a.Status.Live() && a.Payment.Status != PaymentPaid && a.Payment.Status != PaymentRefunded
-	d.record(PaymentCaptured{
-		DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, OrderID: orderID, Amount: amount,
-		Currency: a.Currency, RefundDue: !usable, CapturedAt: now.UTC(),
-	})
-	if usable && a.Status == StatusHeld {
-		d.record(AppointmentConfirmed{DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, ConfirmedAt: now.UTC()})
-	}
-	return nil
-}
-
-// FailPayment records a failed payment attempt.
-func (d *Doctor) FailPayment(id, orderID, paymentID, reason string) error {
-	a, ok := d.appointments[id]
-	if !ok {
-		return ErrAppointmentNotFound
-	}
-	if a.Payment.Status != PaymentPending {
-		return nil
-	}
-	d.record(PaymentFailed{DoctorID: d.id, AppointmentID: a.ID, OrderID: orderID, PaymentID: paymentID, Reason: reason})
-	return nil
-}
-
-// IssueRefund records a refund of a captured payment, once per refund id.
-func (d *Doctor) IssueRefund(id, paymentID, refundID string, amount int64, now time.Time) error {
-	a, ok := d.appointments[id]
-	if !ok {
-		return ErrAppointmentNotFound
-	}
-	if refundID == "" {
-		return domain.Invalid("refund id is required")
-	}
-	if a.refunds[refundID] {
-		return nil
-	}
-	captured, ok := a.captured[paymentID]
-	if !ok {
-		return ErrPaymentUnknown
-	}
-	if left := captured - a.refunded[paymentID]; amount <= 0 || amount > left {
-		return domain.Invalid("refund amount must be between 1 and the %d left of the captured %d", left, captured)
-	}
-	d.record(RefundIssued{DoctorID: d.id, AppointmentID: a.ID, PaymentID: paymentID, RefundID: refundID, Amount: amount, IssuedAt: now.UTC()})
-	return nil
 }

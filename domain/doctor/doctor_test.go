@@ -521,9 +521,20 @@ func TestReserve(t *testing.T) {
 			when:  reserve("a2", "p2", at(2, 9, 0), now0), err: doctor.ErrSlotUnavailable, kind: domain.ErrConflict,
 		},
 		{
-			name:  "a lapsed hold blocks until it is expired",
+			name:  "a lapsed hold is expired by the booking that takes its slot",
 			given: setup(doctor.PaymentRequired, held("a1", "p1", at(2, 9, 0))),
-			when:  reserve("a2", "p2", at(2, 9, 0), at(1, 10, 0)), err: doctor.ErrSlotUnavailable, kind: domain.ErrConflict,
+			when:  reserve("a2", "p2", at(2, 9, 0), at(1, 10, 0)),
+			then: []domain.Event{expired(held("a1", "p1", at(2, 9, 0)), at(1, 10, 0)), func() doctor.SlotReserved {
+				e := held("a2", "p2", at(2, 9, 0))
+				until := at(1, 10, 15)
+				e.ReservedAt, e.HoldExpiresAt = at(1, 10, 0), &until
+				return e
+			}()},
+		},
+		{
+			name:  "a hold blocks until the instant it runs out",
+			given: setup(doctor.PaymentRequired, held("a1", "p1", at(2, 9, 0))),
+			when:  reserve("a2", "p2", at(2, 9, 0), now0.Add(15*time.Minute-time.Nanosecond)), err: doctor.ErrSlotUnavailable, kind: domain.ErrConflict,
 		},
 		{
 			name:  "same appointment id twice",
@@ -913,22 +924,24 @@ func TestExpiredHolds(t *testing.T) {
 func TestPayments(t *testing.T) {
 	t.Parallel()
 	h1 := held("a1", "p1", at(2, 9, 0))
-	base := setup(doctor.PaymentRequired, h1)
-	paid := with(setup(doctor.PaymentRequired, h1), captured("a1", "pay-1", false, at(1, 8, 5)), confirmedBy("a1", "pay-1", at(1, 8, 5)))
+	orderCreated := func(orderID string) doctor.PaymentOrderCreated {
+		return doctor.PaymentOrderCreated{DoctorID: docID, AppointmentID: "a1", OrderID: orderID, Amount: fees, Currency: "INR"}
+	}
+	base := setup(doctor.PaymentRequired, h1, orderCreated("order-a1"))
+	paid := with(base, captured("a1", "pay-1", false, at(1, 8, 5)), confirmedBy("a1", "pay-1", at(1, 8, 5)))
 	capture := func(paymentID string, amount int64, now time.Time) when {
-		return func(d *doctor.Doctor) error { return d.CapturePayment("a1", paymentID, "order-a1", amount, now) }
+		return func(d *doctor.Doctor) error { return d.CapturePayment("a1", paymentID, "order-a1", amount, "INR", now) }
 	}
 	order := func(orderID string, by domain.Actor) when {
-		return func(d *doctor.Doctor) error { return d.CreatePaymentOrder("a1", orderID, by) }
+		return func(d *doctor.Doctor) error {
+			return d.CreatePaymentOrder("a1", doctor.Order{ID: orderID, Amount: fees, Currency: "INR"}, by)
+		}
 	}
 	refund := func(paymentID, refundID string, amount int64) when {
 		return func(d *doctor.Doctor) error { return d.IssueRefund("a1", paymentID, refundID, amount, at(1, 9, 0)) }
 	}
 	refunded := func(paymentID, refundID string, amount int64) doctor.RefundIssued {
 		return doctor.RefundIssued{DoctorID: docID, AppointmentID: "a1", PaymentID: paymentID, RefundID: refundID, Amount: amount, IssuedAt: at(1, 9, 0)}
-	}
-	orderCreated := func(orderID string) doctor.PaymentOrderCreated {
-		return doctor.PaymentOrderCreated{DoctorID: docID, AppointmentID: "a1", OrderID: orderID, Amount: fees, Currency: "INR"}
 	}
 	paymentIs := func(status doctor.Status, p doctor.Payment) func(*testing.T, *doctor.Doctor, []domain.Event) {
 		return func(t *testing.T, d *doctor.Doctor, _ []domain.Event) {
@@ -944,7 +957,7 @@ func TestPayments(t *testing.T) {
 			name: "capture on a held appointment confirms it", given: base, when: capture("pay-1", fees, at(1, 8, 5)),
 			then: []domain.Event{captured("a1", "pay-1", false, at(1, 8, 5)), confirmedBy("a1", "pay-1", at(1, 8, 5))},
 			after: func(t *testing.T, d *doctor.Doctor, h []domain.Event) {
-				paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1"})(t, d, h)
+				paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees})(t, d, h)
 				if a := mustAppointment(t, d, "a1"); !a.HoldExpiresAt.IsZero() {
 					t.Errorf("a confirmed appointment keeps a hold: %v", a.HoldExpiresAt)
 				}
@@ -966,13 +979,13 @@ func TestPayments(t *testing.T) {
 		{
 			name: "a second payment is due back", given: paid, when: capture("pay-2", fees, at(1, 8, 7)),
 			then:  []domain.Event{captured("a1", "pay-2", true, at(1, 8, 7))},
-			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1"}),
+			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees}),
 		},
 		{
 			name: "after expiry: refund due, not confirmed", given: with(base, expired(h1, at(1, 8, 15))),
 			when:  capture("pay-1", fees, at(1, 8, 20)),
 			then:  []domain.Event{captured("a1", "pay-1", true, at(1, 8, 20))},
-			after: paymentIs(doctor.StatusExpired, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1"}),
+			after: paymentIs(doctor.StatusExpired, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees}),
 		},
 		{
 			name: "after cancellation: refund due", given: with(base, cancelled(h1, domain.RolePatient, "", false, now0)),
@@ -980,10 +993,10 @@ func TestPayments(t *testing.T) {
 			then: []domain.Event{captured("a1", "pay-1", true, at(1, 8, 10))},
 		},
 		{
-			name: "optional policy: paid, no confirmation event", given: setup(doctor.PaymentOptional, pending("a1", "p1", at(2, 9, 0))),
+			name: "optional policy: paid, no confirmation event", given: setup(doctor.PaymentOptional, pending("a1", "p1", at(2, 9, 0)), orderCreated("order-a1")),
 			when:  capture("pay-1", fees, at(1, 8, 10)),
 			then:  []domain.Event{captured("a1", "pay-1", false, at(1, 8, 10))},
-			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1"}),
+			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees}),
 		},
 		{
 			name: "after a failed attempt", given: with(base, doctor.PaymentFailed{DoctorID: docID, AppointmentID: "a1", OrderID: "order-a1", PaymentID: "pay-0", Reason: "declined"}),
@@ -991,10 +1004,23 @@ func TestPayments(t *testing.T) {
 			then: []domain.Event{captured("a1", "pay-1", false, at(1, 8, 10)), confirmedBy("a1", "pay-1", at(1, 8, 10))},
 		},
 		{name: "capture without payment id", given: base, when: capture("", fees, now0), err: domain.Invalid(""), kind: domain.ErrInvalid},
-		{name: "capture of a negative amount", given: base, when: capture("pay-1", -1, now0), err: domain.Invalid(""), kind: domain.ErrInvalid},
+		{name: "capture of another amount", given: base, when: capture("pay-1", fees-1, now0), err: doctor.ErrPaymentMismatch, kind: domain.ErrUnprocessable},
+		{
+			name: "capture in another currency", given: base, err: doctor.ErrPaymentMismatch, kind: domain.ErrUnprocessable,
+			when: func(d *doctor.Doctor) error { return d.CapturePayment("a1", "pay-1", "order-a1", fees, "USD", now0) },
+		},
+		{
+			name: "capture against an order of another appointment", err: doctor.ErrPaymentMismatch, kind: domain.ErrUnprocessable,
+			given: with(base, held("a2", "p1", at(2, 10, 0)), doctor.PaymentOrderCreated{DoctorID: docID, AppointmentID: "a2", OrderID: "order-a2", Amount: fees, Currency: "INR"}),
+			when:  func(d *doctor.Doctor) error { return d.CapturePayment("a1", "pay-1", "order-a2", fees, "INR", now0) },
+		},
+		{
+			name: "capture against an unknown order", given: base, err: doctor.ErrPaymentMismatch, kind: domain.ErrUnprocessable,
+			when: func(d *doctor.Doctor) error { return d.CapturePayment("a1", "pay-1", "order-x", fees, "INR", now0) },
+		},
 		{
 			name: "capture on an unknown appointment", given: base,
-			when: func(d *doctor.Doctor) error { return d.CapturePayment("a9", "pay-1", "", fees, now0) },
+			when: func(d *doctor.Doctor) error { return d.CapturePayment("a9", "pay-1", "", fees, "INR", now0) },
 			err:  doctor.ErrAppointmentNotFound, kind: domain.ErrNotFound,
 		},
 
@@ -1023,7 +1049,7 @@ func TestPayments(t *testing.T) {
 		{
 			name: "order for a held appointment", given: base, when: order("ord-1", patient("p1")),
 			then:  []domain.Event{orderCreated("ord-1")},
-			after: paymentIs(doctor.StatusHeld, doctor.Payment{Status: doctor.PaymentPending, OrderID: "ord-1"}),
+			after: paymentIs(doctor.StatusHeld, doctor.Payment{Status: doctor.PaymentPending, OrderID: "ord-1", Amount: fees}),
 		},
 		{name: "the same order id again records nothing", given: with(base, orderCreated("ord-1")), when: order("ord-1", patient("p1"))},
 		{
@@ -1037,7 +1063,7 @@ func TestPayments(t *testing.T) {
 		},
 		{
 			name: "order when no payment is required", given: setup(doctor.PaymentNone, confirmed("a1", "p1", at(2, 9, 0))),
-			when: order("ord-1", patient("p1")), err: doctor.ErrPaymentNotRequired, kind: domain.ErrUnprocessable,
+			when: order("ord-1", patient("p1")), err: doctor.ErrPaymentNotNeeded, kind: domain.ErrConflict,
 		},
 		{
 			name: "order for a free appointment",
@@ -1046,10 +1072,16 @@ func TestPayments(t *testing.T) {
 				free.Fees, free.Status, free.PaymentStatus, free.HoldExpiresAt = 0, doctor.StatusConfirmed, doctor.PaymentNotRequired, nil
 				return setup(doctor.PaymentRequired, free)
 			}(),
-			when: order("ord-1", patient("p1")), err: doctor.ErrPaymentNotRequired, kind: domain.ErrUnprocessable,
+			when: order("ord-1", patient("p1")), err: doctor.ErrPaymentNotNeeded, kind: domain.ErrConflict,
 		},
-		{name: "order when paid", given: paid, when: order("ord-2", patient("p1")), err: doctor.ErrInvalidTransition, kind: domain.ErrConflict},
-		{name: "order when expired", given: with(base, expired(h1, at(1, 8, 15))), when: order("ord-1", patient("p1")), err: doctor.ErrInvalidTransition, kind: domain.ErrConflict},
+		{name: "an order created after payment is still recorded", given: paid, when: order("ord-2", admin), then: []domain.Event{orderCreated("ord-2")}},
+		{name: "an order created after expiry is still recorded", given: with(base, expired(h1, at(1, 8, 15))), when: order("ord-1", system), then: []domain.Event{orderCreated("ord-1")}},
+		{
+			name: "an order for another amount", given: base, err: domain.Invalid(""), kind: domain.ErrInvalid,
+			when: func(d *doctor.Doctor) error {
+				return d.CreatePaymentOrder("a1", doctor.Order{ID: "ord-1", Amount: fees + 1, Currency: "INR"}, admin)
+			},
+		},
 		{name: "order without an id", given: base, when: order("", patient("p1")), err: domain.Invalid(""), kind: domain.ErrInvalid},
 		{name: "order by another patient", given: base, when: order("ord-1", patient("p2")), err: doctor.ErrAppointmentNotFound, kind: domain.ErrNotFound},
 
@@ -1057,7 +1089,7 @@ func TestPayments(t *testing.T) {
 		{
 			name: "refund of a captured payment", given: paid, when: refund("pay-1", "r-1", fees),
 			then:  []domain.Event{refunded("pay-1", "r-1", fees)},
-			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentRefunded, OrderID: "order-a1", PaymentID: "pay-1"}),
+			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentRefundPending, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees}),
 		},
 		{name: "a partial refund", given: paid, when: refund("pay-1", "r-1", 1), then: []domain.Event{refunded("pay-1", "r-1", 1)}},
 		{name: "the same refund id again records nothing", given: with(paid, refunded("pay-1", "r-1", fees)), when: refund("pay-1", "r-1", fees)},
@@ -1065,7 +1097,7 @@ func TestPayments(t *testing.T) {
 			name:  "refund of a payment that was due back",
 			given: with(paid, captured("a1", "pay-2", true, at(1, 8, 7))),
 			when:  refund("pay-2", "r-2", fees), then: []domain.Event{refunded("pay-2", "r-2", fees)},
-			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1"}),
+			after: paymentIs(doctor.StatusConfirmed, doctor.Payment{Status: doctor.PaymentPaid, OrderID: "order-a1", PaymentID: "pay-1", Amount: fees}),
 		},
 		{
 			name:  "partial refunds up to the captured amount",

@@ -24,6 +24,9 @@ const (
 	TypePaymentCaptured         = "doctor.PaymentCaptured.v1"
 	TypePaymentFailed           = "doctor.PaymentFailed.v1"
 	TypeRefundIssued            = "doctor.RefundIssued.v1"
+	TypePaymentOrderRequested   = "doctor.PaymentOrderRequested.v1"
+	TypeRefundProcessed         = "doctor.RefundProcessed.v1"
+	TypeRefundFailed            = "doctor.RefundFailed.v1"
 )
 
 // Events lists the registrations of every doctor event type.
@@ -44,6 +47,9 @@ func Events() []domain.Registration {
 		domain.Type[PaymentCaptured](),
 		domain.Type[PaymentFailed](),
 		domain.Type[RefundIssued](),
+		domain.Type[PaymentOrderRequested](),
+		domain.Type[RefundProcessed](),
+		domain.Type[RefundFailed](),
 	}
 }
 
@@ -110,7 +116,8 @@ type HoldExpired struct {
 }
 
 // AppointmentCancelled frees the slot at once. RefundDue is set when a
-// captured payment has to be given back.
+// captured payment has to be given back, RefundAmount of it (events
+// recorded before refund amounts were kept have 0: the whole payment).
 type AppointmentCancelled struct {
 	DoctorID      string      `json:"doctorId"`
 	AppointmentID string      `json:"appointmentId"`
@@ -119,6 +126,7 @@ type AppointmentCancelled struct {
 	Reason        string      `json:"reason"`
 	CancelledBy   domain.Role `json:"cancelledBy"`
 	RefundDue     bool        `json:"refundDue"`
+	RefundAmount  int64       `json:"refundAmount,omitempty"`
 	CancelledAt   time.Time   `json:"cancelledAt"`
 }
 
@@ -179,7 +187,8 @@ type PaymentFailed struct {
 	Reason        string `json:"reason"`
 }
 
-// RefundIssued: a captured payment was refunded.
+// RefundIssued: the provider accepted a refund of a captured payment; it
+// is pending until RefundProcessed (or RefundFailed).
 type RefundIssued struct {
 	DoctorID      string    `json:"doctorId"`
 	AppointmentID string    `json:"appointmentId"`
@@ -187,6 +196,38 @@ type RefundIssued struct {
 	RefundID      string    `json:"refundId"`
 	Amount        int64     `json:"amount"`
 	IssuedAt      time.Time `json:"issuedAt"`
+}
+
+// PaymentOrderRequested claims the creation of an appointment's payment
+// order: the one caller whose claim is appended creates the order at the
+// provider, so that concurrent requests (also from other processes) make
+// one order. A claim older than the order lease may be taken over.
+type PaymentOrderRequested struct {
+	DoctorID      string    `json:"doctorId"`
+	AppointmentID string    `json:"appointmentId"`
+	RequestedAt   time.Time `json:"requestedAt"`
+}
+
+// RefundProcessed: the provider paid a refund back.
+type RefundProcessed struct {
+	DoctorID      string    `json:"doctorId"`
+	AppointmentID string    `json:"appointmentId"`
+	PaymentID     string    `json:"paymentId"`
+	RefundID      string    `json:"refundId"`
+	Amount        int64     `json:"amount"`
+	ProcessedAt   time.Time `json:"processedAt"`
+}
+
+// RefundFailed: the provider could not pay a refund back; it is to be
+// issued again.
+type RefundFailed struct {
+	DoctorID      string    `json:"doctorId"`
+	AppointmentID string    `json:"appointmentId"`
+	PaymentID     string    `json:"paymentId"`
+	RefundID      string    `json:"refundId"`
+	Amount        int64     `json:"amount"`
+	Reason        string    `json:"reason"`
+	FailedAt      time.Time `json:"failedAt"`
 }
 
 func (DoctorRegistered) EventType() string        { return TypeDoctorRegistered }
@@ -204,6 +245,9 @@ func (PaymentOrderCreated) EventType() string     { return TypePaymentOrderCreat
 func (PaymentCaptured) EventType() string         { return TypePaymentCaptured }
 func (PaymentFailed) EventType() string           { return TypePaymentFailed }
 func (RefundIssued) EventType() string            { return TypeRefundIssued }
+func (PaymentOrderRequested) EventType() string   { return TypePaymentOrderRequested }
+func (RefundProcessed) EventType() string         { return TypeRefundProcessed }
+func (RefundFailed) EventType() string            { return TypeRefundFailed }
 
 // AppointmentEvent is implemented by every event about one appointment.
 type AppointmentEvent interface {
@@ -222,6 +266,9 @@ func (e PaymentOrderCreated) AppointmentRef() string     { return e.AppointmentI
 func (e PaymentCaptured) AppointmentRef() string         { return e.AppointmentID }
 func (e PaymentFailed) AppointmentRef() string           { return e.AppointmentID }
 func (e RefundIssued) AppointmentRef() string            { return e.AppointmentID }
+func (e PaymentOrderRequested) AppointmentRef() string   { return e.AppointmentID }
+func (e RefundProcessed) AppointmentRef() string         { return e.AppointmentID }
+func (e RefundFailed) AppointmentRef() string            { return e.AppointmentID }
 
 // DoctorEvent is implemented by every event of a doctor stream.
 type DoctorEvent interface {
@@ -244,3 +291,6 @@ func (e PaymentOrderCreated) DoctorRef() string     { return e.DoctorID }
 func (e PaymentCaptured) DoctorRef() string         { return e.DoctorID }
 func (e PaymentFailed) DoctorRef() string           { return e.DoctorID }
 func (e RefundIssued) DoctorRef() string            { return e.DoctorID }
+func (e PaymentOrderRequested) DoctorRef() string   { return e.DoctorID }
+func (e RefundProcessed) DoctorRef() string         { return e.DoctorID }
+func (e RefundFailed) DoctorRef() string            { return e.DoctorID }

@@ -31,7 +31,7 @@ func goldenSamples() []domain.Event {
 		doctor.ProfileUpdated{DoctorID: docID, Profile: profile()},
 		doctor.ScheduleSet{DoctorID: docID, Schedule: doctor.Schedule{
 			Timezone: "Asia/Kolkata", SlotMinutes: 30, BookingWindowDays: 14, MinNoticeMinutes: 60,
-			PaymentPolicy: doctor.PaymentRequired, HoldMinutes: 15,
+			PaymentPolicy: doctor.PaymentRequired, HoldMinutes: 15, RefundCutoffHours: 24,
 			Weekly: []doctor.WeeklyHours{{Weekday: 1, Start: "09:00", End: "12:00"}, {Weekday: 5, Start: "14:00", End: "24:00"}},
 		}},
 		doctor.TimeOffAdded{DoctorID: docID, TimeOffID: "t-1", From: t0, To: t0.Add(8 * time.Hour), Reason: "conference"},
@@ -44,7 +44,7 @@ func goldenSamples() []domain.Event {
 		doctor.HoldExpired{DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), ExpiredAt: hold},
 		doctor.AppointmentCancelled{
 			DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), Reason: "feeling better",
-			CancelledBy: domain.RolePatient, RefundDue: true, CancelledAt: hold,
+			CancelledBy: domain.RolePatient, RefundDue: true, RefundAmount: 50000, CancelledAt: hold,
 		},
 		doctor.AppointmentRescheduled{
 			DoctorID: docID, AppointmentID: "a-1", PreviousStart: t0, PreviousEnd: t0.Add(30 * time.Minute),
@@ -59,6 +59,9 @@ func goldenSamples() []domain.Event {
 		},
 		doctor.PaymentFailed{DoctorID: docID, AppointmentID: "a-1", OrderID: "order_1", PaymentID: "pay_0", Reason: "card declined"},
 		doctor.RefundIssued{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", RefundID: "rfnd_1", Amount: 25000, IssuedAt: t0},
+		doctor.PaymentOrderRequested{DoctorID: docID, AppointmentID: "a-1", RequestedAt: hold.Add(-10 * time.Minute)},
+		doctor.RefundProcessed{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", RefundID: "rfnd_1", Amount: 25000, ProcessedAt: t0.Add(time.Hour)},
+		doctor.RefundFailed{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", RefundID: "rfnd_2", Amount: 25000, Reason: "bank rejected", FailedAt: t0.Add(time.Hour)},
 	}
 }
 
@@ -84,7 +87,7 @@ func TestCatalogRegistry(t *testing.T) {
 		want = append(want, e.EventType())
 	}
 	for _, name := range got {
-		if strings.HasPrefix(name, "account.") || strings.HasPrefix(name, "idempotency.") {
+		if strings.HasPrefix(name, "account.") || strings.HasPrefix(name, "idempotency.") || strings.HasPrefix(name, "payment.") {
 			want = append(want, name)
 		}
 	}

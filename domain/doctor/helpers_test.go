@@ -30,6 +30,7 @@ var (
 	theDoctor   = domain.Actor{UserID: docID, Role: domain.RoleDoctor}
 	otherDoctor = domain.Actor{UserID: otherID, Role: domain.RoleDoctor}
 	admin       = domain.Actor{UserID: "adm-1", Role: domain.RoleAdmin}
+	system      = domain.Actor{Role: domain.RoleSystem}
 	auditor     = domain.Actor{UserID: "aud-1", Role: domain.RoleAuditor}
 )
 
@@ -69,7 +70,7 @@ func weekdays(start, end string) []doctor.WeeklyHours {
 func schedule(p doctor.PaymentPolicy) doctor.Schedule {
 	return doctor.Schedule{
 		Timezone: "Asia/Kolkata", SlotMinutes: 30, BookingWindowDays: 14, MinNoticeMinutes: 60,
-		PaymentPolicy: p, HoldMinutes: 15, Weekly: weekdays("09:00", "12:00"),
+		PaymentPolicy: p, HoldMinutes: 15, RefundCutoffHours: 24, Weekly: weekdays("09:00", "12:00"),
 	}
 }
 
@@ -131,10 +132,14 @@ func confirmedBy(id, paymentID string, when time.Time) doctor.AppointmentConfirm
 }
 
 func cancelled(r doctor.SlotReserved, by domain.Role, reason string, refundDue bool, when time.Time) doctor.AppointmentCancelled {
-	return doctor.AppointmentCancelled{
+	c := doctor.AppointmentCancelled{
 		DoctorID: docID, AppointmentID: r.AppointmentID, Start: r.Start, End: r.End, Reason: reason,
 		CancelledBy: by, RefundDue: refundDue, CancelledAt: when,
 	}
+	if refundDue {
+		c.RefundAmount = fees
+	}
+	return c
 }
 
 func expired(r doctor.SlotReserved, when time.Time) doctor.HoldExpired {

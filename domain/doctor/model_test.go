@@ -32,7 +32,7 @@ var nyLoc = mustZone("America/New_York")
 func modelSchedule(p doctor.PaymentPolicy) doctor.Schedule {
 	return doctor.Schedule{
 		Timezone: "America/New_York", SlotMinutes: 30, BookingWindowDays: 1, MinNoticeMinutes: 60,
-		PaymentPolicy: p, HoldMinutes: 15, Weekly: everyDay("01:00", "03:30"),
+		PaymentPolicy: p, HoldMinutes: 15, RefundCutoffHours: 2, Weekly: everyDay("01:00", "03:30"),
 	}
 }
 
@@ -47,6 +47,8 @@ type mAppt struct {
 	start, end  time.Time
 	status      doctor.Status
 	holdUntil   time.Time // kept after the hold ends, cleared by confirmation (as the aggregate does)
+	payable     bool      // the booking took online payment (not "not_required")
+	ordered     bool      // its order "ord-{id}" is recorded
 	paid        bool
 	payments    []string
 }
@@ -115,30 +117,44 @@ func (m *model) liveByStart() []*mAppt {
 	return out
 }
 
-// slotErr is the model's verdict on booking start at now, ignoring except.
-func (m *model) slotErr(start time.Time, except string) *domain.Error {
+// slotErr is the model's verdict on booking start at now, ignoring except,
+// with the holds that ran out in the way (free, to be expired first).
+func (m *model) slotErr(start time.Time, except string) (*domain.Error, []*mAppt) {
 	switch {
 	case !start.After(m.now):
-		return doctor.ErrInThePast
+		return doctor.ErrInThePast, nil
 	case !slices.ContainsFunc(m.slots, start.Equal):
-		return doctor.ErrOutsideSchedule
+		return doctor.ErrOutsideSchedule, nil
 	case start.Before(m.now.Add(60 * time.Minute)):
-		return doctor.ErrInsufficientNotice
+		return doctor.ErrInsufficientNotice, nil
 	case civilDay(start) > civilDay(m.now)+1:
-		return doctor.ErrBeyondWindow
+		return doctor.ErrBeyondWindow, nil
 	}
 	end := start.Add(slotLen)
 	for _, r := range m.timeOff {
 		if start.Before(r[1]) && end.After(r[0]) {
-			return doctor.ErrDoctorTimeOff
+			return doctor.ErrDoctorTimeOff, nil
 		}
 	}
+	var lapsed []*mAppt
 	for _, a := range m.liveByStart() {
 		if a.id != except && start.Before(a.end) && end.After(a.start) {
-			return doctor.ErrSlotUnavailable
+			if a.status != doctor.StatusHeld || m.now.Before(a.holdUntil) {
+				return doctor.ErrSlotUnavailable, nil
+			}
+			lapsed = append(lapsed, a)
 		}
 	}
-	return nil
+	return nil, lapsed
+}
+
+// expireLapsed are the events that free lapsed holds, and marks them.
+func (m *model) lapsedEvents(lapsed []*mAppt) []domain.Event {
+	var out []domain.Event
+	for _, a := range lapsed {
+		out = append(out, doctor.HoldExpired{DoctorID: docID, AppointmentID: a.id, Start: a.start, End: a.end, ExpiredAt: m.now})
+	}
+	return out
 }
 
 // ---- drawing ----
@@ -239,10 +255,11 @@ func (m *model) book(t *rapid.T) {
 	err := m.d.Reserve(doctor.Reservation{AppointmentID: id, PatientID: patientID, PatientName: nameOf(patientID), Start: start}, m.now)
 
 	var wantErr *domain.Error
+	var lapsed []*mAppt
 	if m.appts[id] != nil {
 		wantErr = doctor.ErrAppointmentExists
 	} else {
-		wantErr = m.slotErr(start, "")
+		wantErr, lapsed = m.slotErr(start, "")
 	}
 	e := doctor.SlotReserved{
 		DoctorID: docID, AppointmentID: id, PatientID: patientID, PatientName: nameOf(patientID),
@@ -256,10 +273,13 @@ func (m *model) book(t *rapid.T) {
 		until := m.now.Add(15 * time.Minute)
 		e.Status, e.PaymentStatus, e.HoldExpiresAt = doctor.StatusHeld, doctor.PaymentPending, &until
 	}
-	if !m.expect(t, "book "+id+" at "+start.Format(time.RFC3339), err, wantErr, []domain.Event{e}) {
+	if !m.expect(t, "book "+id+" at "+start.Format(time.RFC3339), err, wantErr, append(m.lapsedEvents(lapsed), e)) {
 		return
 	}
-	a := &mAppt{id: id, patient: patientID, start: start, end: start.Add(slotLen), status: e.Status}
+	for _, l := range lapsed {
+		l.status = doctor.StatusExpired
+	}
+	a := &mAppt{id: id, patient: patientID, start: start, end: start.Add(slotLen), status: e.Status, payable: e.PaymentStatus != doctor.PaymentNotRequired}
 	if e.HoldExpiresAt != nil {
 		a.holdUntil = *e.HoldExpiresAt
 	}
@@ -297,11 +317,19 @@ func (m *model) pay(t *rapid.T) {
 	if a != nil && len(a.payments) > 0 && rapid.Bool().Draw(t, "samePayment") {
 		pid = rapid.SampledFrom(a.payments).Draw(t, "payment")
 	}
-	err := m.d.CapturePayment(id, pid, "ord-"+id, fees, m.now)
+	if a != nil && a.payable && !a.ordered {
+		err := m.d.CreatePaymentOrder(id, doctor.Order{ID: "ord-" + id, Amount: fees, Currency: "INR"}, domain.Actor{Role: domain.RoleSystem})
+		want := []domain.Event{doctor.PaymentOrderCreated{DoctorID: docID, AppointmentID: id, OrderID: "ord-" + id, Amount: fees, Currency: "INR"}}
+		m.expect(t, "order "+id, err, nil, want)
+		a.ordered = true
+	}
+	err := m.d.CapturePayment(id, pid, "ord-"+id, fees, "INR", m.now)
 	var wantErr *domain.Error
 	var want []domain.Event
 	if a == nil {
 		wantErr = doctor.ErrAppointmentNotFound
+	} else if !slices.Contains(a.payments, pid) && !a.payable {
+		wantErr = doctor.ErrPaymentMismatch
 	} else if !slices.Contains(a.payments, pid) {
 		usable := a.live() && !a.paid
 		want = append(want, doctor.PaymentCaptured{
@@ -339,9 +367,14 @@ func (m *model) cancel(t *rapid.T) {
 	}
 	var want []domain.Event
 	if a != nil {
-		want = []domain.Event{doctor.AppointmentCancelled{
-			DoctorID: docID, AppointmentID: id, Start: a.start, End: a.end, CancelledBy: by.Role, RefundDue: a.paid, CancelledAt: m.now,
-		}}
+		refund := a.paid && (by.Role != domain.RolePatient || a.start.Sub(m.now) >= 2*time.Hour)
+		c := doctor.AppointmentCancelled{
+			DoctorID: docID, AppointmentID: id, Start: a.start, End: a.end, CancelledBy: by.Role, RefundDue: refund, CancelledAt: m.now,
+		}
+		if refund {
+			c.RefundAmount = fees
+		}
+		want = []domain.Event{c}
 	}
 	if m.expect(t, fmt.Sprintf("cancel %s by %v", id, by), err, wantErr, want) {
 		a.status = doctor.StatusCancelled
@@ -355,6 +388,7 @@ func (m *model) reschedule(t *rapid.T) {
 	by := rapid.SampledFrom([]domain.Actor{patient(m.owner(id)), patient(m.owner(id)), patient(otherPatient(m.owner(id))), theDoctor, admin}).Draw(t, "by")
 	err := m.d.Reschedule(id, start, by, m.now)
 	var wantErr *domain.Error
+	var lapsed []*mAppt
 	switch {
 	case a == nil || (by.Role == domain.RolePatient && by.UserID != a.patient):
 		wantErr = doctor.ErrAppointmentNotFound
@@ -365,17 +399,20 @@ func (m *model) reschedule(t *rapid.T) {
 	case !a.start.After(m.now):
 		wantErr = doctor.ErrAppointmentStarted
 	default:
-		wantErr = m.slotErr(start, id)
+		wantErr, lapsed = m.slotErr(start, id)
 	}
 	var want []domain.Event
 	if a != nil && !start.Equal(a.start) {
-		want = []domain.Event{doctor.AppointmentRescheduled{
+		want = append(m.lapsedEvents(lapsed), doctor.AppointmentRescheduled{
 			DoctorID: docID, AppointmentID: id, PreviousStart: a.start, PreviousEnd: a.end,
 			Start: start, End: start.Add(slotLen), RescheduledAt: m.now,
-		}}
+		})
 	}
 	if m.expect(t, fmt.Sprintf("reschedule %s to %v by %v", id, start, by), err, wantErr, want) && len(want) > 0 {
 		a.start, a.end = start, start.Add(slotLen)
+		for _, l := range lapsed {
+			l.status = doctor.StatusExpired
+		}
 	}
 }
 
@@ -434,7 +471,7 @@ func (m *model) addTimeOff(t *rapid.T) {
 	for _, a := range hit {
 		want = append(want, doctor.AppointmentCancelled{
 			DoctorID: docID, AppointmentID: a.id, Start: a.start, End: a.end, Reason: "doctor time off",
-			CancelledBy: domain.RoleDoctor, RefundDue: a.paid, CancelledAt: m.now,
+			CancelledBy: domain.RoleDoctor, RefundDue: a.paid, RefundAmount: refundOf(a), CancelledAt: m.now,
 		})
 	}
 	want = append(want, doctor.TimeOffAdded{DoctorID: docID, TimeOffID: id, From: from, To: to})
@@ -510,7 +547,7 @@ func (m *model) check(t *rapid.T) {
 	for _, date := range modelDates {
 		var wantFree []time.Time
 		for _, s := range m.slots {
-			if doctor.DateOf(s.In(nyLoc)) == date && m.slotErr(s, "") == nil {
+			if err, _ := m.slotErr(s, ""); doctor.DateOf(s.In(nyLoc)) == date && err == nil {
 				wantFree = append(wantFree, s)
 			}
 		}
@@ -631,4 +668,11 @@ func TestModel(t *testing.T) {
 			t.Errorf("no sequence reached %q", k)
 		}
 	}
+}
+
+func refundOf(a *mAppt) int64 {
+	if a.paid {
+		return fees
+	}
+	return 0
 }

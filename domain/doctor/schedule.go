@@ -29,6 +29,10 @@ const (
 	MaxBookingWindowDays = 365
 	MaxMinNoticeMinutes  = 30 * 24 * 60
 	MaxHoldMinutes       = 24 * 60
+	MaxRefundCutoffHours = 30 * 24
+	// DefaultRefundCutoffHours is the cutoff a schedule gets when its
+	// request leaves it out (the API's default).
+	DefaultRefundCutoffHours = 24
 )
 
 // WeeklyHours is one working range on a weekday (1 = Monday ... 7 = Sunday),
@@ -47,6 +51,10 @@ type Schedule struct {
 	MinNoticeMinutes  int           `json:"minNoticeMinutes"`
 	PaymentPolicy     PaymentPolicy `json:"paymentPolicy"`
 	HoldMinutes       int           `json:"holdMinutes"`
+	// RefundCutoffHours: a patient who cancels a paid appointment at least
+	// this long before its start is refunded in full (a doctor's or an
+	// admin's cancellation always is).
+	RefundCutoffHours int           `json:"refundCutoffHours"`
 	Weekly            []WeeklyHours `json:"weekly"`
 }
 
@@ -117,6 +125,9 @@ func (s Schedule) Compile() (*Grid, error) {
 		}
 	default:
 		return bad("paymentPolicy must be none, optional or required")
+	}
+	if s.RefundCutoffHours < 0 || s.RefundCutoffHours > MaxRefundCutoffHours {
+		return bad("refundCutoffHours must be between 0 and %d", MaxRefundCutoffHours)
 	}
 	if len(s.Weekly) > 7*24 {
 		return bad("too many weekly ranges")

@@ -248,7 +248,7 @@ func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.Appoint
 		set = bson.D{str("payment.status", string(doctor.PaymentFailedState))}
 		cond = []bson.E{str("payment.status", string(doctor.PaymentPending))}
 	case doctor.RefundIssued:
-		set = bson.D{str("payment.status", string(doctor.PaymentRefunded))}
+		set = bson.D{str("payment.status", string(doctor.PaymentRefundPending))}
 		cond = []bson.E{str("payment.paymentId", ev.PaymentID)}
 	}
 	matched, err := updateGuarded(ctx, m.appts, id, p, set, cond...)

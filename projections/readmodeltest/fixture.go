@@ -224,7 +224,10 @@ func (h *history) reserve(docID, apptID, patientID string, start time.Time) doct
 	case doctor.PaymentOptional:
 		e.PaymentStatus = doctor.PaymentPending
 	case doctor.PaymentRequired:
-		until := reservedAt.Add(15 * time.Minute)
+		// Held for 15 minutes from the suite's "now" (nowK), so that a
+		// hold answers as held to the suite's slot questions; a hold that
+		// ran out frees its slot at once, even before HoldExpired.
+		until := nowK.Add(15 * time.Minute)
 		e.Status, e.PaymentStatus, e.HoldExpiresAt = doctor.StatusHeld, doctor.PaymentPending, &until
 	}
 	h.add(doctor.StreamID(docID), domain.Actor{UserID: patientID, Role: domain.RolePatient}, e)

@@ -999,7 +999,7 @@ func (s *suite) appointmentPayments(t *testing.T) {
 	step(func() { h.cancel("y1", "", domain.RolePatient, true) })
 	expect("y1", doctor.StatusCancelled, projections.Payment{Status: "paid", OrderID: "order_1", PaymentID: "pay_1"})
 	step(func() { h.refund("y1", "pay_1", "rfnd_1") })
-	expect("y1", doctor.StatusCancelled, projections.Payment{Status: "refunded", OrderID: "order_1", PaymentID: "pay_1"})
+	expect("y1", doctor.StatusCancelled, projections.Payment{Status: "refund_pending", OrderID: "order_1", PaymentID: "pay_1"})
 
 	// Paid after the hold expired: recorded as paid (refund due), then refunded.
 	step(func() { h.reserve(diya, "y2", rahul, kol(2, 9, 30)); h.order("y2", "order_y2"); h.expire("y2") })
@@ -1007,7 +1007,7 @@ func (s *suite) appointmentPayments(t *testing.T) {
 	step(func() { h.capture("y2", "pay_y2", "order_y2", true, false) })
 	expect("y2", doctor.StatusExpired, projections.Payment{Status: "paid", OrderID: "order_y2", PaymentID: "pay_y2"})
 	step(func() { h.refund("y2", "pay_y2", "rfnd_y2") })
-	expect("y2", doctor.StatusExpired, projections.Payment{Status: "refunded", OrderID: "order_y2", PaymentID: "pay_y2"})
+	expect("y2", doctor.StatusExpired, projections.Payment{Status: "refund_pending", OrderID: "order_y2", PaymentID: "pay_y2"})
 
 	// Optional payment: confirmed and pending, paid at the clinic or online.
 	step(func() { h.reserve(chen, "y3", sara, time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC)) })
