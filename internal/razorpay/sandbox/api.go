@@ -50,6 +50,9 @@ func (e *Emulator) faulty(next http.Handler) http.Handler {
 			}
 			writeError(w, serverError(status))
 		case FaultHang:
+			// The server notices a client that gave up only once the body
+			// is read.
+			_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, 1<<20))
 			select {
 			case <-r.Context().Done():
 			case <-e.ctx.Done():
