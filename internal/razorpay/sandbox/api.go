@@ -292,65 +292,59 @@ func (e *Emulator) listOrders(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, collection(items))
 }
 
-func (e *Emulator) getOrder(w http.ResponseWriter, r *http.Request) {
+// answer writes what look finds (called with e.mu held), or Razorpay's
+// "does not exist".
+func answer[T any](e *Emulator, w http.ResponseWriter, look func() (T, bool)) {
 	e.mu.Lock()
-	o, ok := e.orders[r.PathValue("id")]
-	var j orderJSON
-	if ok {
-		j = o.json()
-	}
+	j, ok := look()
 	e.mu.Unlock()
 	if !ok {
 		writeError(w, notExist())
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
+}
+
+func (e *Emulator) getOrder(w http.ResponseWriter, r *http.Request) {
+	answer(e, w, func() (orderJSON, bool) {
+		o, ok := e.orders[r.PathValue("id")]
+		if !ok {
+			return orderJSON{}, false
+		}
+		return o.json(), true
+	})
 }
 
 func (e *Emulator) orderPayments(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	o, ok := e.orders[r.PathValue("id")]
-	var items []paymentJSON
-	if ok {
+	answer(e, w, func() (collectionJSON[paymentJSON], bool) {
+		o, ok := e.orders[r.PathValue("id")]
+		if !ok {
+			return collectionJSON[paymentJSON]{}, false
+		}
+		var items []paymentJSON
 		for _, id := range o.payments {
 			items = append(items, e.payments[id].json())
 		}
-	}
-	e.mu.Unlock()
-	if !ok {
-		writeError(w, notExist())
-		return
-	}
-	writeJSON(w, http.StatusOK, collection(items))
+		return collection(items), true
+	})
 }
 
 func (e *Emulator) getPayment(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	p, ok := e.payments[r.PathValue("id")]
-	var j paymentJSON
-	if ok {
-		j = p.json()
-	}
-	e.mu.Unlock()
-	if !ok {
-		writeError(w, notExist())
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
+	answer(e, w, func() (paymentJSON, bool) {
+		p, ok := e.payments[r.PathValue("id")]
+		if !ok {
+			return paymentJSON{}, false
+		}
+		return p.json(), true
+	})
 }
 
 func (e *Emulator) getRefund(w http.ResponseWriter, r *http.Request) {
-	e.mu.Lock()
-	rf, ok := e.refunds[r.PathValue("rid")]
-	ok = ok && rf.paymentID == r.PathValue("id")
-	var j refundJSON
-	if ok {
-		j = rf.json()
-	}
-	e.mu.Unlock()
-	if !ok {
-		writeError(w, notExist())
-		return
-	}
-	writeJSON(w, http.StatusOK, j)
+	answer(e, w, func() (refundJSON, bool) {
+		rf, ok := e.refunds[r.PathValue("rid")]
+		if !ok || rf.paymentID != r.PathValue("id") {
+			return refundJSON{}, false
+		}
+		return rf.json(), true
+	})
 }
