@@ -44,11 +44,12 @@ func (s LiveSlots[T]) FreeSlotsJSON(ctx context.Context, id string, from doctor.
 	return s.L.Current().FreeSlotsJSON(ctx, id, from, days, now)
 }
 
-// LiveAppointments implements Appointments and Dashboards.
+// LiveAppointments implements Appointments, Dashboards and Payments.
 type LiveAppointments[T interface {
 	Projection
 	Appointments
 	Dashboards
+	Payments
 }] struct{ L *Live[T] }
 
 func (a LiveAppointments[T]) Appointment(ctx context.Context, id string) (Appointment, error) {
@@ -65,4 +66,8 @@ func (a LiveAppointments[T]) DoctorDashboard(ctx context.Context, id string) (Do
 
 func (a LiveAppointments[T]) AdminDashboard(ctx context.Context) (AdminDashboard, error) {
 	return a.L.Current().AdminDashboard(ctx)
+}
+
+func (a LiveAppointments[T]) Payments(ctx context.Context, q PaymentQuery) (PaymentPage, error) {
+	return a.L.Current().Payments(ctx, q)
 }

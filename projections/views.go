@@ -59,13 +59,17 @@ type Speciality struct {
 	Doctors int    `json:"doctors"`
 }
 
-// Payment of an appointment. API.md names all three fields of the
-// appointment's payment object, so none is omitted (an id not known yet is
-// "").
+// Payment of an appointment, as the domain's doctor.Payment: API.md names
+// all five fields of the appointment's payment object, so none is omitted
+// (an id not known yet is "", an amount 0). Amount is the current order's
+// amount until a payment is captured, then the amount paid; RefundedAmount
+// sums the processed refunds of that payment.
 type Payment struct {
-	Status    string `json:"status"`
-	OrderID   string `json:"orderId"`
-	PaymentID string `json:"paymentId"`
+	Status         string `json:"status"`
+	OrderID        string `json:"orderId"`
+	PaymentID      string `json:"paymentId"`
+	Amount         int64  `json:"amount"`
+	RefundedAmount int64  `json:"refundedAmount"`
 }
 
 // Appointment is an appointment as readers see it.
@@ -79,22 +83,28 @@ type Payment struct {
 //
 // Fees are integer minor units of Currency (paise for INR: 50000 is
 // INR 500.00), fixed at booking.
+//
+// HoldExpiresAt is set while the appointment is held (its slot is free
+// again from that instant on, even before HoldExpired is recorded) and nil
+// in every other status. It is shared by the copies of a view: do not
+// modify what it points to.
 type Appointment struct {
-	ID           string    `json:"id"`
-	DoctorID     string    `json:"doctorId"`
-	DoctorName   string    `json:"doctorName"`
-	PatientID    string    `json:"patientId"`
-	PatientName  string    `json:"patientName"`
-	Start        time.Time `json:"start"`
-	End          time.Time `json:"end"`
-	Timezone     string    `json:"timezone"`
-	Status       string    `json:"status"`
-	Fees         int64     `json:"fees"`
-	Currency     string    `json:"currency"`
-	Payment      Payment   `json:"payment"`
-	CreatedAt    time.Time `json:"createdAt"`
-	CancelReason string    `json:"cancelReason"`
-	Position     uint64    `json:"-"`
+	ID            string     `json:"id"`
+	DoctorID      string     `json:"doctorId"`
+	DoctorName    string     `json:"doctorName"`
+	PatientID     string     `json:"patientId"`
+	PatientName   string     `json:"patientName"`
+	Start         time.Time  `json:"start"`
+	End           time.Time  `json:"end"`
+	Timezone      string     `json:"timezone"`
+	Status        string     `json:"status"`
+	Fees          int64      `json:"fees"`
+	Currency      string     `json:"currency"`
+	Payment       Payment    `json:"payment"`
+	HoldExpiresAt *time.Time `json:"holdExpiresAt,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	CancelReason  string     `json:"cancelReason"`
+	Position      uint64     `json:"-"`
 }
 
 // AppointmentQuery selects appointments, newest booking first. PatientID
@@ -171,6 +181,40 @@ type Appointments interface {
 	Appointments(ctx context.Context, q AppointmentQuery) (AppointmentPage, error)
 }
 
+// PaymentQuery selects payments for GET /admin/payments, newest change first.
+type PaymentQuery struct {
+	Status string // "" = all; else one of pending, paid, refund_pending, refunded, failed
+	Limit  int    // 1..200 (default 50)
+	Cursor string
+}
+
+// PaymentRow is the payment of one appointment that takes an online
+// payment (every appointment whose payment status is not not_required).
+// UpdatedAt is when the last payment event of the appointment was
+// recorded (its reservation's, before any).
+type PaymentRow struct {
+	AppointmentID  string    `json:"appointmentId"`
+	DoctorID       string    `json:"doctorId"`
+	OrderID        string    `json:"orderId"`
+	PaymentID      string    `json:"paymentId"`
+	Status         string    `json:"status"`
+	Amount         int64     `json:"amount"`
+	RefundedAmount int64     `json:"refundedAmount"`
+	Currency       string    `json:"currency"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// PaymentPage is one page of payments.
+type PaymentPage struct {
+	Payments   []PaymentRow `json:"payments"`
+	NextCursor string       `json:"nextCursor,omitempty"`
+}
+
+// Payments answers the admin's payments list.
+type Payments interface {
+	Payments(ctx context.Context, q PaymentQuery) (PaymentPage, error)
+}
+
 // Dashboards answers the dashboards.
 type Dashboards interface {
 	DoctorDashboard(ctx context.Context, doctorID string) (DoctorDashboard, error)
@@ -239,45 +283,38 @@ func (q *AppointmentQuery) Validate() error {
 	return nil
 }
 
-// IsNotFound reports whether err is a read-model miss.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+// Validate normalises and checks a payments query. not_required is not a
+// status the list can show, so it is refused like any unknown one.
+func (q *PaymentQuery) Validate() error {
+	if q.Limit == 0 {
+		q.Limit = 50
+	}
+	if q.Limit < 1 || q.Limit > MaxPageSize {
+		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	}
+	switch doctor.PaymentStatus(q.Status) {
+	case "", doctor.PaymentPending, doctor.PaymentPaid, doctor.PaymentRefundPending, doctor.PaymentRefunded, doctor.PaymentFailedState:
+	default:
+		return domain.Invalid("status must be one of pending, paid, refund_pending, refunded, failed")
+	}
+	return nil
+}
 
-// FoldAppointment applies an event about an appointment to what readers
-// see of it: the one statement of these rules for every read model. The
-// conditional payment facts change nothing when their condition does not
-// hold (the caller moves the position either way).
-func FoldAppointment(a *Appointment, ev doctor.AppointmentEvent) {
-	switch ev := ev.(type) {
-	case doctor.AppointmentConfirmed:
-		a.Status = string(doctor.StatusConfirmed)
-	case doctor.HoldExpired:
-		a.Status = string(doctor.StatusExpired)
-	case doctor.AppointmentCancelled:
-		a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
-	case doctor.AppointmentRescheduled:
-		a.Start, a.End = ev.Start, ev.End
-	case doctor.AppointmentCompleted:
-		a.Status = string(doctor.StatusCompleted)
-	case doctor.AppointmentMarkedNoShow:
-		a.Status = string(doctor.StatusNoShow)
-	case doctor.PaymentOrderCreated:
-		a.Payment.OrderID = ev.OrderID
-	case doctor.PaymentCaptured:
-		// A payment that is due back does not replace a payment that stands.
-		if ev.RefundDue && a.Payment.Status == string(doctor.PaymentPaid) {
-			return
-		}
-		a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
-		if ev.OrderID != "" {
-			a.Payment.OrderID = ev.OrderID
-		}
-	case doctor.PaymentFailed:
-		if a.Payment.Status == string(doctor.PaymentPending) {
-			a.Payment.Status = string(doctor.PaymentFailedState)
-		}
-	case doctor.RefundIssued:
-		if a.Payment.PaymentID == ev.PaymentID {
-			a.Payment.Status = string(doctor.PaymentRefundPending)
-		}
+// Row is the record's row in the payments list.
+func (r *AppointmentRecord) Row() PaymentRow {
+	return PaymentRow{
+		AppointmentID: r.ID, DoctorID: r.DoctorID, OrderID: r.Payment.OrderID, PaymentID: r.Payment.PaymentID,
+		Status: r.Payment.Status, Amount: r.Payment.Amount, RefundedAmount: r.Payment.RefundedAmount,
+		Currency: r.Currency, UpdatedAt: r.PaymentAt,
 	}
 }
+
+// Listed reports whether the record has a row in the payments list, and
+// one that q (validated) selects.
+func (r *AppointmentRecord) Listed(q PaymentQuery) bool {
+	s := r.Payment.Status
+	return s != string(doctor.PaymentNotRequired) && (q.Status == "" || s == q.Status)
+}
+
+// IsNotFound reports whether err is a read-model miss.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -40,6 +40,7 @@ type readModelSet struct {
 	appointmentsView interface {
 		projections.Appointments
 		projections.Dashboards
+		projections.Payments
 	}
 }
 
@@ -95,6 +96,7 @@ func liveModels[
 		projections.Projection
 		projections.Appointments
 		projections.Dashboards
+		projections.Payments
 	},
 ](d func() D, s func() S, ap func() A) readModelSet {
 	dl, sl, al := projections.NewLive(d), projections.NewLive(s), projections.NewLive(ap)

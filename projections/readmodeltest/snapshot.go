@@ -88,6 +88,12 @@ func Snapshot(ctx context.Context, t testing.TB, m Models, p Probe) string {
 	}
 	ad, err := m.Dashboards.AdminDashboard(ctx)
 	ask("admin dashboard", adminDashboardView{ad, appointmentViews(ad.Latest)}, err)
+	if m.Payments != nil {
+		for _, st := range []string{"", "pending", "paid", "refund_pending", "refunded", "failed"} {
+			rows, err := walkPayments(ctx, m.Payments, projections.PaymentQuery{Status: st, Limit: p.PageSize})
+			ask(fmt.Sprintf("payments status=%q", st), paymentViews(rows), err)
+		}
+	}
 	b, err := json.MarshalIndent(out, "", " ")
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
@@ -139,6 +145,40 @@ func walk(ctx context.Context, a projections.Appointments, q projections.Appoint
 	}
 }
 
+// walkPayments follows the cursors of q to the end, failing on a repeated
+// cursor.
+func walkPayments(ctx context.Context, p projections.Payments, q projections.PaymentQuery) ([]projections.PaymentRow, error) {
+	var all []projections.PaymentRow
+	seen := map[string]bool{}
+	for {
+		page, err := p.Payments(ctx, q)
+		if err != nil {
+			return nil, err
+		}
+		if page.Payments == nil {
+			return nil, errors.New("nil payments, want a list")
+		}
+		all = append(all, page.Payments...)
+		if page.NextCursor == "" {
+			return all, nil
+		}
+		if seen[page.NextCursor] || len(page.Payments) == 0 {
+			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d payments", page.NextCursor, len(all))
+		}
+		seen[page.NextCursor] = true
+		q.Cursor = page.NextCursor
+	}
+}
+
+func paymentViews(rows []projections.PaymentRow) []projections.PaymentRow {
+	out := make([]projections.PaymentRow, len(rows))
+	for i, r := range rows {
+		r.UpdatedAt = r.UpdatedAt.UTC()
+		out[i] = r
+	}
+	return out
+}
+
 func errCode(err error) string {
 	if c := domain.CodeOf(err); c != "" {
 		return c
@@ -179,6 +219,9 @@ type apptView struct {
 
 func appointmentView(a projections.Appointment) apptView {
 	a.Start, a.End, a.CreatedAt = a.Start.UTC(), a.End.UTC(), a.CreatedAt.UTC()
+	if a.HoldExpiresAt != nil {
+		a.HoldExpiresAt = new(a.HoldExpiresAt.UTC())
+	}
 	return apptView{a, a.Position}
 }
 

@@ -428,7 +428,7 @@ func TestReadModelSuiteThroughCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		return readmodeltest.Models{
-			Directory: c, Slots: c, Appointments: apps, Dashboards: apps,
+			Directory: c, Slots: c, Appointments: apps, Dashboards: apps, Payments: apps,
 			Projections: []projections.Projection{dir, slots, apps, rediscache.NewInvalidation(client, prefix)},
 		}
 	})
