@@ -29,11 +29,12 @@ func (d LiveDirectory[T]) Specialities(ctx context.Context) ([]Speciality, error
 	return d.L.Current().Specialities(ctx)
 }
 
-// LiveSlots implements Slots and SlotsJSON.
+// LiveSlots implements Slots, SlotsJSON and SlotsAnswers.
 type LiveSlots[T interface {
 	Projection
 	Slots
 	SlotsJSON
+	SlotsAnswers
 }] struct{ L *Live[T] }
 
 func (s LiveSlots[T]) FreeSlots(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (FreeSlots, error) {
@@ -42,6 +43,10 @@ func (s LiveSlots[T]) FreeSlots(ctx context.Context, id string, from doctor.Date
 
 func (s LiveSlots[T]) FreeSlotsJSON(ctx context.Context, id string, from doctor.Date, days int, now time.Time) ([]byte, error) {
 	return s.L.Current().FreeSlotsJSON(ctx, id, from, days, now)
+}
+
+func (s LiveSlots[T]) FreeSlotsAnswer(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (SlotsAnswer, error) {
+	return s.L.Current().FreeSlotsAnswer(ctx, id, from, days, now)
 }
 
 // LiveAppointments implements Appointments, Dashboards and Payments.

@@ -175,6 +175,49 @@ type SlotsJSON interface {
 	FreeSlotsJSON(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) ([]byte, error)
 }
 
+// SlotsAnswer is a free-slots answer in its JSON form (FreeSlotsJSON) with
+// the span of instants around the now it was asked at over which the
+// doctor's holds stand as they did then. A held slot is free from its
+// hold's expiry on, with no event to say so: as far as holds go, the
+// answer holds again only at instants in [HoldsFrom, HoldsUntil).
+// HoldsFrom is the latest hold expiry at or before now, HoldsUntil the
+// earliest one after it; either is zero when there is none.
+type SlotsAnswer struct {
+	JSON       []byte
+	HoldsFrom  time.Time
+	HoldsUntil time.Time
+}
+
+// Covers reports whether t lies in [HoldsFrom, HoldsUntil).
+func (a SlotsAnswer) Covers(t time.Time) bool {
+	return (a.HoldsFrom.IsZero() || !t.Before(a.HoldsFrom)) && (a.HoldsUntil.IsZero() || t.Before(a.HoldsUntil))
+}
+
+// SlotsAnswers is what a cache in front of the free slots reads: the JSON
+// answer with how long its holds stand (see SlotsAnswer).
+type SlotsAnswers interface {
+	FreeSlotsAnswer(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (SlotsAnswer, error)
+}
+
+// HoldWindow is the span [from, until) around now in which none of d's
+// holds runs out (see SlotsAnswer); a zero end is unbounded.
+func HoldWindow(d *doctor.Doctor, now time.Time) (from, until time.Time) {
+	for _, a := range d.LiveAppointments() {
+		if a.Status != doctor.StatusHeld || a.HoldExpiresAt.IsZero() {
+			continue
+		}
+		switch e := a.HoldExpiresAt; {
+		case !now.Before(e):
+			if e.After(from) {
+				from = e
+			}
+		case until.IsZero() || e.Before(until):
+			until = e
+		}
+	}
+	return from, until
+}
+
 // Appointments answers questions about appointments.
 type Appointments interface {
 	Appointment(ctx context.Context, id string) (Appointment, error)

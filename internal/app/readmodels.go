@@ -36,6 +36,7 @@ type readModelSet struct {
 	slotsView     interface {
 		projections.Slots
 		projections.SlotsJSON
+		projections.SlotsAnswers
 	}
 	appointmentsView interface {
 		projections.Appointments
@@ -91,6 +92,7 @@ func liveModels[
 		projections.Projection
 		projections.Slots
 		projections.SlotsJSON
+		projections.SlotsAnswers
 	},
 	A interface {
 		projections.Projection

@@ -62,6 +62,7 @@ func Run(t *testing.T, newModels func(t *testing.T) Models) {
 		{"Slots/UnavailableDoctor", s.slotsUnavailable},
 		{"Slots/RelativeToNow", s.slotsNow},
 		{"Slots/DaysAndMisses", s.slotsDays},
+		{"Slots/LapsedHoldIsFreeAtOnce", s.slotsLapsedHold},
 		{"Appointments/ByIDWithDoctorName", s.appointmentByID},
 		{"Appointments/TimezoneOfTheDoctor", s.appointmentTimezone},
 		{"Appointments/ListsNewestBookingFirst", s.appointmentLists},
