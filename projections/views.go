@@ -307,13 +307,22 @@ const MaxSlotDays = 31
 // MaxPageSize bounds AppointmentQuery.Limit.
 const MaxPageSize = 200
 
+// pageLimit defaults a page size of 0 to 50 and checks it is within
+// 1..MaxPageSize.
+func pageLimit(limit *int) error {
+	if *limit == 0 {
+		*limit = 50
+	}
+	if *limit < 1 || *limit > MaxPageSize {
+		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	}
+	return nil
+}
+
 // Validate normalises and checks a query.
 func (q *AppointmentQuery) Validate() error {
-	if q.Limit == 0 {
-		q.Limit = 50
-	}
-	if q.Limit < 1 || q.Limit > MaxPageSize {
-		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	if err := pageLimit(&q.Limit); err != nil {
+		return err
 	}
 	switch doctor.Status(q.Status) {
 	case "", doctor.StatusHeld, doctor.StatusConfirmed, doctor.StatusCancelled, doctor.StatusExpired, doctor.StatusCompleted, doctor.StatusNoShow:
@@ -329,11 +338,8 @@ func (q *AppointmentQuery) Validate() error {
 // Validate normalises and checks a payments query. not_required is not a
 // status the list can show, so it is refused like any unknown one.
 func (q *PaymentQuery) Validate() error {
-	if q.Limit == 0 {
-		q.Limit = 50
-	}
-	if q.Limit < 1 || q.Limit > MaxPageSize {
-		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	if err := pageLimit(&q.Limit); err != nil {
+		return err
 	}
 	switch doctor.PaymentStatus(q.Status) {
 	case "", doctor.PaymentPending, doctor.PaymentPaid, doctor.PaymentRefundPending, doctor.PaymentRefunded, doctor.PaymentFailedState:

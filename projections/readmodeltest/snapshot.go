@@ -126,48 +126,47 @@ func SameSnapshot(t testing.TB, what, got, want string) {
 
 // walk follows the cursors of q to the end, failing on a repeated cursor.
 func walk(ctx context.Context, a projections.Appointments, q projections.AppointmentQuery) ([]projections.Appointment, error) {
-	var all []projections.Appointment
-	seen := map[string]bool{}
-	for {
+	return follow(func(cursor string) ([]projections.Appointment, string, error) {
+		q.Cursor = cursor
 		page, err := a.Appointments(ctx, q)
+		return page.Appointments, page.NextCursor, err
+	})
+}
+
+// follow reads the pages that next gives from the first (cursor "") to
+// the last, failing on a repeated cursor or a nil page.
+func follow[R any](next func(cursor string) ([]R, string, error)) ([]R, error) {
+	var all []R
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		rows, nextCursor, err := next(cursor)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, page.Appointments...)
-		if page.NextCursor == "" {
+		if rows == nil {
+			return nil, errors.New("a nil page, want a list")
+		}
+		all = append(all, rows...)
+		if nextCursor == "" {
 			return all, nil
 		}
-		if seen[page.NextCursor] || len(page.Appointments) == 0 {
-			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d appointments", page.NextCursor, len(all))
+		if seen[nextCursor] || len(rows) == 0 {
+			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d rows", nextCursor, len(all))
 		}
-		seen[page.NextCursor] = true
-		q.Cursor = page.NextCursor
+		seen[nextCursor] = true
+		cursor = nextCursor
 	}
 }
 
 // walkPayments follows the cursors of q to the end, failing on a repeated
 // cursor.
 func walkPayments(ctx context.Context, p projections.Payments, q projections.PaymentQuery) ([]projections.PaymentRow, error) {
-	var all []projections.PaymentRow
-	seen := map[string]bool{}
-	for {
+	return follow(func(cursor string) ([]projections.PaymentRow, string, error) {
+		q.Cursor = cursor
 		page, err := p.Payments(ctx, q)
-		if err != nil {
-			return nil, err
-		}
-		if page.Payments == nil {
-			return nil, errors.New("nil payments, want a list")
-		}
-		all = append(all, page.Payments...)
-		if page.NextCursor == "" {
-			return all, nil
-		}
-		if seen[page.NextCursor] || len(page.Payments) == 0 {
-			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d payments", page.NextCursor, len(all))
-		}
-		seen[page.NextCursor] = true
-		q.Cursor = page.NextCursor
-	}
+		return page.Payments, page.NextCursor, err
+	})
 }
 
 func paymentViews(rows []projections.PaymentRow) []projections.PaymentRow {
