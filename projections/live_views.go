@@ -45,6 +45,7 @@ func (s LiveSlots[T]) FreeSlotsJSON(ctx context.Context, id string, from doctor.
 	return s.L.Current().FreeSlotsJSON(ctx, id, from, days, now)
 }
 
+// FreeSlotsAnswer implements SlotsAnswers.
 func (s LiveSlots[T]) FreeSlotsAnswer(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (SlotsAnswer, error) {
 	return s.L.Current().FreeSlotsAnswer(ctx, id, from, days, now)
 }
@@ -73,6 +74,7 @@ func (a LiveAppointments[T]) AdminDashboard(ctx context.Context) (AdminDashboard
 	return a.L.Current().AdminDashboard(ctx)
 }
 
+// Payments implements Payments.
 func (a LiveAppointments[T]) Payments(ctx context.Context, q PaymentQuery) (PaymentPage, error) {
 	return a.L.Current().Payments(ctx, q)
 }
