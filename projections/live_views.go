@@ -29,11 +29,12 @@ func (d LiveDirectory[T]) Specialities(ctx context.Context) ([]Speciality, error
 	return d.L.Current().Specialities(ctx)
 }
 
-// LiveSlots implements Slots and SlotsJSON.
+// LiveSlots implements Slots, SlotsJSON and SlotsAnswers.
 type LiveSlots[T interface {
 	Projection
 	Slots
 	SlotsJSON
+	SlotsAnswers
 }] struct{ L *Live[T] }
 
 func (s LiveSlots[T]) FreeSlots(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (FreeSlots, error) {
@@ -44,11 +45,17 @@ func (s LiveSlots[T]) FreeSlotsJSON(ctx context.Context, id string, from doctor.
 	return s.L.Current().FreeSlotsJSON(ctx, id, from, days, now)
 }
 
-// LiveAppointments implements Appointments and Dashboards.
+// FreeSlotsAnswer implements SlotsAnswers.
+func (s LiveSlots[T]) FreeSlotsAnswer(ctx context.Context, id string, from doctor.Date, days int, now time.Time) (SlotsAnswer, error) {
+	return s.L.Current().FreeSlotsAnswer(ctx, id, from, days, now)
+}
+
+// LiveAppointments implements Appointments, Dashboards and Payments.
 type LiveAppointments[T interface {
 	Projection
 	Appointments
 	Dashboards
+	Payments
 }] struct{ L *Live[T] }
 
 func (a LiveAppointments[T]) Appointment(ctx context.Context, id string) (Appointment, error) {
@@ -65,4 +72,9 @@ func (a LiveAppointments[T]) DoctorDashboard(ctx context.Context, id string) (Do
 
 func (a LiveAppointments[T]) AdminDashboard(ctx context.Context) (AdminDashboard, error) {
 	return a.L.Current().AdminDashboard(ctx)
+}
+
+// Payments implements Payments.
+func (a LiveAppointments[T]) Payments(ctx context.Context, q PaymentQuery) (PaymentPage, error) {
+	return a.L.Current().Payments(ctx, q)
 }

@@ -316,7 +316,7 @@ func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	}
 	got := readmodeltest.Models{
 		Directory: projections.LiveDirectory[slowDirectory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots},
-		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps},
+		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: apps},
 	}
 	readmodeltest.SameSnapshot(t, "read models over a trimmed stream",
 		readmodeltest.Snapshot(ctx, t, got, w.probe()),

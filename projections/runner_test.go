@@ -178,7 +178,8 @@ func must[T any](t *testing.T, what string) func(T, error) T {
 }
 
 // scenario runs every kind of command: bookings under the three payment
-// policies, cancel, reschedule, payments, a hold expiry, a refund, a
+// policies, cancel, reschedule, payments, a hold expiry, refunds (failed,
+// and processed), a
 // profile change, time off that cancels a booking, completion and no-show.
 // It advances the clock.
 func scenario(t *testing.T, w *world) {
@@ -212,6 +213,9 @@ func scenario(t *testing.T, w *world) {
 	must[commands.AppointmentResult](t, "capture emma")(w.h.CapturePayment(ctx, system, commands.CapturePayment{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", OrderID: "order_e0", Amount: 50000, Currency: "USD"}))
 	must[commands.AppointmentResult](t, "cancel paid")(w.h.CancelAppointment(ctx, admin, commands.CancelAppointment{DoctorID: emma, AppointmentID: e0, Reason: "clinic closed"}))
 	must[commands.AppointmentResult](t, "refund")(w.h.IssueRefund(ctx, system, commands.IssueRefund{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", RefundID: "rfnd_e0", Amount: 50000}))
+	must[commands.AppointmentResult](t, "refund failed")(w.h.FailRefund(ctx, system, commands.FailRefund{DoctorID: emma, AppointmentID: e0, RefundID: "rfnd_e0", Reason: "bank rejected"}))
+	// Processed under a refund id the log never saw issued: issued and processed at once.
+	must[commands.AppointmentResult](t, "refund processed")(w.h.ProcessRefund(ctx, system, commands.ProcessRefund{DoctorID: emma, AppointmentID: e0, PaymentID: "pay_e0", RefundID: "rfnd_e0b", Amount: 50000}))
 
 	name := "Dr. Kavya Iyer-Rao"
 	must[commands.DoctorResult](t, "rename")(w.h.UpdateDoctorProfile(ctx, admin, commands.UpdateDoctorProfile{DoctorID: kavya, Patch: commands.ProfilePatch{Name: &name}}))
@@ -408,7 +412,7 @@ func (rn *runner) catchUp(t *testing.T, w *world) uint64 {
 
 func (rn *runner) models() readmodeltest.Models {
 	return readmodeltest.Models{
-		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: rn.apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: rn.apps},
+		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: rn.apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: rn.apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: rn.apps},
 		Projections: []projections.Projection{rn.dir, rn.slots, rn.apps},
 	}
 }
@@ -460,7 +464,7 @@ func replay(t *testing.T, w *world) readmodeltest.Models {
 			}
 		}
 	}
-	return readmodeltest.Models{Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps, Projections: ps}
+	return readmodeltest.Models{Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps, Payments: apps, Projections: ps}
 }
 
 // agreeWithWriteSide compares the read models with the aggregates folded
@@ -531,8 +535,14 @@ func agreeWithWriteSide(t *testing.T, w *world, m readmodeltest.Models) {
 		wantView := projections.Appointment{
 			ID: id, DoctorID: docID, DoctorName: folded[docID].Profile().Name, PatientID: want.PatientID, PatientName: want.PatientName,
 			Start: want.Start, End: want.End, Timezone: folded[docID].Grid().Schedule().Timezone, Status: string(want.Status), Fees: want.Fees, Currency: want.Currency,
-			Payment:   projections.Payment{Status: string(want.Payment.Status), OrderID: want.Payment.OrderID, PaymentID: want.Payment.PaymentID},
+			Payment: projections.Payment{
+				Status: string(want.Payment.Status), OrderID: want.Payment.OrderID, PaymentID: want.Payment.PaymentID,
+				Amount: want.Payment.Amount, RefundedAmount: want.Payment.RefundedAmount,
+			},
 			CreatedAt: want.CreatedAt, CancelReason: want.CancelReason,
+		}
+		if want.Status == doctor.StatusHeld { // the aggregate keeps the expiry of a hold that ended
+			wantView.HoldExpiresAt = &want.HoldExpiresAt
 		}
 		if !sameAppointment(got, wantView) {
 			t.Errorf("appointment %s:\n read model %+v\n aggregate  %+v", id, got, wantView)
@@ -563,8 +573,11 @@ func agreeWithWriteSide(t *testing.T, w *world, m readmodeltest.Models) {
 }
 
 func sameAppointment(got, want projections.Appointment) bool {
+	if (got.HoldExpiresAt == nil) != (want.HoldExpiresAt == nil) || (got.HoldExpiresAt != nil && !got.HoldExpiresAt.Equal(*want.HoldExpiresAt)) {
+		return false
+	}
 	norm := func(a projections.Appointment) projections.Appointment {
-		a.Start, a.End, a.CreatedAt, a.Position = a.Start.UTC(), a.End.UTC(), a.CreatedAt.UTC(), 0
+		a.Start, a.End, a.CreatedAt, a.Position, a.HoldExpiresAt = a.Start.UTC(), a.End.UTC(), a.CreatedAt.UTC(), 0, nil
 		return a
 	}
 	return norm(got) == norm(want)
@@ -1011,7 +1024,7 @@ func TestRunnerBatches(t *testing.T) {
 	}
 	m := readmodeltest.Models{
 		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots},
-		Appointments: projections.LiveAppointments[*batchingAppointments]{L: live}, Dashboards: projections.LiveAppointments[*batchingAppointments]{L: live},
+		Appointments: projections.LiveAppointments[*batchingAppointments]{L: live}, Dashboards: projections.LiveAppointments[*batchingAppointments]{L: live}, Payments: projections.LiveAppointments[*batchingAppointments]{L: live},
 	}
 	readmodeltest.SameSnapshot(t, "batched vs replay", readmodeltest.Snapshot(context.Background(), t, m, w.probe()),
 		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))

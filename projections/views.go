@@ -59,13 +59,17 @@ type Speciality struct {
 	Doctors int    `json:"doctors"`
 }
 
-// Payment of an appointment. API.md names all three fields of the
-// appointment's payment object, so none is omitted (an id not known yet is
-// "").
+// Payment of an appointment, as the domain's doctor.Payment: API.md names
+// all five fields of the appointment's payment object, so none is omitted
+// (an id not known yet is "", an amount 0). Amount is the current order's
+// amount until a payment is captured, then the amount paid; RefundedAmount
+// sums the processed refunds of that payment.
 type Payment struct {
-	Status    string `json:"status"`
-	OrderID   string `json:"orderId"`
-	PaymentID string `json:"paymentId"`
+	Status         string `json:"status"`
+	OrderID        string `json:"orderId"`
+	PaymentID      string `json:"paymentId"`
+	Amount         int64  `json:"amount"`
+	RefundedAmount int64  `json:"refundedAmount"`
 }
 
 // Appointment is an appointment as readers see it.
@@ -79,22 +83,28 @@ type Payment struct {
 //
 // Fees are integer minor units of Currency (paise for INR: 50000 is
 // INR 500.00), fixed at booking.
+//
+// HoldExpiresAt is set while the appointment is held (its slot is free
+// again from that instant on, even before HoldExpired is recorded) and nil
+// in every other status. It is shared by the copies of a view: do not
+// modify what it points to.
 type Appointment struct {
-	ID           string    `json:"id"`
-	DoctorID     string    `json:"doctorId"`
-	DoctorName   string    `json:"doctorName"`
-	PatientID    string    `json:"patientId"`
-	PatientName  string    `json:"patientName"`
-	Start        time.Time `json:"start"`
-	End          time.Time `json:"end"`
-	Timezone     string    `json:"timezone"`
-	Status       string    `json:"status"`
-	Fees         int64     `json:"fees"`
-	Currency     string    `json:"currency"`
-	Payment      Payment   `json:"payment"`
-	CreatedAt    time.Time `json:"createdAt"`
-	CancelReason string    `json:"cancelReason"`
-	Position     uint64    `json:"-"`
+	ID            string     `json:"id"`
+	DoctorID      string     `json:"doctorId"`
+	DoctorName    string     `json:"doctorName"`
+	PatientID     string     `json:"patientId"`
+	PatientName   string     `json:"patientName"`
+	Start         time.Time  `json:"start"`
+	End           time.Time  `json:"end"`
+	Timezone      string     `json:"timezone"`
+	Status        string     `json:"status"`
+	Fees          int64      `json:"fees"`
+	Currency      string     `json:"currency"`
+	Payment       Payment    `json:"payment"`
+	HoldExpiresAt *time.Time `json:"holdExpiresAt,omitempty"`
+	CreatedAt     time.Time  `json:"createdAt"`
+	CancelReason  string     `json:"cancelReason"`
+	Position      uint64     `json:"-"`
 }
 
 // AppointmentQuery selects appointments, newest booking first. PatientID
@@ -165,10 +175,87 @@ type SlotsJSON interface {
 	FreeSlotsJSON(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) ([]byte, error)
 }
 
+// SlotsAnswer is a free-slots answer in its JSON form (FreeSlotsJSON) with
+// the span of instants around the now it was asked at over which the
+// doctor's holds stand as they did then. A held slot is free from its
+// hold's expiry on, with no event to say so: as far as holds go, the
+// answer holds again only at instants in [HoldsFrom, HoldsUntil).
+// HoldsFrom is the latest hold expiry at or before now, HoldsUntil the
+// earliest one after it; either is zero when there is none.
+type SlotsAnswer struct {
+	JSON       []byte
+	HoldsFrom  time.Time
+	HoldsUntil time.Time
+}
+
+// Covers reports whether t lies in [HoldsFrom, HoldsUntil).
+func (a SlotsAnswer) Covers(t time.Time) bool {
+	return (a.HoldsFrom.IsZero() || !t.Before(a.HoldsFrom)) && (a.HoldsUntil.IsZero() || t.Before(a.HoldsUntil))
+}
+
+// SlotsAnswers is what a cache in front of the free slots reads: the JSON
+// answer with how long its holds stand (see SlotsAnswer).
+type SlotsAnswers interface {
+	FreeSlotsAnswer(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (SlotsAnswer, error)
+}
+
+// HoldWindow is the span [from, until) around now in which none of d's
+// holds runs out (see SlotsAnswer); a zero end is unbounded.
+func HoldWindow(d *doctor.Doctor, now time.Time) (from, until time.Time) {
+	for _, a := range d.LiveAppointments() {
+		if a.Status != doctor.StatusHeld || a.HoldExpiresAt.IsZero() {
+			continue
+		}
+		switch e := a.HoldExpiresAt; {
+		case !now.Before(e):
+			if e.After(from) {
+				from = e
+			}
+		case until.IsZero() || e.Before(until):
+			until = e
+		}
+	}
+	return from, until
+}
+
 // Appointments answers questions about appointments.
 type Appointments interface {
 	Appointment(ctx context.Context, id string) (Appointment, error)
 	Appointments(ctx context.Context, q AppointmentQuery) (AppointmentPage, error)
+}
+
+// PaymentQuery selects payments for GET /admin/payments, newest change first.
+type PaymentQuery struct {
+	Status string // "" = all; else one of pending, paid, refund_pending, refunded, failed
+	Limit  int    // 1..200 (default 50)
+	Cursor string
+}
+
+// PaymentRow is the payment of one appointment that takes an online
+// payment (every appointment whose payment status is not not_required).
+// UpdatedAt is when the last payment event of the appointment was
+// recorded (its reservation's, before any).
+type PaymentRow struct {
+	AppointmentID  string    `json:"appointmentId"`
+	DoctorID       string    `json:"doctorId"`
+	OrderID        string    `json:"orderId"`
+	PaymentID      string    `json:"paymentId"`
+	Status         string    `json:"status"`
+	Amount         int64     `json:"amount"`
+	RefundedAmount int64     `json:"refundedAmount"`
+	Currency       string    `json:"currency"`
+	UpdatedAt      time.Time `json:"updatedAt"`
+}
+
+// PaymentPage is one page of payments.
+type PaymentPage struct {
+	Payments   []PaymentRow `json:"payments"`
+	NextCursor string       `json:"nextCursor,omitempty"`
+}
+
+// Payments answers the admin's payments list.
+type Payments interface {
+	Payments(ctx context.Context, q PaymentQuery) (PaymentPage, error)
 }
 
 // Dashboards answers the dashboards.
@@ -220,13 +307,22 @@ const MaxSlotDays = 31
 // MaxPageSize bounds AppointmentQuery.Limit.
 const MaxPageSize = 200
 
+// pageLimit defaults a page size of 0 to 50 and checks it is within
+// 1..MaxPageSize.
+func pageLimit(limit *int) error {
+	if *limit == 0 {
+		*limit = 50
+	}
+	if *limit < 1 || *limit > MaxPageSize {
+		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	}
+	return nil
+}
+
 // Validate normalises and checks a query.
 func (q *AppointmentQuery) Validate() error {
-	if q.Limit == 0 {
-		q.Limit = 50
-	}
-	if q.Limit < 1 || q.Limit > MaxPageSize {
-		return domain.Invalid("limit must be between 1 and %d", MaxPageSize)
+	if err := pageLimit(&q.Limit); err != nil {
+		return err
 	}
 	switch doctor.Status(q.Status) {
 	case "", doctor.StatusHeld, doctor.StatusConfirmed, doctor.StatusCancelled, doctor.StatusExpired, doctor.StatusCompleted, doctor.StatusNoShow:
@@ -239,45 +335,35 @@ func (q *AppointmentQuery) Validate() error {
 	return nil
 }
 
-// IsNotFound reports whether err is a read-model miss.
-func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }
+// Validate normalises and checks a payments query. not_required is not a
+// status the list can show, so it is refused like any unknown one.
+func (q *PaymentQuery) Validate() error {
+	if err := pageLimit(&q.Limit); err != nil {
+		return err
+	}
+	switch doctor.PaymentStatus(q.Status) {
+	case "", doctor.PaymentPending, doctor.PaymentPaid, doctor.PaymentRefundPending, doctor.PaymentRefunded, doctor.PaymentFailedState:
+	default:
+		return domain.Invalid("status must be one of pending, paid, refund_pending, refunded, failed")
+	}
+	return nil
+}
 
-// FoldAppointment applies an event about an appointment to what readers
-// see of it: the one statement of these rules for every read model. The
-// conditional payment facts change nothing when their condition does not
-// hold (the caller moves the position either way).
-func FoldAppointment(a *Appointment, ev doctor.AppointmentEvent) {
-	switch ev := ev.(type) {
-	case doctor.AppointmentConfirmed:
-		a.Status = string(doctor.StatusConfirmed)
-	case doctor.HoldExpired:
-		a.Status = string(doctor.StatusExpired)
-	case doctor.AppointmentCancelled:
-		a.Status, a.CancelReason = string(doctor.StatusCancelled), ev.Reason
-	case doctor.AppointmentRescheduled:
-		a.Start, a.End = ev.Start, ev.End
-	case doctor.AppointmentCompleted:
-		a.Status = string(doctor.StatusCompleted)
-	case doctor.AppointmentMarkedNoShow:
-		a.Status = string(doctor.StatusNoShow)
-	case doctor.PaymentOrderCreated:
-		a.Payment.OrderID = ev.OrderID
-	case doctor.PaymentCaptured:
-		// A payment that is due back does not replace a payment that stands.
-		if ev.RefundDue && a.Payment.Status == string(doctor.PaymentPaid) {
-			return
-		}
-		a.Payment.Status, a.Payment.PaymentID = string(doctor.PaymentPaid), ev.PaymentID
-		if ev.OrderID != "" {
-			a.Payment.OrderID = ev.OrderID
-		}
-	case doctor.PaymentFailed:
-		if a.Payment.Status == string(doctor.PaymentPending) {
-			a.Payment.Status = string(doctor.PaymentFailedState)
-		}
-	case doctor.RefundIssued:
-		if a.Payment.PaymentID == ev.PaymentID {
-			a.Payment.Status = string(doctor.PaymentRefundPending)
-		}
+// Row is the record's row in the payments list.
+func (r *AppointmentRecord) Row() PaymentRow {
+	return PaymentRow{
+		AppointmentID: r.ID, DoctorID: r.DoctorID, OrderID: r.Payment.OrderID, PaymentID: r.Payment.PaymentID,
+		Status: r.Payment.Status, Amount: r.Payment.Amount, RefundedAmount: r.Payment.RefundedAmount,
+		Currency: r.Currency, UpdatedAt: r.PaymentAt,
 	}
 }
+
+// Listed reports whether the record has a row in the payments list, and
+// one that q (validated) selects.
+func (r *AppointmentRecord) Listed(q PaymentQuery) bool {
+	s := r.Payment.Status
+	return s != string(doctor.PaymentNotRequired) && (q.Status == "" || s == q.Status)
+}
+
+// IsNotFound reports whether err is a read-model miss.
+func IsNotFound(err error) bool { return errors.Is(err, ErrNotFound) }

@@ -36,10 +36,12 @@ type readModelSet struct {
 	slotsView     interface {
 		projections.Slots
 		projections.SlotsJSON
+		projections.SlotsAnswers
 	}
 	appointmentsView interface {
 		projections.Appointments
 		projections.Dashboards
+		projections.Payments
 	}
 }
 
@@ -90,11 +92,13 @@ func liveModels[
 		projections.Projection
 		projections.Slots
 		projections.SlotsJSON
+		projections.SlotsAnswers
 	},
 	A interface {
 		projections.Projection
 		projections.Appointments
 		projections.Dashboards
+		projections.Payments
 	},
 ](d func() D, s func() S, ap func() A) readModelSet {
 	dl, sl, al := projections.NewLive(d), projections.NewLive(s), projections.NewLive(ap)

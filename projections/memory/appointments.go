@@ -13,7 +13,7 @@ import (
 
 // Appointments is the appointments read model ("appointments"): by id, by
 // patient, by doctor and in all, newest booking first; it also answers the
-// dashboards.
+// dashboards and the payments list.
 type Appointments struct {
 	projections.Progress
 	mu       sync.RWMutex
@@ -21,13 +21,14 @@ type Appointments struct {
 	all      []*entry            // in booking (position) order
 	byPat    map[string][]*entry // patient id -> booking order
 	byDoc    map[string][]*entry
+	paid     []payMark // see payments.go
 	doctors  map[string]doctorInfo
 	patients map[string]bool
 	strs     domain.Strings // see share
 }
 
 type entry struct {
-	a      projections.Appointment
+	r      projections.AppointmentRecord
 	booked uint64 // position of the SlotReserved event: the cursor key
 }
 
@@ -85,22 +86,25 @@ func (m *Appointments) apply(e projections.Event) {
 		if _, dup := m.byID[ev.AppointmentID]; dup {
 			return
 		}
-		en := &entry{booked: e.Position, a: projections.Appointment{
-			ID: ev.AppointmentID, DoctorID: m.share(ev.DoctorID), PatientID: m.share(ev.PatientID), PatientName: m.share(ev.PatientName),
-			Start: ev.Start, End: ev.End, Status: m.share(string(ev.Status)), Fees: ev.Fees, Currency: m.share(ev.Currency),
-			Payment: projections.Payment{Status: m.share(string(ev.PaymentStatus))}, CreatedAt: ev.ReservedAt, Position: e.Position,
-		}}
+		en := &entry{booked: e.Position, r: projections.NewAppointmentRecord(ev, e)}
+		a := &en.r.Appointment
+		a.DoctorID, a.PatientID, a.PatientName = m.share(a.DoctorID), m.share(a.PatientID), m.share(a.PatientName)
+		a.Status, a.Currency, a.Payment.Status = m.share(a.Status), m.share(a.Currency), m.share(a.Payment.Status)
 		m.byID[ev.AppointmentID] = en
 		m.all = append(m.all, en)
 		m.byPat[ev.PatientID] = append(m.byPat[ev.PatientID], en)
 		m.byDoc[ev.DoctorID] = append(m.byDoc[ev.DoctorID], en)
+		m.markPaid(en)
 	case doctor.AppointmentEvent:
 		en := m.byID[ev.AppointmentRef()]
-		if en == nil || e.Position <= en.a.Position {
+		if en == nil || e.Position <= en.r.Position {
 			return
 		}
-		en.a.Position = e.Position
-		projections.FoldAppointment(&en.a, ev)
+		changed := en.r.PaymentPos
+		en.r.Fold(e)
+		if en.r.PaymentPos != changed {
+			m.markPaid(en)
+		}
 	}
 }
 
@@ -113,7 +117,7 @@ func (m *Appointments) share(s string) string { return m.strs.Share(s) }
 
 // view returns a copy with the doctor's current name and zone joined in.
 func (m *Appointments) view(en *entry) projections.Appointment {
-	a := en.a
+	a := en.r.Appointment
 	info := m.doctors[a.DoctorID]
 	a.DoctorName, a.Timezone = info.name, info.timezone
 	return a
@@ -158,7 +162,7 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 	var last uint64
 	for ; i >= 0; i-- {
 		en := list[i]
-		a := &en.a
+		a := &en.r.Appointment
 		if (q.DoctorID != "" && a.DoctorID != q.DoctorID) || (q.Status != "" && a.Status != q.Status) ||
 			(!q.From.IsZero() && a.Start.Before(q.From)) || (!q.To.IsZero() && !a.Start.Before(q.To)) {
 			continue
@@ -185,9 +189,9 @@ func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (proj
 	out := projections.DoctorDashboard{Currency: info.currency, Appointments: len(list), Latest: []projections.Appointment{}}
 	patients := map[string]bool{}
 	for _, en := range list {
-		patients[en.a.PatientID] = true
-		if en.a.Status == string(doctor.StatusCompleted) || en.a.Payment.Status == string(doctor.PaymentPaid) {
-			out.Earnings += en.a.Fees
+		patients[en.r.PatientID] = true
+		if en.r.Status == string(doctor.StatusCompleted) || en.r.Payment.Status == string(doctor.PaymentPaid) {
+			out.Earnings += en.r.Fees
 		}
 	}
 	out.Patients = len(patients)

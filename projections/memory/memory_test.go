@@ -13,7 +13,7 @@ func TestReadModels(t *testing.T) {
 	readmodeltest.Run(t, func(*testing.T) readmodeltest.Models {
 		dir, slots, apps := memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()
 		return readmodeltest.Models{
-			Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps,
+			Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps, Payments: apps,
 			Projections: []projections.Projection{dir, slots, apps},
 		}
 	})
@@ -27,7 +27,7 @@ func TestReadModelsLive(t *testing.T) {
 		slots := projections.NewLive(memory.NewSlots)
 		apps := projections.NewLive(memory.NewAppointments)
 		return readmodeltest.Models{
-			Directory: projections.LiveDirectory[*memory.Directory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps},
+			Directory: projections.LiveDirectory[*memory.Directory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots}, Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: apps},
 			Projections: []projections.Projection{dir, slots, apps},
 		}
 	})

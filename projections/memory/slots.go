@@ -17,8 +17,9 @@ import (
 //
 // Answers are cached per (doctor, from, days) until the doctor's next event
 // or the first instant at which the passing of time alone would change them
-// (a listed slot coming within the minimum notice, or a new day entering the
-// booking window), whichever comes first.
+// (a listed slot coming within the minimum notice, a new day entering the
+// booking window, or a hold running out: its slot is free from then on,
+// before any HoldExpired), whichever comes first.
 type Slots struct {
 	projections.Progress
 	mu      sync.RWMutex
@@ -45,6 +46,8 @@ type slotAnswer struct {
 	validUntil time.Time
 	val        projections.FreeSlots
 	json       []byte // val.AppendJSON, made once per answer
+	// holdsFrom, holdsUntil: see projections.SlotsAnswer (at computedAt).
+	holdsFrom, holdsUntil time.Time
 }
 
 // maxCachedAnswers bounds the cache; it is emptied when full.
@@ -109,6 +112,16 @@ func (s *Slots) FreeSlotsJSON(_ context.Context, doctorID string, from doctor.Da
 	return a.json, nil
 }
 
+// FreeSlotsAnswer implements projections.SlotsAnswers (the bytes are
+// shared: do not modify them).
+func (s *Slots) FreeSlotsAnswer(_ context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.SlotsAnswer, error) {
+	a, err := s.answer(doctorID, from, days, now)
+	if err != nil {
+		return projections.SlotsAnswer{}, err
+	}
+	return projections.SlotsAnswer{JSON: a.json, HoldsFrom: a.holdsFrom, HoldsUntil: a.holdsUntil}, nil
+}
+
 func (s *Slots) answer(doctorID string, from doctor.Date, days int, now time.Time) (*slotAnswer, error) {
 	if days < 1 || days > 366 {
 		return nil, domain.Invalid("days must be between 1 and 366")
@@ -146,6 +159,10 @@ func compute(d *slotDoctor, doctorID string, from doctor.Date, days int, now tim
 		// A new day enters the booking window at the next local midnight.
 		validUntil = g.DateIn(now).AddDays(1).StartIn(g.Location())
 	}
+	holdsFrom, holdsUntil := projections.HoldWindow(d.agg, now)
+	if !holdsUntil.IsZero() && holdsUntil.Before(validUntil) {
+		validUntil = holdsUntil
+	}
 	notice := time.Duration(0)
 	if g != nil {
 		notice = time.Duration(g.Schedule().MinNoticeMinutes) * time.Minute
@@ -164,5 +181,8 @@ func compute(d *slotDoctor, doctorID string, from doctor.Date, days int, now tim
 		}
 		out.Days = append(out.Days, projections.DaySlots{Date: date.String(), Slots: slots})
 	}
-	return &slotAnswer{version: d.version, computedAt: now, validUntil: validUntil, val: out, json: out.AppendJSON(nil)}
+	return &slotAnswer{
+		version: d.version, computedAt: now, validUntil: validUntil, val: out, json: out.AppendJSON(nil),
+		holdsFrom: holdsFrom, holdsUntil: holdsUntil,
+	}
 }

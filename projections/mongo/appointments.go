@@ -59,12 +59,14 @@ func openAppointments(ctx context.Context, g *generations) (*Appointments, error
 		return d
 	}
 	if err := createIndexes(ctx, m.appts,
-		desc("booked"),              // all, newest booking first; the admin dashboard
-		desc("patientId", "booked"), // a patient's
-		desc("doctorId", "booked"),  // a doctor's; the doctor dashboard
-		desc("status", "booked"),    // by status
-		asc("doctorId", "start"),    // a doctor's by date
-		asc("patientId", "start"),   // a patient's by date
+		desc("booked"),                       // all, newest booking first; the admin dashboard
+		desc("patientId", "booked"),          // a patient's
+		desc("doctorId", "booked"),           // a doctor's; the doctor dashboard
+		desc("status", "booked"),             // by status
+		asc("doctorId", "start"),             // a doctor's by date
+		asc("patientId", "start"),            // a patient's by date
+		desc("paymentPos"),                   // payments, newest change first
+		desc("payment.status", "paymentPos"), // payments by status
 	); err != nil {
 		return nil, err
 	}
@@ -126,35 +128,99 @@ func (m *Appointments) Reset(ctx context.Context) error {
 }
 
 type paymentDoc struct {
-	Status    string `bson:"status"`
-	OrderID   string `bson:"orderId"`
-	PaymentID string `bson:"paymentId"`
+	Status         string `bson:"status"`
+	OrderID        string `bson:"orderId"`
+	PaymentID      string `bson:"paymentId"`
+	Amount         int64  `bson:"amount"`
+	RefundedAmount int64  `bson:"refundedAmount"`
 }
 
+type refundDoc struct {
+	ID     string `bson:"id"`
+	Amount int64  `bson:"amount"`
+	State  string `bson:"state"`
+}
+
+// apptDoc is an appointment's document: projections.AppointmentRecord,
+// instants as nanoseconds.
 type apptDoc struct {
-	ID           string     `bson:"_id"`
-	DoctorID     string     `bson:"doctorId"`
-	PatientID    string     `bson:"patientId"`
-	PatientName  string     `bson:"patientName"`
-	Start        int64      `bson:"start"`
-	End          int64      `bson:"end"`
-	Status       string     `bson:"status"`
-	Fees         int64      `bson:"fees"`
-	Currency     string     `bson:"currency"`
-	Payment      paymentDoc `bson:"payment"`
-	CreatedAt    int64      `bson:"createdAt"`
-	CancelReason string     `bson:"cancelReason"`
-	Booked       int64      `bson:"booked"` // position of the SlotReserved: the cursor key
-	Position     int64      `bson:"position"`
+	ID            string     `bson:"_id"`
+	DoctorID      string     `bson:"doctorId"`
+	PatientID     string     `bson:"patientId"`
+	PatientName   string     `bson:"patientName"`
+	Start         int64      `bson:"start"`
+	End           int64      `bson:"end"`
+	Status        string     `bson:"status"`
+	Fees          int64      `bson:"fees"`
+	Currency      string     `bson:"currency"`
+	Payment       paymentDoc `bson:"payment"`
+	HoldExpiresAt *int64     `bson:"holdExpiresAt,omitempty"`
+	CreatedAt     int64      `bson:"createdAt"`
+	CancelReason  string     `bson:"cancelReason"`
+	Booked        int64      `bson:"booked"` // position of the SlotReserved: the cursor key
+	Position      int64      `bson:"position"`
+	// The payment's last change (the payments list's order and cursor key)
+	// and the refunds of the current payment.
+	PaymentAt  int64       `bson:"paymentAt"`
+	PaymentPos int64       `bson:"paymentPos"`
+	Refunds    []refundDoc `bson:"refunds,omitempty"`
+}
+
+// apptDocOf is the document of a record of the appointment booked at
+// position booked.
+func apptDocOf(r *projections.AppointmentRecord, booked int64) apptDoc {
+	p := r.Payment
+	d := apptDoc{
+		ID: r.ID, DoctorID: r.DoctorID, PatientID: r.PatientID, PatientName: r.PatientName,
+		Start: nanos(r.Start), End: nanos(r.End), Status: r.Status, Fees: r.Fees, Currency: r.Currency,
+		Payment:   paymentDoc{Status: p.Status, OrderID: p.OrderID, PaymentID: p.PaymentID, Amount: p.Amount, RefundedAmount: p.RefundedAmount},
+		CreatedAt: nanos(r.CreatedAt), CancelReason: r.CancelReason, Booked: booked, Position: pos(r.Position),
+		PaymentAt: nanos(r.PaymentAt), PaymentPos: pos(r.PaymentPos),
+	}
+	if r.HoldExpiresAt != nil {
+		n := nanos(*r.HoldExpiresAt)
+		d.HoldExpiresAt = &n
+	}
+	for _, f := range r.Refunds {
+		d.Refunds = append(d.Refunds, refundDoc{ID: f.ID, Amount: f.Amount, State: string(f.State)})
+	}
+	return d
+}
+
+// record is the record the document keeps.
+func (a *apptDoc) record() projections.AppointmentRecord {
+	p := a.Payment
+	r := projections.AppointmentRecord{
+		Appointment: projections.Appointment{
+			ID: a.ID, DoctorID: a.DoctorID, PatientID: a.PatientID, PatientName: a.PatientName,
+			Start: fromNanos(a.Start), End: fromNanos(a.End), Status: a.Status, Fees: a.Fees, Currency: a.Currency,
+			Payment:   projections.Payment{Status: p.Status, OrderID: p.OrderID, PaymentID: p.PaymentID, Amount: p.Amount, RefundedAmount: p.RefundedAmount},
+			CreatedAt: fromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
+		},
+		PaymentAt: fromNanos(a.PaymentAt), PaymentPos: uint64(a.PaymentPos),
+	}
+	if a.HoldExpiresAt != nil {
+		t := fromNanos(*a.HoldExpiresAt)
+		r.HoldExpiresAt = &t
+	}
+	for _, f := range a.Refunds {
+		r.Refunds = append(r.Refunds, projections.Refund{ID: f.ID, Amount: f.Amount, State: projections.RefundState(f.State)})
+	}
+	return r
+}
+
+// fold applies an event about the appointment by the rules every read
+// model shares (projections.AppointmentRecord.Fold).
+func (a *apptDoc) fold(e projections.Event) {
+	r := a.record()
+	r.Fold(e)
+	*a = apptDocOf(&r, a.Booked)
 }
 
 func (a apptDoc) view(doc doctorInfoDoc) projections.Appointment {
-	return projections.Appointment{
-		ID: a.ID, DoctorID: a.DoctorID, DoctorName: doc.Name, PatientID: a.PatientID, PatientName: a.PatientName,
-		Start: fromNanos(a.Start), End: fromNanos(a.End), Timezone: doc.Timezone, Status: a.Status, Fees: a.Fees, Currency: a.Currency,
-		Payment:   projections.Payment{Status: a.Payment.Status, OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
-		CreatedAt: fromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
-	}
+	v := a.record().Appointment
+	v.DoctorName, v.Timezone = doc.Name, doc.Timezone
+	return v
 }
 
 type doctorInfoDoc struct {
@@ -195,68 +261,48 @@ func (m *Appointments) apply(ctx context.Context, e projections.Event) error {
 		return err
 	case doctor.SlotReserved:
 		// The first reservation of an id stands; a replay collides on _id.
-		_, err := m.appts.InsertOne(ctx, apptDoc{
-			ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
-			Start: nanos(ev.Start), End: nanos(ev.End), Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
-			Payment: paymentDoc{Status: string(ev.PaymentStatus)}, CreatedAt: nanos(ev.ReservedAt),
-			Booked: pos(p), Position: pos(p),
-		})
+		r := projections.NewAppointmentRecord(ev, e)
+		_, err := m.appts.InsertOne(ctx, apptDocOf(&r, pos(p)))
 		if mongo.IsDuplicateKeyError(err) {
 			return nil
 		}
 		return err
 	case doctor.AppointmentEvent:
-		return m.applyToAppointment(ctx, ev, p)
+		return m.applyToAppointment(ctx, ev.AppointmentRef(), e)
 	}
 	return nil
 }
 
-// applyToAppointment applies an event about an appointment: one update
-// guarded by position (and, for the conditional payment facts, by the
-// condition); when the condition does not hold, a second update only moves
-// the position, as the in-memory model does.
-func (m *Appointments) applyToAppointment(ctx context.Context, ev doctor.AppointmentEvent, p uint64) error {
-	id := ev.AppointmentRef()
-	var set bson.D
-	var cond []bson.E
-	str := func(k, v string) bson.E { return bson.E{Key: k, Value: v} }
-	switch ev := ev.(type) {
-	case doctor.AppointmentConfirmed:
-		set = bson.D{str("status", string(doctor.StatusConfirmed))}
-	case doctor.HoldExpired:
-		set = bson.D{str("status", string(doctor.StatusExpired))}
-	case doctor.AppointmentCancelled:
-		set = bson.D{str("status", string(doctor.StatusCancelled)), str("cancelReason", ev.Reason)}
-	case doctor.AppointmentRescheduled:
-		set = bson.D{{Key: "start", Value: nanos(ev.Start)}, {Key: "end", Value: nanos(ev.End)}}
-	case doctor.AppointmentCompleted:
-		set = bson.D{str("status", string(doctor.StatusCompleted))}
-	case doctor.AppointmentMarkedNoShow:
-		set = bson.D{str("status", string(doctor.StatusNoShow))}
-	case doctor.PaymentOrderCreated:
-		set = bson.D{str("payment.orderId", ev.OrderID)}
-	case doctor.PaymentCaptured:
-		// A payment that is due back does not replace a payment that stands.
-		set = bson.D{str("payment.status", string(doctor.PaymentPaid)), str("payment.paymentId", ev.PaymentID)}
-		if ev.OrderID != "" {
-			set = append(set, str("payment.orderId", ev.OrderID))
+// applyToAppointment applies an event about an appointment: its document
+// is read, folded (projections.AppointmentRecord.Fold) and written back
+// only if it still stands where it was read (position equal to the one
+// read, which is below the event's), retrying otherwise; a document at or
+// beyond the event's position is left alone, and an event about an
+// appointment without a document does nothing.
+func (m *Appointments) applyToAppointment(ctx context.Context, id string, e projections.Event) error {
+	p := pos(e.Position)
+	for attempt := 0; attempt < 100; attempt++ {
+		var doc apptDoc
+		err := m.appts.FindOne(ctx, bson.D{{Key: "_id", Value: id}}).Decode(&doc)
+		switch {
+		case errors.Is(err, mongo.ErrNoDocuments):
+			return nil
+		case err != nil:
+			return err
+		case doc.Position >= p:
+			return nil // applied already, or a newer event was
 		}
-		if ev.RefundDue {
-			cond = []bson.E{{Key: "payment.status", Value: bson.D{{Key: "$ne", Value: string(doctor.PaymentPaid)}}}}
+		prev := doc.Position
+		doc.fold(e)
+		res, err := m.appts.ReplaceOne(ctx, bson.D{
+			{Key: "_id", Value: id},
+			{Key: "position", Value: bson.D{{Key: "$eq", Value: prev}, {Key: "$lt", Value: p}}},
+		}, doc)
+		if err != nil || res.MatchedCount == 1 {
+			return err
 		}
-	case doctor.PaymentFailed:
-		set = bson.D{str("payment.status", string(doctor.PaymentFailedState))}
-		cond = []bson.E{str("payment.status", string(doctor.PaymentPending))}
-	case doctor.RefundIssued:
-		set = bson.D{str("payment.status", string(doctor.PaymentRefundPending))}
-		cond = []bson.E{str("payment.paymentId", ev.PaymentID)}
 	}
-	matched, err := updateGuarded(ctx, m.appts, id, p, set, cond...)
-	if err != nil || matched || len(cond) == 0 {
-		return err
-	}
-	_, err = updateGuarded(ctx, m.appts, id, p, bson.D{})
-	return err
+	return errors.New("too many concurrent updates")
 }
 
 type patientDoc struct {
@@ -351,20 +397,15 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 		case doctor.SlotReserved:
 			// The first reservation of an id stands.
 			if appts[ev.AppointmentID] == nil {
-				doc := &apptDoc{
-					ID: ev.AppointmentID, DoctorID: ev.DoctorID, PatientID: ev.PatientID, PatientName: ev.PatientName,
-					Start: nanos(ev.Start), End: nanos(ev.End), Status: string(ev.Status), Fees: ev.Fees, Currency: ev.Currency,
-					Payment: paymentDoc{Status: string(ev.PaymentStatus)}, CreatedAt: nanos(ev.ReservedAt),
-					Booked: p, Position: p,
-				}
+				r := projections.NewAppointmentRecord(ev, e)
+				doc := new(apptDocOf(&r, p))
 				appts[doc.ID] = doc
 				created["a/"+doc.ID] = true
 				chA.add(doc.ID, doc, true)
 			}
 		case doctor.AppointmentEvent:
 			if doc := appts[ev.AppointmentRef()]; doc != nil && doc.Position < p {
-				doc.fold(ev)
-				doc.Position = p
+				doc.fold(e)
 				chA.add(doc.ID, doc, created["a/"+doc.ID])
 			}
 		}
@@ -377,17 +418,6 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 		return fail(ctx, err, what)
 	}
 	return m.cp.advance(ctx, last)
-}
-
-// fold applies an event about the appointment as applyToAppointment's
-// updates do, by the rules every read model shares
-// (projections.FoldAppointment).
-func (a *apptDoc) fold(ev doctor.AppointmentEvent) {
-	v := a.view(doctorInfoDoc{})
-	projections.FoldAppointment(&v, ev)
-	a.Status, a.CancelReason = v.Status, v.CancelReason
-	a.Start, a.End = nanos(v.Start), nanos(v.End)
-	a.Payment = paymentDoc{Status: v.Payment.Status, OrderID: v.Payment.OrderID, PaymentID: v.Payment.PaymentID}
 }
 
 // doctorInfos returns what appointments join of their doctors (current

@@ -48,7 +48,7 @@ func open(t testing.TB, db *mongo.Database) *pmongo.Models {
 
 func models(m *pmongo.Models) readmodeltest.Models {
 	return readmodeltest.Models{
-		Directory: m.Directory, Slots: m.Slots, Appointments: m.Appointments, Dashboards: m.Appointments,
+		Directory: m.Directory, Slots: m.Slots, Appointments: m.Appointments, Dashboards: m.Appointments, Payments: m.Appointments,
 		Projections: m.Projections(),
 	}
 }
@@ -56,7 +56,7 @@ func models(m *pmongo.Models) readmodeltest.Models {
 func memoryModels() readmodeltest.Models {
 	dir, slots, apps := memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()
 	return readmodeltest.Models{
-		Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps,
+		Directory: dir, Slots: slots, Appointments: apps, Dashboards: apps, Payments: apps,
 		Projections: []projections.Projection{dir, slots, apps},
 	}
 }
@@ -90,7 +90,7 @@ func TestReadModelsLive(t *testing.T) {
 		apps := projections.NewLive(func() *pmongo.Appointments { return m.Appointments })
 		return readmodeltest.Models{
 			Directory: projections.LiveDirectory[*pmongo.Directory]{L: dir}, Slots: projections.LiveSlots[*pmongo.Slots]{L: slots},
-			Appointments: projections.LiveAppointments[*pmongo.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*pmongo.Appointments]{L: apps},
+			Appointments: projections.LiveAppointments[*pmongo.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*pmongo.Appointments]{L: apps}, Payments: projections.LiveAppointments[*pmongo.Appointments]{L: apps},
 			Projections: []projections.Projection{dir, slots, apps},
 		}
 	})

@@ -51,7 +51,7 @@ func (l lives) models() readmodeltest.Models {
 	apps := projections.LiveAppointments[*pmongo.Appointments]{L: l.apps}
 	return readmodeltest.Models{
 		Directory: projections.LiveDirectory[*pmongo.Directory]{L: l.dir}, Slots: projections.LiveSlots[*pmongo.Slots]{L: l.slots},
-		Appointments: apps, Dashboards: apps,
+		Appointments: apps, Dashboards: apps, Payments: apps,
 		Projections: []projections.Projection{l.dir, l.slots, l.apps},
 	}
 }

@@ -21,7 +21,9 @@ import (
 // Slots is the free-slots read model ("free_slots"). Its collection keeps,
 // per doctor, what the doctor aggregate needs to answer which slots are
 // free: whether the doctor is registered and available, the schedule, the
-// time off and the intervals of the live (held or confirmed) appointments.
+// time off and the intervals of the live (held or confirmed) appointments,
+// with the expiry of each hold: a hold that ran out frees its slot at once,
+// before any HoldExpired, for the question's now as for the aggregate.
 // A question rebuilds a doctor.Doctor from events synthesized from that
 // state and asks it, so the read side applies exactly the invariants the
 // command side decides with (grid, zone and DST, notice, window, time off,
@@ -127,11 +129,14 @@ type liveDoc struct {
 	ID    string `bson:"id"`
 	Start int64  `bson:"start"`
 	End   int64  `bson:"end"`
+	// HoldUntil is the hold's expiry while the appointment is held (absent
+	// once confirmed).
+	HoldUntil *int64 `bson:"holdUntil,omitempty"`
 }
 
 // slotsRelevant reports whether an event can change a doctor's free slots
-// (and the doctor id). Payment facts and confirmations cannot: a held and
-// a confirmed appointment occupy their slot alike.
+// (and the doctor id). Payment facts cannot; a confirmation can: it ends a
+// hold, whose slot would otherwise be free once the hold runs out.
 func slotsRelevant(ev domain.Event) (string, bool) {
 	switch e := ev.(type) {
 	case doctor.DoctorRegistered:
@@ -143,6 +148,8 @@ func slotsRelevant(ev domain.Event) (string, bool) {
 	case doctor.TimeOffAdded:
 		return e.DoctorID, true
 	case doctor.SlotReserved:
+		return e.DoctorID, true
+	case doctor.AppointmentConfirmed:
 		return e.DoctorID, true
 	case doctor.HoldExpired:
 		return e.DoctorID, true
@@ -182,7 +189,15 @@ func (d *slotsDoc) fold(ev domain.Event) {
 	case doctor.SlotReserved:
 		if e.Status.Live() {
 			release(e.AppointmentID) // a reservation replaces an earlier one of the same id
-			occupy(liveDoc{ID: e.AppointmentID, Start: nanos(e.Start), End: nanos(e.End)})
+			l := liveDoc{ID: e.AppointmentID, Start: nanos(e.Start), End: nanos(e.End)}
+			if e.Status == doctor.StatusHeld && e.HoldExpiresAt != nil {
+				l.HoldUntil = new(nanos(*e.HoldExpiresAt))
+			}
+			occupy(l)
+		}
+	case doctor.AppointmentConfirmed:
+		if i := slices.IndexFunc(d.Live, func(l liveDoc) bool { return l.ID == e.AppointmentID }); i >= 0 {
+			d.Live[i].HoldUntil = nil
 		}
 	case doctor.HoldExpired:
 		release(e.AppointmentID)
@@ -193,9 +208,11 @@ func (d *slotsDoc) fold(ev domain.Event) {
 	case doctor.AppointmentMarkedNoShow:
 		release(e.AppointmentID)
 	case doctor.AppointmentRescheduled:
-		if slices.ContainsFunc(d.Live, func(l liveDoc) bool { return l.ID == e.AppointmentID }) {
+		if i := slices.IndexFunc(d.Live, func(l liveDoc) bool { return l.ID == e.AppointmentID }); i >= 0 {
+			l := d.Live[i]
 			release(e.AppointmentID)
-			occupy(liveDoc{ID: e.AppointmentID, Start: nanos(e.Start), End: nanos(e.End)})
+			l.Start, l.End = nanos(e.Start), nanos(e.End)
+			occupy(l)
 		}
 	}
 }
@@ -316,12 +333,30 @@ func (s *Slots) ApplyBatch(ctx context.Context, events []projections.Event) erro
 
 // FreeSlots implements projections.Slots.
 func (s *Slots) FreeSlots(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, error) {
+	fs, _, err := s.freeSlots(ctx, doctorID, from, days, now)
+	return fs, err
+}
+
+// FreeSlotsAnswer implements projections.SlotsAnswers.
+func (s *Slots) FreeSlotsAnswer(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.SlotsAnswer, error) {
+	fs, agg, err := s.freeSlots(ctx, doctorID, from, days, now)
+	if err != nil {
+		return projections.SlotsAnswer{}, err
+	}
+	a := projections.SlotsAnswer{JSON: fs.AppendJSON(nil)}
+	a.HoldsFrom, a.HoldsUntil = projections.HoldWindow(agg, now)
+	return a, nil
+}
+
+// freeSlots answers FreeSlots from the doctor's rebuilt aggregate, which
+// it returns too.
+func (s *Slots) freeSlots(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) (projections.FreeSlots, *doctor.Doctor, error) {
 	if days < 1 || days > 366 {
-		return projections.FreeSlots{}, domain.Invalid("days must be between 1 and 366")
+		return projections.FreeSlots{}, nil, domain.Invalid("days must be between 1 and 366")
 	}
 	agg, err := s.doctor(ctx, doctorID)
 	if err != nil {
-		return projections.FreeSlots{}, err
+		return projections.FreeSlots{}, nil, err
 	}
 	out := projections.FreeSlots{DoctorID: doctorID, Days: make([]projections.DaySlots, 0, days)}
 	if g := agg.Grid(); g != nil {
@@ -335,7 +370,7 @@ func (s *Slots) FreeSlots(ctx context.Context, doctorID string, from doctor.Date
 		}
 		out.Days = append(out.Days, projections.DaySlots{Date: date.String(), Slots: slots})
 	}
-	return out, nil
+	return out, agg, nil
 }
 
 // FreeSlotsJSON implements projections.SlotsJSON.
@@ -400,7 +435,11 @@ func (d *slotsDoc) aggregate() (*doctor.Doctor, error) {
 		agg.Load(doctor.TimeOffAdded{DoctorID: d.ID, TimeOffID: t.ID, From: fromNanos(t.From), To: fromNanos(t.To), Reason: t.Reason})
 	}
 	for _, l := range d.Live {
-		agg.Load(doctor.SlotReserved{DoctorID: d.ID, AppointmentID: l.ID, Start: fromNanos(l.Start), End: fromNanos(l.End), Status: doctor.StatusConfirmed})
+		r := doctor.SlotReserved{DoctorID: d.ID, AppointmentID: l.ID, Start: fromNanos(l.Start), End: fromNanos(l.End), Status: doctor.StatusConfirmed}
+		if l.HoldUntil != nil {
+			r.Status, r.HoldExpiresAt = doctor.StatusHeld, new(fromNanos(*l.HoldUntil))
+		}
+		agg.Load(r)
 	}
 	return agg, nil
 }

@@ -244,15 +244,20 @@ func (h *history) appt(id string) *doctor.SlotReserved {
 	return a
 }
 
+// cancel cancels an appointment; refundDue gives its whole fee back.
 func (h *history) cancel(id, reason string, by domain.Role, refundDue bool) {
 	a := h.appt(id)
 	actor := domain.Actor{UserID: a.PatientID, Role: by}
 	if by == domain.RoleDoctor {
 		actor.UserID = a.DoctorID
 	}
-	h.add(doctor.StreamID(a.DoctorID), actor, doctor.AppointmentCancelled{
+	e := doctor.AppointmentCancelled{
 		DoctorID: a.DoctorID, AppointmentID: id, Start: a.Start, End: a.End, Reason: reason, CancelledBy: by, RefundDue: refundDue, CancelledAt: h.clock,
-	})
+	}
+	if refundDue {
+		e.RefundAmount = a.Fees
+	}
+	h.add(doctor.StreamID(a.DoctorID), actor, e)
 }
 
 func (h *history) reschedule(id string, start time.Time) {
@@ -308,10 +313,37 @@ func (h *history) fail(id, orderID, paymentID string) {
 		doctor.PaymentFailed{DoctorID: a.DoctorID, AppointmentID: id, OrderID: orderID, PaymentID: paymentID, Reason: "card declined"})
 }
 
-func (h *history) refund(id, paymentID, refundID string) {
+// refund issues a refund of the whole fee.
+func (h *history) refund(id, paymentID, refundID string) { h.refundOf(id, paymentID, refundID, h.appt(id).Fees) }
+
+// refundOf issues a refund of amount.
+func (h *history) refundOf(id, paymentID, refundID string, amount int64) {
 	a := h.appt(id)
 	h.add(doctor.StreamID(a.DoctorID), domain.System,
-		doctor.RefundIssued{DoctorID: a.DoctorID, AppointmentID: id, PaymentID: paymentID, RefundID: refundID, Amount: a.Fees, IssuedAt: h.clock})
+		doctor.RefundIssued{DoctorID: a.DoctorID, AppointmentID: id, PaymentID: paymentID, RefundID: refundID, Amount: amount, IssuedAt: h.clock})
+}
+
+// refunded records that an issued refund of amount was paid back.
+func (h *history) refunded(id, paymentID, refundID string, amount int64) {
+	a := h.appt(id)
+	h.add(doctor.StreamID(a.DoctorID), domain.System,
+		doctor.RefundProcessed{DoctorID: a.DoctorID, AppointmentID: id, PaymentID: paymentID, RefundID: refundID, Amount: amount, ProcessedAt: h.clock})
+}
+
+// refundFailed records that an issued refund of amount failed.
+func (h *history) refundFailed(id, paymentID, refundID string, amount int64) {
+	a := h.appt(id)
+	h.add(doctor.StreamID(a.DoctorID), domain.System, doctor.RefundFailed{
+		DoctorID: a.DoctorID, AppointmentID: id, PaymentID: paymentID, RefundID: refundID, Amount: amount, Reason: "bank rejected", FailedAt: h.clock,
+	})
+}
+
+// orderClaim records a claim on creating the appointment's payment order
+// (read models ignore it).
+func (h *history) orderClaim(id string) {
+	a := h.appt(id)
+	h.add(doctor.StreamID(a.DoctorID), domain.Actor{UserID: a.PatientID, Role: domain.RolePatient},
+		doctor.PaymentOrderRequested{DoctorID: a.DoctorID, AppointmentID: id, RequestedAt: h.clock})
 }
 
 // appointments books and moves the ten appointments of the dashboards and
@@ -355,7 +387,8 @@ func (h *history) appointments() {
 }
 
 // rich is a history that uses every event type: the base, the ten
-// appointments, time off, profile and schedule changes and a refund.
+// appointments, time off, profile and schedule changes, refunds issued,
+// failed and processed, and an order claim.
 func rich() *history {
 	h := newHistory()
 	h.base()
@@ -364,6 +397,11 @@ func rich() *history {
 	h.updateProfile(asha, func(p *doctor.Profile) { p.Name = "Dr. Asha Rao-Iyer"; p.Fees = 55000 })
 	h.reserve(asha, "a11", rahul, kol(9, 11, 30))
 	h.refund("a09", "pay_a09", "rfnd_a09")
+	h.refundFailed("a09", "pay_a09", "rfnd_a09", 30000)
+	h.refund("a09", "pay_a09", "rfnd_a09b")
+	h.refunded("a09", "pay_a09", "rfnd_a09b", 30000)
+	h.refunded("a06", "pay_a06", "rfnd_a06", 30000)
+	h.orderClaim("a07")
 	h.updateProfile(ben, func(p *doctor.Profile) { p.Available = true })
 	h.schedule(zed, kolkataSchedule(doctor.PaymentOptional))
 	h.reserve(zed, "a12", sara, kol(2, 11, 0))

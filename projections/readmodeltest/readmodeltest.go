@@ -35,6 +35,7 @@ type Models struct {
 	Slots        projections.Slots
 	Appointments projections.Appointments
 	Dashboards   projections.Dashboards
+	Payments     projections.Payments
 	Projections  []projections.Projection
 	// Batch > 1 feeds the projections that are
 	// projections.BatchProjection batches of that many events (the last
@@ -61,6 +62,7 @@ func Run(t *testing.T, newModels func(t *testing.T) Models) {
 		{"Slots/UnavailableDoctor", s.slotsUnavailable},
 		{"Slots/RelativeToNow", s.slotsNow},
 		{"Slots/DaysAndMisses", s.slotsDays},
+		{"Slots/LapsedHoldIsFreeAtOnce", s.slotsLapsedHold},
 		{"Appointments/ByIDWithDoctorName", s.appointmentByID},
 		{"Appointments/TimezoneOfTheDoctor", s.appointmentTimezone},
 		{"Appointments/ListsNewestBookingFirst", s.appointmentLists},
@@ -69,6 +71,10 @@ func Run(t *testing.T, newModels func(t *testing.T) Models) {
 		{"Appointments/QueryValidation", s.appointmentValidation},
 		{"Appointments/StatusTransitions", s.appointmentStatuses},
 		{"Appointments/PaymentTransitions", s.appointmentPayments},
+		{"Appointments/RefundLifecycle", s.appointmentRefunds},
+		{"Appointments/HoldExpiresAt", s.appointmentHolds},
+		{"Payments/ListFiltersAndPages", s.paymentList},
+		{"Payments/QueryValidation", s.paymentValidation},
 		{"Dashboards/Doctor", s.doctorDashboard},
 		{"Dashboards/Admin", s.adminDashboard},
 		{"Idempotency", s.idempotency},
@@ -964,60 +970,6 @@ func (s *suite) appointmentStatuses(t *testing.T) {
 	if _, err := m.Appointments.Appointment(ctx, "ghost"); !errors.Is(err, projections.ErrNotFound) {
 		t.Errorf("ghost appointment: %v", err)
 	}
-}
-
-func (s *suite) appointmentPayments(t *testing.T) {
-	h := newHistory()
-	h.base()
-	m := s.with(t, h)
-	expect := func(id string, status doctor.Status, pay projections.Payment) {
-		t.Helper()
-		a := s.appointment(t, m, id)
-		if a.Status != string(status) || a.Payment != pay {
-			t.Errorf("%s: status %q payment %+v; want %q %+v", id, a.Status, a.Payment, status, pay)
-		}
-	}
-	step := func(change func()) { mark := len(h.events); change(); more(t, m, h, mark) }
-
-	// Required payment: held, ordered, paid, confirmed, refunded.
-	step(func() { h.reserve(diya, "y1", priya, kol(2, 9, 0)) })
-	expect("y1", doctor.StatusHeld, projections.Payment{Status: "pending"})
-	step(func() { h.order("y1", "order_1") })
-	expect("y1", doctor.StatusHeld, projections.Payment{Status: "pending", OrderID: "order_1"})
-	step(func() { h.order("y1", "order_2") })
-	expect("y1", doctor.StatusHeld, projections.Payment{Status: "pending", OrderID: "order_2"})
-	step(func() { h.fail("y1", "order_2", "pay_declined") })
-	expect("y1", doctor.StatusHeld, projections.Payment{Status: "failed", OrderID: "order_2"})
-	step(func() { h.capture("y1", "pay_1", "order_1", false, true) })
-	expect("y1", doctor.StatusConfirmed, projections.Payment{Status: "paid", OrderID: "order_1", PaymentID: "pay_1"})
-	// A second payment for a paid appointment is due back: the first stands,
-	// and refunding the second does not touch it.
-	step(func() { h.capture("y1", "pay_2", "order_2", true, false) })
-	expect("y1", doctor.StatusConfirmed, projections.Payment{Status: "paid", OrderID: "order_1", PaymentID: "pay_1"})
-	step(func() { h.refund("y1", "pay_2", "rfnd_2") })
-	expect("y1", doctor.StatusConfirmed, projections.Payment{Status: "paid", OrderID: "order_1", PaymentID: "pay_1"})
-	step(func() { h.cancel("y1", "", domain.RolePatient, true) })
-	expect("y1", doctor.StatusCancelled, projections.Payment{Status: "paid", OrderID: "order_1", PaymentID: "pay_1"})
-	step(func() { h.refund("y1", "pay_1", "rfnd_1") })
-	expect("y1", doctor.StatusCancelled, projections.Payment{Status: "refund_pending", OrderID: "order_1", PaymentID: "pay_1"})
-
-	// Paid after the hold expired: recorded as paid (refund due), then refunded.
-	step(func() { h.reserve(diya, "y2", rahul, kol(2, 9, 30)); h.order("y2", "order_y2"); h.expire("y2") })
-	expect("y2", doctor.StatusExpired, projections.Payment{Status: "pending", OrderID: "order_y2"})
-	step(func() { h.capture("y2", "pay_y2", "order_y2", true, false) })
-	expect("y2", doctor.StatusExpired, projections.Payment{Status: "paid", OrderID: "order_y2", PaymentID: "pay_y2"})
-	step(func() { h.refund("y2", "pay_y2", "rfnd_y2") })
-	expect("y2", doctor.StatusExpired, projections.Payment{Status: "refund_pending", OrderID: "order_y2", PaymentID: "pay_y2"})
-
-	// Optional payment: confirmed and pending, paid at the clinic or online.
-	step(func() { h.reserve(chen, "y3", sara, time.Date(2026, 3, 8, 5, 0, 0, 0, time.UTC)) })
-	expect("y3", doctor.StatusConfirmed, projections.Payment{Status: "pending"})
-	step(func() { h.capture("y3", "pay_y3", "", false, false) })
-	expect("y3", doctor.StatusConfirmed, projections.Payment{Status: "paid", PaymentID: "pay_y3"})
-
-	// No payment needed.
-	step(func() { h.reserve(asha, "y4", priya, kol(2, 9, 0)) })
-	expect("y4", doctor.StatusConfirmed, projections.Payment{Status: "not_required"})
 }
 
 // ---- dashboards ----

@@ -88,6 +88,12 @@ func Snapshot(ctx context.Context, t testing.TB, m Models, p Probe) string {
 	}
 	ad, err := m.Dashboards.AdminDashboard(ctx)
 	ask("admin dashboard", adminDashboardView{ad, appointmentViews(ad.Latest)}, err)
+	if m.Payments != nil {
+		for _, st := range []string{"", "pending", "paid", "refund_pending", "refunded", "failed"} {
+			rows, err := walkPayments(ctx, m.Payments, projections.PaymentQuery{Status: st, Limit: p.PageSize})
+			ask(fmt.Sprintf("payments status=%q", st), paymentViews(rows), err)
+		}
+	}
 	b, err := json.MarshalIndent(out, "", " ")
 	if err != nil {
 		t.Fatalf("snapshot: %v", err)
@@ -120,23 +126,56 @@ func SameSnapshot(t testing.TB, what, got, want string) {
 
 // walk follows the cursors of q to the end, failing on a repeated cursor.
 func walk(ctx context.Context, a projections.Appointments, q projections.AppointmentQuery) ([]projections.Appointment, error) {
-	var all []projections.Appointment
-	seen := map[string]bool{}
-	for {
+	return follow(func(cursor string) ([]projections.Appointment, string, error) {
+		q.Cursor = cursor
 		page, err := a.Appointments(ctx, q)
+		return page.Appointments, page.NextCursor, err
+	})
+}
+
+// follow reads the pages that next gives from the first (cursor "") to
+// the last, failing on a repeated cursor or a nil page.
+func follow[R any](next func(cursor string) ([]R, string, error)) ([]R, error) {
+	var all []R
+	seen := map[string]bool{}
+	cursor := ""
+	for {
+		rows, nextCursor, err := next(cursor)
 		if err != nil {
 			return nil, err
 		}
-		all = append(all, page.Appointments...)
-		if page.NextCursor == "" {
+		if rows == nil {
+			return nil, errors.New("a nil page, want a list")
+		}
+		all = append(all, rows...)
+		if nextCursor == "" {
 			return all, nil
 		}
-		if seen[page.NextCursor] || len(page.Appointments) == 0 {
-			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d appointments", page.NextCursor, len(all))
+		if seen[nextCursor] || len(rows) == 0 {
+			return nil, fmt.Errorf("pagination does not advance: cursor %q after %d rows", nextCursor, len(all))
 		}
-		seen[page.NextCursor] = true
-		q.Cursor = page.NextCursor
+		seen[nextCursor] = true
+		cursor = nextCursor
 	}
+}
+
+// walkPayments follows the cursors of q to the end, failing on a repeated
+// cursor.
+func walkPayments(ctx context.Context, p projections.Payments, q projections.PaymentQuery) ([]projections.PaymentRow, error) {
+	return follow(func(cursor string) ([]projections.PaymentRow, string, error) {
+		q.Cursor = cursor
+		page, err := p.Payments(ctx, q)
+		return page.Payments, page.NextCursor, err
+	})
+}
+
+func paymentViews(rows []projections.PaymentRow) []projections.PaymentRow {
+	out := make([]projections.PaymentRow, len(rows))
+	for i, r := range rows {
+		r.UpdatedAt = r.UpdatedAt.UTC()
+		out[i] = r
+	}
+	return out
 }
 
 func errCode(err error) string {
@@ -179,6 +218,9 @@ type apptView struct {
 
 func appointmentView(a projections.Appointment) apptView {
 	a.Start, a.End, a.CreatedAt = a.Start.UTC(), a.End.UTC(), a.CreatedAt.UTC()
+	if a.HoldExpiresAt != nil {
+		a.HoldExpiresAt = new(a.HoldExpiresAt.UTC())
+	}
 	return apptView{a, a.Position}
 }
 

@@ -12,7 +12,7 @@
 //
 //	<prefix>:{doc:<id>}:gen                        hash: profile, slots -> position of the last invalidating event
 //	<prefix>:{doc:<id>}:profile                    hash: gen, pos, v (JSON of projections.Doctor)
-//	<prefix>:{doc:<id>}:slots:<from>:<days>:<min>  hash: gen, pos, v (the FreeSlotsJSON bytes)
+//	<prefix>:{doc:<id>}:slots:<from>:<days>:<min>  hash: gen, pos, v (the FreeSlotsJSON bytes), from, until (holds)
 //	<prefix>:checkpoint:cache_invalidation         the invalidation projection's checkpoint
 //
 // # Revision guard
@@ -53,6 +53,23 @@
 // read model's own answer cache absorbs those fills). A zone whose offset
 // is not a whole number of minutes (none in use today) would break the
 // premise.
+//
+// # Free slots and holds
+//
+// One change of time is not on a minute boundary: a held slot is free from
+// the instant its hold runs out, before any HoldExpired is recorded (and so
+// before any invalidation). The backing model therefore answers with the
+// span of instants around now over which the doctor's holds stand as they
+// did at now (projections.SlotsAnswer: from the latest hold expiry at or
+// before now to the earliest after it), and the cached value keeps that
+// span beside the answer (fields from and until, Unix nanoseconds, "0" for
+// an open end). A stored value is a hit only for an instant inside its
+// span, checked in Go at every read, also for callers that shared one
+// fill: an instant outside it (the hold ran out meanwhile, or a replica
+// whose clock is behind asks before the expiry the value was filled after)
+// reads the backing store, and its fill replaces the value. So the cache
+// never serves an answer past the earliest hold expiry it counted, and the
+// key's life stays bounded by its minute.
 //
 // # Failure
 //
@@ -106,7 +123,7 @@ type Config struct {
 	// Slots is the backing free-slots model, and SlotsPosition its
 	// checkpoint (the position every answer reflects at least); both or
 	// neither.
-	Slots         projections.SlotsJSON
+	Slots         projections.SlotsAnswers
 	SlotsPosition func(context.Context) (uint64, error)
 	// DoctorTTL is the life of a cached profile, jittered by ±Jitter
 	// (DefaultDoctorTTL, DefaultJitter).
@@ -208,14 +225,14 @@ func (c *Cache) FreeSlots(ctx context.Context, doctorID string, from doctor.Date
 
 // Doctor implements projections.Directory, cache-aside.
 func (c *Cache) Doctor(ctx context.Context, id string) (projections.Doctor, error) {
-	v, err := c.cached(ctx, c.keys.profile(id), c.keys.gen(id), fieldProfile, c.jittered(c.cfg.DoctorTTL),
-		func(ctx context.Context) ([]byte, uint64, error) {
+	v, err := c.cached(ctx, c.keys.profile(id), c.keys.gen(id), fieldProfile, c.jittered(c.cfg.DoctorTTL), nil,
+		func(ctx context.Context) (value, error) {
 			d, err := c.cfg.Directory.Doctor(ctx, id)
 			if err != nil {
-				return nil, 0, err
+				return value{}, err
 			}
 			b, err := json.Marshal(d)
-			return b, d.Position, err
+			return value{data: b, pos: d.Position}, err
 		})
 	if err != nil {
 		return projections.Doctor{}, err
@@ -229,46 +246,75 @@ func (c *Cache) Doctor(ctx context.Context, id string) (projections.Doctor, erro
 }
 
 // FreeSlotsJSON implements projections.SlotsJSON, cache-aside per doctor,
-// range and UTC minute of now (see the package comment). The bytes may be
-// shared: do not modify them.
+// range and UTC minute of now, within the span of the doctor's holds (see
+// the package comment). The bytes may be shared: do not modify them.
 func (c *Cache) FreeSlotsJSON(ctx context.Context, doctorID string, from doctor.Date, days int, now time.Time) ([]byte, error) {
 	if c.cfg.Slots == nil {
 		return nil, errors.New("rediscache: no backing slots model")
 	}
+	direct := func() ([]byte, error) {
+		a, err := c.cfg.Slots.FreeSlotsAnswer(ctx, doctorID, from, days, now)
+		return a.JSON, err
+	}
 	bucket := now.UTC().Truncate(slotBucket)
 	if bucket.Equal(now) { // on a boundary: the answer may differ from the rest of the minute
-		return c.cfg.Slots.FreeSlotsJSON(ctx, doctorID, from, days, now)
+		return direct()
 	}
 	ttl := bucket.Add(slotBucket).Sub(now) + slotKeyExtraLife
-	v, err := c.cached(ctx, c.keys.slots(doctorID, from, days, bucket), c.keys.gen(doctorID), fieldSlots, ttl,
-		func(ctx context.Context) ([]byte, uint64, error) {
+	covers := func(v value) bool { return v.covers(now) }
+	v, err := c.cached(ctx, c.keys.slots(doctorID, from, days, bucket), c.keys.gen(doctorID), fieldSlots, ttl, covers,
+		func(ctx context.Context) (value, error) {
 			pos, err := c.cfg.SlotsPosition(ctx) // before the read: the answer reflects at least pos
 			if err != nil {
-				return nil, 0, err
+				return value{}, err
 			}
-			b, err := c.cfg.Slots.FreeSlotsJSON(ctx, doctorID, from, days, now)
-			return b, pos, err
+			a, err := c.cfg.Slots.FreeSlotsAnswer(ctx, doctorID, from, days, now)
+			return value{data: a.JSON, pos: pos, from: unixNanos(a.HoldsFrom), until: unixNanos(a.HoldsUntil)}, err
 		})
 	if err != nil {
 		return nil, err
 	}
+	if !v.covers(now) { // the flight was another caller's, on the other side of a hold's expiry
+		return direct()
+	}
 	return v.data, nil
 }
 
+// value is a cached answer: its bytes, the backing position it reflects
+// and the span of instants it holds for, [from, until) in Unix
+// nanoseconds, 0 for an open end (projections.SlotsAnswer; open both ways
+// for a profile).
 type value struct {
-	data []byte
-	pos  uint64
+	data        []byte
+	pos         uint64
+	from, until int64
+}
+
+func (v value) covers(t time.Time) bool {
+	n := t.UnixNano()
+	return (v.from == 0 || n >= v.from) && (v.until == 0 || n < v.until)
+}
+
+// unixNanos is t in Unix nanoseconds, 0 for the zero time.
+func unixNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
 }
 
 // cached answers key from Redis or, on a miss, from load, storing what load
 // returns under the revision guard. Concurrent callers in this process
 // share one flight per key (Redis read, backing read and fill).
-func (c *Cache) cached(ctx context.Context, key, genKey, field string, ttl time.Duration, load func(context.Context) ([]byte, uint64, error)) (value, error) {
+//
+// A stored value is a hit only if usable says so (nil: always); the flight
+// of a caller for whom it is not fills the key anew.
+func (c *Cache) cached(ctx context.Context, key, genKey, field string, ttl time.Duration, usable func(value) bool, load func(context.Context) (value, error)) (value, error) {
 	ch := c.group.DoChan(key, func() (any, error) {
 		// The flight outlives a caller that gives up: others may wait on it.
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 		defer cancel()
-		return c.fill(fctx, key, genKey, field, ttl, load)
+		return c.fill(fctx, key, genKey, field, ttl, usable, load)
 	})
 	select {
 	case r := <-ch:
@@ -281,23 +327,22 @@ func (c *Cache) cached(ctx context.Context, key, genKey, field string, ttl time.
 	}
 }
 
-func (c *Cache) fill(ctx context.Context, key, genKey, field string, ttl time.Duration, load func(context.Context) ([]byte, uint64, error)) (value, error) {
+func (c *Cache) fill(ctx context.Context, key, genKey, field string, ttl time.Duration, usable func(value) bool, load func(context.Context) (value, error)) (value, error) {
 	gen, hit, ok := c.lookup(ctx, key, genKey, field)
-	if hit != nil {
+	if hit != nil && (usable == nil || usable(*hit)) {
 		return *hit, nil
 	}
-	data, pos, err := load(ctx)
+	v, err := load(ctx)
 	if err != nil {
 		return value{}, err
 	}
-	v := value{data: data, pos: pos}
 	if !ok { // Redis is down: answer from the backing store only
 		return v, nil
 	}
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
 	defer cancel()
-	err = storeScript.Run(rctx, c.cfg.Client, []string{genKey, key},
-		field, gen, strconv.FormatUint(pos, 10), data, ttl.Milliseconds()).Err()
+	err = storeScript.Run(rctx, c.cfg.Client, []string{genKey, key}, field, gen, strconv.FormatUint(v.pos, 10), v.data,
+		ttl.Milliseconds(), strconv.FormatInt(v.from, 10), strconv.FormatInt(v.until, 10)).Err()
 	c.observe(err)
 	return v, nil
 }
@@ -316,12 +361,13 @@ func (c *Cache) lookup(ctx context.Context, key, genKey, field string) (gen stri
 		return "", nil, false
 	}
 	gen, _ = res[0].(string)
-	if len(res) == 3 {
-		data, _ := res[1].(string)
-		p, _ := res[2].(string)
-		pos, perr := strconv.ParseUint(p, 10, 64)
-		if perr == nil {
-			return gen, &value{data: []byte(data), pos: pos}, true
+	if len(res) == 5 {
+		str := func(i int) string { s, _ := res[i].(string); return s }
+		pos, perr := strconv.ParseUint(str(2), 10, 64)
+		from, ferr := strconv.ParseInt(str(3), 10, 64)
+		until, uerr := strconv.ParseInt(str(4), 10, 64)
+		if perr == nil && ferr == nil && uerr == nil {
+			return gen, &value{data: []byte(str(1)), pos: pos, from: from, until: until}, true
 		}
 	}
 	return gen, nil, true
@@ -358,18 +404,20 @@ func (k keys) slots(id string, from doctor.Date, days int, bucket time.Time) str
 func (k keys) checkpoint() string { return k.prefix + ":" + checkpointKeyPart }
 
 // lookupScript: KEYS gen, value; ARGV field. Returns {gen} on a miss and
-// {gen, v, pos} on a hit (stored under the current generation).
+// {gen, v, pos, from, until} on a hit (stored under the current
+// generation; the caller checks the span).
 var lookupScript = redis.NewScript(`
 local g = redis.call('HGET', KEYS[1], ARGV[1]) or '0'
-local v = redis.call('HMGET', KEYS[2], 'gen', 'v', 'pos')
+local v = redis.call('HMGET', KEYS[2], 'gen', 'v', 'pos', 'from', 'until')
 if v[1] == g and v[2] and v[3] then
-  return {g, v[2], v[3]}
+  return {g, v[2], v[3], v[4] or '0', v[5] or '0'}
 end
 return {g}
 `)
 
 // storeScript: KEYS gen, value; ARGV field, gen seen before the backing
-// read, position of the backing value, value, ttl ms. Returns 1 when
+// read, position of the backing value, value, ttl ms, span from, span
+// until (Unix nanoseconds as strings, "0" open). Returns 1 when
 // stored, 0 when invalidated meanwhile, -1 when the backing model was
 // behind the invalidation, -2 when a newer value is stored.
 var storeScript = redis.NewScript(`
@@ -379,7 +427,7 @@ if tonumber(ARGV[3]) < tonumber(g) then return -1 end
 local old = redis.call('HMGET', KEYS[2], 'gen', 'pos')
 if old[1] == g and old[2] and tonumber(old[2]) > tonumber(ARGV[3]) then return -2 end
 redis.call('DEL', KEYS[2])
-redis.call('HSET', KEYS[2], 'gen', ARGV[2], 'pos', ARGV[3], 'v', ARGV[4])
+redis.call('HSET', KEYS[2], 'gen', ARGV[2], 'pos', ARGV[3], 'v', ARGV[4], 'from', ARGV[6], 'until', ARGV[7])
 redis.call('PEXPIRE', KEYS[2], ARGV[5])
 return 1
 `)

@@ -26,7 +26,8 @@ type backing struct {
 	mu      sync.Mutex
 	doctors map[string]projections.Doctor
 	slots   map[string][]byte
-	pos     uint64 // the slots model's checkpoint
+	holds   map[string][2]time.Time // the answers' projections.SlotsAnswer span
+	pos     uint64                  // the slots model's checkpoint
 
 	doctorCalls atomic.Int64
 	slotCalls   atomic.Int64
@@ -36,7 +37,7 @@ type backing struct {
 }
 
 func newBacking() *backing {
-	return &backing{doctors: map[string]projections.Doctor{}, slots: map[string][]byte{}}
+	return &backing{doctors: map[string]projections.Doctor{}, slots: map[string][]byte{}, holds: map[string][2]time.Time{}}
 }
 
 func (b *backing) wait() {
@@ -82,16 +83,24 @@ func (b *backing) Doctors(context.Context, projections.DoctorFilter) ([]projecti
 
 func (b *backing) Specialities(context.Context) ([]projections.Speciality, error) { return nil, nil }
 
-func (b *backing) FreeSlotsJSON(_ context.Context, id string, _ doctor.Date, _ int, _ time.Time) ([]byte, error) {
+// setHolds sets the span of the doctor's holds the answers report.
+func (b *backing) setHolds(id string, from, until time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.holds[id] = [2]time.Time{from, until}
+}
+
+func (b *backing) FreeSlotsAnswer(_ context.Context, id string, _ doctor.Date, _ int, _ time.Time) (projections.SlotsAnswer, error) {
 	b.slotCalls.Add(1)
 	b.mu.Lock()
 	s, ok := b.slots[id]
+	h := b.holds[id]
 	b.mu.Unlock()
 	b.wait()
 	if !ok {
-		return nil, projections.ErrNotFound
+		return projections.SlotsAnswer{}, projections.ErrNotFound
 	}
-	return s, nil
+	return projections.SlotsAnswer{JSON: s, HoldsFrom: h[0], HoldsUntil: h[1]}, nil
 }
 
 func (b *backing) position(context.Context) (uint64, error) {
@@ -282,6 +291,47 @@ func TestSlotsKeyedByMinute(t *testing.T) {
 	}
 }
 
+// A held slot is free from its hold's expiry on, before any event says so:
+// an answer is not served past the earliest hold expiry it counted, nor
+// before the latest one it counted as run out.
+func TestSlotsNotServedAcrossAHoldExpiry(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, testenv.RedisURL(t))
+	expiry := now.Add(10 * time.Second) // inside now's minute
+	f.b.setSlots("d1", `{"held":true}`, 1)
+	f.b.setHolds("d1", time.Time{}, expiry)
+	calls := func(want int64, what string) {
+		t.Helper()
+		if n := f.b.slotCalls.Load(); n != want {
+			t.Fatalf("%s: %d backing reads, want %d", what, n, want)
+		}
+	}
+	f.slots(t, "d1", now)
+	f.slots(t, "d1", expiry.Add(-time.Nanosecond))
+	calls(1, "before the expiry")
+
+	// The hold ran out: no event, the same minute, but another answer.
+	f.b.setSlots("d1", `{"held":false}`, 1)
+	f.b.setHolds("d1", expiry, time.Time{})
+	if got := f.slots(t, "d1", expiry); got != `{"held":false}` {
+		t.Fatalf("at the hold's expiry: %s", got)
+	}
+	calls(2, "at the expiry")
+	if got := f.slots(t, "d1", expiry.Add(5*time.Second)); got != `{"held":false}` {
+		t.Fatalf("after the hold's expiry: %s", got)
+	}
+	calls(2, "after the expiry: the new answer is cached")
+
+	// A replica whose clock is behind asks before the expiry: not the
+	// answer filled after it.
+	f.b.setSlots("d1", `{"held":true}`, 1)
+	f.b.setHolds("d1", time.Time{}, expiry)
+	if got := f.slots(t, "d1", now); got != `{"held":true}` {
+		t.Fatalf("before the expiry, after a fill past it: %s", got)
+	}
+	calls(3, "before the expiry again")
+}
+
 func TestLateFillDoesNotOverwrite(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, testenv.RedisURL(t))
@@ -428,7 +478,7 @@ func TestReadModelSuiteThroughCache(t *testing.T) {
 			t.Fatal(err)
 		}
 		return readmodeltest.Models{
-			Directory: c, Slots: c, Appointments: apps, Dashboards: apps,
+			Directory: c, Slots: c, Appointments: apps, Dashboards: apps, Payments: apps,
 			Projections: []projections.Projection{dir, slots, apps, rediscache.NewInvalidation(client, prefix)},
 		}
 	})
