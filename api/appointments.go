@@ -19,12 +19,20 @@ type appointmentJSON struct {
 
 func toAppointment(res commands.AppointmentResult) appointmentJSON {
 	a := res.Appointment
-	return appointmentJSON{Appointment: projections.Appointment{
+	out := appointmentJSON{Appointment: projections.Appointment{
 		ID: a.ID, DoctorID: a.DoctorID, DoctorName: res.DoctorName, PatientID: a.PatientID, PatientName: a.PatientName,
 		Start: a.Start, End: a.End, Timezone: res.Timezone, Status: string(a.Status), Fees: a.Fees, Currency: a.Currency,
-		Payment:   projections.Payment{Status: string(a.Payment.Status), OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID},
+		Payment: projections.Payment{
+			Status: string(a.Payment.Status), OrderID: a.Payment.OrderID, PaymentID: a.Payment.PaymentID,
+			Amount: a.Payment.Amount, RefundedAmount: a.Payment.RefundedAmount,
+		},
 		CreatedAt: a.CreatedAt, CancelReason: a.CancelReason,
 	}, Position: res.Position}
+	if a.Status == doctor.StatusHeld && !a.HoldExpiresAt.IsZero() {
+		hold := a.HoldExpiresAt
+		out.HoldExpiresAt = &hold
+	}
+	return out
 }
 
 type bookRequest struct {

@@ -288,12 +288,20 @@ type scheduleRequest struct {
 	MinNoticeMinutes  int                  `json:"minNoticeMinutes"`
 	PaymentPolicy     doctor.PaymentPolicy `json:"paymentPolicy"`
 	HoldMinutes       int                  `json:"holdMinutes"`
+	// RefundCutoffHours is a pointer so that leaving it out (the default,
+	// 24) differs from 0 (refund a patient's cancellation up to the start).
+	RefundCutoffHours *int                 `json:"refundCutoffHours"`
 	Weekly            []doctor.WeeklyHours `json:"weekly"`
 }
 
 func (q scheduleRequest) schedule() doctor.Schedule {
+	cutoff := doctor.DefaultRefundCutoffHours
+	if q.RefundCutoffHours != nil {
+		cutoff = *q.RefundCutoffHours
+	}
 	return doctor.Schedule{Timezone: q.Timezone, SlotMinutes: q.SlotMinutes, BookingWindowDays: q.BookingWindowDays,
-		MinNoticeMinutes: q.MinNoticeMinutes, PaymentPolicy: q.PaymentPolicy, HoldMinutes: q.HoldMinutes, Weekly: q.Weekly}
+		MinNoticeMinutes: q.MinNoticeMinutes, PaymentPolicy: q.PaymentPolicy, HoldMinutes: q.HoldMinutes,
+		RefundCutoffHours: cutoff, Weekly: q.Weekly}
 }
 
 type scheduleJSON struct {

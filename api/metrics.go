@@ -33,6 +33,10 @@ type Metrics struct {
 	// ProjectionPosition: prescripto_projection_position{projection}, the last
 	// $all position applied.
 	ProjectionPosition *prometheus.GaugeVec
+	// Payments: prescripto_payment_requests_total{event}, what the payment
+	// routes did: order_created, order_returned, verified, webhook_recorded,
+	// webhook_duplicate, webhook_bad_signature.
+	Payments *prometheus.CounterVec
 
 	// observers caches RequestDuration's children by label values, so a
 	// request costs one map lookup instead of WithLabelValues' hashing and
@@ -74,8 +78,12 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "prescripto_projection_position",
 			Help: "Last $all position a projection has applied.",
 		}, []string{"projection"}),
+		Payments: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "prescripto_payment_requests_total",
+			Help: "What the payment routes did, by event.",
+		}, []string{"event"}),
 	}
-	for _, c := range []prometheus.Collector{m.RequestDuration, m.CommandConflicts, m.CommandRetries, m.ProjectionLag, m.ProjectionPosition} {
+	for _, c := range []prometheus.Collector{m.RequestDuration, m.CommandConflicts, m.CommandRetries, m.ProjectionLag, m.ProjectionPosition, m.Payments} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("api: register metrics: %w", err)
 		}
@@ -95,6 +103,9 @@ func RegisterRuntimeCollectors(reg prometheus.Registerer) error {
 	}
 	return nil
 }
+
+// Payment counts one event of the payment routes.
+func (m *Metrics) Payment(event string) { m.Payments.WithLabelValues(event).Inc() }
 
 // CommandConflict counts one conflict of command.
 func (m *Metrics) CommandConflict(command string) { m.CommandConflicts.WithLabelValues(command).Inc() }

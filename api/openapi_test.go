@@ -59,6 +59,7 @@ var contractRoutes = []string{
 	"POST /appointments/{id}/payment",
 	"POST /payments/razorpay/verify",
 	"POST /webhooks/razorpay",
+	"GET /admin/payments",
 	"GET /audit/streams/{stream}/events",
 	"GET /audit/doctors/{id}/schedule",
 	"GET /audit/appointments/{id}/history",
@@ -171,7 +172,7 @@ func TestValidatorOnProblemsAndAppointments(t *testing.T) {
 
 	appt := `{"id":"a1","doctorId":"d1","doctorName":"Dr A","patientId":"p1","patientName":"P",
 		"start":"2026-11-25T04:30:00Z","end":"2026-11-25T05:00:00Z","timezone":"Asia/Kolkata","status":"confirmed","fees":50000,
-		"currency":"INR","payment":{"status":"not_required","orderId":null,"paymentId":null},
+		"currency":"INR","payment":{"status":"not_required","orderId":null,"paymentId":null,"amount":0,"refundedAmount":0},
 		"createdAt":"2026-11-20T10:00:00Z","cancelReason":null,"position":42}`
 	req = httptest.NewRequest(http.MethodPost, "/api/v1/appointments", nil)
 	hdr := http.Header{"Content-Type": {"application/json"}}

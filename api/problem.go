@@ -185,6 +185,9 @@ var (
 	// ErrEmptyBody: a body was required and none was sent.
 	ErrEmptyBody = &HTTPError{Status: http.StatusBadRequest, Code: CodeEmptyBody, Kind: domain.ErrInvalid,
 		Detail: "The request body is empty."}
+	// ErrInvalidInput: the body parsed but a field is missing or wrong.
+	ErrInvalidInput = &HTTPError{Status: http.StatusBadRequest, Code: CodeInvalidInput, Kind: domain.ErrInvalid,
+		Detail: "The request is invalid."}
 	// ErrInvalidQuery: a query parameter does not parse or is out of range.
 	ErrInvalidQuery = &HTTPError{Status: http.StatusBadRequest, Code: CodeInvalidQuery, Kind: domain.ErrInvalid,
 		Detail: "A query parameter is invalid."}

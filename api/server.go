@@ -45,6 +45,7 @@ type Config struct {
 	Slots        projections.Slots
 	Appointments projections.Appointments
 	Dashboards   projections.Dashboards
+	Payments     projections.Payments
 	Operations   Operations
 	// HeadPosition is the event log's head, for reads that miss a fresh write.
 	HeadPosition func(ctx context.Context) (uint64, error)
@@ -72,7 +73,7 @@ func (c Config) Validate() error {
 	switch {
 	case c.Commands == nil:
 		return errors.New("api: Commands is required")
-	case c.Directory == nil || c.Slots == nil || c.Appointments == nil || c.Dashboards == nil:
+	case c.Directory == nil || c.Slots == nil || c.Appointments == nil || c.Dashboards == nil || c.Payments == nil:
 		return errors.New("api: every read model is required")
 	case c.Operations == nil || c.HeadPosition == nil:
 		return errors.New("api: Operations and HeadPosition are required")
@@ -169,9 +170,10 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin)).Post("/appointments/{id}/reschedule", handle(s.reschedule))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", handle(s.complete))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/no-show", handle(s.noShow))
-		r.With(RequireRole(domain.RolePatient)).Post("/appointments/{id}/payment", notImplemented("payments"))
-		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", notImplemented("payments"))
-		r.Post("/webhooks/razorpay", notImplemented("payments"))
+		r.With(RequireRole(domain.RolePatient)).Post("/appointments/{id}/payment", handle(s.createPaymentOrder))
+		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", handle(s.verifyPayment))
+		r.Post("/webhooks/razorpay", handle(s.razorpayWebhook))
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/payments", handle(s.listPayments))
 
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", notImplemented("audit"))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", notImplemented("audit"))

@@ -76,7 +76,11 @@ type Config struct {
 	// before another request may take it over (default 30 s). It must be
 	// well above the Gateway's own timeout.
 	OrderLease time.Duration
-	Observer   Observer
+	// OrderWait bounds how long a request waits for the order another
+	// request is creating before it answers ErrOrderInFlight (default
+	// 10 s).
+	OrderWait time.Duration
+	Observer  Observer
 }
 
 // Validate checks the configuration.
@@ -103,6 +107,7 @@ type Handler struct {
 	payments   bool
 	gateway    Gateway
 	orderLease time.Duration
+	orderWait  time.Duration
 	obs        Observer
 	doctors    *streams[*doctor.Doctor]
 	accounts   *streams[*account.Account]
@@ -124,6 +129,10 @@ func New(c Config) (*Handler, error) {
 	h := &Handler{store: c.Store, reg: c.Registry, now: c.Now, hasher: c.Hasher, maxRetries: c.MaxRetries, payments: c.PaymentsEnabled || c.Gateway != nil, gateway: c.Gateway, orderLease: c.OrderLease, obs: c.Observer}
 	if h.orderLease <= 0 {
 		h.orderLease = 30 * time.Second
+	}
+	h.orderWait = c.OrderWait
+	if h.orderWait <= 0 {
+		h.orderWait = 10 * time.Second
 	}
 	if h.now == nil {
 		h.now = time.Now

@@ -50,7 +50,9 @@ func (h *Handler) PayAppointment(ctx context.Context, m Meta, c PayAppointment) 
 	}
 	m.IdempotencyKey = "" // idempotent by nature: one order per appointment
 	m.target = c.AppointmentID
-	deadline := h.clock().Add(h.orderLease + time.Second)
+	// Waiting for another request's order is bounded in real time (the
+	// lease is in the log's time).
+	deadline := time.Now().Add(h.orderWait)
 	for attempt := 0; ; attempt++ {
 		var claim doctor.OrderClaim
 		var out PaymentOrder
@@ -68,7 +70,7 @@ func (h *Handler) PayAppointment(ctx context.Context, m Meta, c PayAppointment) 
 		case doctor.OrderClaimed:
 			return h.createOrder(ctx, m, c, out)
 		}
-		if !h.clock().Before(deadline) {
+		if !time.Now().Before(deadline) {
 			return PaymentOrder{}, ErrOrderInFlight
 		}
 		if err := backoff(ctx, min(attempt, 4)); err != nil {

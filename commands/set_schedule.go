@@ -19,6 +19,11 @@ func (h *Handler) SetSchedule(ctx context.Context, m Meta, c SetSchedule) (Docto
 	if err := mayManageDoctor(m, c.DoctorID); err != nil {
 		return DoctorResult{}, err
 	}
+	// A schedule that is wrong is told so before whether it could take
+	// payments.
+	if _, err := c.Schedule.Compile(); err != nil {
+		return DoctorResult{}, err
+	}
 	if c.Schedule.PaymentPolicy != doctor.PaymentNone && !h.payments {
 		return DoctorResult{}, ErrPaymentsDisabled
 	}

@@ -34,9 +34,42 @@ func (h *Handler) VerifyPayment(ctx context.Context, m Meta, c VerifyPayment) (A
 	if c.OrderID == "" || c.PaymentID == "" || !h.gateway.VerifyPaymentSignature(c.OrderID, c.PaymentID, c.Signature) {
 		return AppointmentResult{}, ErrBadSignature
 	}
-	doctorID, apptID, ours, err := h.ourOrder(ctx, m, c.OrderID)
+	doctorID, apptID, _, err := h.ourOrder(ctx, m, c.OrderID)
 	if err != nil {
 		return AppointmentResult{}, err
+	}
+	return h.SettlePayment(ctx, m, SettlePayment{DoctorID: doctorID, AppointmentID: apptID, OrderID: c.OrderID, PaymentID: c.PaymentID})
+}
+
+// SettlePayment records a payment the provider holds against one of an
+// appointment's orders: the order must be recorded on the doctor's stream
+// for that appointment, the payment (as the provider reports it, never as
+// a client or a webhook says) must be of that order, for its amount and
+// currency, and captured (an authorized one is captured here). The verify
+// route and the payments worker (webhooks, reconciliation) both end here.
+type SettlePayment struct {
+	DoctorID      string
+	AppointmentID string
+	OrderID       string
+	PaymentID     string
+}
+
+// SettlePayment runs the command.
+func (h *Handler) SettlePayment(ctx context.Context, m Meta, c SettlePayment) (AppointmentResult, error) {
+	if h.gateway == nil {
+		return AppointmentResult{}, ErrPaymentsUnavailable
+	}
+	var ours doctor.Order
+	found := false
+	err := h.Doctor(ctx, c.DoctorID, func(d *doctor.Doctor) {
+		id, o, ok := d.OrderOf(c.OrderID)
+		ours, found = o, ok && id == c.AppointmentID
+	})
+	if err != nil {
+		return AppointmentResult{}, err
+	}
+	if !found {
+		return AppointmentResult{}, domain.Detail(doctor.ErrPaymentMismatch, "order %q is not an order of appointment %s", c.OrderID, c.AppointmentID)
 	}
 	p, err := h.gateway.Payment(ctx, c.PaymentID)
 	if err != nil {
@@ -47,7 +80,7 @@ func (h *Handler) VerifyPayment(ctx context.Context, m Meta, c VerifyPayment) (A
 	}
 	m.IdempotencyKey = "" // idempotent by payment id
 	return h.CapturePayment(ctx, m, CapturePayment{
-		DoctorID: doctorID, AppointmentID: apptID, PaymentID: p.ID, OrderID: c.OrderID, Amount: p.Amount, Currency: p.Currency,
+		DoctorID: c.DoctorID, AppointmentID: c.AppointmentID, PaymentID: p.ID, OrderID: c.OrderID, Amount: p.Amount, Currency: p.Currency,
 	})
 }
 
@@ -95,7 +128,15 @@ func (h *Handler) collect(ctx context.Context, p GatewayPayment, orderID string,
 	case GatewayPaymentCaptured, GatewayPaymentRefunded:
 		return p, nil
 	case GatewayPaymentAuthorized:
-		return h.gateway.Capture(ctx, p.ID, p.Amount, p.Currency)
+		captured, err := h.gateway.Capture(ctx, p.ID, p.Amount, p.Currency)
+		if errors.Is(err, ErrGatewayRefused) {
+			// Another process captured it first: what counts is how the
+			// provider has it now.
+			if now, ferr := h.gateway.Payment(ctx, p.ID); ferr == nil && now.Status == GatewayPaymentCaptured {
+				return now, nil
+			}
+		}
+		return captured, err
 	}
 	return GatewayPayment{}, domain.Detail(ErrPaymentNotCaptured, "the payment is %s", p.Status)
 }

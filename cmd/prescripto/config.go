@@ -40,8 +40,16 @@ type Config struct {
 	SMTPURL           string
 	RazorpayKeyID     string
 	RazorpaySecret    string
-	Demo              bool
-	PprofAddr         string
+	// RazorpayWebhookSecret (RAZORPAY_WEBHOOK_SECRET) verifies webhooks.
+	RazorpayWebhookSecret string
+	// RazorpayBaseURL (RAZORPAY_BASE_URL) is another Razorpay-compatible
+	// endpoint (default Razorpay's API).
+	RazorpayBaseURL string
+	// RazorpaySandbox (RAZORPAY_SANDBOX): "" unset (on with --demo unless
+	// real keys are set), else a boolean.
+	RazorpaySandbox string
+	Demo            bool
+	PprofAddr       string
 	// Role is the role being started (set by the command, not the env).
 	Role app.Role
 }
@@ -65,28 +73,34 @@ var envVars = []struct{ name, about string }{
 	{"SENTRY_DSN", "report error-level logs to Sentry"},
 	{"SENTRY_ENVIRONMENT", "the environment tag of Sentry reports (default production)"},
 	{"SMTP_URL", "read but not used yet (mail goes to the mbox in the data dir)"},
-	{"RAZORPAY_KEY_ID", "read but not used yet (payments are not built yet)"},
-	{"RAZORPAY_KEY_SECRET", "read but not used yet"},
+	{"RAZORPAY_KEY_ID", "Razorpay key id: online payment (with RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET)"},
+	{"RAZORPAY_KEY_SECRET", "Razorpay key secret (signs checkouts)"},
+	{"RAZORPAY_WEBHOOK_SECRET", "the secret Razorpay signs webhooks with (POST /api/v1/webhooks/razorpay)"},
+	{"RAZORPAY_BASE_URL", "a Razorpay-compatible API endpoint (default https://api.razorpay.com)"},
+	{"RAZORPAY_SANDBOX", "1: the built-in Razorpay sandbox (no money moves; serve only; on with --demo unless real keys are set)"},
 }
 
 // ConfigFromEnv reads the environment.
 func ConfigFromEnv() (Config, error) {
 	c := Config{
-		Addr:              env("PRESCRIPTO_ADDR", ":8080"),
-		DataDir:           env("PRESCRIPTO_DATA", "./data"),
-		JWTSecret:         os.Getenv("JWT_SECRET"),
-		AdminEmail:        os.Getenv("ADMIN_EMAIL"),
-		AdminPassword:     os.Getenv("ADMIN_PASSWORD"),
-		LogLevel:          env("LOG_LEVEL", "info"),
-		ESDBURL:           os.Getenv("ESDB_URL"),
-		MongoURI:          os.Getenv("MONGODB_URI"),
-		RedisURL:          os.Getenv("REDIS_URL"),
-		SentryDSN:         os.Getenv("SENTRY_DSN"),
-		SentryEnvironment: env("SENTRY_ENVIRONMENT", "production"),
-		SMTPURL:           os.Getenv("SMTP_URL"),
-		RazorpayKeyID:     os.Getenv("RAZORPAY_KEY_ID"),
-		RazorpaySecret:    os.Getenv("RAZORPAY_KEY_SECRET"),
-		PprofAddr:         os.Getenv("PRESCRIPTO_PPROF_ADDR"),
+		Addr:                  env("PRESCRIPTO_ADDR", ":8080"),
+		DataDir:               env("PRESCRIPTO_DATA", "./data"),
+		JWTSecret:             os.Getenv("JWT_SECRET"),
+		AdminEmail:            os.Getenv("ADMIN_EMAIL"),
+		AdminPassword:         os.Getenv("ADMIN_PASSWORD"),
+		LogLevel:              env("LOG_LEVEL", "info"),
+		ESDBURL:               os.Getenv("ESDB_URL"),
+		MongoURI:              os.Getenv("MONGODB_URI"),
+		RedisURL:              os.Getenv("REDIS_URL"),
+		SentryDSN:             os.Getenv("SENTRY_DSN"),
+		SentryEnvironment:     env("SENTRY_ENVIRONMENT", "production"),
+		SMTPURL:               os.Getenv("SMTP_URL"),
+		RazorpayKeyID:         os.Getenv("RAZORPAY_KEY_ID"),
+		RazorpaySecret:        os.Getenv("RAZORPAY_KEY_SECRET"),
+		RazorpayWebhookSecret: os.Getenv("RAZORPAY_WEBHOOK_SECRET"),
+		RazorpayBaseURL:       os.Getenv("RAZORPAY_BASE_URL"),
+		RazorpaySandbox:       os.Getenv("RAZORPAY_SANDBOX"),
+		PprofAddr:             os.Getenv("PRESCRIPTO_PPROF_ADDR"),
 	}
 	var err error
 	if c.LogBuffer, err = time.ParseDuration(env("LOG_BUFFER", "100ms")); err != nil {
@@ -154,7 +168,29 @@ func (c Config) Validate() error {
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("PRESCRIPTO_DATA must not be empty"))
 	}
+	if c.RazorpaySandbox != "" {
+		if _, err := strconv.ParseBool(c.RazorpaySandbox); err != nil {
+			errs = append(errs, fmt.Errorf("RAZORPAY_SANDBOX: %q is not a boolean", c.RazorpaySandbox))
+		}
+	}
+	if err := c.payments().Validate(role); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
+}
+
+// payments are the payment options: real keys, or the sandbox when
+// RAZORPAY_SANDBOX says so (by default with --demo, unless real keys are
+// set).
+func (c Config) payments() app.PaymentOptions {
+	sandbox := c.Demo && c.RazorpayKeyID == ""
+	if c.RazorpaySandbox != "" {
+		sandbox, _ = strconv.ParseBool(c.RazorpaySandbox)
+	}
+	return app.PaymentOptions{
+		KeyID: c.RazorpayKeyID, KeySecret: c.RazorpaySecret, WebhookSecret: c.RazorpayWebhookSecret,
+		BaseURL: c.RazorpayBaseURL, Sandbox: sandbox,
+	}
 }
 
 // secret returns JWT_SECRET, or in the embedded default the secret stored

@@ -17,10 +17,7 @@ import (
 // reporting the projections through ops.
 func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, error)) (*commands.Handler, http.Handler, error) {
 	o := sh.opts
-	cmds, err := commands.New(commands.Config{
-		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
-		Observer: observer{sh.metrics},
-	})
+	cmds, err := sh.commands()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,7 +54,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 	}
 	srv, err := api.NewServer(api.Config{
 		Commands: cmds, Directory: directory, Slots: slots,
-		Appointments: m.appointmentsView, Dashboards: m.appointmentsView,
+		Appointments: m.appointmentsView, Dashboards: m.appointmentsView, Payments: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		RateLimitOptions: rateLimit, LoginFailures: logins, Ready: sh.checks, MaxWait: o.MaxWait,

@@ -23,6 +23,7 @@ import (
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/workers/notify"
+	"github.com/prescripto/prescripto/workers/payments"
 )
 
 // Role is what a process runs: a set of parts.
@@ -99,6 +100,8 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxWait bounds a read's X-Min-Position wait (default 2 s).
 	MaxWait time.Duration
+	// Payments configures online payment (none by default).
+	Payments PaymentOptions
 }
 
 func (o Options) withDefaults() Options {
@@ -132,6 +135,9 @@ type App struct {
 	// that part.
 	Runner  *projections.Runner
 	Workers *projections.Runner
+	// PaymentsRunner drives the payments worker (nil without payments).
+	PaymentsRunner *projections.Runner
+	payments       *projections.Live[*payments.Worker]
 	// Handler is the API, or in a process without it the operations
 	// endpoints (/healthz, /readyz, /metrics).
 	Handler http.Handler
@@ -175,12 +181,9 @@ func (a *App) build(ctx context.Context, p parts) error {
 		a.local.add(runner)
 	}
 	if p.worker {
-		runner, err := newWorker(a.shared)
-		if err != nil {
+		if err := a.newWorker(a.shared); err != nil {
 			return err
 		}
-		a.Workers = runner
-		a.local.add(runner)
 	}
 	a.local.also = a.models.waitAlso
 	var ops projectionOps = a.local
@@ -203,13 +206,15 @@ func (a *App) build(ctx context.Context, p parts) error {
 	a.checks = append(a.checks, api.Check{Name: "caught_up", Check: gate.ready})
 	if !p.api {
 		a.Handler = api.NewOpsHandler(api.OpsConfig{Registry: a.prom, Logger: a.opts.Logger, Ready: a.checks})
+		a.Commands = a.cmds
 		return nil
 	}
 	cmds, handler, err := newAPI(a.shared, a.ops, a.headPosition)
 	if err != nil {
 		return err
 	}
-	a.Commands, a.Handler = cmds, handler
+	a.Commands, a.Handler = cmds, a.withSandbox(handler)
+	a.self.set(a.Handler)
 	return nil
 }
 
@@ -282,8 +287,38 @@ func (a *App) Run(ctx context.Context) error {
 	if a.control != nil && len(a.local.runners) > 0 {
 		g.Go(func() error { return a.controlLoop(ctx) })
 	}
+	if a.payments != nil {
+		g.Go(func() error { return a.runPayments(ctx) })
+	}
 	g.Go(func() error { return a.updateMetrics(ctx) })
 	return g.Wait()
+}
+
+// runPayments ticks the payments worker (the current one: a rebuild
+// replaces it) once it has caught up with the log's head as of the start,
+// so that it acts on the whole picture, not on a half-folded one.
+func (a *App) runPayments(ctx context.Context) error {
+	head, err := a.Store.HeadPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if err := a.payments.WaitFor(ctx, head); err != nil {
+		return nil // ctx ended
+	}
+	tick := a.opts.Payments.Worker.Tick
+	if tick <= 0 {
+		tick = time.Second
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			a.payments.Current().Tick(ctx)
+		}
+	}
 }
 
 // updateMetrics sets the projections' lag and position gauges every 2 s.

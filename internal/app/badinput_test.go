@@ -94,6 +94,7 @@ func badInput(t *testing.T, o testenv.Options) {
 		return map[string]string{"name": name, "email": email, "password": password}
 	}
 	big := strings.Repeat("a", 1<<20)
+	event := `{"entity":"event","event":"subscription.charged","contains":[],"payload":{},"created_at":1}`
 	slots := "/doctors/" + d.ID + "/slots"
 
 	type tc struct {
@@ -265,6 +266,28 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"negative notice", put("/doctors/"+d.ID+"/schedule", at, schedule("minNoticeMinutes", -5)), 400, "invalid_schedule"},
 		{"unknown payment policy", put("/doctors/"+d.ID+"/schedule", at, schedule("paymentPolicy", "sometimes")), 400, "invalid_schedule"},
 		{"schedule unknown field", put("/doctors/"+d.ID+"/schedule", at, schedule("slots", 3)), 400, "unknown_field"},
+		{"negative refund cutoff", put("/doctors/"+d.ID+"/schedule", at, schedule("refundCutoffHours", -1)), 400, "invalid_schedule"},
+		{"refund cutoff over 30 days", put("/doctors/"+d.ID+"/schedule", at, schedule("refundCutoffHours", 721)), 400, "invalid_schedule"},
+		{"refund cutoff a string", put("/doctors/"+d.ID+"/schedule", at, schedule("refundCutoffHours", "24")), 400, "invalid_type"},
+		{"required without hold", put("/doctors/"+d.ID+"/schedule", at, schedule("paymentPolicy", "required", "holdMinutes", 0)), 400, "invalid_schedule"},
+
+		// Payments.
+		{"pay an unknown appointment", post("/appointments/no-such-appointment/payment", pt, nil), 404, "appointment_not_found"},
+		{"pay with a body field", post("/appointments/"+appt.ID+"/payment", pt, map[string]any{"amount": 1}), 400, "unknown_field"},
+		{"pay a clinic-paid appointment", post("/appointments/"+appt.ID+"/payment", pt, nil), 409, "payment_not_needed"},
+		{"verify malformed", post("/payments/razorpay/verify", pt, `{"razorpay_order_id":`), 400, "malformed_json"},
+		{"verify unknown field", post("/payments/razorpay/verify", pt, map[string]string{"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1", "razorpay_signature": "ab", "amount": "1"}), 400, "unknown_field"},
+		{"verify without a signature", post("/payments/razorpay/verify", pt, map[string]string{"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1"}), 400, "invalid_input"},
+		{"verify a forged signature", post("/payments/razorpay/verify", pt, map[string]string{"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1", "razorpay_signature": strings.Repeat("0", 64)}), 400, "bad_signature"},
+		{"verify ids with slashes", post("/payments/razorpay/verify", pt, map[string]string{"razorpay_order_id": "../orders", "razorpay_payment_id": "pay_1", "razorpay_signature": "zz"}), 400, "bad_signature"},
+		{"webhook unsigned", hdr(post("/webhooks/razorpay", "", `{"event":"payment.captured"}`), "X-Razorpay-Event-Id", "evt_1"), 400, "bad_signature"},
+		{"webhook oversized", hdr(post("/webhooks/razorpay", "", `{"event":"`+big+`"}`), "X-Razorpay-Signature", "ab", "X-Razorpay-Event-Id", "evt_1"), 413, "body_too_large"},
+		{"webhook signed, not json", hdr(post("/webhooks/razorpay", "", `not json`), "X-Razorpay-Signature", e.SignWebhook(`not json`), "X-Razorpay-Event-Id", "evt_1"), 400, "invalid_input"},
+		{"webhook signed, no event id", hdr(post("/webhooks/razorpay", "", event), "X-Razorpay-Signature", e.SignWebhook(event)), 400, "invalid_header"},
+		{"webhook signed, event id a path", hdr(post("/webhooks/razorpay", "", event), "X-Razorpay-Signature", e.SignWebhook(event), "X-Razorpay-Event-Id", "../x"), 400, "invalid_header"},
+		{"admin payments: bad status", get("/admin/payments?status=lost", at), 400, "invalid_query"},
+		{"admin payments: limit 0", get("/admin/payments?limit=0", at), 400, "invalid_query"},
+		{"admin payments: forged cursor", get("/admin/payments?cursor=Zm9yZ2Vk", at), 400, "invalid_cursor"},
 		{"time off to before from", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(5, 0, 0)), testenv.RFC3339(testenv.At(4, 0, 0)))), 400, "invalid_time_off"},
 		{"time off empty range", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(5, 0, 0)), testenv.RFC3339(testenv.At(5, 0, 0)))), 400, "invalid_time_off"},
 		{"time off in the past", post("/doctors/"+d.ID+"/time-off", at, timeOff(testenv.RFC3339(testenv.At(-3, 0, 0)), testenv.RFC3339(testenv.At(-2, 0, 0)))), 400, "invalid_time_off"},

@@ -251,13 +251,16 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			}},
 		{name: "POST /appointments/{id}/no-show", allowed: []who{doctorX, doctorY, admin}, ok: ok(200),
 			deny: map[who]outcome{doctorY: notMine}, req: apptCmd("no-show", nil, poolOr("no-show", doctorX, admin))},
-		{name: "POST /appointments/{id}/payment", allowed: []who{patientA, patientB}, ok: notImpl, req: post("/appointments/"+shared.ID+"/payment", nil)},
-		{name: "POST /payments/razorpay/verify", allowed: []who{patientA, patientB}, ok: notImpl,
+		// The shared appointment's doctor takes no online payment.
+		{name: "POST /appointments/{id}/payment", allowed: []who{patientA, patientB}, ok: outcome{http.StatusConflict, "payment_not_needed"},
+			deny: map[who]outcome{patientB: notMine}, req: post("/appointments/"+shared.ID+"/payment", nil)},
+		{name: "POST /payments/razorpay/verify", allowed: []who{patientA, patientB}, ok: outcome{http.StatusBadRequest, "bad_signature"},
 			req: post("/payments/razorpay/verify", map[string]string{"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1", "razorpay_signature": "sig"})},
-		{name: "POST /webhooks/razorpay", public: true, ok: notImpl,
+		{name: "POST /webhooks/razorpay", public: true, ok: outcome{http.StatusBadRequest, "bad_signature"},
 			req: func(*testing.T, who) testenv.Req {
-				return testenv.Req{Method: http.MethodPost, Path: "/webhooks/razorpay", Body: `{"event":"payment.captured"}`, Header: http.Header{"X-Razorpay-Signature": {"sig"}}}
+				return testenv.Req{Method: http.MethodPost, Path: "/webhooks/razorpay", Body: `{"event":"payment.captured"}`, Header: http.Header{"X-Razorpay-Signature": {"sig"}, "X-Razorpay-Event-Id": {"evt_1"}}}
 			}},
+		{name: "GET /admin/payments", allowed: []who{admin}, ok: ok(200), req: get("/admin/payments?status=paid")},
 		{name: "GET /audit/streams/{stream}/events", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/streams/doctor-" + x.ID + "/events")},
 		{name: "GET /audit/doctors/{id}/schedule", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/doctors/" + x.ID + "/schedule?asOf=2031-03-04T00:00:00Z")},
 		{name: "GET /audit/appointments/{id}/history", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/appointments/" + shared.ID + "/history")},

@@ -17,6 +17,7 @@ import (
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/projections/rediscache"
+	"github.com/prescripto/prescripto/workers/payments"
 )
 
 // projectionOps is what the App does with projections, wherever they run:
@@ -187,13 +188,19 @@ func newRemoteOps(sh *shared) *remoteOps {
 	}
 	// The workers keep no checkpoint of their own in a shared store: their
 	// reported position stands for it.
-	r.add(notificationsName, func(ctx context.Context) (uint64, error) {
-		st, err := c.Statuses(ctx)
-		if err != nil {
-			return 0, err
-		}
-		return st[notificationsName].Position, nil
-	})
+	workers := []string{notificationsName}
+	if sh.opts.Payments.enabled() {
+		workers = append(workers, payments.Name)
+	}
+	for _, name := range workers {
+		r.add(name, func(ctx context.Context) (uint64, error) {
+			st, err := c.Statuses(ctx)
+			if err != nil {
+				return 0, err
+			}
+			return st[name].Position, nil
+		})
+	}
 	return r
 }
 

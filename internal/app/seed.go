@@ -43,6 +43,22 @@ var DemoCatalogue = []DemoDoctor{
 	{"Dr. Amelia Hill", "amelia.hill", "Dermatologist", "MBBS", "Dr. Amelia Hill treats skin allergies and offers cosmetic dermatology consultations.", 1, 30000},
 }
 
+// demoPolicy is the payment policy of the i-th demo doctor when payments
+// are configured (the sandbox in --demo): the first three require payment
+// (held 15 minutes), the next three take it optionally, the rest at the
+// clinic. Without payments every doctor's is "none".
+func demoPolicy(i int, payments bool) (doctor.PaymentPolicy, int) {
+	switch {
+	case !payments:
+		return doctor.PaymentNone, 0
+	case i < 3:
+		return doctor.PaymentRequired, 15
+	case i < 6:
+		return doctor.PaymentOptional, 0
+	}
+	return doctor.PaymentNone, 0
+}
+
 // DemoZone is the demo doctors' zone.
 const DemoZone = "Asia/Kolkata"
 
@@ -86,14 +102,18 @@ func (a *App) SeedDemo(ctx context.Context, dataDir string) (DemoSeed, error) {
 		}
 		out.Seeded++
 	}
-	for _, d := range DemoCatalogue {
+	for i, d := range DemoCatalogue {
 		email := d.Email + "@prescripto.demo"
 		if ok, err := missing(email); err != nil {
 			return out, err
 		} else if !ok {
 			continue
 		}
-		s := doctor.Schedule{Timezone: DemoZone, SlotMinutes: 30, BookingWindowDays: 30, MinNoticeMinutes: 30, PaymentPolicy: doctor.PaymentNone}
+		policy, hold := demoPolicy(i, a.gateway != nil)
+		s := doctor.Schedule{
+			Timezone: DemoZone, SlotMinutes: 30, BookingWindowDays: 30, MinNoticeMinutes: 30,
+			PaymentPolicy: policy, HoldMinutes: hold, RefundCutoffHours: doctor.DefaultRefundCutoffHours,
+		}
 		for wd := 1; wd <= 7; wd++ {
 			s.Weekly = append(s.Weekly, doctor.WeeklyHours{Weekday: wd, Start: "10:00", End: "21:00"})
 		}

@@ -10,11 +10,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/prescripto/prescripto/api"
+	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/esdb"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
+	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
 	"github.com/prescripto/prescripto/internal/redisconn"
 	"github.com/prescripto/prescripto/projections/mongo"
 )
@@ -39,6 +41,15 @@ type shared struct {
 	// nor reads them).
 	models readModelSet
 	checks []api.Check
+	// gateway is the payment provider (nil without payments); sandbox the
+	// in-process Razorpay emulator when it is the provider; self reaches
+	// this process's own HTTP handler (the sandbox's webhooks).
+	gateway commands.Gateway
+	sandbox *sandbox.Emulator
+	self    selfTransport
+	// cmds is the command handler, made once for the parts that run
+	// commands (the API, the payments worker).
+	cmds *commands.Handler
 	// closers release what was opened, in reverse order.
 	closers []func() error
 }
@@ -94,7 +105,27 @@ func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err
 			return nil, fmt.Errorf("MONGODB_URI: %w", err)
 		}
 	}
+	if err := sh.openPayments(); err != nil {
+		return nil, fmt.Errorf("payments: %w", err)
+	}
 	return sh, nil
+}
+
+// commands is the process's command handler, made on first use.
+func (sh *shared) commands() (*commands.Handler, error) {
+	if sh.cmds != nil {
+		return sh.cmds, nil
+	}
+	o := sh.opts
+	cmds, err := commands.New(commands.Config{
+		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
+		Gateway: sh.gateway, OrderWait: o.Payments.OrderWait, Observer: observer{sh.metrics},
+	})
+	if err != nil {
+		return nil, err
+	}
+	sh.cmds = cmds
+	return cmds, nil
 }
 
 // openStore opens the event store: the one given, EventStoreDB with

@@ -11,10 +11,35 @@ import (
 const notificationsName = "notifications"
 
 // newWorker builds the worker part: a runner of its own that drives the
-// notifications from the log. Mail goes to Options.Mailer, by default to
+// notifications from the log, and with payments configured the payments
+// worker (newPaymentsWorker). Mail goes to Options.Mailer, by default to
 // the mbox DataDir/mail/outbox.mbox (closed with the App), or nowhere
 // without a data dir.
-func newWorker(sh *shared) (*projections.Runner, error) {
+func (a *App) newWorker(sh *shared) error {
+	runner, err := newNotifications(sh)
+	if err != nil {
+		return err
+	}
+	a.Workers = runner
+	a.local.add(runner)
+	if sh.gateway == nil {
+		return nil
+	}
+	cmds, err := sh.commands()
+	if err != nil {
+		return err
+	}
+	pr, live, err := newPaymentsWorker(sh, cmds)
+	if err != nil {
+		return err
+	}
+	a.PaymentsRunner, a.payments = pr, live
+	a.local.add(pr)
+	return nil
+}
+
+// newNotifications is the notifications worker's runner.
+func newNotifications(sh *shared) (*projections.Runner, error) {
 	mailer := sh.opts.Mailer
 	if mailer == nil {
 		mailer = notify.Discard{}

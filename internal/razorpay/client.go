@@ -41,6 +41,10 @@ type Config struct {
 	// CheckoutURL gives a checkout page for an order (the sandbox's); nil
 	// for real keys.
 	CheckoutURL func(orderID string) string
+	// Transport carries the calls (default: a clone of
+	// http.DefaultTransport); the in-process sandbox is reached through
+	// one that serves its handler.
+	Transport http.RoundTripper
 }
 
 // Validate checks c and fills in its defaults.
@@ -80,7 +84,10 @@ func New(c Config) (*Client, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	tr := http.DefaultTransport.(*http.Transport).Clone()
+	var tr http.RoundTripper = c.Transport
+	if tr == nil {
+		tr = http.DefaultTransport.(*http.Transport).Clone()
+	}
 	return &Client{
 		cfg: c,
 		base: requests.Request{

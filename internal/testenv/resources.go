@@ -55,9 +55,11 @@ type DoctorLogin struct {
 
 // Payment of an appointment.
 type Payment struct {
-	Status    string  `json:"status"`
-	OrderID   *string `json:"orderId"`
-	PaymentID *string `json:"paymentId"`
+	Status         string  `json:"status"`
+	OrderID        *string `json:"orderId"`
+	PaymentID      *string `json:"paymentId"`
+	Amount         int64   `json:"amount"`
+	RefundedAmount int64   `json:"refundedAmount"`
 }
 
 // Appointment is an appointment as the API returns it.
@@ -76,7 +78,9 @@ type Appointment struct {
 	Payment      Payment   `json:"payment"`
 	CreatedAt    time.Time `json:"createdAt"`
 	CancelReason *string   `json:"cancelReason"`
-	Position     uint64    `json:"position"`
+	// HoldExpiresAt is set while the appointment is held.
+	HoldExpiresAt *time.Time `json:"holdExpiresAt"`
+	Position      uint64     `json:"position"`
 }
 
 // AppointmentList answers GET /appointments.

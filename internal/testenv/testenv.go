@@ -26,6 +26,8 @@ import (
 	"github.com/prescripto/prescripto/api/apitest"
 	"github.com/prescripto/prescripto/eventstore/esdb/esdbtest"
 	"github.com/prescripto/prescripto/internal/app"
+	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
+	"github.com/prescripto/prescripto/workers/payments"
 )
 
 // DefaultNow is the fake clock's start: Monday 3 March 2031, 09:00 in
@@ -117,6 +119,58 @@ type Options struct {
 	ESDBURL           string
 	MongoURI          string
 	RedisURL          string
+
+	// NoPayments starts the engine without a payment provider (schedules
+	// with online payment are refused, as without Razorpay keys).
+	NoPayments bool
+	// Sandbox pays through the in-process sandbox (RAZORPAY_SANDBOX=1)
+	// instead of the emulator on a server of its own.
+	Sandbox bool
+	// PaymentWorker tunes the payments worker; default Tick 20 ms (its
+	// clock is Clock: tests move time on, the worker looks every Tick).
+	PaymentWorker payments.Config
+	// razorpay is the emulator the engine's payments go to, over HTTP as
+	// to Razorpay itself (shared by the processes of Roles and by a
+	// restart that reuses these Options).
+	razorpay *razorpayRig
+}
+
+// razorpayRig is a Razorpay emulator on an HTTP server of its own.
+type razorpayRig struct {
+	emu *sandbox.Emulator
+	srv *httptest.Server
+}
+
+// startRazorpay starts the emulator unless payments are off or it runs.
+func (o *Options) startRazorpay(t testing.TB) {
+	if o.NoPayments || o.Sandbox || o.razorpay != nil {
+		return
+	}
+	emu := sandbox.New(sandbox.Config{Now: o.Clock.Now, WebhookBackoff: 20 * time.Millisecond})
+	srv := httptest.NewServer(emu.APIHandler())
+	o.razorpay = &razorpayRig{emu: emu, srv: srv}
+	t.Cleanup(func() { emu.Close(); srv.Close() })
+}
+
+// payments are the engine's payment options: the emulator's keys and
+// address, as RAZORPAY_KEY_ID, RAZORPAY_KEY_SECRET, RAZORPAY_WEBHOOK_SECRET
+// and RAZORPAY_BASE_URL would give them.
+func (o Options) payments() app.PaymentOptions {
+	w := o.PaymentWorker
+	if w.Tick == 0 {
+		w.Tick = 20 * time.Millisecond
+	}
+	if o.Sandbox {
+		return app.PaymentOptions{Sandbox: true, OrderWait: time.Second, Worker: w}
+	}
+	if o.razorpay == nil {
+		return app.PaymentOptions{}
+	}
+	e := o.razorpay.emu
+	return app.PaymentOptions{
+		KeyID: e.KeyID(), KeySecret: e.KeySecret(), WebhookSecret: e.WebhookSecret(), BaseURL: o.razorpay.srv.URL,
+		Timeout: 5 * time.Second, OrderWait: time.Second, Worker: w,
+	}
 }
 
 // production fills in the servers of the production wiring.
@@ -183,6 +237,9 @@ type Env struct {
 	DataDir string
 	Valid   *apitest.Validator
 	Client  *http.Client
+	// Razorpay is the emulator of the engine's payments (nil with
+	// NoPayments).
+	Razorpay *sandbox.Emulator
 
 	// AdminToken is a token of the bootstrapped admin.
 	AdminToken string
@@ -210,6 +267,7 @@ func Start(t testing.TB, o Options) *Env {
 	if o.Production {
 		o.production(t)
 	}
+	o.startRazorpay(t)
 	logger := zerolog.Nop()
 	if o.Logger != nil {
 		logger = *o.Logger
@@ -243,7 +301,7 @@ func Start(t testing.TB, o Options) *Env {
 		Role:    role,
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
-		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
+		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 	})
 	if err != nil {
 		stopAll()
@@ -258,10 +316,16 @@ func Start(t testing.TB, o Options) *Env {
 	runErr := make(chan error, 1)
 	go func() { runErr <- a.Run(runCtx) }()
 	srv := httptest.NewServer(a.Handler)
+	if o.razorpay != nil {
+		o.razorpay.emu.SetWebhookURL(srv.URL + "/api/v1/webhooks/razorpay")
+	}
 	e := &Env{
 		App: a, Roles: roles, Server: srv, URL: srv.URL + "/api/v1", Clock: o.Clock, DataDir: o.DataDir, opts: o,
 		Valid:  apitest.NewValidator(t),
 		Client: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 512}},
+	}
+	if o.razorpay != nil {
+		e.Razorpay = o.razorpay.emu
 	}
 	e.stop = func() {
 		srv.Close()
@@ -294,7 +358,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 	a, err := app.New(context.Background(), app.Options{
 		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
 		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
-		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL,
+		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
@@ -334,12 +398,37 @@ func (e *Env) StartAPIReplica(t testing.TB) *Env {
 	srv := httptest.NewServer(a.Handler)
 	r := &Env{
 		App: a, Roles: e.Roles, Server: srv, URL: srv.URL + "/api/v1", Clock: e.Clock, DataDir: e.DataDir, opts: e.opts,
-		Valid: e.Valid, Client: e.Client, AdminToken: e.AdminToken,
+		Valid: e.Valid, Client: e.Client, AdminToken: e.AdminToken, Razorpay: e.Razorpay,
 	}
 	r.seq.Store(1 << 40) // Unique values apart from the first Env's
 	r.stop = func() { srv.Close(); stop() }
 	t.Cleanup(r.Stop)
 	return r
+}
+
+// SignWebhook signs body as Razorpay signs webhooks to this engine (the
+// emulator's webhook secret); "" without payments.
+func (e *Env) SignWebhook(body string) string {
+	if e.Razorpay == nil {
+		return ""
+	}
+	return e.Razorpay.SignWebhook([]byte(body))
+}
+
+// StartWorkerReplica starts another worker process on the Env's servers
+// (Roles only); it stops at t's cleanup.
+func (e *Env) StartWorkerReplica(t testing.TB) *app.App {
+	t.Helper()
+	if !e.opts.Roles {
+		t.Fatal("testenv: StartWorkerReplica needs Roles")
+	}
+	logger := zerolog.Nop()
+	if e.opts.Logger != nil {
+		logger = *e.opts.Logger
+	}
+	a, stop := startRole(t, app.RoleWorker, e.opts, logger)
+	t.Cleanup(stop)
+	return a
 }
 
 // Options are the options the Env was started with, defaults filled in

@@ -314,7 +314,9 @@ func (h *history) fail(id, orderID, paymentID string) {
 }
 
 // refund issues a refund of the whole fee.
-func (h *history) refund(id, paymentID, refundID string) { h.refundOf(id, paymentID, refundID, h.appt(id).Fees) }
+func (h *history) refund(id, paymentID, refundID string) {
+	h.refundOf(id, paymentID, refundID, h.appt(id).Fees)
+}
 
 // refundOf issues a refund of amount.
 func (h *history) refundOf(id, paymentID, refundID string, amount int64) {
