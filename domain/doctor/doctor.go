@@ -457,7 +457,8 @@ func (d *Doctor) Reserve(r Reservation, now time.Time) error {
 		e.PaymentStatus = PaymentPending
 	case PaymentRequired:
 		e.Status, e.PaymentStatus = StatusHeld, PaymentPending
-		until := now.UTC().Add(time.Duration(d.grid.s.HoldMinutes) * time.Minute)
+		// Whole seconds, rounded up: what the API shows is the hold.
+		until := ceilSecond(now.UTC().Add(time.Duration(d.grid.s.HoldMinutes) * time.Minute))
 		e.HoldExpiresAt = &until
 	}
 	if e.Fees == 0 {
@@ -683,4 +684,12 @@ func (d *Doctor) ExpiredHolds(now time.Time) []string {
 		return true
 	})
 	return out
+}
+
+// ceilSecond rounds t up to a whole second.
+func ceilSecond(t time.Time) time.Time {
+	if r := t.Truncate(time.Second); !r.Equal(t) {
+		return r.Add(time.Second)
+	}
+	return t
 }

@@ -624,3 +624,97 @@ func TestPaymentPoliciesNeedRazorpay(t *testing.T) {
 	e.Post(t, "/payments/razorpay/verify", p.Token, map[string]string{"razorpay_order_id": "order_1", "razorpay_payment_id": "pay_1", "razorpay_signature": "ab"}).
 		CheckProblem(t, http.StatusUnprocessableEntity, "payments_disabled")
 }
+
+// TestHoldExpiresAfterRestart: the worker's timers come from the log: a
+// hold that runs out while the engine is down is expired after it starts.
+func TestHoldExpiresAfterRestart(t *testing.T) {
+	t.Parallel()
+	r := newPayRig(t, testenv.Options{})
+	a := r.MustBook(t, r.patient.Token, r.required.ID, testenv.At(1, 10, 0))
+	r.order(t, r.patient.Token, a.ID)
+	r.Stop()
+	r.Clock.Advance(20 * time.Minute)
+	e2 := testenv.Start(t, r.Options())
+	(&payRig{Env: e2}).await(t, r.patient.Token, a.ID, "expiry after a restart", func(a testenv.Appointment) bool { return a.Status == "expired" })
+}
+
+// TestHoldRunningOutDuringVerify: payments verified just as their holds
+// run out end as exactly one of confirmed-and-paid or expired-and-refunded.
+func TestHoldRunningOutDuringVerify(t *testing.T) {
+	t.Parallel()
+	r := newPayRig(t, testenv.Options{})
+	r.Razorpay.SetWebhooksEnabled(false)
+	type booked struct {
+		id string
+		c  sandbox.Checkout
+	}
+	var all []booked
+	for i := range 8 {
+		a := r.MustBook(t, r.patient.Token, r.required.ID, testenv.At(1, 10, 0).Add(time.Duration(i)*30*time.Minute))
+		_, o := r.order(t, r.patient.Token, a.ID)
+		c, err := r.Razorpay.Pay(o.OrderID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, booked{a.ID, c})
+	}
+	r.Clock.Advance(15 * time.Minute) // every hold runs out now: the worker expires what is not paid yet
+	var wg sync.WaitGroup
+	for i, b := range all {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			time.Sleep(time.Duration(i%4) * 15 * time.Millisecond) // some after the worker's next ticks
+			res := r.verify(t, r.patient.Token, b.c)
+			if res.Status != http.StatusOK {
+				t.Errorf("verify %s: %s", b.id, res)
+			}
+		}()
+	}
+	wg.Wait()
+	outcomes := map[string]int{}
+	for _, b := range all {
+		got := r.await(t, r.patient.Token, b.id, "settled", func(a testenv.Appointment) bool {
+			return paid(a) || (a.Status == "expired" && a.Payment.Status == "refunded")
+		})
+		outcomes[got.Status]++
+		if got.Status == "confirmed" && got.Payment.RefundedAmount != 0 || got.Status == "expired" && got.Payment.RefundedAmount != 50000 {
+			t.Errorf("%s: %s with %+v", b.id, got.Status, got.Payment)
+		}
+	}
+	t.Logf("outcomes: %v", outcomes)
+}
+
+// TestLateWebhooksMoveNothingBack: a payment.failed delivered after the
+// capture, and the capture's webhooks again, leave the appointment paid.
+func TestLateWebhooksMoveNothingBack(t *testing.T) {
+	t.Parallel()
+	r := newPayRig(t, testenv.Options{})
+	a := r.MustBook(t, r.patient.Token, r.required.ID, testenv.At(1, 10, 0))
+	_, o := r.order(t, r.patient.Token, a.ID)
+	c, err := r.Razorpay.Pay(o.OrderID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.await(t, r.patient.Token, a.ID, "webhooks", paid)
+	failed, err := r.Razorpay.BuildWebhook("payment.failed", o.OrderID, c.PaymentID, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Do(t, testenv.Req{Method: http.MethodPost, Path: "/webhooks/razorpay", Body: failed,
+		Header: http.Header{"X-Razorpay-Signature": {r.Razorpay.SignWebhook(failed)}, "X-Razorpay-Event-Id": {"evt_latefail"}}}).Must(t, http.StatusOK)
+	for _, d := range r.Razorpay.Deliveries() {
+		_ = r.Razorpay.Redeliver(d.EventID)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if got := r.appointment(t, r.patient.Token, a.ID); !paid(got) {
+		t.Errorf("after late and repeated webhooks: %s %+v", got.Status, got.Payment)
+	}
+	// The counters saw it.
+	m := r.Get(t, "//metrics", "").Must(t, http.StatusOK)
+	for _, want := range []string{`prescripto_payment_requests_total{event="webhook_duplicate"}`, `prescripto_payment_requests_total{event="order_created"}`, `prescripto_payments_total{event="captured"}`} {
+		if !strings.Contains(string(m.Body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}

@@ -43,17 +43,17 @@ var DemoCatalogue = []DemoDoctor{
 	{"Dr. Amelia Hill", "amelia.hill", "Dermatologist", "MBBS", "Dr. Amelia Hill treats skin allergies and offers cosmetic dermatology consultations.", 1, 30000},
 }
 
-// demoPolicy is the payment policy of the i-th demo doctor when payments
-// are configured (the sandbox in --demo): the first three require payment
-// (held 15 minutes), the next three take it optionally, the rest at the
-// clinic. Without payments every doctor's is "none".
-func demoPolicy(i int, payments bool) (doctor.PaymentPolicy, int) {
+// demoPolicy is the payment policy of a demo doctor when payments are
+// configured (the sandbox in --demo): two general practice doctors
+// require payment (held 15 minutes), two take it optionally, the rest at
+// the clinic. Without payments every doctor's is "none".
+func demoPolicy(email string, payments bool) (doctor.PaymentPolicy, int) {
 	switch {
 	case !payments:
 		return doctor.PaymentNone, 0
-	case i < 3:
+	case email == "richard.james" || email == "emily.larson":
 		return doctor.PaymentRequired, 15
-	case i < 6:
+	case email == "christopher.lee" || email == "jennifer.garcia":
 		return doctor.PaymentOptional, 0
 	}
 	return doctor.PaymentNone, 0
@@ -102,14 +102,14 @@ func (a *App) SeedDemo(ctx context.Context, dataDir string) (DemoSeed, error) {
 		}
 		out.Seeded++
 	}
-	for i, d := range DemoCatalogue {
+	for _, d := range DemoCatalogue {
 		email := d.Email + "@prescripto.demo"
 		if ok, err := missing(email); err != nil {
 			return out, err
 		} else if !ok {
 			continue
 		}
-		policy, hold := demoPolicy(i, a.gateway != nil)
+		policy, hold := demoPolicy(d.Email, a.gateway != nil)
 		s := doctor.Schedule{
 			Timezone: DemoZone, SlotMinutes: 30, BookingWindowDays: 30, MinNoticeMinutes: 30,
 			PaymentPolicy: policy, HoldMinutes: hold, RefundCutoffHours: doctor.DefaultRefundCutoffHours,

@@ -173,7 +173,7 @@ func render(w http.ResponseWriter, status int, v checkoutView) {
 
 var checkoutTmpl = template.Must(template.New("checkout").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sandbox checkout — no real money moves</title>
-<style>body{font-family:sans-serif;max-width:32rem;margin:2rem auto}.banner{background:#fde68a;padding:.5rem;border:2px dashed #b45309;font-weight:bold}dt{font-weight:bold}</style>
+<style>body{font-family:sans-serif;max-width:32rem;margin:2rem auto}.banner{background:#fde68a;padding:.5rem;border:2px dashed #b45309;font-weight:bold}dt{font-weight:bold}form{display:inline-block;margin:1rem .5rem 0 0}button{font-size:1rem;padding:.6rem 1.2rem;cursor:pointer}</style>
 </head><body>
 <p class="banner">Sandbox — no real money moves</p>
 {{if .Error}}<h1>Sandbox checkout</h1><p role="alert">{{.Error}}</p>
