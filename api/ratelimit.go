@@ -2,6 +2,7 @@ package api
 
 import (
 	"fmt"
+	"github.com/rs/zerolog"
 	"net/http"
 	"time"
 
@@ -16,9 +17,11 @@ const DefaultAuthRateLimit = 20
 type RateLimitOption func(*rateLimitConfig)
 
 type rateLimitConfig struct {
-	counter httprate.LimitCounter
-	window  time.Duration
-	prefix  string
+	counter  httprate.LimitCounter
+	window   time.Duration
+	prefix   string
+	perUser  bool
+	failOpen *zerolog.Logger
 }
 
 // WithLimitCounter stores the counters in c instead of process memory: the
@@ -32,6 +35,19 @@ func WithLimitCounter(c httprate.LimitCounter) RateLimitOption {
 // "requests per window".
 func WithRateWindow(d time.Duration) RateLimitOption {
 	return func(cfg *rateLimitConfig) { cfg.window = d }
+}
+
+// FailOpen lets requests through when the counter store fails (Redis
+// down): for a limit that slows abuse down, not one that guards a secret.
+// Each failure is logged (warn) on logger.
+func FailOpen(logger zerolog.Logger) RateLimitOption {
+	return func(c *rateLimitConfig) { c.failOpen = &logger }
+}
+
+// PerUser counts per authenticated user (the token's subject) instead of
+// per client IP; a request without a principal counts by its IP.
+func PerUser() RateLimitOption {
+	return func(c *rateLimitConfig) { c.perUser = true }
 }
 
 // WithKeyPrefix namespaces the counter keys (default "auth"), so that two
@@ -74,6 +90,14 @@ func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption)
 				Detail: "The rate limiter is unavailable; retry later.", Err: fmt.Errorf("rate limit counter: %w", err)})
 		}),
 	}
+	if cfg.failOpen != nil {
+		// httprate's error handler writes the answer; failing open needs
+		// the request served instead, so the counter's errors are swallowed
+		// (and logged) before httprate sees them.
+		if cfg.counter != nil {
+			cfg.counter = failOpenCounter{LimitCounter: cfg.counter, log: *cfg.failOpen}
+		}
+	}
 	if cfg.counter != nil {
 		options = append(options, httprate.WithLimitCounter(cfg.counter))
 	}
@@ -81,6 +105,42 @@ func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption)
 	key := func(r *http.Request) (string, error) {
 		return prefix + ":" + httprate.CanonicalizeIP(clientIP(r)), nil
 	}
+	if cfg.perUser {
+		key = func(r *http.Request) (string, error) {
+			if p, ok := PrincipalFrom(r.Context()); ok && p.UserID != "" {
+				return prefix + ":user:" + p.UserID, nil
+			}
+			return prefix + ":" + httprate.CanonicalizeIP(clientIP(r)), nil
+		}
+	}
 	limiter := httprate.NewRateLimiter(perMinute, window, append(options, httprate.WithKeyFuncs(key))...)
 	return limiter.Handler, nil
+}
+
+// failOpenCounter reports a counter store's failures as an empty count
+// (and a successful increment), so the limiter lets requests through
+// while the store is down; each failure is logged.
+type failOpenCounter struct {
+	httprate.LimitCounter
+	log zerolog.Logger
+}
+
+func (c failOpenCounter) IncrementBy(key string, window time.Time, amount int) error {
+	if err := c.LimitCounter.IncrementBy(key, window, amount); err != nil {
+		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")
+	}
+	return nil
+}
+
+func (c failOpenCounter) Increment(key string, window time.Time) error {
+	return c.IncrementBy(key, window, 1)
+}
+
+func (c failOpenCounter) Get(key string, current, previous time.Time) (int, int, error) {
+	cur, prev, err := c.LimitCounter.Get(key, current, previous)
+	if err != nil {
+		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")
+		return 0, 0, nil
+	}
+	return cur, prev, nil
 }

@@ -57,6 +57,12 @@ type Config struct {
 	Now          func() time.Time
 	// AuthRateLimit is requests per minute per client IP on /auth/*.
 	AuthRateLimit int
+	// BookingRateLimit is bookings, cancellations and reschedules per
+	// minute per user (default 30).
+	BookingRateLimit int
+	// BookingRateLimitOptions plug a shared counter store (Redis) into
+	// that limiter; it must be a counter of its own.
+	BookingRateLimitOptions []RateLimitOption
 	// RateLimitOptions plug another counter store (Redis) into the limiter.
 	RateLimitOptions []RateLimitOption
 	// LoginFailures counts failed logins per account for the login
@@ -81,8 +87,8 @@ func (c Config) Validate() error {
 		return errors.New("api: Tokens is required")
 	case c.Metrics == nil || c.Registry == nil:
 		return errors.New("api: Metrics and Registry are required")
-	case c.AuthRateLimit < 0:
-		return errors.New("api: AuthRateLimit must not be negative")
+	case c.AuthRateLimit < 0 || c.BookingRateLimit < 0:
+		return errors.New("api: rate limits must not be negative")
 	}
 	return nil
 }
@@ -108,6 +114,9 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.AuthRateLimit == 0 {
 		cfg.AuthRateLimit = 20
 	}
+	if cfg.BookingRateLimit == 0 {
+		cfg.BookingRateLimit = 30
+	}
 	s := &Server{cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now)}
 	h, err := s.routes()
 	if err != nil {
@@ -123,6 +132,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 func (s *Server) routes() (http.Handler, error) {
 	clientIP := ClientIP(s.cfg.TrustProxy)
 	limit, err := NewRateLimit(s.cfg.AuthRateLimit, clientIP, s.cfg.RateLimitOptions...)
+	if err != nil {
+		return nil, err
+	}
+	// A patient's writes to appointments: a slower path for a user who
+	// books, cancels or reschedules in a loop (slot hoarding).
+	bookingLimit, err := NewRateLimit(s.cfg.BookingRateLimit, clientIP, append([]RateLimitOption{WithKeyPrefix("booking"), PerUser()}, append(s.cfg.BookingRateLimitOptions, FailOpen(s.cfg.Logger))...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +178,11 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RoleDoctor)).Get("/doctor/dashboard", handle(s.doctorDashboard))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/dashboard", handle(s.adminDashboard))
 
-		r.With(RequireRole(domain.RolePatient)).Post("/appointments", handle(s.book))
+		r.With(RequireRole(domain.RolePatient), bookingLimit).Post("/appointments", handle(s.book))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", handle(s.listAppointments))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", handle(s.getAppointment))
-		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/cancel", handle(s.cancel))
-		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin)).Post("/appointments/{id}/reschedule", handle(s.reschedule))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/cancel", handle(s.cancel))
+		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/reschedule", handle(s.reschedule))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", handle(s.complete))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/no-show", handle(s.noShow))
 		r.With(RequireRole(domain.RolePatient)).Post("/appointments/{id}/payment", handle(s.createPaymentOrder))

@@ -20,6 +20,7 @@ import (
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/domain/idempotency"
+	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/eventstore"
 )
 
@@ -80,7 +81,12 @@ type Config struct {
 	// request is creating before it answers ErrOrderInFlight (default
 	// 10 s).
 	OrderWait time.Duration
-	Observer  Observer
+	// BookingRules are the patient's rules across doctors (at most MaxLive
+	// live future appointments, none overlapping; Grace defaults to
+	// DefaultLedgerGrace). MaxLive 0 sets no bound; overlaps are always
+	// refused.
+	BookingRules ledger.Rules
+	Observer     Observer
 }
 
 // Validate checks the configuration.
@@ -111,6 +117,8 @@ type Handler struct {
 	obs        Observer
 	doctors    *streams[*doctor.Doctor]
 	accounts   *streams[*account.Account]
+	ledgers    *streams[*ledger.Ledger]
+	rules      ledger.Rules
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -146,7 +154,11 @@ func New(c Config) (*Handler, error) {
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
-	h.doctors, h.accounts = newDoctorStreams(), newAccountStreams()
+	h.doctors, h.accounts, h.ledgers = newDoctorStreams(), newAccountStreams(), newLedgerStreams()
+	h.rules = c.BookingRules
+	if h.rules.Grace <= 0 {
+		h.rules.Grace = DefaultLedgerGrace
+	}
 	h.claims = domain.NewEmptyRegistry()
 	if err := h.claims.Register(idempotency.Events()...); err != nil {
 		return nil, err

@@ -4,7 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/domain/ledger"
 )
 
 // RescheduleAppointment moves an appointment to another slot of the same
@@ -15,8 +17,14 @@ type RescheduleAppointment struct {
 	Start         time.Time
 }
 
-// RescheduleAppointment runs the command.
+// RescheduleAppointment runs the command. The new time is placed in the
+// patient's ledger first (it must not overlap their other appointments);
+// if the doctor's stream then refuses the move, the ledger is moved back.
 func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c RescheduleAppointment) (AppointmentResult, error) {
+	before, moved, err := h.moveForPatient(ctx, m, c)
+	if err != nil {
+		return AppointmentResult{}, err
+	}
 	var out AppointmentResult
 	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "RescheduleAppointment", c.DoctorID, m, request{body: struct {
@@ -24,6 +32,41 @@ func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c Reschedul
 	}{c.Start.UTC()}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Reschedule(c.AppointmentID, c.Start, m.Actor, now)
 	}, appointmentView(c.AppointmentID, &out))
+	if moved && (err == nil || refused(err)) {
+		// Settle the ledger on the time the doctor's stream decided: the
+		// new one, or the old one when the move was refused. (Unsettled,
+		// after a crash, the entry holds both times until observed.)
+		start, end := out.Appointment.Start, out.Appointment.End
+		if err != nil {
+			start, end = before.Start, before.End
+		}
+		_ = h.execLedger(ctx, "SettleBookingMove", before.PatientID, m, func(l *ledger.Ledger, now time.Time) error {
+			l.Settle(before.ID, start, end, now)
+			return nil
+		})
+	}
 	out.Position = pos
 	return out, err
+}
+
+// moveForPatient places a reschedule in the ledger of the appointment's
+// patient, once the doctor's stream is known to take it (bookable). What
+// the caller may not see, or an appointment that cannot move, places
+// nothing: the doctor's step refuses it with the precise reason.
+func (h *Handler) moveForPatient(ctx context.Context, m Meta, c RescheduleAppointment) (doctor.Appointment, bool, error) {
+	var a doctor.Appointment
+	var found bool
+	_, err := peek(ctx, h, h.doctors, doctor.StreamID(c.DoctorID), func(d *doctor.Doctor) { a, found = d.Appointment(c.AppointmentID) })
+	mayMove := m.Actor.Role == domain.RoleAdmin || m.Actor.Role == domain.RoleSystem || (m.Actor.Role == domain.RolePatient && m.Actor.UserID == a.PatientID)
+	if err != nil || !found || !mayMove || !a.Status.Live() || !a.Start.After(h.clock()) {
+		return a, false, err
+	}
+	slot, err := h.bookable(ctx, c.DoctorID, "", a.ID, c.Start)
+	if err != nil || slot.Start.Equal(a.Start) {
+		return a, false, err
+	}
+	err = h.placeInLedger(ctx, "MoveBooking", a.PatientID, m, func(l *ledger.Ledger, now time.Time, observed map[string]ledger.Observation) error {
+		return l.Move(a.ID, c.DoctorID, slot.Start, slot.End, h.rules, now, observed)
+	})
+	return a, err == nil, err
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/domain/ledger"
 )
 
 // ReserveSlot books the slot of DoctorID starting at Start for the patient
@@ -40,6 +41,12 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 			Start time.Time `json:"start"`
 		}{c.Start.UTC()}, ids: map[string]string{"appointment": apptID}}
 	}
+	// The patient's rules first (ledger): the place is reserved before the
+	// slot is taken, and released if the doctor's stream refuses it.
+	inLedger, err := h.reserveForPatient(ctx, m, c.DoctorID, apptID, c.Start)
+	if err != nil {
+		return AppointmentResult{}, err
+	}
 	var out AppointmentResult
 	pos, err := h.execDoctor(ctx, command, c.DoctorID, m, req, func(d *doctor.Doctor, now time.Time) error {
 		if a, exists := d.Appointment(apptID); exists && m.IdempotencyKey != "" {
@@ -50,9 +57,31 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 		}
 		return d.Reserve(doctor.Reservation{AppointmentID: apptID, PatientID: m.Actor.UserID, PatientName: c.PatientName, Start: c.Start}, now)
 	}, appointmentView(apptID, &out))
+	if err != nil && inLedger && refused(err) {
+		h.releaseIfAbsent(ctx, m, m.Actor.UserID, c.DoctorID, apptID)
+	}
 	out.Position = pos
 	if err == nil && m.IdempotencyKey != "" && (out.Appointment.PatientID != m.Actor.UserID || !out.Appointment.Start.Equal(c.Start)) {
 		return AppointmentResult{}, ErrIdempotencyKeyReused
 	}
 	return out, err
+}
+
+// reserveForPatient places a booking in the patient's ledger (see
+// ledger.Ledger.Reserve), once the doctor's stream is known to take it
+// (bookable): a booking the doctor refuses is refused before the ledger.
+// A keyed retry of a booking that exists places nothing.
+func (h *Handler) reserveForPatient(ctx context.Context, m Meta, doctorID, apptID string, start time.Time) (bool, error) {
+	slot, err := h.bookable(ctx, doctorID, apptID, "", start)
+	if err != nil || slot.Start.IsZero() {
+		return false, err
+	}
+	want := ledger.Entry{AppointmentID: apptID, DoctorID: doctorID, Start: slot.Start, End: slot.End}
+	if m.IdempotencyKey != "" {
+		want.KeyID = keyID(m).String()
+	}
+	err = h.placeInLedger(ctx, "ReserveBooking", m.Actor.UserID, m, func(l *ledger.Ledger, now time.Time, observed map[string]ledger.Observation) error {
+		return l.Reserve(want, h.rules, now, observed)
+	})
+	return err == nil, err
 }

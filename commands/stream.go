@@ -604,3 +604,25 @@ func view[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream
 	see(e.agg, e.pos)
 	return true, nil
 }
+
+// peek is view without the catch-up when the stream's state is cached: for
+// reads that may be a little behind the stream (a doctor's grid), or that
+// follow a decision that caught the cache up.
+func peek[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream string, see func(agg A)) (bool, error) {
+	e := kind.acquire(stream)
+	forget := false
+	defer func() { kind.release(stream, e, forget) }()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if !e.valid {
+		if err := kind.current(ctx, h, stream, e); err != nil {
+			return false, err
+		}
+	}
+	if !e.agg.Registered() {
+		forget = true
+		return false, nil
+	}
+	see(e.agg)
+	return true, nil
+}

@@ -840,13 +840,13 @@ func TestRunnerConcurrentBookings(t *testing.T) {
 	w := newWorld(t)
 	a := w.registerDoctor(t, "Dr. Kavya Iyer", "General physician", "INR", everyDay("Asia/Kolkata", doctor.PaymentNone))
 	b := w.registerDoctor(t, "Dr. Emma Stone", "Pediatrics", "USD", everyDay("America/New_York", doctor.PaymentOptional))
-	var pats []string
-	for i := range 10 {
+	const n = 50
+	var pats []string // one patient a booking: one patient's bookings never overlap
+	for i := range n {
 		pats = append(pats, w.registerPatient(t, fmt.Sprintf("Patient %d", i)))
 	}
 	rn := startRunner(t, w)
 	as, bs := w.slots(t, a, 30), w.slots(t, b, 30)
-	const n = 50
 	var ok, taken atomic.Int64
 	var wg sync.WaitGroup
 	start := make(chan struct{})

@@ -29,12 +29,18 @@ type Config struct {
 	// be written in a batch (obs.BufferedWriter); 0 writes each at once.
 	LogBuffer     time.Duration
 	AuthRateLimit int
-	BcryptCost    int
-	TrustProxy    bool
-	ESDBURL       string
-	MongoURI      string
-	RedisURL      string
-	SentryDSN     string
+	// BookingRateLimit (BOOKING_RATE_LIMIT): a user's bookings,
+	// cancellations and reschedules a minute.
+	BookingRateLimit int
+	// MaxLiveBookings (MAX_LIVE_BOOKINGS): a patient's held or confirmed
+	// future appointments at once.
+	MaxLiveBookings int
+	BcryptCost      int
+	TrustProxy      bool
+	ESDBURL         string
+	MongoURI        string
+	RedisURL        string
+	SentryDSN       string
 	// SentryEnvironment (SENTRY_ENVIRONMENT) tags Sentry reports.
 	SentryEnvironment string
 	SMTPURL           string
@@ -65,6 +71,8 @@ var envVars = []struct{ name, about string }{
 	{"MONGODB_URI", "MongoDB URI of the read models (mongodb://host/prescripto)"},
 	{"REDIS_URL", "Redis URL: projection transport, cache, rate limits (redis://host:6379/0)"},
 	{"AUTH_RATE_LIMIT", "requests a minute per client IP on /auth/* (default 20)"},
+	{"BOOKING_RATE_LIMIT", "bookings, cancellations and reschedules a minute per user (default 30; 429 beyond)"},
+	{"MAX_LIVE_BOOKINGS", "held or confirmed future appointments one patient may hold at once (default 5)"},
 	{"PRESCRIPTO_BCRYPT_COST", "bcrypt cost of password hashes, 4 to 16 (default 11)"},
 	{"PRESCRIPTO_TRUST_PROXY", "true: take the client IP from X-Forwarded-For (behind a proxy you run)"},
 	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback)"},
@@ -112,6 +120,12 @@ func ConfigFromEnv() (Config, error) {
 	if c.BcryptCost, err = envInt("PRESCRIPTO_BCRYPT_COST", 11); err != nil {
 		return c, err
 	}
+	if c.BookingRateLimit, err = envInt("BOOKING_RATE_LIMIT", 30); err != nil {
+		return c, err
+	}
+	if c.MaxLiveBookings, err = envInt("MAX_LIVE_BOOKINGS", 5); err != nil {
+		return c, err
+	}
 	if v := os.Getenv("PRESCRIPTO_TRUST_PROXY"); v != "" {
 		if c.TrustProxy, err = strconv.ParseBool(v); err != nil {
 			return c, fmt.Errorf("PRESCRIPTO_TRUST_PROXY: %w", err)
@@ -155,6 +169,12 @@ func (c Config) Validate() error {
 	}
 	if c.AuthRateLimit < 1 {
 		errs = append(errs, errors.New("AUTH_RATE_LIMIT must be at least 1"))
+	}
+	if c.BookingRateLimit < 1 {
+		errs = append(errs, errors.New("BOOKING_RATE_LIMIT must be at least 1"))
+	}
+	if c.MaxLiveBookings < 1 || c.MaxLiveBookings > 1000 {
+		errs = append(errs, errors.New("MAX_LIVE_BOOKINGS must be between 1 and 1000"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 16 {
 		errs = append(errs, errors.New("PRESCRIPTO_BCRYPT_COST must be between 4 and 16"))

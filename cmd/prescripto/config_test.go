@@ -15,7 +15,7 @@ import (
 )
 
 func TestConfigValidate(t *testing.T) {
-	base := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11}
+	base := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BookingRateLimit: 30, MaxLiveBookings: 5, BcryptCost: 11}
 	for name, tc := range map[string]struct {
 		mutate func(*Config)
 		want   string
@@ -93,7 +93,7 @@ func TestUnknownCommand(t *testing.T) {
 }
 
 func TestRolesValidate(t *testing.T) {
-	servers := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11,
+	servers := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BookingRateLimit: 30, MaxLiveBookings: 5, BcryptCost: 11,
 		ESDBURL: "esdb://localhost:2113?tls=false", MongoURI: "mongodb://localhost/prescripto"}
 	for _, tc := range []struct {
 		role    app.Role
@@ -109,7 +109,7 @@ func TestRolesValidate(t *testing.T) {
 		{app.RoleProjector, true, false, ""}, // signs no tokens
 		{app.RoleWorker, true, false, ""},
 	} {
-		c := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BcryptCost: 11, Role: tc.role}
+		c := Config{DataDir: "./data", LogLevel: "info", AuthRateLimit: 20, BookingRateLimit: 30, MaxLiveBookings: 5, BcryptCost: 11, Role: tc.role}
 		if tc.servers {
 			c.ESDBURL, c.MongoURI = servers.ESDBURL, servers.MongoURI
 		}

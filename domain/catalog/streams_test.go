@@ -8,6 +8,7 @@ import (
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/domain/idempotency"
+	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/domain/payment"
 )
 
@@ -24,6 +25,7 @@ func TestStreamCategoriesHaveNoDash(t *testing.T) {
 		{account.EmailCategory, account.EmailStreamID("asha@example.com")},
 		{idempotency.Category, idempotency.StreamID(id)},
 		{payment.Category, payment.StreamID("razorpay", "evt_29QQoUBi66xm2f")},
+		{ledger.Category, ledger.StreamID(id)},
 	} {
 		if strings.Contains(c.category, "-") {
 			t.Errorf("category %q has a dash", c.category)

@@ -513,6 +513,15 @@ func (d *Doctor) checkSlot(start time.Time, now time.Time, except string) (slot 
 	return slot, lapsed, nil
 }
 
+// CanReserve says whether the slot starting at start could be booked (or an
+// appointment except moved there) at now, and which slot it is, deciding
+// nothing: the check a booking's other steps (the patient's ledger) are
+// made on before the booking itself.
+func (d *Doctor) CanReserve(start, now time.Time, except string) (Slot, error) {
+	slot, _, err := d.checkSlot(start, now, except)
+	return slot, err
+}
+
 // expireLapsed records HoldExpired for holds that ran out (see checkSlot).
 func (d *Doctor) expireLapsed(lapsed []string, now time.Time) {
 	for _, id := range lapsed {

@@ -87,7 +87,7 @@ func TestCatalogRegistry(t *testing.T) {
 		want = append(want, e.EventType())
 	}
 	for _, name := range got {
-		if strings.HasPrefix(name, "account.") || strings.HasPrefix(name, "idempotency.") || strings.HasPrefix(name, "payment.") {
+		if strings.HasPrefix(name, "account.") || strings.HasPrefix(name, "idempotency.") || strings.HasPrefix(name, "payment.") || strings.HasPrefix(name, "ledger.") {
 			want = append(want, name)
 		}
 	}

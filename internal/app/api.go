@@ -26,6 +26,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		directory projections.Directory = m.directoryView
 		slots     projections.Slots     = m.slotsView
 		rateLimit []api.RateLimitOption
+		bookLimit []api.RateLimitOption
 		logins    httprate.LimitCounter // failed logins per account (nil: in memory)
 	)
 	if sh.redis != nil {
@@ -42,6 +43,11 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 			return nil, nil, err
 		}
 		rateLimit = append(rateLimit, api.WithLimitCounter(counter))
+		bookings, err := api.NewRedisLimitCounter(sh.redis.Client(), redisBookingLimitPrefix, 0)
+		if err != nil {
+			return nil, nil, err
+		}
+		bookLimit = append(bookLimit, api.WithLimitCounter(bookings))
 		failures, err := api.NewRedisLimitCounter(sh.redis.Client(), redisLoginFailurePrefix, 0)
 		if err != nil {
 			return nil, nil, err
@@ -57,7 +63,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Appointments: m.appointmentsView, Dashboards: m.appointmentsView, Payments: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
-		RateLimitOptions: rateLimit, LoginFailures: logins, Ready: sh.checks, MaxWait: o.MaxWait,
+		RateLimitOptions: rateLimit, LoginFailures: logins, BookingRateLimit: o.BookingRateLimit, BookingRateLimitOptions: bookLimit, Ready: sh.checks, MaxWait: o.MaxWait,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -102,6 +102,12 @@ type Options struct {
 	MaxWait time.Duration
 	// Payments configures online payment (none by default).
 	Payments PaymentOptions
+	// MaxLiveBookings (MAX_LIVE_BOOKINGS) bounds a patient's held or
+	// confirmed future appointments (default 5; negative: no bound).
+	MaxLiveBookings int
+	// BookingRateLimit (BOOKING_RATE_LIMIT) bounds a user's bookings,
+	// cancellations and reschedules a minute (default 30).
+	BookingRateLimit int
 }
 
 func (o Options) withDefaults() Options {
@@ -119,6 +125,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.ConnectTimeout <= 0 {
 		o.ConnectTimeout = 10 * time.Second
+	}
+	if o.MaxLiveBookings == 0 {
+		o.MaxLiveBookings = 5
+	}
+	if o.BookingRateLimit == 0 {
+		o.BookingRateLimit = 30
 	}
 	return o
 }

@@ -67,6 +67,8 @@ func badInput(t *testing.T, o testenv.Options) {
 	d := e.NewDoctor(t, "Dr. Andrew Williams", "Neurologist")
 	p := e.Register(t, "Ivan Patient")
 	appt := e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))
+	other := e.Register(t, "Olive Other")
+	d2 := e.NewDoctor(t, "Dr. Second Opinion", "Neurologist")
 	now := testenv.DefaultNow
 
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -163,7 +165,8 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"outside hours", post("/appointments", pt, book(testenv.At(3, 21, 0))), 422, "outside_schedule"},
 		{"beyond window", post("/appointments", pt, book(testenv.At(31, 10, 0))), 422, "beyond_booking_window"},
 		{"unknown doctor booking", post("/appointments", pt, map[string]string{"doctorId": "no-such-doctor", "start": testenv.RFC3339(testenv.At(3, 10, 0))}), 404, "doctor_not_found"},
-		{"slot taken", post("/appointments", pt, book(appt.Start)), 409, "slot_unavailable"},
+		{"slot taken", post("/appointments", other.Token, book(appt.Start)), 409, "slot_unavailable"},
+		{"my own time at another doctor", post("/appointments", pt, map[string]string{"doctorId": d2.ID, "start": testenv.RFC3339(appt.Start)}), 409, "overlapping_appointment"},
 
 		// Queries.
 		{"from not a date", get(slots+"?from=03/03/2031", ""), 400, "invalid_query"},

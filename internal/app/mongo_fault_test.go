@@ -93,7 +93,7 @@ func TestProductionMongoDown(t *testing.T) {
 	book("alice", alice.Token, d.ID, testenv.At(2, 11, 0))
 	book("bob", bob.Token, d.ID, testenv.At(1, 11, 30))
 	book("carol", carol.Token, d.ID, testenv.At(1, 12, 0))
-	book("carol", carol.Token, cold.ID, testenv.At(1, 12, 0))
+	book("carol", carol.Token, cold.ID, testenv.At(1, 12, 30))
 	last := during[len(during)-1].appt.Position
 	e.Book(t, bob.Token, d.ID, testenv.At(1, 11, 0)).CheckProblem(t, http.StatusConflict, "slot_unavailable")
 	e.Book(t, carol.Token, d.ID, testenv.At(1, 10, 0)).CheckProblem(t, http.StatusConflict, "slot_unavailable")
@@ -223,7 +223,7 @@ func TestProductionMongoDown(t *testing.T) {
 			t.Errorf("slot %v, never booked, is not listed free after MongoDB came back", s)
 		}
 	}
-	if e.FreeSlots(t, cold.ID, testenv.Date(1), 1, last).Has(testenv.At(1, 12, 0)) {
+	if e.FreeSlots(t, cold.ID, testenv.Date(1), 1, last).Has(testenv.At(1, 12, 30)) {
 		t.Errorf("slot booked with %s while MongoDB was down is listed free after it came back", cold.ID)
 	}
 	r = e.Get(t, "/doctors?"+url.Values{"speciality": {speciality}}.Encode(), "").Must(t, http.StatusOK)

@@ -178,10 +178,21 @@ func newRemoteOps(sh *shared) *remoteOps {
 	for _, m := range sh.models.all() {
 		read := m.Checkpoint
 		if m.Name() == rediscache.InvalidationName {
-			// Kept in Redis, where the projector stores it.
+			// Kept in Redis, where the projector stores it, but only with
+			// the doctor events it invalidates on: past events that need no
+			// invalidation (accounts, ledgers), what the projector reports
+			// stands for it, else a wait for a head that is such an event
+			// would never end.
 			rc := sh.redis.Client()
 			read = func(ctx context.Context) (uint64, error) {
-				return rediscache.StoredCheckpoint(ctx, rc, redisCachePrefix)
+				stored, err := rediscache.StoredCheckpoint(ctx, rc, redisCachePrefix)
+				if err != nil {
+					return 0, err
+				}
+				if st, err := c.Statuses(ctx); err == nil {
+					stored = max(stored, st[rediscache.InvalidationName].Position)
+				}
+				return stored, nil
 			}
 		}
 		r.add(m.Name(), read)

@@ -17,6 +17,7 @@ const (
 	redisCachePrefix        = rediscache.DefaultPrefix
 	redisRateLimitPrefix    = "prescripto:ratelimit"
 	redisLoginFailurePrefix = "prescripto:loginfail"
+	redisBookingLimitPrefix = "prescripto:bookinglimit"
 )
 
 // readModelSet is the read models, live (rebuildable) and as the API's

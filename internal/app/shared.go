@@ -13,6 +13,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/catalog"
+	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/esdb"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
@@ -120,6 +121,7 @@ func (sh *shared) commands() (*commands.Handler, error) {
 	cmds, err := commands.New(commands.Config{
 		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
 		Gateway: sh.gateway, OrderWait: o.Payments.OrderWait, Observer: observer{sh.metrics},
+		BookingRules: ledger.Rules{MaxLive: max(o.MaxLiveBookings, 0)},
 	})
 	if err != nil {
 		return nil, err

@@ -120,6 +120,12 @@ type Options struct {
 	MongoURI          string
 	RedisURL          string
 
+	// MaxLiveBookings is a patient's bound of live future appointments;
+	// default 1000 (tests book many as one patient); BookingRateLimit the
+	// per-user bound of bookings a minute, default 1,000,000.
+	MaxLiveBookings  int
+	BookingRateLimit int
+
 	// NoPayments starts the engine without a payment provider (schedules
 	// with online payment are refused, as without Razorpay keys).
 	NoPayments bool
@@ -264,6 +270,12 @@ func Start(t testing.TB, o Options) *Env {
 	if o.AuthRateLimit == 0 {
 		o.AuthRateLimit = 1_000_000
 	}
+	if o.MaxLiveBookings == 0 {
+		o.MaxLiveBookings = 1000
+	}
+	if o.BookingRateLimit == 0 {
+		o.BookingRateLimit = 1_000_000
+	}
 	if o.Production {
 		o.production(t)
 	}
@@ -302,6 +314,7 @@ func Start(t testing.TB, o Options) *Env {
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
+		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 	})
 	if err != nil {
 		stopAll()
@@ -359,6 +372,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
 		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
+		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
