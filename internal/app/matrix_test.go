@@ -99,7 +99,18 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			e.AdminToken = tok
 		}
 	}
-	throwaway := func(t *testing.T) string { return e.Register(t, "Throwaway Patient").User.ID }
+	// setActiveRow is the route that (de)activates a fresh account.
+	setActiveRow := func(verb string, active bool) matrixRoute {
+		return matrixRoute{name: "POST /admin/users/{id}/" + verb, allowed: []who{admin}, ok: outcome{status: http.StatusOK},
+			req: func(t *testing.T, w who) testenv.Req {
+				return testenv.Req{Method: http.MethodPost, Path: "/admin/users/" + e.Register(t, "Throwaway Patient").User.ID + "/" + verb}
+			},
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				if m := r.Map(t); m["active"] != active {
+					t.Errorf("%s: %v", verb, m)
+				}
+			}}
+	}
 	everyRole := []who{patientA, patientB, doctorX, doctorY, admin, auditor, analyst}
 	ids := map[who]string{patientA: a.User.ID, patientB: b.User.ID, doctorX: x.ID, doctorY: y.ID}
 
@@ -203,24 +214,8 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			req: func(_ *testing.T, w who) testenv.Req {
 				return testenv.Req{Method: http.MethodPost, Path: "/me/password", Body: map[string]string{"currentPassword": password(w), "newPassword": password(w)}}
 			}},
-		{name: "POST /admin/users/{id}/deactivate", allowed: []who{admin}, ok: ok(200),
-			req: func(t *testing.T, w who) testenv.Req {
-				return testenv.Req{Method: http.MethodPost, Path: "/admin/users/" + throwaway(t) + "/deactivate"}
-			},
-			check: func(t *testing.T, _ who, r *testenv.Res) {
-				if m := r.Map(t); m["active"] != false {
-					t.Errorf("deactivated user: %v", m)
-				}
-			}},
-		{name: "POST /admin/users/{id}/activate", allowed: []who{admin}, ok: ok(200),
-			req: func(t *testing.T, w who) testenv.Req {
-				return testenv.Req{Method: http.MethodPost, Path: "/admin/users/" + throwaway(t) + "/activate"}
-			},
-			check: func(t *testing.T, _ who, r *testenv.Res) {
-				if m := r.Map(t); m["active"] != true {
-					t.Errorf("activated user: %v", m)
-				}
-			}},
+		setActiveRow("deactivate", false),
+		setActiveRow("activate", true),
 		{name: "GET /doctors", public: true, ok: ok(200), req: get("/doctors")},
 		{name: "GET /doctors/{id}", public: true, ok: ok(200), req: get("/doctors/" + x.ID)},
 		{name: "GET /doctors/{id}/slots", public: true, ok: ok(200), req: get("/doctors/" + x.ID + "/slots?days=2")},
