@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -27,6 +29,9 @@ type userJSON struct {
 	Email    string      `json:"email"`
 	Role     domain.Role `json:"role"`
 	DoctorID string      `json:"doctorId,omitempty"`
+	// EmailVerified and Active are always present.
+	EmailVerified bool `json:"emailVerified"`
+	Active        bool `json:"active"`
 }
 
 type profileJSON struct {
@@ -46,7 +51,7 @@ type authResponse struct {
 }
 
 func toUser(a commands.AccountResult) userJSON {
-	return userJSON{ID: a.ID, Name: a.Profile.Name, Email: a.Email, Role: a.Role, DoctorID: a.DoctorID}
+	return userJSON{ID: a.ID, Name: a.Profile.Name, Email: a.Email, Role: a.Role, DoctorID: a.DoctorID, EmailVerified: a.EmailVerified, Active: a.Active}
 }
 
 func toProfile(a commands.AccountResult) profileJSON {
@@ -54,7 +59,7 @@ func toProfile(a commands.AccountResult) profileJSON {
 }
 
 func (s *Server) issue(a commands.AccountResult, pos uint64) (authResponse, error) {
-	token, exp, err := s.cfg.Tokens.Issue(a.ID, a.Role, a.Profile.Name, a.DoctorID)
+	token, exp, err := s.cfg.Tokens.IssueVersion(a.ID, a.Role, a.Profile.Name, a.DoctorID, a.TokenVersion)
 	if err != nil {
 		return authResponse{}, err
 	}
@@ -66,6 +71,13 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		a, err := s.cfg.Commands.RegisterPatient(r.Context(), m, req.Name, req.Email, req.Password)
 		if err != nil {
 			return nil, err
+		}
+		if s.cfg.VerifyEmail && !a.EmailVerified {
+			// The account stands without it: a failed mail is logged and
+			// POST /auth/resend-verification sends another.
+			if err := s.sendVerification(r.Context(), m, a.Role, a.ID); err != nil {
+				zerolog.Ctx(r.Context()).Error().Err(err).Msg("register: verification mail not sent")
+			}
 		}
 		return s.issue(a, a.Position)
 	})

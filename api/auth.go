@@ -29,6 +29,10 @@ type Claims struct {
 	Role     domain.Role `json:"role"`
 	Name     string      `json:"name,omitempty"`
 	DoctorID string      `json:"doctorId,omitempty"`
+	// TokenVersion ("tv") is the account's token version at issue; a
+	// password change, reset or deactivation bumps the account's, and the
+	// session check refuses older tokens (sessions.go).
+	TokenVersion int `json:"tv"`
 }
 
 // Validate is called by the jwt parser after the registered claims checked
@@ -92,8 +96,13 @@ func NewTokens(secret []byte, issuer, audience string, ttl time.Duration, now fu
 // TTL is how long issued tokens live.
 func (t *Tokens) TTL() time.Duration { return t.ttl }
 
-// Issue signs a token for a user.
+// Issue signs a token for a user at token version 0.
 func (t *Tokens) Issue(userID string, role domain.Role, name, doctorID string) (string, time.Time, error) {
+	return t.IssueVersion(userID, role, name, doctorID, 0)
+}
+
+// IssueVersion signs a token for a user at the account's token version tv.
+func (t *Tokens) IssueVersion(userID string, role domain.Role, name, doctorID string, tv int) (string, time.Time, error) {
 	if userID == "" {
 		return "", time.Time{}, errors.New("api: issue token: empty user id")
 	}
@@ -116,9 +125,10 @@ func (t *Tokens) Issue(userID string, role domain.Role, name, doctorID string) (
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        jti.String(),
 		},
-		Role:     role,
-		Name:     name,
-		DoctorID: doctorID,
+		Role:         role,
+		Name:         name,
+		DoctorID:     doctorID,
+		TokenVersion: tv,
 	}
 	s, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(t.secret)
 	if err != nil {
@@ -147,6 +157,11 @@ type Principal struct {
 	Role     domain.Role
 	Name     string
 	DoctorID string // set for role doctor
+	// TokenID (jti), TokenVersion (tv) and ExpiresAt are the token's, for
+	// the session check and logout.
+	TokenID      string
+	TokenVersion int
+	ExpiresAt    time.Time
 }
 
 // Actor is the principal as the actor of the events its commands record.
@@ -193,7 +208,10 @@ func (t *Tokens) Authenticate(next http.Handler) http.Handler {
 			WriteError(w, r, err)
 			return
 		}
-		p := Principal{UserID: claims.Subject, Role: claims.Role, Name: claims.Name, DoctorID: claims.DoctorID}
+		p := Principal{UserID: claims.Subject, Role: claims.Role, Name: claims.Name, DoctorID: claims.DoctorID, TokenID: claims.ID, TokenVersion: claims.TokenVersion}
+		if claims.ExpiresAt != nil {
+			p.ExpiresAt = claims.ExpiresAt.Time
+		}
 		ctx := WithPrincipal(r.Context(), p)
 		if info := requestInfoFrom(ctx); info != nil {
 			info.userID, info.role = p.UserID, p.Role

@@ -72,6 +72,17 @@ type Config struct {
 	TrustProxy    bool
 	// MaxWait bounds X-Min-Position waits (default 2 s).
 	MaxWait time.Duration
+	// SessionTTL is how long this process trusts an account's session
+	// state (token version, active, logouts) before reading it again: the
+	// bound on how late another api process honours a revocation (default
+	// DefaultSessionTTL; see sessions.go).
+	SessionTTL time.Duration
+	// AccountMail sends verification and password-reset mails (nil: none).
+	AccountMail AccountMailer
+	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): registration mails a
+	// verification token, and a patient whose email is not verified cannot
+	// book (403 email_unverified).
+	VerifyEmail bool
 }
 
 // Validate checks the configuration.
@@ -89,15 +100,21 @@ func (c Config) Validate() error {
 		return errors.New("api: Metrics and Registry are required")
 	case c.AuthRateLimit < 0 || c.BookingRateLimit < 0:
 		return errors.New("api: rate limits must not be negative")
+	case c.SessionTTL < 0:
+		return errors.New("api: SessionTTL must not be negative")
 	}
 	return nil
 }
 
 // Server serves the REST API.
 type Server struct {
-	cfg     Config
-	handler http.Handler
-	logins  *loginBackoff
+	cfg      Config
+	handler  http.Handler
+	logins   *loginBackoff
+	sessions *sessionCache
+	// background holds a slot per forgot-password request worked on after
+	// its answer.
+	background chan struct{}
 }
 
 // NewServer builds the router.
@@ -117,7 +134,10 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.BookingRateLimit == 0 {
 		cfg.BookingRateLimit = 30
 	}
-	s := &Server{cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now)}
+	s := &Server{
+		cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now),
+		sessions: newSessionCache(cfg.Commands, cfg.SessionTTL), background: make(chan struct{}, maxBackground),
+	}
 	h, err := s.routes()
 	if err != nil {
 		return nil, err
@@ -144,7 +164,7 @@ func (s *Server) routes() (http.Handler, error) {
 	r := chi.NewRouter()
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(MethodNotAllowed)
-	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.Tokens.Authenticate)
+	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.Tokens.Authenticate, s.checkSession)
 
 	ops := func(r chi.Router) {
 		r.Get("/healthz", s.healthz)
@@ -160,10 +180,18 @@ func (s *Server) routes() (http.Handler, error) {
 			r.Use(limit)
 			r.Post("/auth/register", handle(s.register))
 			r.Post("/auth/login", handle(s.login))
+			r.Post("/auth/forgot-password", handle(s.forgotPassword))
+			r.Post("/auth/reset-password", handle(s.resetPassword))
+			r.Post("/auth/verify-email", handle(s.verifyEmail))
+			r.With(RequireRole(allRoles...)).Post("/auth/resend-verification", handle(s.resendVerification))
+			r.With(RequireRole(allRoles...)).Post("/auth/logout", handle(s.logout))
 		})
 		r.With(RequireRole(allRoles...)).Get("/me", handle(s.me))
 		r.With(RequireRole(allRoles...)).Patch("/me", handle(s.patchMe))
+		r.With(RequireRole(allRoles...)).Post("/me/password", handle(s.changePassword))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users", handle(s.createStaff))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users/{id}/deactivate", handle(s.deactivateUser))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users/{id}/activate", handle(s.activateUser))
 
 		r.Get("/doctors", handle(s.listDoctors))
 		r.Get("/doctors/{id}", handle(s.getDoctor))
@@ -178,7 +206,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RoleDoctor)).Get("/doctor/dashboard", handle(s.doctorDashboard))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/dashboard", handle(s.adminDashboard))
 
-		r.With(RequireRole(domain.RolePatient), bookingLimit).Post("/appointments", handle(s.book))
+		r.With(RequireRole(domain.RolePatient), s.requireVerifiedEmail, bookingLimit).Post("/appointments", handle(s.book))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", handle(s.listAppointments))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", handle(s.getAppointment))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/cancel", handle(s.cancel))

@@ -17,11 +17,20 @@ type AccountResult struct {
 	DoctorID  string
 	Profile   account.Profile
 	CreatedAt time.Time
-	Position  uint64
+	// Active is false for a deactivated account; EmailVerified is true once
+	// the owner proved the address.
+	Active        bool
+	EmailVerified bool
+	// TokenVersion is the version the account's valid tokens carry.
+	TokenVersion int
+	Position     uint64
 }
 
 func accountResult(a *account.Account, pos uint64) AccountResult {
-	return AccountResult{ID: a.ID(), Email: a.Email(), Role: a.Role(), DoctorID: a.DoctorID(), Profile: a.Profile(), CreatedAt: a.CreatedAt(), Position: pos}
+	return AccountResult{
+		ID: a.ID(), Email: a.Email(), Role: a.Role(), DoctorID: a.DoctorID(), Profile: a.Profile(), CreatedAt: a.CreatedAt(),
+		Active: a.Active(), EmailVerified: a.EmailVerified(), TokenVersion: a.TokenVersion(), Position: pos,
+	}
 }
 
 // newAccountStreams is the handler's cache of account streams.

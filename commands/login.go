@@ -31,7 +31,9 @@ func (h *Handler) Login(ctx context.Context, email, password string) (AccountRes
 		h.burnHash(password)
 		return AccountResult{}, account.ErrInvalidCredentials
 	}
-	if h.hasher.Compare(st.passwordHash, password) != nil {
+	// A deactivated account answers like a wrong password (after the same
+	// hash comparison), so that nobody learns it exists.
+	if h.hasher.Compare(st.passwordHash, password) != nil || !st.Active {
 		return AccountResult{}, account.ErrInvalidCredentials
 	}
 	return st.AccountResult, nil

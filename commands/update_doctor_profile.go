@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
@@ -54,7 +55,9 @@ type UpdateDoctorProfile struct {
 }
 
 // UpdateDoctorProfile runs the command. Admins may change everything; the
-// API restricts what a doctor may change of their own profile.
+// API restricts what a doctor may change of their own profile, and a doctor
+// cannot make themselves available after an admin made them unavailable
+// (doctor.ErrAvailabilityLocked).
 func (h *Handler) UpdateDoctorProfile(ctx context.Context, m Meta, c UpdateDoctorProfile) (DoctorResult, error) {
 	if err := mayManageDoctor(m, c.DoctorID); err != nil {
 		return DoctorResult{}, err
@@ -64,7 +67,11 @@ func (h *Handler) UpdateDoctorProfile(ctx context.Context, m Meta, c UpdateDocto
 		if !d.Registered() {
 			return doctor.ErrDoctorNotFound
 		}
-		return d.UpdateProfile(c.Patch.Apply(d.Profile()))
+		p := c.Patch.Apply(d.Profile())
+		if m.Actor.Role == domain.RoleAdmin || m.Actor.Role == domain.RoleSystem {
+			return d.AdminUpdateProfile(p, c.Patch.Available != nil)
+		}
+		return d.UpdateOwnProfile(p)
 	}, doctorView(&out))
 	out.Position = pos
 	return out, err

@@ -44,8 +44,11 @@ type Config struct {
 	// SentryEnvironment (SENTRY_ENVIRONMENT) tags Sentry reports.
 	SentryEnvironment string
 	SMTPURL           string
-	RazorpayKeyID     string
-	RazorpaySecret    string
+	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): patients verify their email
+	// before booking; default on when SMTP_URL is set.
+	VerifyEmail    bool
+	RazorpayKeyID  string
+	RazorpaySecret string
 	// RazorpayWebhookSecret (RAZORPAY_WEBHOOK_SECRET) verifies webhooks.
 	RazorpayWebhookSecret string
 	// RazorpayBaseURL (RAZORPAY_BASE_URL) is another Razorpay-compatible
@@ -81,6 +84,7 @@ var envVars = []struct{ name, about string }{
 	{"SENTRY_DSN", "report error-level logs to Sentry"},
 	{"SENTRY_ENVIRONMENT", "the environment tag of Sentry reports (default production)"},
 	{"SMTP_URL", "read but not used yet (mail goes to the mbox in the data dir)"},
+	{"PRESCRIPTO_VERIFY_EMAIL", "true: registration mails a verification token and unverified patients cannot book (default true when SMTP_URL is set)"},
 	{"RAZORPAY_KEY_ID", "Razorpay key id: online payment (with RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET)"},
 	{"RAZORPAY_KEY_SECRET", "Razorpay key secret (signs checkouts)"},
 	{"RAZORPAY_WEBHOOK_SECRET", "the secret Razorpay signs webhooks with (POST /api/v1/webhooks/razorpay)"},
@@ -125,6 +129,12 @@ func ConfigFromEnv() (Config, error) {
 	}
 	if c.MaxLiveBookings, err = envInt("MAX_LIVE_BOOKINGS", 5); err != nil {
 		return c, err
+	}
+	c.VerifyEmail = c.SMTPURL != ""
+	if v := os.Getenv("PRESCRIPTO_VERIFY_EMAIL"); v != "" {
+		if c.VerifyEmail, err = strconv.ParseBool(v); err != nil {
+			return c, fmt.Errorf("PRESCRIPTO_VERIFY_EMAIL: %w", err)
+		}
 	}
 	if v := os.Getenv("PRESCRIPTO_TRUST_PROXY"); v != "" {
 		if c.TrustProxy, err = strconv.ParseBool(v); err != nil {

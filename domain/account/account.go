@@ -56,11 +56,11 @@ const (
 
 // Events lists the registrations of every account event type.
 func Events() []domain.Registration {
-	return []domain.Registration{
+	return append([]domain.Registration{
 		domain.Type[Registered](),
 		domain.Type[ProfileUpdated](),
 		domain.Type[EmailClaimed](),
-	}
+	}, lifecycleEvents()...)
 }
 
 // Registered opens an account. DoctorID is set for a doctor's login.
@@ -116,6 +116,7 @@ type Account struct {
 	doctorID     string
 	profile      Profile
 	createdAt    time.Time
+	life         lifecycle
 	changes      []domain.Event
 }
 
@@ -154,6 +155,8 @@ func (a *Account) apply(ev domain.Event) {
 		a.createdAt = e.RegisteredAt
 	case ProfileUpdated:
 		a.profile = e.Profile
+	default:
+		a.applyLifecycle(ev)
 	}
 }
 

@@ -81,7 +81,9 @@ func run(t *testing.T, scenarios []scenario) {
 			// folding given + recorded rebuilds the same account
 			f := given(append(append([]domain.Event(nil), sc.given...), got...)...)
 			if f.Registered() != a.Registered() || f.Email() != a.Email() || f.Role() != a.Role() || f.DoctorID() != a.DoctorID() ||
-				f.PasswordHash() != a.PasswordHash() || f.Profile() != a.Profile() || !f.CreatedAt().Equal(a.CreatedAt()) {
+				f.PasswordHash() != a.PasswordHash() || f.Profile() != a.Profile() || !f.CreatedAt().Equal(a.CreatedAt()) ||
+				f.Active() != a.Active() || f.EmailVerified() != a.EmailVerified() || f.TokenVersion() != a.TokenVersion() ||
+				!reflect.DeepEqual(f.RevokedTokens(), a.RevokedTokens()) {
 				t.Errorf("refolded account differs")
 			}
 			if sc.after != nil {

@@ -18,6 +18,7 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/go
 // goldenSamples is one instance of every account event type, every field set.
 func goldenSamples() []domain.Event {
 	at := time.Date(2026, 6, 1, 8, 0, 0, 0, time.UTC)
+	hash := account.TokenHash("golden-token")
 	return []domain.Event{
 		account.Registered{
 			AccountID: "acc-1", Name: "Asha Rao", Email: "asha@example.com", PasswordHash: "$2a$10$abcdefghijklmnopqrstuv",
@@ -30,6 +31,14 @@ func goldenSamples() []domain.Event {
 			Email: "asha@example.com", AccountID: "acc-1", Role: domain.RoleDoctor, Name: "Asha Rao",
 			PasswordHash: "$2a$10$abcdefghijklmnopqrstuv", DoctorID: "doc-1", ClaimedAt: at,
 		},
+		account.PasswordChanged{AccountID: "acc-1", PasswordHash: "$2a$10$zyxwvutsrqponmlkjihgfe", TokenVersion: 2, ChangedAt: at},
+		account.PasswordResetRequested{AccountID: "acc-1", TokenHash: hash, ExpiresAt: at.Add(time.Hour), RequestedAt: at},
+		account.PasswordReset{AccountID: "acc-1", TokenHash: hash, PasswordHash: "$2a$10$zyxwvutsrqponmlkjihgfe", TokenVersion: 3, ResetAt: at},
+		account.LoggedOut{AccountID: "acc-1", TokenID: "0190d8a4-7b1c-7c3e-9a51-2f6e0c1d2b3a", ExpiresAt: at.Add(time.Hour), LoggedOutAt: at},
+		account.Deactivated{AccountID: "acc-1", TokenVersion: 4, DeactivatedAt: at},
+		account.Activated{AccountID: "acc-1", ActivatedAt: at},
+		account.EmailVerificationIssued{AccountID: "acc-1", TokenHash: hash, ExpiresAt: at.Add(48 * time.Hour), IssuedAt: at},
+		account.EmailVerified{AccountID: "acc-1", TokenHash: hash, VerifiedAt: at},
 	}
 }
 

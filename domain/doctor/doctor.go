@@ -93,17 +93,19 @@ type TimeOff struct {
 // It changes only through apply; behaviour methods check invariants, then
 // record (apply and remember) events, which Changes returns.
 type Doctor struct {
-	id           string
-	registered   bool
-	profile      Profile
-	grid         *Grid
-	timeOff      []TimeOff
-	appointments map[string]*Appointment
-	orders       map[string]string // payment order id -> appointment id
-	live         liveIndex         // live appointments by start; never overlapping
-	held         int               // live appointments on hold
-	strs         domain.Strings    // see share
-	changes      []domain.Event
+	id         string
+	registered bool
+	profile    Profile
+	// availabilityLocked: an admin made the doctor unavailable.
+	availabilityLocked bool
+	grid               *Grid
+	timeOff            []TimeOff
+	appointments       map[string]*Appointment
+	orders             map[string]string // payment order id -> appointment id
+	live               liveIndex         // live appointments by start; never overlapping
+	held               int               // live appointments on hold
+	strs               domain.Strings    // see share
+	changes            []domain.Event
 }
 
 type interval struct {
@@ -185,6 +187,10 @@ func (d *Doctor) apply(ev domain.Event) {
 		d.profile = e.Profile
 	case ProfileUpdated:
 		d.profile = e.Profile
+	case AvailabilityLocked:
+		d.availabilityLocked = true
+	case AvailabilityUnlocked:
+		d.availabilityLocked = false
 	case ScheduleSet:
 		g, err := e.Schedule.Compile()
 		if err == nil { // a stored schedule was valid when decided

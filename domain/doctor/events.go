@@ -50,6 +50,8 @@ func Events() []domain.Registration {
 		domain.Type[PaymentOrderRequested](),
 		domain.Type[RefundProcessed](),
 		domain.Type[RefundFailed](),
+		domain.Type[AvailabilityLocked](),
+		domain.Type[AvailabilityUnlocked](),
 	}
 }
 

@@ -29,6 +29,8 @@ func goldenSamples() []domain.Event {
 	return []domain.Event{
 		doctor.DoctorRegistered{DoctorID: docID, Profile: profile(), RegisteredAt: t0.Add(-48 * time.Hour)},
 		doctor.ProfileUpdated{DoctorID: docID, Profile: profile()},
+		doctor.AvailabilityLocked{DoctorID: docID},
+		doctor.AvailabilityUnlocked{DoctorID: docID},
 		doctor.ScheduleSet{DoctorID: docID, Schedule: doctor.Schedule{
 			Timezone: "Asia/Kolkata", SlotMinutes: 30, BookingWindowDays: 14, MinNoticeMinutes: 60,
 			PaymentPolicy: doctor.PaymentRequired, HoldMinutes: 15, RefundCutoffHours: 24,
@@ -118,7 +120,8 @@ func TestCatalogRegistry(t *testing.T) {
 // about an appointment names it.
 func TestEventRefs(t *testing.T) {
 	t.Parallel()
-	notAboutAppointments := []string{doctor.TypeDoctorRegistered, doctor.TypeProfileUpdated, doctor.TypeScheduleSet, doctor.TypeTimeOffAdded}
+	notAboutAppointments := []string{doctor.TypeDoctorRegistered, doctor.TypeProfileUpdated, doctor.TypeScheduleSet, doctor.TypeTimeOffAdded,
+		doctor.TypeAvailabilityLocked, doctor.TypeAvailabilityUnlocked}
 	for _, e := range goldenSamples() {
 		de, ok := e.(doctor.DoctorEvent)
 		if !ok || de.DoctorRef() != docID {

@@ -317,6 +317,8 @@ func compareAggregates(a, b *doctor.Doctor, ids []string) string {
 		return "registered differs"
 	case a.Profile() != b.Profile():
 		return fmt.Sprintf("profile %+v vs %+v", a.Profile(), b.Profile())
+	case a.AvailabilityLockedByAdmin() != b.AvailabilityLockedByAdmin():
+		return "availability lock differs"
 	case (a.Grid() == nil) != (b.Grid() == nil):
 		return "grid presence differs"
 	case a.Grid() != nil && !reflect.DeepEqual(a.Grid().Schedule(), b.Grid().Schedule()):

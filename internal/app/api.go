@@ -54,6 +54,10 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		}
 		logins = failures
 	}
+	mailer, err := sh.mailer()
+	if err != nil {
+		return nil, nil, err
+	}
 	tokens, err := api.NewTokens(o.JWTSecret, "prescripto", "prescripto-api", o.TokenTTL, o.Now)
 	if err != nil {
 		return nil, nil, err
@@ -64,6 +68,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		RateLimitOptions: rateLimit, LoginFailures: logins, BookingRateLimit: o.BookingRateLimit, BookingRateLimitOptions: bookLimit, Ready: sh.checks, MaxWait: o.MaxWait,
+		SessionTTL: o.SessionTTL, AccountMail: accountMailer{mailer}, VerifyEmail: o.VerifyEmail,
 	})
 	if err != nil {
 		return nil, nil, err

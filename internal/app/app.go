@@ -80,8 +80,9 @@ type Options struct {
 	Now           func() time.Time
 	// Store, when set, is used instead of opening the embedded store.
 	Store eventstore.Store
-	// Mailer delivers notifications; default: the mbox DataDir/mail/outbox.mbox
-	// (or nothing when there is no DataDir).
+	// Mailer delivers notifications and account mails (verification,
+	// password reset); default: the mbox DataDir/mail/outbox.mbox (or
+	// nothing when there is no DataDir).
 	Mailer notify.Mailer
 
 	// ESDBURL (ESDB_URL), when set, is the EventStoreDB connection string
@@ -108,6 +109,14 @@ type Options struct {
 	// BookingRateLimit (BOOKING_RATE_LIMIT) bounds a user's bookings,
 	// cancellations and reschedules a minute (default 30).
 	BookingRateLimit int
+	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL) mails a verification token at
+	// registration and keeps patients whose email is not verified from
+	// booking.
+	VerifyEmail bool
+	// SessionTTL bounds how long an api process trusts an account's
+	// session state: another api process honours a logout, password change
+	// or deactivation within it (default api.DefaultSessionTTL).
+	SessionTTL time.Duration
 }
 
 func (o Options) withDefaults() Options {

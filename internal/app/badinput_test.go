@@ -3,6 +3,7 @@ package app_test
 import (
 	"crypto/rand"
 	"crypto/rsa"
+	"encoding/base64"
 	"fmt"
 	"net/http"
 	"strings"
@@ -13,6 +14,21 @@ import (
 
 	"github.com/prescripto/prescripto/internal/testenv"
 )
+
+// mailedToken is a well-formed verification or reset token naming stream
+// (as the engine makes them) with a random secret: a guess.
+func mailedToken(stream string) string {
+	secret := make([]byte, 32)
+	_, _ = rand.Read(secret)
+	return base64.RawURLEncoding.EncodeToString([]byte(stream)) + "." + base64.RawURLEncoding.EncodeToString(secret)
+}
+
+// adminID is the id of the Env's admin.
+func adminID(t *testing.T, e *testenv.Env) string {
+	t.Helper()
+	id, _ := e.Get(t, "/me", e.AdminToken).Must(t, http.StatusOK).Map(t)["id"].(string)
+	return id
+}
 
 // forge signs claims with method and key, as an attacker would.
 func forge(t *testing.T, method jwt.SigningMethod, key any, claims jwt.MapClaims) string {
@@ -69,6 +85,8 @@ func badInput(t *testing.T, o testenv.Options) {
 	appt := e.MustBook(t, p.Token, d.ID, testenv.At(2, 10, 0))
 	other := e.Register(t, "Olive Other")
 	d2 := e.NewDoctor(t, "Dr. Second Opinion", "Neurologist")
+	locked := e.NewDoctor(t, "Dr. Locked Out", "Neurologist")
+	e.Do(t, testenv.Req{Method: http.MethodPatch, Path: "/admin/doctors/" + locked.ID, Token: e.AdminToken, Body: map[string]any{"available": false}}).Must(t, http.StatusOK)
 	now := testenv.DefaultNow
 
 	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
@@ -218,6 +236,33 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"me bad dob", patch("/me", pt, map[string]string{"dob": "1990-13-45"}), 400, "invalid_input"},
 		{"me bad phone", patch("/me", pt, map[string]string{"phone": "call me maybe"}), 400, "invalid_input"},
 		{"me empty name", patch("/me", pt, map[string]string{"name": ""}), 400, "invalid_input"},
+
+		// Account lifecycle.
+		{"forgot-password email a number", post("/auth/forgot-password", "", map[string]any{"email": 42}), 400, "invalid_type"},
+		{"forgot-password unknown field", post("/auth/forgot-password", "", map[string]any{"email": p.User.Email, "role": "admin"}), 400, "unknown_field"},
+		{"forgot-password email too long", post("/auth/forgot-password", "", map[string]any{"email": strings.Repeat("x", 250) + "@example.test"}), 400, "invalid_input"},
+		{"forgot-password empty body", post("/auth/forgot-password", "", ``), 400, "empty_body"},
+		{"reset-password garbage token", post("/auth/reset-password", "", map[string]string{"token": "garbage", "password": testenv.Password}), 400, "invalid_token"},
+		{"reset-password forged token", post("/auth/reset-password", "", map[string]string{"token": mailedToken("patient-" + p.User.ID), "password": testenv.Password}), 400, "invalid_token"},
+		{"reset-password token of a doctor stream", post("/auth/reset-password", "", map[string]string{"token": mailedToken("doctor-" + d.ID), "password": testenv.Password}), 400, "invalid_token"},
+		{"reset-password token of nobody", post("/auth/reset-password", "", map[string]string{"token": mailedToken("patient-nobody"), "password": testenv.Password}), 400, "invalid_token"},
+		{"reset-password weak password", post("/auth/reset-password", "", map[string]string{"token": mailedToken("patient-" + p.User.ID), "password": "short"}), 400, "weak_password"},
+		{"reset-password token too long", post("/auth/reset-password", "", map[string]string{"token": strings.Repeat("a", 300) + "." + strings.Repeat("b", 43), "password": testenv.Password}), 400, "invalid_token"},
+		{"verify-email garbage token", post("/auth/verify-email", "", map[string]string{"token": "garbage"}), 400, "invalid_token"},
+		{"verify-email empty token", post("/auth/verify-email", "", map[string]string{"token": ""}), 400, "invalid_token"},
+		{"verify-email forged token", post("/auth/verify-email", "", map[string]string{"token": mailedToken("patient-" + p.User.ID)}), 400, "invalid_token"},
+		{"verify-email token a number", post("/auth/verify-email", "", map[string]any{"token": 7}), 400, "invalid_type"},
+		{"resend-verification with a body field", post("/auth/resend-verification", pt, map[string]any{"email": "x@example.test"}), 400, "unknown_field"},
+		{"me/password wrong current", post("/me/password", pt, map[string]string{"currentPassword": "wrong-password", "newPassword": "another-password-1"}), 403, "wrong_password"},
+		{"me/password current over 72 bytes", post("/me/password", pt, map[string]string{"currentPassword": testenv.Password + strings.Repeat("x", 72), "newPassword": "another-password-1"}), 403, "wrong_password"},
+		{"me/password weak new", post("/me/password", pt, map[string]string{"currentPassword": testenv.Password, "newPassword": "short"}), 400, "weak_password"},
+		{"me/password missing fields", post("/me/password", pt, map[string]string{}), 400, "weak_password"},
+		{"me/password unknown field", post("/me/password", pt, map[string]string{"currentPassword": testenv.Password, "newPassword": "another-password-1", "userId": "x"}), 400, "unknown_field"},
+		{"deactivate an unknown user", post("/admin/users/no-such-user/deactivate", at, nil), 404, "account_not_found"},
+		{"activate an unknown user", post("/admin/users/no-such-user/activate", at, nil), 404, "account_not_found"},
+		{"deactivate oneself", post("/admin/users/"+adminID(t, e)+"/deactivate", at, nil), 409, "self_deactivation"},
+		{"deactivate with a body field", post("/admin/users/"+p.User.ID+"/deactivate", at, map[string]any{"active": false}), 400, "unknown_field"},
+		{"doctor own profile: available after an admin's unavailable", patch("/doctor/profile", locked.Token, map[string]any{"available": true}), 403, "availability_locked"},
 
 		// Tokens.
 		{"no token", get("/me", ""), 401, "unauthorized"},

@@ -556,7 +556,12 @@ func TestDoctorAvailability(t *testing.T) {
 		t.Errorf("an unavailable doctor lists %d free slots", len(s.All()))
 	}
 
-	// The doctor comes back through their own profile.
+	// The doctor cannot come back on their own after an admin's
+	// unavailable (nothing of the patch applies); after the admin's
+	// available, the doctor's own profile changes apply.
+	e.Do(t, testenv.Req{Method: http.MethodPatch, Path: "/doctor/profile", Token: d.Token, Body: map[string]any{"available": true, "fees": 70000}}).
+		CheckProblem(t, http.StatusForbidden, "availability_locked")
+	e.Do(t, testenv.Req{Method: http.MethodPatch, Path: "/admin/doctors/" + d.ID, Token: e.AdminToken, Body: map[string]any{"available": true}}).Must(t, http.StatusOK)
 	r = e.Do(t, testenv.Req{Method: http.MethodPatch, Path: "/doctor/profile", Token: d.Token, Body: map[string]any{"available": true, "fees": 70000}}).Must(t, http.StatusOK)
 	r.Decode(t, &doc)
 	if !doc.Available || doc.Fees != 70000 {

@@ -43,6 +43,9 @@ type matrixRoute struct {
 	deny  map[who]outcome
 	req   func(t *testing.T, w who) testenv.Req
 	check func(t *testing.T, w who, r *testenv.Res)
+	// token, when set, is the token an allowed caller sends instead of its
+	// usual one (routes that revoke the token they are sent with).
+	token func(t *testing.T, w who) string
 }
 
 // TestRoleMatrix sends every route of API.md as every kind of caller and
@@ -69,11 +72,46 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 	a := e.Register(t, "Anna Patient")
 	b := e.Register(t, "Boris Patient")
 	tokens := map[who]string{patientA: a.Token, patientB: b.Token, doctorX: x.Token, doctorY: y.Token, admin: e.AdminToken}
+	emails := map[who]string{patientA: a.User.Email, patientB: b.User.Email, doctorX: x.Email, doctorY: y.Email, admin: testenv.AdminEmail}
 	for _, role := range []who{auditor, analyst} {
 		email := e.Unique(string(role)) + "@clinic.test"
 		e.Post(t, "/admin/users", e.AdminToken, map[string]string{"name": string(role), "email": email, "password": testenv.Password, "role": string(role)}).Must(t, http.StatusCreated)
 		tokens[role] = e.Login(t, email, testenv.Password).Token
+		emails[role] = email
 	}
+	passwords := map[who]string{admin: testenv.AdminPassword}
+	password := func(w who) string {
+		if p, ok := passwords[w]; ok {
+			return p
+		}
+		return testenv.Password
+	}
+	freshToken := func(t *testing.T, w who) string { return e.Login(t, emails[w], password(w)).Token }
+	// A password change revokes the caller's other tokens: the matrix goes
+	// on with the new one.
+	newToken := func(t *testing.T, w who, r *testenv.Res) {
+		tok, _ := r.Map(t)["token"].(string)
+		if tok == "" {
+			t.Fatalf("%s's password change answered no token", w)
+		}
+		tokens[w] = tok
+		if w == admin {
+			e.AdminToken = tok
+		}
+	}
+	// setActiveRow is the route that (de)activates a fresh account.
+	setActiveRow := func(verb string, active bool) matrixRoute {
+		return matrixRoute{name: "POST /admin/users/{id}/" + verb, allowed: []who{admin}, ok: outcome{status: http.StatusOK},
+			req: func(t *testing.T, w who) testenv.Req {
+				return testenv.Req{Method: http.MethodPost, Path: "/admin/users/" + e.Register(t, "Throwaway Patient").User.ID + "/" + verb}
+			},
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				if m := r.Map(t); m["active"] != active {
+					t.Errorf("%s: %v", verb, m)
+				}
+			}}
+	}
+	everyRole := []who{patientA, patientB, doctorX, doctorY, admin, auditor, analyst}
 	ids := map[who]string{patientA: a.User.ID, patientB: b.User.ID, doctorX: x.ID, doctorY: y.ID}
 
 	// Appointments of A with X that have started (for complete and
@@ -90,7 +128,7 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 		n++
 		return testenv.At(3+n/22, 10, 0).Add(time.Duration(n%22) * 30 * time.Minute)
 	}
-	fresh := func(t *testing.T) testenv.Appointment { return e.MustBook(t, a.Token, x.ID, freeSlot()) }
+	fresh := func(t *testing.T) testenv.Appointment { return e.MustBook(t, tokens[patientA], x.ID, freeSlot()) }
 	off := 0
 	staff := func(role string) map[string]string {
 		return map[string]string{"name": "Staff", "email": e.Unique("staff") + "@clinic.test", "password": testenv.Password, "role": role}
@@ -165,6 +203,19 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			req: func(*testing.T, who) testenv.Req {
 				return testenv.Req{Method: http.MethodPost, Path: "/admin/users", Body: staff("analyst")}
 			}},
+		{name: "POST /auth/logout", allowed: everyRole, ok: ok(204), token: freshToken, req: post("/auth/logout", nil)},
+		{name: "POST /auth/forgot-password", public: true, ok: ok(202), req: post("/auth/forgot-password", map[string]string{"email": b.User.Email})},
+		{name: "POST /auth/reset-password", public: true, ok: outcome{http.StatusBadRequest, "invalid_token"},
+			req: post("/auth/reset-password", map[string]string{"token": "not-a-token", "password": testenv.Password})},
+		{name: "POST /auth/verify-email", public: true, ok: outcome{http.StatusBadRequest, "invalid_token"},
+			req: post("/auth/verify-email", map[string]string{"token": "not-a-token"})},
+		{name: "POST /auth/resend-verification", allowed: everyRole, ok: ok(202), req: post("/auth/resend-verification", nil)},
+		{name: "POST /me/password", allowed: everyRole, ok: ok(200), check: newToken,
+			req: func(_ *testing.T, w who) testenv.Req {
+				return testenv.Req{Method: http.MethodPost, Path: "/me/password", Body: map[string]string{"currentPassword": password(w), "newPassword": password(w)}}
+			}},
+		setActiveRow("deactivate", false),
+		setActiveRow("activate", true),
 		{name: "GET /doctors", public: true, ok: ok(200), req: get("/doctors")},
 		{name: "GET /doctors/{id}", public: true, ok: ok(200), req: get("/doctors/" + x.ID)},
 		{name: "GET /doctors/{id}/slots", public: true, ok: ok(200), req: get("/doctors/" + x.ID + "/slots?days=2")},
@@ -307,6 +358,9 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			t.Run(strings.ReplaceAll(rt.name, "/", "_")+"/"+string(w), func(t *testing.T) {
 				q := rt.req(t, w)
 				q.Token = tokens[w]
+				if rt.token != nil && (rt.public || slices.Contains(rt.allowed, w)) {
+					q.Token = rt.token(t, w)
+				}
 				r := e.Do(t, q)
 				if want.status >= 400 {
 					r.CheckProblem(t, want.status, want.code)
@@ -322,13 +376,13 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 	t.Logf("%d routes × %d callers = %d cells", len(routes), len(everyone), cells)
 
 	// What the refused cells tried did not happen.
-	r := e.Get(t, "/appointments/"+shared.ID, a.Token).Must(t, http.StatusOK)
+	r := e.Get(t, "/appointments/"+shared.ID, tokens[patientA]).Must(t, http.StatusOK)
 	var s testenv.Appointment
 	r.Decode(t, &s)
 	if s.Status != "confirmed" || !s.Start.Equal(testenv.At(2, 10, 0)) {
 		t.Errorf("the shared appointment was changed by a refused caller: %+v", s)
 	}
-	r = e.Get(t, "/appointments/"+pool["shared"], a.Token).Must(t, http.StatusOK)
+	r = e.Get(t, "/appointments/"+pool["shared"], tokens[patientA]).Must(t, http.StatusOK)
 	r.Decode(t, &s)
 	if s.Status != "confirmed" {
 		t.Errorf("the shared started appointment was closed by a refused caller: %+v", s)

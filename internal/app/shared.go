@@ -20,6 +20,7 @@ import (
 	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
 	"github.com/prescripto/prescripto/internal/redisconn"
 	"github.com/prescripto/prescripto/projections/mongo"
+	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // shared is what every part of a process uses, opened once: the event
@@ -51,6 +52,8 @@ type shared struct {
 	// cmds is the command handler, made once for the parts that run
 	// commands (the API, the payments worker).
 	cmds *commands.Handler
+	// mail is the process's mailer, made once (see mailer).
+	mail notify.Mailer
 	// closers release what was opened, in reverse order.
 	closers []func() error
 }

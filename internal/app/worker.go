@@ -1,8 +1,6 @@
 package app
 
 import (
-	"path/filepath"
-
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/workers/notify"
 )
@@ -12,9 +10,8 @@ const notificationsName = "notifications"
 
 // newWorker builds the worker part: a runner of its own that drives the
 // notifications from the log, and with payments configured the payments
-// worker (newPaymentsWorker). Mail goes to Options.Mailer, by default to
-// the mbox DataDir/mail/outbox.mbox (closed with the App), or nowhere
-// without a data dir.
+// worker (newPaymentsWorker). Mail goes to the process's mailer
+// (shared.mailer).
 func (a *App) newWorker(sh *shared) error {
 	runner, err := newNotifications(sh)
 	if err != nil {
@@ -40,17 +37,9 @@ func (a *App) newWorker(sh *shared) error {
 
 // newNotifications is the notifications worker's runner.
 func newNotifications(sh *shared) (*projections.Runner, error) {
-	mailer := sh.opts.Mailer
-	if mailer == nil {
-		mailer = notify.Discard{}
-		if sh.opts.DataDir != "" {
-			box, err := notify.OpenMbox(filepath.Join(sh.opts.DataDir, "mail", "outbox.mbox"), "")
-			if err != nil {
-				return nil, err
-			}
-			sh.closers = append(sh.closers, box.Close)
-			mailer = box
-		}
+	mailer, err := sh.mailer()
+	if err != nil {
+		return nil, err
 	}
 	now := sh.opts.Now
 	notifications := projections.NewLive(func() *notify.Worker { return notify.New(mailer, now) })

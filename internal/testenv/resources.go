@@ -1,12 +1,21 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/http"
+	"net/mail"
 	"net/url"
+	"path/filepath"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // Password is the password of every account the helpers create.
@@ -19,6 +28,9 @@ type UserJSON struct {
 	Email    string `json:"email"`
 	Role     string `json:"role"`
 	DoctorID string `json:"doctorId"`
+	// EmailVerified and Active are always present.
+	EmailVerified bool `json:"emailVerified"`
+	Active        bool `json:"active"`
 }
 
 // AuthResult answers /auth/register and /auth/login.
@@ -237,4 +249,51 @@ func (e *Env) Appointments(t testing.TB, token, query string, minPos uint64) App
 	var l AppointmentList
 	r.Decode(t, &l)
 	return l
+}
+
+// Mails returns the mails in the data dir's outbox (none before the first).
+func (e *Env) Mails(t testing.TB) []*mail.Message {
+	t.Helper()
+	path := filepath.Join(e.DataDir, "mail", "outbox.mbox")
+	msgs, err := notify.ReadMboxFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatalf("testenv: read %s: %v", path, err)
+	}
+	return msgs
+}
+
+// mailedTokenRE finds the token in a verification or reset mail: the
+// indented line after the "token, valid until" line.
+var mailedTokenRE = regexp.MustCompile(`token, valid until [^\n]*\n\n {4}([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\n`)
+
+// WaitMailedToken waits (up to 10 s) for the n-th (from 1) mail to to whose
+// subject contains subject, and returns the token it carries.
+func (e *Env) WaitMailedToken(t testing.TB, to, subject string, n int) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var found []string
+		for _, m := range e.Mails(t) {
+			if !strings.Contains(m.Header.Get("To"), to) || !strings.Contains(m.Header.Get("Subject"), subject) {
+				continue
+			}
+			body, err := io.ReadAll(m.Body)
+			if err != nil {
+				t.Fatalf("testenv: read mail: %v", err)
+			}
+			if sm := mailedTokenRE.FindSubmatch(body); sm != nil {
+				found = append(found, string(sm[1]))
+			}
+		}
+		if len(found) >= n {
+			return found[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("testenv: no mail %d %q to %s within 10 s (%d found)", n, subject, to, len(found))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

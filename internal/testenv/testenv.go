@@ -97,6 +97,11 @@ type Options struct {
 	// NoAdminLogin leaves AdminToken empty (Start logs nobody in, so no
 	// /auth request is spent).
 	NoAdminLogin bool
+	// VerifyEmail turns email verification on (PRESCRIPTO_VERIFY_EMAIL).
+	VerifyEmail bool
+	// SessionTTL is the api processes' session-state TTL; default
+	// api.DefaultSessionTTL.
+	SessionTTL time.Duration
 
 	// Production runs the engine on the production wiring: the event store
 	// on EventStoreDB (the in-process esdbtest emulator), the read models
@@ -315,6 +320,7 @@ func Start(t testing.TB, o Options) *Env {
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
+		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL,
 	})
 	if err != nil {
 		stopAll()
@@ -373,6 +379,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
+		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
@@ -692,6 +699,12 @@ func (e *Env) Get(t testing.TB, path, token string) *Res {
 func (e *Env) Post(t testing.TB, path, token string, body any) *Res {
 	t.Helper()
 	return e.Do(t, Req{Method: http.MethodPost, Path: path, Token: token, Body: body})
+}
+
+// Patch is Do for a PATCH with a JSON body.
+func (e *Env) Patch(t testing.TB, path, token string, body any) *Res {
+	t.Helper()
+	return e.Do(t, Req{Method: http.MethodPatch, Path: path, Token: token, Body: body})
 }
 
 // shortErr drops the schema and value dumps of a kin-openapi error.
