@@ -718,3 +718,33 @@ func TestLateWebhooksMoveNothingBack(t *testing.T) {
 		}
 	}
 }
+
+// TestOneOrderAcrossAPIProcesses: concurrent order requests for one
+// appointment through two api processes make one Razorpay order.
+func TestOneOrderAcrossAPIProcesses(t *testing.T) {
+	t.Parallel()
+	r := newPayRig(t, testenv.Options{Production: true, Roles: true})
+	replica := &payRig{Env: r.StartAPIReplica(t)}
+	a := r.MustBook(t, r.patient.Token, r.required.ID, testenv.At(1, 10, 0))
+	rigs := []*payRig{r, replica}
+	ids := make([]string, 20)
+	var wg sync.WaitGroup
+	for i := range ids {
+		wg.Go(func() {
+			res, o := rigs[i%2].order(t, r.patient.Token, a.ID)
+			if res.Status/100 != 2 {
+				t.Errorf("order %d: %s", i, res)
+			}
+			ids[i] = o.OrderID
+		})
+	}
+	wg.Wait()
+	for i := range ids {
+		if ids[i] != ids[0] {
+			t.Errorf("answer %d: order %s, answer 0: %s", i, ids[i], ids[0])
+		}
+	}
+	if n := r.Razorpay.OrderCount(); n != 1 {
+		t.Errorf("two api processes made %d Razorpay orders", n)
+	}
+}
