@@ -199,6 +199,9 @@ var keyModes = []struct {
 // that no two bookings of one process share a key.
 var benchKeys atomic.Int64
 
+// benchPatients numbers the patients of benchmark bookings: one each.
+var benchPatients atomic.Int64
+
 // runClients books b.N slots with `clients` goroutines; next(i) names the
 // i-th booking (a doctor and a slot; every i is distinct) and returns the
 // client's identity for it. With keyed, every booking carries its own
@@ -230,7 +233,11 @@ func runClientsOn(b *testing.B, hs []*commands.Handler, clients int, keyed bool,
 					break
 				}
 				id, start := next(i)
+				// Every booking is another patient's, as in a clinic: one
+				// patient's bookings are bounded (MAX_LIVE_BOOKINGS) and
+				// never overlap.
 				m := metas[c]
+				m.Actor.UserID = "bench-patient-" + strconv.FormatInt(benchPatients.Add(1), 10)
 				if keyed {
 					m.IdempotencyKey = "bench-" + strconv.FormatInt(benchKeys.Add(1), 10)
 				}

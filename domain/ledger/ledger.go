@@ -277,7 +277,8 @@ func (l *Ledger) Release(appointmentID, reason string, now time.Time) {
 // intervals observed, and the entries observed to count no more (with why).
 // It records nothing: a refused decision must leave the ledger as it was.
 func (l *Ledger) counting(except string, r Rules, now time.Time, observed map[string]Observation) (live []Entry, gone map[string]string) {
-	for _, x := range l.Entries() {
+	for _, e := range l.entries {
+		x := *e
 		if x.AppointmentID == except {
 			continue
 		}
