@@ -330,37 +330,37 @@ func (a *App) runPayments(ctx context.Context) error {
 	if tick <= 0 {
 		tick = time.Second
 	}
-	t := time.NewTicker(tick)
+	every(ctx, tick, func() { a.payments.Current().Tick(ctx) })
+	return nil
+}
+
+// every calls f every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			return
 		case <-t.C:
-			a.payments.Current().Tick(ctx)
+			f()
 		}
 	}
 }
 
 // updateMetrics sets the projections' lag and position gauges every 2 s.
 func (a *App) updateMetrics(ctx context.Context) error {
-	t := time.NewTicker(2 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
+	every(ctx, 2*time.Second, func() {
 		st, err := a.ops.Statuses(ctx)
 		if err != nil {
-			continue
+			return
 		}
 		for _, s := range st {
 			a.Metrics.SetProjectionLag(s.Name, int64(s.Lag))
 			a.Metrics.SetProjectionPosition(s.Name, s.Position)
 		}
-	}
+	})
+	return nil
 }
 
 // CaughtUp waits until every projection and worker has applied the log's
