@@ -66,11 +66,11 @@ func (w *Worker) factAction(a *appt, f fact) (action, bool) {
 	switch f.Event {
 	case webhookPaymentAuthorized, webhookPaymentCaptured, webhookOrderPaid:
 		orderID := f.OrderID
-		return action{"settle " + f.PaymentID, func(ctx context.Context) error {
+		return action{"settle " + f.PaymentID, f.EventID, func(ctx context.Context) error {
 			return w.settle(ctx, m, doctorID, id, orderID, f.PaymentID)
 		}}, true
 	case webhookPaymentFailed:
-		return action{"fail " + f.PaymentID, func(ctx context.Context) error {
+		return action{"fail " + f.PaymentID, f.EventID, func(ctx context.Context) error {
 			_, err := w.cfg.Commands.FailPayment(ctx, m, commands.FailPayment{DoctorID: doctorID, AppointmentID: id, OrderID: f.OrderID, PaymentID: f.PaymentID, Reason: f.ErrorReason})
 			if err == nil {
 				w.metrics.failedPayment()
@@ -78,11 +78,11 @@ func (w *Worker) factAction(a *appt, f fact) (action, bool) {
 			return err
 		}}, true
 	case webhookRefundProcessed:
-		return action{"refund processed " + f.RefundID, func(ctx context.Context) error {
+		return action{"refund processed " + f.RefundID, f.EventID, func(ctx context.Context) error {
 			return w.refundProcessed(ctx, m, doctorID, id, f.PaymentID, f.RefundID, f.Amount)
 		}}, true
 	case webhookRefundFailed:
-		return action{"refund failed " + f.RefundID, func(ctx context.Context) error {
+		return action{"refund failed " + f.RefundID, f.EventID, func(ctx context.Context) error {
 			_, err := w.cfg.Commands.FailRefund(ctx, m, commands.FailRefund{DoctorID: doctorID, AppointmentID: id, RefundID: f.RefundID, Reason: f.ErrorReason})
 			return err
 		}}, true
@@ -113,7 +113,7 @@ func (w *Worker) reconcile(a *appt, now time.Time) action {
 	doctorID, id, m := a.doctorID, a.id, meta(a)
 	orders := append([]string(nil), a.orders...)
 	held, holdUntil := a.status == doctor.StatusHeld, a.holdUntil
-	return action{"reconcile", func(ctx context.Context) error {
+	return action{"reconcile", "", func(ctx context.Context) error {
 		paid := false
 		for _, o := range orders {
 			ps, err := w.cfg.Gateway.OrderPayments(ctx, o)
@@ -145,7 +145,7 @@ func (w *Worker) reconcile(a *appt, now time.Time) action {
 // expire frees a hold that ran out with no order to ask about.
 func (w *Worker) expire(a *appt) action {
 	doctorID, id, m := a.doctorID, a.id, meta(a)
-	return action{"expire", func(ctx context.Context) error { return w.expireNow(ctx, m, doctorID, id) }}
+	return action{"expire", "", func(ctx context.Context) error { return w.expireNow(ctx, m, doctorID, id) }}
 }
 
 func (w *Worker) expireNow(ctx context.Context, m commands.Meta, doctorID, id string) error {
@@ -165,7 +165,7 @@ func (w *Worker) expireNow(ctx context.Context, m commands.Meta, doctorID, id st
 // checked and the hold runs its course.
 func (w *Worker) adopt(a *appt) action {
 	doctorID, id, m, claim := a.doctorID, a.id, meta(a), a.claimAt
-	return action{"adopt order", func(ctx context.Context) error {
+	return action{"adopt order", "", func(ctx context.Context) error {
 		o, found, err := w.cfg.Gateway.OrderByReceipt(ctx, id)
 		if err != nil {
 			return err
@@ -193,7 +193,7 @@ var refundNamespace = uuid.MustParse("5d1f0b52-8a7e-4f4e-9c55-3e1b7f1c2a90")
 func (w *Worker) refund(a *appt, p string, amount int64, attempt int) action {
 	doctorID, id, m := a.doctorID, a.id, meta(a)
 	key := uuid.NewSHA1(refundNamespace, fmt.Appendf(nil, "%s\x00%s\x00%d", id, p, attempt)).String()
-	return action{"refund " + p, func(ctx context.Context) error {
+	return action{"refund " + p, "", func(ctx context.Context) error {
 		r, err := w.cfg.Gateway.Refund(ctx, p, amount, key)
 		if err != nil {
 			return err
@@ -209,7 +209,7 @@ func (w *Worker) refund(a *appt, p string, amount int64, attempt int) action {
 // followRefund asks the provider how a pending refund stands.
 func (w *Worker) followRefund(a *appt, refundID string, r *refund) action {
 	doctorID, id, m, p := a.doctorID, a.id, meta(a), r.paymentID
-	return action{"follow refund " + refundID, func(ctx context.Context) error {
+	return action{"follow refund " + refundID, "", func(ctx context.Context) error {
 		got, err := w.cfg.Gateway.RefundStatus(ctx, p, refundID)
 		if err != nil {
 			return err

@@ -23,7 +23,8 @@ type appt struct {
 	failed       map[string]bool  // payments recorded as failed
 	due          map[string]int64 // payment -> amount to give back, in total
 	refunds      map[string]*refund
-	facts        []fact // webhook facts not yet reflected in the log
+	facts        []fact          // webhook facts not yet reflected in the log
+	handled      map[string]bool // webhooks acted on (by event id)
 
 	nextPoll time.Time     // next time its open order is asked about
 	pollWait time.Duration // the back-off of those asks
@@ -56,8 +57,12 @@ type fact struct {
 	at time.Time
 }
 
-// open reports whether the log does not reflect the fact yet.
+// open reports whether the fact is still to be acted on: not acted on yet,
+// and not reflected in the log.
 func (a *appt) open(f fact) bool {
+	if a.handled[f.EventID] {
+		return false
+	}
 	switch f.Event {
 	case webhookPaymentAuthorized, webhookPaymentCaptured, webhookOrderPaid:
 		_, seen := a.captured[f.PaymentID]

@@ -159,7 +159,7 @@ func (w *Worker) Tick(ctx context.Context) int {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			w.runJob(ctx, j, now)
+			w.runJob(ctx, j)
 		}()
 	}
 	wg.Wait()
@@ -174,6 +174,7 @@ type job struct {
 
 type action struct {
 	name string
+	fact string // the event id of the webhook the action is for, if any
 	run  func(ctx context.Context) error
 }
 
@@ -231,8 +232,9 @@ func (w *Worker) dueJobs(now time.Time) []job {
 
 // runJob runs a job's actions in order, stopping at the first error; the
 // appointment is then retried with back-off.
-func (w *Worker) runJob(ctx context.Context, j job, now time.Time) {
+func (w *Worker) runJob(ctx context.Context, j job) {
 	var failed error
+	var handled []string
 	for _, act := range j.actions {
 		actx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		err := act.run(actx)
@@ -241,10 +243,21 @@ func (w *Worker) runJob(ctx context.Context, j job, now time.Time) {
 			failed = fmt.Errorf("%s: %w", act.name, err)
 			break
 		}
+		if act.fact != "" {
+			handled = append(handled, act.fact)
+		}
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	a := j.a
+	// A webhook acted on is done with, also when it changed nothing (a
+	// payment that is not ours to take): it is not acted on again.
+	for _, id := range handled {
+		if a.handled == nil {
+			a.handled = map[string]bool{}
+		}
+		a.handled[id] = true
+	}
 	if failed == nil {
 		a.retries, a.retryAt = 0, time.Time{}
 	} else {

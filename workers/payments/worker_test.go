@@ -253,3 +253,27 @@ func TestUnknownWebhookTypesAreIgnored(t *testing.T) {
 		t.Fatalf("acted on an unknown type: %v", got)
 	}
 }
+
+// settleRefusing is fakeCommands whose SettlePayment finds the payment is
+// not the appointment's (a webhook naming our order with another payment).
+type settleRefusing struct{ *fakeCommands }
+
+func (f settleRefusing) SettlePayment(ctx context.Context, m commands.Meta, c commands.SettlePayment) (commands.AppointmentResult, error) {
+	f.record("settle " + c.PaymentID)
+	return commands.AppointmentResult{}, doctor.ErrPaymentMismatch
+}
+
+func TestAWebhookChangingNothingIsActedOnOnce(t *testing.T) {
+	r := newRig()
+	cmds := settleRefusing{r.cmd}
+	r.w = payments.New(payments.Config{Commands: cmds, Gateway: r.gw, Now: r.clk.Now})
+	r.apply(t, held("a1"), ordered("a1", "order_1"), webhook("payment.captured", "order_1", "pay_other", ""))
+	if got := r.tick(); len(got) != 1 {
+		t.Fatalf("first tick: %v", got)
+	}
+	for range 3 {
+		if got := r.tick(); len(got) != 0 {
+			t.Fatalf("acted again on a webhook that changed nothing: %v", got)
+		}
+	}
+}
