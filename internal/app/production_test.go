@@ -303,3 +303,20 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRolesMissWhenTheHeadNeedsNoInvalidation: a read that misses waits
+// for the read models to reach the log's head; when the head is an event
+// the cache invalidation has nothing to do with (an account's), the api
+// must still see it reached (the projector's reported position), not
+// wait until its deadline and answer 503.
+func TestRolesMissWhenTheHeadNeedsNoInvalidation(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{Production: true, Roles: true})
+	e.NewDoctor(t, "Dr. Before", "Cardiology")
+	e.Register(t, "Last Event Patient") // the head: account events
+	start := time.Now()
+	e.Get(t, "/doctors/no-such-doctor", "").CheckProblem(t, http.StatusNotFound, "doctor_not_found")
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the miss took %v", d)
+	}
+}
