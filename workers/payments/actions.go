@@ -32,7 +32,8 @@ func (w *Worker) decide(a *appt, now time.Time) []action {
 			acts = append(acts, w.expire(a))
 		}
 	case a.status == doctor.StatusHeld:
-		if !now.Before(a.holdUntil.Add(-w.cfg.ExpiryLead)) || !now.Before(a.nextPoll) {
+		inLead := !now.Before(a.holdUntil.Add(-w.cfg.ExpiryLead))
+		if (inLead && !a.leadChecked) || !now.Before(a.holdUntil) || !now.Before(a.nextPoll) {
 			acts = append(acts, w.reconcile(a, now))
 		}
 	case a.status == doctor.StatusConfirmed && a.current == "" && len(a.orders) > 0 && now.Before(a.start):
@@ -137,6 +138,9 @@ func (w *Worker) reconcile(a *appt, now time.Time) action {
 		w.mu.Lock()
 		a.pollWait = min(a.pollWait*2, w.cfg.MaxPoll)
 		a.nextPoll = now.Add(a.pollWait)
+		if held && !now.Before(holdUntil.Add(-w.cfg.ExpiryLead)) {
+			a.leadChecked = true // asked once in the last stretch: next at the expiry
+		}
 		w.mu.Unlock()
 		return nil
 	}}

@@ -26,10 +26,11 @@ type appt struct {
 	facts        []fact          // webhook facts not yet reflected in the log
 	handled      map[string]bool // webhooks acted on (by event id)
 
-	nextPoll time.Time     // next time its open order is asked about
-	pollWait time.Duration // the back-off of those asks
-	retryAt  time.Time     // after a failed action: real (wall) time, not the log's
-	retries  int
+	nextPoll    time.Time     // next time its open order is asked about
+	pollWait    time.Duration // the back-off of those asks
+	leadChecked bool          // its orders were asked about in the hold's last ExpiryLead
+	retryAt     time.Time     // after a failed action: real (wall) time, not the log's
+	retries     int
 
 	scheduled time.Time // its earliest entry on the due heap
 }
@@ -135,7 +136,11 @@ func (a *appt) wake(c Config) time.Time {
 	case a.status == doctor.StatusHeld && len(a.orders) == 0:
 		soonest(a.holdUntil)
 	case a.status == doctor.StatusHeld:
-		soonest(a.holdUntil.Add(-c.ExpiryLead))
+		if a.leadChecked {
+			soonest(a.holdUntil)
+		} else {
+			soonest(a.holdUntil.Add(-c.ExpiryLead))
+		}
 		soonest(a.nextPoll)
 	case a.status == doctor.StatusConfirmed && a.current == "" && len(a.orders) > 0 && a.nextPoll.Before(a.start):
 		soonest(a.nextPoll)

@@ -81,6 +81,7 @@ type fakeGateway struct {
 	byReceipt        map[string]commands.GatewayOrder
 	payments         map[string][]commands.GatewayPayment
 	refundKeys       []string
+	asked            int // OrderPayments calls
 }
 
 func (g *fakeGateway) OrderByReceipt(_ context.Context, receipt string) (commands.GatewayOrder, bool, error) {
@@ -93,6 +94,7 @@ func (g *fakeGateway) OrderByReceipt(_ context.Context, receipt string) (command
 func (g *fakeGateway) OrderPayments(_ context.Context, orderID string) ([]commands.GatewayPayment, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	g.asked++
 	return g.payments[orderID], nil
 }
 
@@ -177,8 +179,14 @@ func TestHoldRunsOut(t *testing.T) {
 		t.Fatalf("before the lead: %v", got)
 	}
 	r.clk.Set(t0.Add(14*time.Minute + 30*time.Second)) // a2's order is asked about; nothing paid yet
-	if got := r.tick(); len(got) != 0 {
-		t.Fatalf("at the lead: %v", got)
+	asked := func() int { r.gw.mu.Lock(); defer r.gw.mu.Unlock(); return r.gw.asked }
+	before := asked() // the minute-after-the-order ask came at the first tick
+	if got := r.tick(); len(got) != 0 || asked() != before+1 {
+		t.Fatalf("at the lead: %v, %d asks", got, asked()-before)
+	}
+	r.clk.Set(t0.Add(14*time.Minute + 50*time.Second))
+	if r.tick(); asked() != before+1 {
+		t.Fatalf("asked %d times in the lead before the expiry; want once", asked()-before)
 	}
 	r.clk.Set(t0.Add(15 * time.Minute))
 	got := r.tick()
