@@ -26,7 +26,7 @@ LOAD_REPORT ?= load-report.json
 # within 1.5x the first's (docs/performance.md, "Sustained load"). Override
 # e.g. LOAD_SUSTAINED_FLAGS='... -book-duration 60s -window 10s' for the
 # 60-second version.
-LOAD_SUSTAINED_FLAGS ?= -scenarios book -doctors 200 -book-rate 4000 -book-duration 10m -window 1m
+LOAD_SUSTAINED_FLAGS ?= -scenarios book -doctors 200 -patients 2000 -book-rate 4000 -book-duration 10m -window 1m
 # The server's data dir goes under LOAD_TMPDIR. Not /tmp: on the project's
 # machines creating a file under /tmp costs ~1.4 ms of CPU against ~40 us
 # elsewhere on the same disk, and the server creates one mail file per
@@ -75,7 +75,7 @@ load:
 	tmp=$$(mktemp -d -p $(LOAD_TMPDIR) prescripto-load.XXXXXX); \
 	$(GO) build -o $$tmp/prescripto ./cmd/prescripto; \
 	$(GO) build -o $$tmp/loadgen ./tests/load/loadgen; \
-	PRESCRIPTO_ADDR=$(LOAD_ADDR) PRESCRIPTO_DATA=$$tmp/data AUTH_RATE_LIMIT=1000000 PRESCRIPTO_BCRYPT_COST=4 LOG_LEVEL=$(LOAD_LOG_LEVEL) \
+	PRESCRIPTO_ADDR=$(LOAD_ADDR) PRESCRIPTO_DATA=$$tmp/data AUTH_RATE_LIMIT=1000000 BOOKING_RATE_LIMIT=1000000 MAX_LIVE_BOOKINGS=0 PRESCRIPTO_BCRYPT_COST=4 LOG_LEVEL=$(LOAD_LOG_LEVEL) \
 		$$tmp/prescripto serve --demo > $$tmp/server.out 2> $$tmp/server.log & \
 	pid=$$!; \
 	trap 'kill $$pid 2>/dev/null || true; wait $$pid 2>/dev/null || true; rm -rf $$tmp' EXIT; \

@@ -129,7 +129,7 @@ jwt=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 echo "load-prod: ESDB_URL=$esdb_url MONGODB_URI=mongodb://127.0.0.1:$mport/prescripto REDIS_URL=${redis_url:-(unset)}" >&2
 (
 	export ESDB_URL="$esdb_url" MONGODB_URI="mongodb://127.0.0.1:$mport/prescripto" JWT_SECRET="$jwt" \
-		PRESCRIPTO_ADDR="$addr" PRESCRIPTO_DATA="$tmp/data" AUTH_RATE_LIMIT=1000000 PRESCRIPTO_BCRYPT_COST=4 \
+		PRESCRIPTO_ADDR="$addr" PRESCRIPTO_DATA="$tmp/data" AUTH_RATE_LIMIT=1000000 BOOKING_RATE_LIMIT=1000000 MAX_LIVE_BOOKINGS=0 PRESCRIPTO_BCRYPT_COST=4 \
 		LOG_LEVEL="${LOAD_LOG_LEVEL:-info}"
 	if [[ -n $redis_url ]]; then export REDIS_URL="$redis_url"; else unset REDIS_URL; fi
 	exec "$tmp/prescripto" serve --demo

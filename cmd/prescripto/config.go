@@ -75,7 +75,7 @@ var envVars = []struct{ name, about string }{
 	{"REDIS_URL", "Redis URL: projection transport, cache, rate limits (redis://host:6379/0)"},
 	{"AUTH_RATE_LIMIT", "requests a minute per client IP on /auth/* (default 20)"},
 	{"BOOKING_RATE_LIMIT", "bookings, cancellations and reschedules a minute per user (default 30; 429 beyond)"},
-	{"MAX_LIVE_BOOKINGS", "held or confirmed future appointments one patient may hold at once (default 5)"},
+	{"MAX_LIVE_BOOKINGS", "held or confirmed future appointments one patient may hold at once (default 5; 0: no bound, for load tests)"},
 	{"PRESCRIPTO_BCRYPT_COST", "bcrypt cost of password hashes, 4 to 16 (default 11)"},
 	{"PRESCRIPTO_TRUST_PROXY", "true: take the client IP from X-Forwarded-For (behind a proxy you run)"},
 	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback)"},
@@ -183,8 +183,8 @@ func (c Config) Validate() error {
 	if c.BookingRateLimit < 1 {
 		errs = append(errs, errors.New("BOOKING_RATE_LIMIT must be at least 1"))
 	}
-	if c.MaxLiveBookings < 1 || c.MaxLiveBookings > 1000 {
-		errs = append(errs, errors.New("MAX_LIVE_BOOKINGS must be between 1 and 1000"))
+	if c.MaxLiveBookings < 0 || c.MaxLiveBookings > 1000 {
+		errs = append(errs, errors.New("MAX_LIVE_BOOKINGS must be between 0 (no bound) and 1000"))
 	}
 	if c.BcryptCost < 4 || c.BcryptCost > 16 {
 		errs = append(errs, errors.New("PRESCRIPTO_BCRYPT_COST must be between 4 and 16"))

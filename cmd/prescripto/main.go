@@ -292,7 +292,7 @@ func (cfg Config) appOptions(secret []byte, log zerolog.Logger) app.Options {
 		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
 		BcryptCost: cfg.BcryptCost, Logger: log,
 		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
-		Payments: cfg.payments(), MaxLiveBookings: cfg.MaxLiveBookings, BookingRateLimit: cfg.BookingRateLimit, VerifyEmail: cfg.VerifyEmail,
+		Payments: cfg.payments(), MaxLiveBookings: maxLive(cfg.MaxLiveBookings), BookingRateLimit: cfg.BookingRateLimit, VerifyEmail: cfg.VerifyEmail,
 	}
 }
 
@@ -425,4 +425,13 @@ func adminCreate(cfg Config, args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintln(stdout, res.Message)
 	return nil
+}
+
+// maxLive is MAX_LIVE_BOOKINGS as the App takes it: 0 (no bound) is
+// negative there, where 0 means the default.
+func maxLive(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package app_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -37,7 +38,12 @@ func BenchmarkFreeSlotsRead(b *testing.B) {
 // go test -run '^$' -bench Book -cpuprofile cpu.out ./internal/app/
 func BenchmarkBook(b *testing.B) {
 	e := testenv.Start(b, testenv.Options{})
-	p := e.Register(b, "Bench Patient")
+	// Many patients, as in a clinic (one patient's bookings are bounded and
+	// never overlap); a prime count, so no patient gets one time twice.
+	var pats []testenv.AuthResult
+	for i := range 97 {
+		pats = append(pats, e.Register(b, fmt.Sprintf("Bench Patient %d", i)))
+	}
 	type target struct {
 		doctor string
 		start  string
@@ -55,7 +61,8 @@ func BenchmarkBook(b *testing.B) {
 	b.ResetTimer()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
-			t := targets[next.Add(1)-1]
+			k := next.Add(1) - 1
+			t, p := targets[k], pats[k%int64(len(pats))]
 			req := httptest.NewRequest(http.MethodPost, "/api/v1/appointments", strings.NewReader(`{"doctorId":"`+t.doctor+`","start":"`+t.start+`"}`))
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Authorization", "Bearer "+p.Token)
