@@ -277,27 +277,28 @@ func (l *Ledger) Release(appointmentID, reason string, now time.Time) {
 // intervals observed, and the entries observed to count no more (with why).
 // It records nothing: a refused decision must leave the ledger as it was.
 func (l *Ledger) counting(except string, r Rules, now time.Time, observed map[string]Observation) (live []Entry, gone map[string]string) {
-	for _, e := range l.entries {
-		x := *e
-		if x.AppointmentID == except {
+	for id, e := range l.entries {
+		if id == except {
 			continue
 		}
-		o, seen := observed[x.AppointmentID]
-		switch {
-		case seen && o.Exists && !o.Live:
-			gone = addGone(gone, x.AppointmentID, "ended")
-			continue
-		case seen && !o.Exists && !now.Before(x.ReservedAt.Add(r.Grace)):
-			gone = addGone(gone, x.AppointmentID, "never booked")
-			continue
-		case seen && o.Exists:
-			x.Start, x.End, x.PrevStart, x.PrevEnd = o.Start, o.End, time.Time{}, time.Time{}
+		start, end, prevStart, prevEnd := e.Start, e.End, e.PrevStart, e.PrevEnd
+		if o, seen := observed[id]; seen {
+			switch {
+			case o.Exists && !o.Live:
+				gone = addGone(gone, id, "ended")
+				continue
+			case !o.Exists && !now.Before(e.ReservedAt.Add(r.Grace)):
+				gone = addGone(gone, id, "never booked")
+				continue
+			case o.Exists:
+				start, end, prevStart, prevEnd = o.Start, o.End, time.Time{}, time.Time{}
+			}
 		}
-		if x.End.After(now) {
-			live = append(live, x)
+		if end.After(now) {
+			live = append(live, Entry{AppointmentID: id, DoctorID: e.DoctorID, Start: start, End: end})
 		}
-		if !x.PrevStart.IsZero() && x.PrevEnd.After(now) { // an unsettled move holds its old time too
-			live = append(live, Entry{AppointmentID: x.AppointmentID, DoctorID: x.DoctorID, Start: x.PrevStart, End: x.PrevEnd})
+		if !prevStart.IsZero() && prevEnd.After(now) { // an unsettled move holds its old time too
+			live = append(live, Entry{AppointmentID: id, DoctorID: e.DoctorID, Start: prevStart, End: prevEnd})
 		}
 	}
 	return live, gone
