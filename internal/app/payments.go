@@ -115,28 +115,29 @@ func (sh *shared) withSandbox(h http.Handler) http.Handler {
 	return mux
 }
 
-// newPaymentsWorker is the payments worker on a runner of its own. Its
-// transport is always in-process: every worker process folds the whole
-// log (two worker processes sharing a Redis consumer group would each see
-// only part of it); they act on the same work idempotently.
-func newPaymentsWorker(sh *shared, cmds *commands.Handler) (*projections.Runner, *projections.Live[*payments.Worker], error) {
+// newPaymentsWorker is the payments worker (see newWorker for its runner).
+func newPaymentsWorker(sh *shared, cmds *commands.Handler) (*projections.Live[*payments.Worker], error) {
 	cfg := sh.opts.Payments.Worker
 	cfg.Commands, cfg.Gateway, cfg.Now = cmds, sh.gateway, sh.opts.Now
 	cfg.Logger = sh.opts.Logger.With().Str("component", "payments").Logger()
 	if cfg.Metrics == nil {
 		m, err := payments.NewMetrics(sh.prom)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
 		}
 		cfg.Metrics = m
 	}
-	live := projections.NewLive(func() *payments.Worker { return payments.New(cfg) })
+	return projections.NewLive(func() *payments.Worker { return payments.New(cfg) }), nil
+}
+
+// localRunner is a runner of ps with the in-process transport, forwarding
+// from the store itself.
+func (sh *shared) localRunner(topic string, ps ...projections.Runnable) (*projections.Runner, error) {
 	pub, sub := projections.NewGoChannel(sh.opts.Logger)
-	r, err := projections.NewRunner(projections.RunnerConfig{
+	return projections.NewRunner(projections.RunnerConfig{
 		Store: sh.store, Registry: sh.reg, Publisher: pub, Subscriber: sub, Logger: sh.opts.Logger, Forward: true,
-		Projections: []projections.Runnable{live}, Topic: projections.WorkersTopic + ".payments",
+		Projections: ps, Topic: topic,
 	})
-	return r, live, err
 }
 
 // selfTransport sends requests to this process's own HTTP handler, in
