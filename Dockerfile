@@ -22,9 +22,10 @@ COPY . .
 ARG VERSION=dev
 RUN --mount=type=cache,target=/root/.cache/go-build \
     CGO_ENABLED=0 go build -trimpath -ldflags="-s -w -X main.buildVersion=${VERSION}" -o /out/prescripto ./cmd/prescripto
-# The data directory, owned by the runtime user (the image has no shell to
-# create it later).
-RUN mkdir -p /out/data
+# The data directory, owned by the runtime user and private to it (0700: it
+# holds password hashes and personal data; the image has no shell to create
+# it later). COPY keeps the mode.
+RUN mkdir -p /out/data && chmod 0700 /out/data
 
 # distroless static: CA certificates (Sentry, Razorpay), /etc/passwd with
 # nonroot (65532), no shell, no package manager. The binary embeds time/tzdata.

@@ -32,8 +32,8 @@ const (
 	canonCorrelationID = "X-Correlation-Id"
 )
 
-// maxIDLen bounds a client-supplied request or correlation id.
-const maxIDLen = 64
+// maxIDLen bounds a client-supplied request or correlation id (bytes).
+const maxIDLen = 128
 
 // ctxKey is the type of this package's context keys (never strings).
 type ctxKey int
@@ -42,6 +42,7 @@ const (
 	keyPrincipal ctxKey = iota
 	keyRequestID
 	keyCorrelationID
+	keyClientRequestID
 	keyRequestInfo
 )
 
@@ -58,18 +59,24 @@ const (
 // 500; Authenticate last so the access log (through a shared per-request
 // record) still learns the user.
 
-// RequestID reads X-Request-ID and X-Correlation-ID, keeps each if it is a
-// sane token (1 to 64 of [A-Za-z0-9._-]) and otherwise makes a new request id
-// (UUIDv7); the correlation id defaults to the request id. Both are put in the
-// context (RequestIDFrom, CorrelationIDFrom) and echoed in the response.
+// RequestID gives every request a server-made id (UUIDv7), never the
+// client's: a client's X-Request-ID would otherwise become the id of our log
+// lines, problems and stored events, so one client could forge, collide with
+// or poison another request's trail. A client's X-Request-ID that is a valid
+// client id (clientID: 1 to 128 bytes of printable ASCII) is kept apart, as
+// the client request id (ClientRequestIDFrom; logged as client_request_id and
+// stored as event metadata clientRequestId), so support can still find a
+// client's call by its own id.
+//
+// The correlation id is meant to span systems, so a client's valid
+// X-Correlation-ID is carried as this request's correlation id (event
+// metadata correlationId); an invalid or absent one is the request id.
+// The server's request id and the correlation id are echoed in the response.
 func RequestID(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rid := firstValue(r.Header[canonRequestID])
-		if !saneID(rid) {
-			rid = newID()
-		}
+		rid := newID()
 		cid := firstValue(r.Header[canonCorrelationID])
-		if !saneID(cid) {
+		if !clientID(cid) {
 			cid = rid
 		}
 		ids := []string{rid, cid} // one allocation for both header values
@@ -78,6 +85,9 @@ func RequestID(next http.Handler) http.Handler {
 		h[canonCorrelationID] = ids[1:2:2]
 		ctx := context.WithValue(r.Context(), keyRequestID, rid)
 		ctx = context.WithValue(ctx, keyCorrelationID, cid)
+		if crid := firstValue(r.Header[canonRequestID]); clientID(crid) {
+			ctx = context.WithValue(ctx, keyClientRequestID, crid)
+		}
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
@@ -103,19 +113,18 @@ func CorrelationIDFrom(ctx context.Context) string {
 	return s
 }
 
-func saneID(s string) bool {
-	if s == "" || len(s) > maxIDLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '.', c == '_', c == '-':
-		default:
-			return false
-		}
-	}
-	return true
+// ClientRequestIDFrom is the X-Request-ID the client sent, if it was a
+// valid client id, or "". It is never the server's request id.
+func ClientRequestIDFrom(ctx context.Context) string {
+	s, _ := ctx.Value(keyClientRequestID).(string)
+	return s
+}
+
+// clientID reports whether a client-supplied id may be kept: 1 to maxIDLen
+// bytes of printable ASCII (no control characters to forge log lines or
+// headers with).
+func clientID(s string) bool {
+	return s != "" && len(s) <= maxIDLen && printable(s)
 }
 
 func newID() string {
@@ -126,7 +135,8 @@ func newID() string {
 }
 
 // Logger puts a per-request child of base in the context (read it with
-// zerolog.Ctx) carrying request_id and correlation_id. Mount it after
+// zerolog.Ctx) carrying request_id and correlation_id (and
+// client_request_id when the client sent one). Mount it after
 // RequestID.
 func Logger(base zerolog.Logger) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
@@ -137,6 +147,9 @@ func Logger(base zerolog.Logger) func(http.Handler) http.Handler {
 			}
 			if id := CorrelationIDFrom(r.Context()); id != "" {
 				c = c.Str("correlation_id", id)
+			}
+			if id := ClientRequestIDFrom(r.Context()); id != "" {
+				c = c.Str("client_request_id", id)
 			}
 			l := c.Logger()
 			next.ServeHTTP(w, r.WithContext(l.WithContext(r.Context())))

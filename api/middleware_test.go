@@ -28,8 +28,9 @@ func stack(t *testing.T, logs *logBuffer, tok *Tokens) http.Handler {
 		r.Get("/doctors/{id}", func(w http.ResponseWriter, r *http.Request) {
 			zerolog.Ctx(r.Context()).Info().Msg("handler")
 			_ = WriteJSON(w, http.StatusOK, map[string]string{
-				"requestId":     RequestIDFrom(r.Context()),
-				"correlationId": CorrelationIDFrom(r.Context()),
+				"requestId":       RequestIDFrom(r.Context()),
+				"correlationId":   CorrelationIDFrom(r.Context()),
+				"clientRequestId": ClientRequestIDFrom(r.Context()),
 			})
 		})
 		r.Get("/panic", func(w http.ResponseWriter, r *http.Request) { panic("nil map write") })
@@ -43,25 +44,27 @@ func stack(t *testing.T, logs *logBuffer, tok *Tokens) http.Handler {
 	return r
 }
 
+// The server's request id is always its own (UUIDv7): a client's
+// X-Request-ID is kept apart as client_request_id, and a client's
+// X-Correlation-ID is carried when it is printable and at most 128 bytes.
 func TestRequestAndCorrelationIDs(t *testing.T) {
 	t.Parallel()
-	long := strings.Repeat("a", 65)
+	long := strings.Repeat("a", 129)
 	tests := []struct {
 		name            string
 		requestID       string
 		correlationID   string
-		wantRequest     string // "" : generated
-		wantCorrelation string // "=" : same as request id; "" : generated
+		wantClient      string // the client_request_id kept ("" : none)
+		wantCorrelation string // "=" : same as request id
 	}{
 		{name: "none", wantCorrelation: "="},
-		{name: "sane request id", requestID: "abc-123_X.y", wantRequest: "abc-123_X.y", wantCorrelation: "="},
-		{name: "both", requestID: "r1", correlationID: "c1", wantRequest: "r1", wantCorrelation: "c1"},
-		{name: "64 chars kept", requestID: long[:64], wantRequest: long[:64], wantCorrelation: "="},
-		{name: "65 chars replaced", requestID: long, wantCorrelation: "="},
-		{name: "spaces replaced", requestID: "a b", wantCorrelation: "="},
-		{name: "newline injection replaced", requestID: "a\nlevel=error", wantCorrelation: "="},
-		{name: "unicode replaced", requestID: "ñ", wantCorrelation: "="},
-		{name: "bad correlation falls back to request id", requestID: "r1", correlationID: "x/y", wantRequest: "r1", wantCorrelation: "r1"},
+		{name: "client request id kept apart", requestID: "abc-123_X.y", wantClient: "abc-123_X.y", wantCorrelation: "="},
+		{name: "both", requestID: "r1", correlationID: "c1", wantClient: "r1", wantCorrelation: "c1"},
+		{name: "128 bytes kept", requestID: long[:128], correlationID: long[:128], wantClient: long[:128], wantCorrelation: long[:128]},
+		{name: "129 bytes dropped", requestID: long, correlationID: long, wantCorrelation: "="},
+		{name: "printable with spaces kept", requestID: "a b/c:d", correlationID: "x/y", wantClient: "a b/c:d", wantCorrelation: "x/y"},
+		{name: "newline injection dropped", requestID: "a\nlevel=error", correlationID: "a\rb", wantCorrelation: "="},
+		{name: "unicode dropped", requestID: "ñ", correlationID: "ñ", wantCorrelation: "="},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,19 +73,15 @@ func TestRequestAndCorrelationIDs(t *testing.T) {
 			h := stack(t, &logs, nil)
 			req := httptest.NewRequest(http.MethodGet, "/api/v1/doctors/d1", nil)
 			if tt.requestID != "" {
-				req.Header.Set(HeaderRequestID, tt.requestID)
+				req.Header[canonRequestID] = []string{tt.requestID}
 			}
 			if tt.correlationID != "" {
-				req.Header.Set(HeaderCorrelationID, tt.correlationID)
+				req.Header[canonCorrelationID] = []string{tt.correlationID}
 			}
 			rec := serve(h, req)
 			rid, cid := rec.Header().Get(HeaderRequestID), rec.Header().Get(HeaderCorrelationID)
-			if tt.wantRequest != "" {
-				if rid != tt.wantRequest {
-					t.Errorf("request id %q, want %q", rid, tt.wantRequest)
-				}
-			} else if id, err := uuid.Parse(rid); err != nil || id.Version() != 7 {
-				t.Errorf("generated request id %q is not a UUIDv7", rid)
+			if id, err := uuid.Parse(rid); err != nil || id.Version() != 7 {
+				t.Errorf("request id %q is not a server-made UUIDv7", rid)
 			}
 			want := tt.wantCorrelation
 			if want == "=" {
@@ -92,10 +91,10 @@ func TestRequestAndCorrelationIDs(t *testing.T) {
 				t.Errorf("correlation id %q, want %q", cid, want)
 			}
 			body := rec.Body.String()
-			if !strings.Contains(body, `"requestId":"`+rid+`"`) || !strings.Contains(body, `"correlationId":"`+cid+`"`) {
+			if !strings.Contains(body, `"requestId":"`+rid+`"`) || !strings.Contains(body, `"correlationId":"`+cid+`"`) || !strings.Contains(body, `"clientRequestId":"`+tt.wantClient+`"`) {
 				t.Errorf("context ids differ from headers: %s", body)
 			}
-			// Every line logged for the request carries both ids.
+			// Every line logged for the request carries the ids.
 			lines := logs.lines(t)
 			if len(lines) != 2 { // handler + access log
 				t.Fatalf("%d log lines: %v", len(lines), lines)
@@ -103,6 +102,9 @@ func TestRequestAndCorrelationIDs(t *testing.T) {
 			for _, l := range lines {
 				if l["request_id"] != rid || l["correlation_id"] != cid {
 					t.Errorf("log line without ids: %v", l)
+				}
+				if got, _ := l["client_request_id"].(string); got != tt.wantClient {
+					t.Errorf("client_request_id %q, want %q", got, tt.wantClient)
 				}
 			}
 		})

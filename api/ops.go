@@ -14,19 +14,24 @@ type OpsConfig struct {
 	Registry *prometheus.Registry
 	Logger   zerolog.Logger
 	Ready    []Check
+	// MetricsAccess says who may read /metrics here.
+	MetricsAccess MetricsAccess
 }
 
 // NewOpsHandler serves /healthz, /readyz and /metrics (also under
-// /api/v1, as the API does), and problem+json 404 for anything else.
+// /api/v1, as the API does; /metrics as cfg.MetricsAccess says), and
+// problem+json 404 for anything else. It is the API port of a process
+// without the API, and the ops listener (PRESCRIPTO_OPS_ADDR) of every
+// process.
 func NewOpsHandler(cfg OpsConfig) http.Handler {
 	r := chi.NewRouter()
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(MethodNotAllowed)
-	r.Use(RequestID, Logger(cfg.Logger), Recoverer)
+	r.Use(RequestID, Logger(cfg.Logger), Recoverer, cfg.MetricsAccess.scrapeToken)
 	ops := func(r chi.Router) {
 		r.Get("/healthz", healthz)
 		r.Get("/readyz", readyz(cfg.Ready))
-		r.Handle("/metrics", MetricsHandler(cfg.Registry))
+		cfg.MetricsAccess.mountMetrics(r, cfg.Registry)
 	}
 	ops(r)
 	r.Route("/api/v1", ops)

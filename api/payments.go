@@ -109,10 +109,11 @@ func (s *Server) razorpayWebhook(w http.ResponseWriter, r *http.Request) error {
 		return ErrMalformedJSON.WithDetail("The request body could not be read.").WithCause(err)
 	}
 	m := commands.Meta{
-		Actor:         domain.Actor{UserID: "razorpay", Role: domain.RoleSystem},
-		CorrelationID: CorrelationIDFrom(r.Context()),
-		CausationID:   RequestIDFrom(r.Context()),
-		RequestID:     RequestIDFrom(r.Context()),
+		Actor:           domain.Actor{UserID: "razorpay", Role: domain.RoleSystem},
+		CorrelationID:   CorrelationIDFrom(r.Context()),
+		CausationID:     RequestIDFrom(r.Context()),
+		RequestID:       RequestIDFrom(r.Context()),
+		ClientRequestID: ClientRequestIDFrom(r.Context()),
 	}
 	res, err := s.cfg.Commands.RecordWebhook(r.Context(), m, commands.Webhook{
 		Body: raw, Signature: r.Header.Get("X-Razorpay-Signature"), EventID: r.Header.Get("X-Razorpay-Event-Id"),

@@ -83,6 +83,9 @@ type Config struct {
 	// verification token, and a patient whose email is not verified cannot
 	// book (403 email_unverified).
 	VerifyEmail bool
+	// MetricsAccess says who may read /metrics on this port (see
+	// MetricsAccess): off when an ops listener serves it.
+	MetricsAccess MetricsAccess
 }
 
 // Validate checks the configuration.
@@ -164,12 +167,12 @@ func (s *Server) routes() (http.Handler, error) {
 	r := chi.NewRouter()
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(MethodNotAllowed)
-	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.Tokens.Authenticate, s.checkSession)
+	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.MetricsAccess.scrapeToken, s.cfg.Tokens.Authenticate, s.checkSession)
 
 	ops := func(r chi.Router) {
 		r.Get("/healthz", s.healthz)
 		r.Get("/readyz", s.readyz)
-		r.Handle("/metrics", MetricsHandler(s.cfg.Registry))
+		s.cfg.MetricsAccess.mountMetrics(r, s.cfg.Registry)
 	}
 	ops(r)
 	r.Route("/api/v1", func(r chi.Router) {
@@ -308,10 +311,11 @@ func (s *Server) catchUpAfterMiss(ctx context.Context, names ...string) error {
 func (s *Server) meta(r *http.Request) (commands.Meta, error) {
 	p, _ := PrincipalFrom(r.Context())
 	m := commands.Meta{
-		Actor:         p.Actor(),
-		CorrelationID: CorrelationIDFrom(r.Context()),
-		CausationID:   RequestIDFrom(r.Context()),
-		RequestID:     RequestIDFrom(r.Context()),
+		Actor:           p.Actor(),
+		CorrelationID:   CorrelationIDFrom(r.Context()),
+		CausationID:     RequestIDFrom(r.Context()),
+		RequestID:       RequestIDFrom(r.Context()),
+		ClientRequestID: ClientRequestIDFrom(r.Context()),
 	}
 	if key := r.Header.Get("Idempotency-Key"); key != "" {
 		if len(key) > 200 || !printable(key) {

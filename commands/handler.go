@@ -35,11 +35,13 @@ var ErrPaymentsDisabled = domain.NewError(domain.ErrUnprocessable, "payments_dis
 
 // Meta is who asks and why; it becomes every appended event's metadata.
 type Meta struct {
-	Actor          domain.Actor
-	CorrelationID  string
-	CausationID    string
-	RequestID      string
-	IdempotencyKey string
+	Actor         domain.Actor
+	CorrelationID string
+	CausationID   string
+	RequestID     string
+	// ClientRequestID is the client's own X-Request-ID, never RequestID.
+	ClientRequestID string
+	IdempotencyKey  string
 
 	// target is the appointment a keyed appointment command acts on: a
 	// replay of the key is only a retry if it is about the same one.
@@ -209,7 +211,7 @@ func encode(events []domain.Event, ids []uuid.UUID, m Meta, now time.Time) ([]ev
 		}
 		md, err := json.Marshal(domain.Metadata{
 			EventID: ids[i], Actor: m.Actor, CorrelationID: m.CorrelationID, CausationID: m.CausationID,
-			RequestID: m.RequestID, IdempotencyKey: m.IdempotencyKey, OccurredAt: now,
+			RequestID: m.RequestID, ClientRequestID: m.ClientRequestID, IdempotencyKey: m.IdempotencyKey, OccurredAt: now,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("commands: encode metadata: %w", err)

@@ -116,7 +116,7 @@ func (h *Handler) createOrder(ctx context.Context, m Meta, c PayAppointment, wan
 			return PaymentOrder{}, err
 		}
 	}
-	res, err := h.CreatePaymentOrder(ctx, Meta{Actor: domain.Actor{Role: domain.RoleSystem}, CorrelationID: m.CorrelationID, CausationID: m.CausationID, RequestID: m.RequestID},
+	res, err := h.CreatePaymentOrder(ctx, Meta{Actor: domain.Actor{Role: domain.RoleSystem}, CorrelationID: m.CorrelationID, CausationID: m.CausationID, RequestID: m.RequestID, ClientRequestID: m.ClientRequestID},
 		CreatePaymentOrder{DoctorID: c.DoctorID, AppointmentID: c.AppointmentID, Order: doctor.Order{ID: o.ID, Amount: o.Amount, Currency: o.Currency}})
 	if err != nil {
 		return PaymentOrder{}, err

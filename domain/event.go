@@ -42,13 +42,16 @@ var System = Actor{UserID: "system", Role: RoleSystem}
 
 // Metadata travels with every stored event.
 type Metadata struct {
-	EventID        uuid.UUID `json:"eventId"`
-	Actor          Actor     `json:"actor"`
-	CorrelationID  string    `json:"correlationId,omitempty"`
-	CausationID    string    `json:"causationId,omitempty"`
-	RequestID      string    `json:"requestId,omitempty"`
-	IdempotencyKey string    `json:"idempotencyKey,omitempty"`
-	OccurredAt     time.Time `json:"occurredAt"`
+	EventID       uuid.UUID `json:"eventId"`
+	Actor         Actor     `json:"actor"`
+	CorrelationID string    `json:"correlationId,omitempty"`
+	CausationID   string    `json:"causationId,omitempty"`
+	RequestID     string    `json:"requestId,omitempty"`
+	// ClientRequestID is the X-Request-ID the client sent, kept apart
+	// from the server-made RequestID (a client never chooses our ids).
+	ClientRequestID string    `json:"clientRequestId,omitempty"`
+	IdempotencyKey  string    `json:"idempotencyKey,omitempty"`
+	OccurredAt      time.Time `json:"occurredAt"`
 }
 
 // Event is a past-tense fact. EventType is its stored, versioned name, such

@@ -59,6 +59,12 @@ type Config struct {
 	RazorpaySandbox string
 	Demo            bool
 	PprofAddr       string
+	// OpsAddr (PRESCRIPTO_OPS_ADDR) is the ops listener: /metrics,
+	// /healthz and /readyz (and pprof when PRESCRIPTO_PPROF_ADDR is the
+	// same address); the API port then serves no /metrics.
+	OpsAddr string
+	// MetricsToken (METRICS_TOKEN) is the bearer token /metrics needs.
+	MetricsToken string
 	// Role is the role being started (set by the command, not the env).
 	Role app.Role
 }
@@ -78,7 +84,9 @@ var envVars = []struct{ name, about string }{
 	{"MAX_LIVE_BOOKINGS", "held or confirmed future appointments one patient may hold at once (default 5; 0: no bound, for load tests)"},
 	{"PRESCRIPTO_BCRYPT_COST", "bcrypt cost of password hashes, 4 to 16 (default 11)"},
 	{"PRESCRIPTO_TRUST_PROXY", "true: take the client IP from X-Forwarded-For (behind a proxy you run)"},
-	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback)"},
+	{"PRESCRIPTO_PPROF_ADDR", "address of an opt-in pprof listener (keep it on loopback; the same as PRESCRIPTO_OPS_ADDR: served there)"},
+	{"PRESCRIPTO_OPS_ADDR", "ops listener: /metrics, /healthz, /readyz (keep it private); set, the API port serves no /metrics"},
+	{"METRICS_TOKEN", "bearer token /metrics needs (at least 16 bytes); without it and PRESCRIPTO_OPS_ADDR, /metrics is public"},
 	{"LOG_LEVEL", "debug, info, warn or error (default info)"},
 	{"LOG_BUFFER", "info and debug log lines are written in batches at most this old (default 100ms; 0: each at once; warn and above always at once)"},
 	{"SENTRY_DSN", "report error-level logs to Sentry"},
@@ -113,6 +121,8 @@ func ConfigFromEnv() (Config, error) {
 		RazorpayBaseURL:       os.Getenv("RAZORPAY_BASE_URL"),
 		RazorpaySandbox:       os.Getenv("RAZORPAY_SANDBOX"),
 		PprofAddr:             os.Getenv("PRESCRIPTO_PPROF_ADDR"),
+		OpsAddr:               os.Getenv("PRESCRIPTO_OPS_ADDR"),
+		MetricsToken:          os.Getenv("METRICS_TOKEN"),
 	}
 	var err error
 	if c.LogBuffer, err = time.ParseDuration(env("LOG_BUFFER", "100ms")); err != nil {
@@ -194,6 +204,12 @@ func (c Config) Validate() error {
 	}
 	if _, err := zerolog.ParseLevel(c.LogLevel); err != nil {
 		errs = append(errs, fmt.Errorf("LOG_LEVEL: %w", err))
+	}
+	if c.OpsAddr != "" && c.OpsAddr == c.Addr {
+		errs = append(errs, errors.New("PRESCRIPTO_OPS_ADDR must differ from PRESCRIPTO_ADDR"))
+	}
+	if c.MetricsToken != "" && len(c.MetricsToken) < 16 {
+		errs = append(errs, errors.New("METRICS_TOKEN must be at least 16 bytes"))
 	}
 	if c.DataDir == "" {
 		errs = append(errs, errors.New("PRESCRIPTO_DATA must not be empty"))

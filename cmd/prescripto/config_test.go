@@ -37,6 +37,9 @@ func TestConfigValidate(t *testing.T) {
 		"negative log buffer":      {func(c *Config) { c.LogBuffer = -time.Second }, "LOG_BUFFER"},
 		"rate limit zero":          {func(c *Config) { c.AuthRateLimit = 0 }, "AUTH_RATE_LIMIT"},
 		"bcrypt cost out of range": {func(c *Config) { c.BcryptCost = 40 }, "BCRYPT_COST"},
+		"ops on the api port":      {func(c *Config) { c.Addr, c.OpsAddr = ":8080", ":8080" }, "PRESCRIPTO_OPS_ADDR"},
+		"ops listener":             {func(c *Config) { c.Addr, c.OpsAddr = ":8080", "127.0.0.1:9090" }, ""},
+		"short metrics token":      {func(c *Config) { c.MetricsToken = "short" }, "METRICS_TOKEN"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := base

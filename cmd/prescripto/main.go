@@ -260,8 +260,15 @@ func serve(cfg Config, stdout, stderr io.Writer) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.Run(gctx) })
-	if cfg.PprofAddr != "" {
-		g.Go(func() error { return servePprof(gctx, cfg.PprofAddr, log) })
+	if cfg.OpsAddr != "" {
+		ops := a.OpsHandler
+		if cfg.PprofAddr == cfg.OpsAddr {
+			ops = withPprof(ops)
+		}
+		g.Go(func() error { return serveOps(gctx, "ops", cfg.OpsAddr, ops, log) })
+	}
+	if cfg.PprofAddr != "" && cfg.PprofAddr != cfg.OpsAddr {
+		g.Go(func() error { return serveOps(gctx, "pprof", cfg.PprofAddr, withPprof(http.NotFoundHandler()), log) })
 	}
 	if a.Commands != nil && cfg.ESDBURL == "" {
 		// This process holds the embedded store: `admin create` reaches it here.
@@ -293,6 +300,7 @@ func (cfg Config) appOptions(secret []byte, log zerolog.Logger) app.Options {
 		BcryptCost: cfg.BcryptCost, Logger: log,
 		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
 		Payments: cfg.payments(), MaxLiveBookings: maxLive(cfg.MaxLiveBookings), BookingRateLimit: cfg.BookingRateLimit, VerifyEmail: cfg.VerifyEmail,
+		OpsListener: cfg.OpsAddr != "", MetricsToken: cfg.MetricsToken,
 	}
 }
 
@@ -329,18 +337,24 @@ func bootstrap(ctx context.Context, cfg Config, a *app.App, stdout io.Writer, lo
 	return nil
 }
 
-// servePprof serves profiling for operators on its own listener until ctx
-// ends.
-func servePprof(ctx context.Context, addr string, log zerolog.Logger) error {
+// withPprof serves profiling under /debug/pprof/ and the rest with h.
+func withPprof(h http.Handler) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	ps := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.Handle("/", h)
+	return mux
+}
+
+// serveOps serves an operators' listener (the ops listener, pprof) until
+// ctx ends. Keep it on loopback or a private network: it needs no login.
+func serveOps(ctx context.Context, name, addr string, h http.Handler, log zerolog.Logger) error {
+	ps := &http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = ps.Close() }()
-	log.Info().Str("addr", addr).Msg("pprof listening")
+	log.Info().Str("addr", addr).Msg(name + " listening")
 	if err := ps.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-		return err
+		return fmt.Errorf("%s listener: %w", name, err)
 	}
 	return nil
 }

@@ -113,6 +113,12 @@ type Options struct {
 	// registration and keeps patients whose email is not verified from
 	// booking.
 	VerifyEmail bool
+	// OpsListener (PRESCRIPTO_OPS_ADDR is set): the process serves
+	// OpsHandler on a listener of its own, and Handler (the API port)
+	// serves no /metrics (404). MetricsToken (METRICS_TOKEN), when set, is
+	// the bearer token /metrics needs wherever it is served.
+	OpsListener  bool
+	MetricsToken string
 	// SessionTTL bounds how long an api process trusts an account's
 	// session state: another api process honours a logout, password change
 	// or deactivation within it (default api.DefaultSessionTTL).
@@ -162,7 +168,10 @@ type App struct {
 	// Handler is the API, or in a process without it the operations
 	// endpoints (/healthz, /readyz, /metrics).
 	Handler http.Handler
-	Metrics *api.Metrics
+	// OpsHandler serves /healthz, /readyz and /metrics for the ops
+	// listener (PRESCRIPTO_OPS_ADDR), whatever the role.
+	OpsHandler http.Handler
+	Metrics    *api.Metrics
 
 	*shared
 	// local is what the runners of this process run; ops is what the API
@@ -225,8 +234,10 @@ func (a *App) build(ctx context.Context, p parts) error {
 	gate := startGate{projectionOps: ops, floor: start}
 	a.ops = gate
 	a.checks = append(a.checks, api.Check{Name: "caught_up", Check: gate.ready})
+	a.OpsHandler = api.NewOpsHandler(api.OpsConfig{Registry: a.prom, Logger: a.opts.Logger, Ready: a.checks,
+		MetricsAccess: api.MetricsAccess{Token: a.opts.MetricsToken}})
 	if !p.api {
-		a.Handler = api.NewOpsHandler(api.OpsConfig{Registry: a.prom, Logger: a.opts.Logger, Ready: a.checks})
+		a.Handler = api.NewOpsHandler(api.OpsConfig{Registry: a.prom, Logger: a.opts.Logger, Ready: a.checks, MetricsAccess: a.opts.apiPortMetrics()})
 		a.Commands = a.cmds
 		return nil
 	}
@@ -237,6 +248,13 @@ func (a *App) build(ctx context.Context, p parts) error {
 	a.Commands, a.Handler = cmds, a.withSandbox(handler)
 	a.self.set(a.Handler)
 	return nil
+}
+
+// apiPortMetrics is who may read /metrics on the API port: nobody when
+// the ops listener serves it, else the METRICS_TOKEN holder (or anyone
+// without one).
+func (o Options) apiPortMetrics() api.MetricsAccess {
+	return api.MetricsAccess{Off: o.OpsListener, Token: o.MetricsToken}
 }
 
 // startGate makes every wait for a projection a wait for the log's head

@@ -441,6 +441,7 @@ func TestDockerfile(t *testing.T) {
 		{"CMD", `["serve"]`, "the default role is serve"},
 		{"EXPOSE", "8080", "it exposes 8080"},
 		{"ENV", "PRESCRIPTO_DATA=/data", "the data directory is /data"},
+		{"RUN", "chmod 0700 /out/data", "the data directory is private to its owner (issue 11 item 8)"},
 	} {
 		if !has(c.op, c.substr) {
 			t.Errorf("Dockerfile: no %s with %q: want %s", c.op, c.substr, c.why)

@@ -102,6 +102,11 @@ type Options struct {
 	// SessionTTL is the api processes' session-state TTL; default
 	// api.DefaultSessionTTL.
 	SessionTTL time.Duration
+	// OpsListener serves /metrics on App.OpsHandler only, as with
+	// PRESCRIPTO_OPS_ADDR (the API port answers 404); MetricsToken is
+	// METRICS_TOKEN.
+	OpsListener  bool
+	MetricsToken string
 
 	// Production runs the engine on the production wiring: the event store
 	// on EventStoreDB (the in-process esdbtest emulator), the read models
@@ -320,7 +325,7 @@ func Start(t testing.TB, o Options) *Env {
 		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
-		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL,
+		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
 	})
 	if err != nil {
 		stopAll()
@@ -379,7 +384,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
-		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL,
+		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
