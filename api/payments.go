@@ -134,7 +134,7 @@ func (s *Server) razorpayWebhook(w http.ResponseWriter, r *http.Request) error {
 
 // paymentStatuses are the statuses GET /admin/payments filters by.
 var paymentStatuses = map[string]bool{
-	"pending": true, "paid": true, "refund_pending": true, "refunded": true, "failed": true, "not_required": true,
+	"pending": true, "paid": true, "refund_pending": true, "refunded": true, "failed": true,
 }
 
 // listPayments answers GET /admin/payments.

@@ -30,8 +30,10 @@ var ErrConcurrency = domain.NewError(domain.ErrConflict, "concurrency_conflict",
 // ErrIdempotencyKeyReused: the key was used before for a different request.
 var ErrIdempotencyKeyReused = domain.NewError(domain.ErrUnprocessable, "idempotency_key_reused", "this Idempotency-Key was used for a different request")
 
-// ErrPaymentsDisabled: online payment needs a payment provider.
-var ErrPaymentsDisabled = domain.NewError(domain.ErrUnprocessable, "payments_disabled", "payment policies \"required\" and \"optional\" need Razorpay keys (or the sandbox) configured")
+// ErrPaymentsDisabled: online payment needs a payment provider (Razorpay
+// keys or the sandbox): the payment policies "required" and "optional"
+// and the payment routes are refused without one.
+var ErrPaymentsDisabled = domain.NewError(domain.ErrUnprocessable, "payments_disabled", "online payment is not configured on this server: payment policies \"required\" and \"optional\" need Razorpay keys (or the sandbox)")
 
 // Meta is who asks and why; it becomes every appended event's metadata.
 type Meta struct {

@@ -8,9 +8,6 @@ import (
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
-// ErrPaymentsUnavailable: no payment provider is configured.
-var ErrPaymentsUnavailable = domain.NewError(domain.ErrUnprocessable, "payments_disabled", "online payment is not configured on this server")
-
 // ErrOrderInFlight: another request is creating the order and did not
 // finish within the wait.
 var ErrOrderInFlight = domain.NewError(domain.ErrUnavailable, "payment_order_pending", "the payment order is being created; retry in a moment")
@@ -46,7 +43,7 @@ type PaymentOrder struct {
 // adopted, not duplicated.
 func (h *Handler) PayAppointment(ctx context.Context, m Meta, c PayAppointment) (PaymentOrder, error) {
 	if h.gateway == nil {
-		return PaymentOrder{}, ErrPaymentsUnavailable
+		return PaymentOrder{}, ErrPaymentsDisabled
 	}
 	m.IdempotencyKey = "" // idempotent by nature: one order per appointment
 	m.target = c.AppointmentID

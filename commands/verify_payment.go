@@ -29,7 +29,7 @@ type VerifyPayment struct {
 // refunds it).
 func (h *Handler) VerifyPayment(ctx context.Context, m Meta, c VerifyPayment) (AppointmentResult, error) {
 	if h.gateway == nil {
-		return AppointmentResult{}, ErrPaymentsUnavailable
+		return AppointmentResult{}, ErrPaymentsDisabled
 	}
 	if c.OrderID == "" || c.PaymentID == "" || !h.gateway.VerifyPaymentSignature(c.OrderID, c.PaymentID, c.Signature) {
 		return AppointmentResult{}, ErrBadSignature
@@ -57,7 +57,7 @@ type SettlePayment struct {
 // SettlePayment runs the command.
 func (h *Handler) SettlePayment(ctx context.Context, m Meta, c SettlePayment) (AppointmentResult, error) {
 	if h.gateway == nil {
-		return AppointmentResult{}, ErrPaymentsUnavailable
+		return AppointmentResult{}, ErrPaymentsDisabled
 	}
 	var ours doctor.Order
 	found := false

@@ -36,7 +36,7 @@ type WebhookResult struct {
 // nothing).
 func (h *Handler) RecordWebhook(ctx context.Context, m Meta, w Webhook) (WebhookResult, error) {
 	if h.gateway == nil {
-		return WebhookResult{}, ErrPaymentsUnavailable
+		return WebhookResult{}, ErrPaymentsDisabled
 	}
 	ev, err := h.gateway.ParseWebhook(w.Body, w.Signature)
 	if err != nil {
