@@ -32,6 +32,8 @@ type userJSON struct {
 	// EmailVerified and Active are always present.
 	EmailVerified bool `json:"emailVerified"`
 	Active        bool `json:"active"`
+	// Erased is present (true) once the personal data was erased.
+	Erased bool `json:"erased,omitempty"`
 }
 
 type profileJSON struct {
@@ -51,7 +53,7 @@ type authResponse struct {
 }
 
 func toUser(a commands.AccountResult) userJSON {
-	return userJSON{ID: a.ID, Name: a.Profile.Name, Email: a.Email, Role: a.Role, DoctorID: a.DoctorID, EmailVerified: a.EmailVerified, Active: a.Active}
+	return userJSON{ID: a.ID, Name: a.Profile.Name, Email: a.Email, Role: a.Role, DoctorID: a.DoctorID, EmailVerified: a.EmailVerified, Active: a.Active, Erased: a.Erased}
 }
 
 func toProfile(a commands.AccountResult) profileJSON {

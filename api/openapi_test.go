@@ -79,6 +79,8 @@ var contractRoutes = []string{
 	"GET /admin/projections",
 	"POST /admin/projections/{name}/rebuild",
 	"GET /openapi.yaml",
+	"GET /me/export",
+	"POST /admin/patients/{id}/erase",
 }
 
 func TestOpenAPIDocumentCoversContract(t *testing.T) {

@@ -192,6 +192,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(allRoles...)).Get("/me", handle(s.me))
 		r.With(RequireRole(allRoles...)).Patch("/me", handle(s.patchMe))
 		r.With(RequireRole(allRoles...)).Post("/me/password", handle(s.changePassword))
+		r.With(RequireRole(domain.RolePatient)).Get("/me/export", handle(s.exportMe))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/patients/{id}/erase", handle(s.erasePatient))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users", handle(s.createStaff))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users/{id}/deactivate", handle(s.deactivateUser))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/users/{id}/activate", handle(s.activateUser))

@@ -22,7 +22,7 @@ func (h *Handler) CancelAppointment(ctx context.Context, m Meta, c CancelAppoint
 		Reason string `json:"reason"`
 	}{c.Reason}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Cancel(c.AppointmentID, c.Reason, m.Actor, now)
-	}, appointmentView(c.AppointmentID, &out))
+	}, h.appointmentView(c.AppointmentID, &out))
 	out.Position = pos
 	return out, err
 }

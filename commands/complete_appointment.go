@@ -19,7 +19,7 @@ func (h *Handler) CompleteAppointment(ctx context.Context, m Meta, c CompleteApp
 	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "CompleteAppointment", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Complete(c.AppointmentID, m.Actor, now)
-	}, appointmentView(c.AppointmentID, &out))
+	}, h.appointmentView(c.AppointmentID, &out))
 	out.Position = pos
 	return out, err
 }

@@ -19,7 +19,7 @@ func (h *Handler) ExpireHold(ctx context.Context, m Meta, c ExpireHold) (Appoint
 	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "ExpireHold", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.ExpireHold(c.AppointmentID, now)
-	}, appointmentView(c.AppointmentID, &out))
+	}, h.appointmentView(c.AppointmentID, &out))
 	out.Position = pos
 	return out, err
 }

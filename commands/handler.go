@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -91,6 +92,13 @@ type Config struct {
 	// refused.
 	BookingRules ledger.Rules
 	Observer     Observer
+	// EmailIndexKey names the email-uniqueness streams by a keyed hash
+	// (see account.EmailStreamID); nil keeps the legacy bare hash. Streams
+	// of the legacy name are read, and their addresses stay claimed, either
+	// way.
+	EmailIndexKey []byte
+	// Shredder erases personal-data keys (nil: ErasePatient is refused).
+	Shredder Shredder
 }
 
 // Validate checks the configuration.
@@ -123,6 +131,8 @@ type Handler struct {
 	accounts   *streams[*account.Account]
 	ledgers    *streams[*ledger.Ledger]
 	rules      ledger.Rules
+	emailKey   []byte
+	shredder   Shredder
 
 	dummyOnce sync.Once
 	dummyHash string
@@ -160,6 +170,7 @@ func New(c Config) (*Handler, error) {
 	}
 	h.doctors, h.accounts, h.ledgers = newDoctorStreams(), newAccountStreams(), newLedgerStreams()
 	h.rules = c.BookingRules
+	h.emailKey, h.shredder = c.EmailIndexKey, c.Shredder
 	if h.rules.Grace <= 0 {
 		h.rules.Grace = DefaultLedgerGrace
 	}
@@ -204,10 +215,11 @@ func eventIDs(m Meta, command, stream string, n int) []uuid.UUID {
 }
 
 // encode turns domain events into event data with metadata.
-func encode(events []domain.Event, ids []uuid.UUID, m Meta, now time.Time) ([]eventstore.EventData, error) {
+// Personal fields are sealed by the registry's cipher.
+func (h *Handler) encode(events []domain.Event, ids []uuid.UUID, m Meta, now time.Time) ([]eventstore.EventData, error) {
 	out := make([]eventstore.EventData, len(events))
 	for i, e := range events {
-		data, err := domain.Encode(e)
+		data, err := h.reg.Encode(e)
 		if err != nil {
 			return nil, err
 		}
@@ -224,8 +236,11 @@ func encode(events []domain.Event, ids []uuid.UUID, m Meta, now time.Time) ([]ev
 }
 
 // readStream reads every event of stream from revision from on, decoded.
-// A missing stream reads as no events.
+// A missing stream reads as no events. Personal fields are opened, except
+// in doctor streams: the patients' names there decide nothing, so loading
+// a doctor needs no key (results open the one name they show).
 func (h *Handler) readStream(ctx context.Context, stream string, from uint64) ([]eventstore.RecordedEvent, []domain.Event, error) {
+	opens := !strings.HasPrefix(stream, doctor.Category+"-")
 	var recs []eventstore.RecordedEvent
 	const page = 1024
 	for {
@@ -245,6 +260,9 @@ func (h *Handler) readStream(ctx context.Context, stream string, from uint64) ([
 	evs := make([]domain.Event, len(recs))
 	for i, r := range recs {
 		e, err := h.reg.Decode(r.Type, r.Data)
+		if err == nil && opens {
+			e, err = h.reg.Open(e)
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("commands: stream %s revision %d: %w", stream, r.Revision, err)
 		}

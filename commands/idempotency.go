@@ -84,7 +84,7 @@ func (h *Handler) claimKey(ctx context.Context, m Meta, command, stream, target 
 		return fmt.Errorf("commands: fingerprint %s: %w", command, err)
 	}
 	claim.ClaimedAt = h.clock()
-	data, err := encode([]domain.Event{claim}, []uuid.UUID{uuid.NewSHA1(kid, fp)}, m, claim.ClaimedAt)
+	data, err := h.encode([]domain.Event{claim}, []uuid.UUID{uuid.NewSHA1(kid, fp)}, m, claim.ClaimedAt)
 	if err != nil {
 		return err
 	}

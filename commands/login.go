@@ -49,7 +49,7 @@ func (h *Handler) EmailOwner(ctx context.Context, email string) (AccountResult, 
 
 // emailOwner reads the email's claim and the account it names.
 func (h *Handler) emailOwner(ctx context.Context, email string) (accountState, bool, error) {
-	recs, evs, err := h.readStream(ctx, account.EmailStreamID(email), 0)
+	recs, evs, err := h.readEmailStream(ctx, email)
 	if err != nil || len(evs) == 0 {
 		return accountState{}, false, err
 	}

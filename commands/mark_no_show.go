@@ -19,7 +19,7 @@ func (h *Handler) MarkNoShow(ctx context.Context, m Meta, c MarkNoShow) (Appoint
 	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "MarkNoShow", c.DoctorID, m, request{body: struct{}{}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.MarkNoShow(c.AppointmentID, m.Actor, now)
-	}, appointmentView(c.AppointmentID, &out))
+	}, h.appointmentView(c.AppointmentID, &out))
 	out.Position = pos
 	return out, err
 }

@@ -74,8 +74,17 @@ func (h *Handler) openAccount(ctx context.Context, command string, m Meta, n New
 // claimEmail appends the email stream's one event with expected revision
 // "no stream": whoever appends first owns the email.
 func (h *Handler) claimEmail(ctx context.Context, command string, m Meta, claim account.EmailClaimed) error {
-	stream := account.EmailStreamID(claim.Email)
-	data, err := encode([]domain.Event{claim}, eventIDs(m, command, stream, 1), m, claim.ClaimedAt)
+	stream := account.EmailStreamID(h.emailKey, claim.Email)
+	if legacy := account.LegacyEmailStreamID(claim.Email); legacy != stream {
+		// Addresses claimed under the legacy name stay claimed. No new
+		// legacy stream is ever written, so this check cannot race.
+		if _, evs, err := h.readStream(ctx, legacy, 0); err != nil {
+			return err
+		} else if len(evs) > 0 {
+			return account.ErrEmailTaken
+		}
+	}
+	data, err := h.encode([]domain.Event{claim}, eventIDs(m, command, stream, 1), m, claim.ClaimedAt)
 	if err != nil {
 		return err
 	}
@@ -101,7 +110,7 @@ func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, e
 	// between: a registered account with this email sends us back once to
 	// the claim, which then exists.
 	for range 2 {
-		_, evs, err := h.readStream(ctx, account.EmailStreamID(ev.Email), 0)
+		_, evs, err := h.readEmailStream(ctx, ev.Email)
 		if err != nil {
 			return "", err
 		}
@@ -127,4 +136,18 @@ func (h *Handler) checkKeyedOpen(ctx context.Context, n NewAccount, id string, e
 		}
 	}
 	return "", ErrIdempotencyKeyReused
+}
+
+// readEmailStream reads the stream that claims email: the keyed name, or
+// the legacy one for an address claimed before keyed names.
+func (h *Handler) readEmailStream(ctx context.Context, email string) ([]eventstore.RecordedEvent, []domain.Event, error) {
+	stream := account.EmailStreamID(h.emailKey, email)
+	recs, evs, err := h.readStream(ctx, stream, 0)
+	if err != nil || len(evs) > 0 {
+		return recs, evs, err
+	}
+	if legacy := account.LegacyEmailStreamID(email); legacy != stream {
+		return h.readStream(ctx, legacy, 0)
+	}
+	return recs, evs, nil
 }

@@ -114,7 +114,7 @@ func (h *Handler) FailRefund(ctx context.Context, m Meta, c FailRefund) (Appoint
 func (h *Handler) paymentFact(ctx context.Context, command, doctorID, apptID string, m Meta, body any, decide decideFunc) (AppointmentResult, error) {
 	var out AppointmentResult
 	m.target = apptID
-	pos, err := h.execDoctor(ctx, command, doctorID, m, request{body: body}, decide, appointmentView(apptID, &out))
+	pos, err := h.execDoctor(ctx, command, doctorID, m, request{body: body}, decide, h.appointmentView(apptID, &out))
 	out.Position = pos
 	return out, err
 }

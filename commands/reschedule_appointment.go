@@ -31,7 +31,7 @@ func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c Reschedul
 		Start time.Time `json:"start"`
 	}{c.Start.UTC()}}, func(d *doctor.Doctor, now time.Time) error {
 		return d.Reschedule(c.AppointmentID, c.Start, m.Actor, now)
-	}, appointmentView(c.AppointmentID, &out))
+	}, h.appointmentView(c.AppointmentID, &out))
 	if moved && (err == nil || refused(err)) {
 		// Settle the ledger on the time the doctor's stream decided: the
 		// new one, or the old one when the move was refused. (Unsettled,

@@ -56,7 +56,7 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 			return nil // a retry: the appointment stands
 		}
 		return d.Reserve(doctor.Reservation{AppointmentID: apptID, PatientID: m.Actor.UserID, PatientName: c.PatientName, Start: c.Start}, now)
-	}, appointmentView(apptID, &out))
+	}, h.appointmentView(apptID, &out))
 	if err != nil && inLedger && refused(err) {
 		h.releaseIfAbsent(ctx, m, m.Actor.UserID, c.DoctorID, apptID)
 	}

@@ -1,6 +1,7 @@
 package commands
 
 import (
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
@@ -21,9 +22,27 @@ type DoctorResult struct {
 	Position uint64
 }
 
-func appointmentView(id string, out *AppointmentResult) viewFunc {
+// appointmentView reads an appointment off the aggregate, its patient's
+// name and the cancel reason opened (left out when the keys cannot be
+// reached: the command stands; a read of the appointment shows them).
+func (h *Handler) appointmentView(id string, out *AppointmentResult) viewFunc {
 	return func(d *doctor.Doctor) {
 		out.Appointment, _ = d.Appointment(id)
+		a := &out.Appointment
+		var err error
+		if a.PatientName, err = h.reg.OpenValue(a.PatientName); err != nil {
+			a.PatientName = ""
+		}
+		if a.CancelReason, err = h.reg.OpenValue(a.CancelReason); err != nil {
+			a.CancelReason = ""
+		}
+		if a.PatientID != "" && h.reg.IsErased(a.PatientID) {
+			// (the aggregate keeps what this process recorded in the clear)
+			a.PatientName = domain.Erased
+			if a.CancelReason != "" {
+				a.CancelReason = domain.Erased
+			}
+		}
 		out.DoctorName = d.Profile().Name
 		if g := d.Grid(); g != nil {
 			out.Timezone = g.Schedule().Timezone

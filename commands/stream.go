@@ -536,7 +536,7 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 		if p.n == 0 {
 			continue
 		}
-		d, err := encode(changes, eventIDs(m, s.command, stream, p.n), m, now)
+		d, err := h.encode(changes, eventIDs(m, s.command, stream, p.n), m, now)
 		if err != nil {
 			return nil, false, nil, err
 		}

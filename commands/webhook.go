@@ -60,7 +60,7 @@ func (h *Handler) RecordWebhook(ctx context.Context, m Meta, w Webhook) (Webhook
 		return WebhookResult{}, err
 	}
 	m.IdempotencyKey = ""
-	data, err := encode([]domain.Event{fact}, []uuid.UUID{id}, m, now)
+	data, err := h.encode([]domain.Event{fact}, []uuid.UUID{id}, m, now)
 	if err != nil {
 		return WebhookResult{}, err
 	}

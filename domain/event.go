@@ -69,6 +69,11 @@ var ErrUnknownEventType = errors.New("unknown event type")
 type Registry struct {
 	decoders  map[string]func([]byte) (Event, error)
 	upcasters map[string]Upcaster
+	// sealers and openers exist for the types with personal data (see
+	// Personal); cipher, when set, applies them.
+	sealers map[string]func(Event, Cipher) (Event, error)
+	openers map[string]func(Event, Cipher) (Event, error)
+	cipher  Cipher
 }
 
 // Upcaster turns the stored data of an old event type into the data of a
@@ -79,12 +84,15 @@ type Upcaster func(data []byte) (newType string, newData []byte, err error)
 type Registration struct {
 	name   string
 	decode func([]byte) (Event, error)
+	// seal and open are set when *T carries personal data: they return a
+	// copy of the event with its personal fields sealed or opened.
+	seal, open func(Event, Cipher) (Event, error)
 }
 
 // Type registers the value type T, decoded from JSON.
 func Type[T Event]() Registration {
 	var zero T
-	return Registration{
+	reg := Registration{
 		name: zero.EventType(),
 		decode: func(b []byte) (Event, error) {
 			var v T
@@ -94,11 +102,30 @@ func Type[T Event]() Registration {
 			return v, nil
 		},
 	}
+	if _, ok := any(&zero).(Personal); ok {
+		apply := func(open bool) func(Event, Cipher) (Event, error) {
+			return func(e Event, c Cipher) (Event, error) {
+				v, ok := e.(T)
+				if !ok {
+					return nil, fmt.Errorf("%T is not %T", e, zero)
+				}
+				if err := sealFields(any(&v).(Personal), c, open); err != nil {
+					return nil, err
+				}
+				return v, nil
+			}
+		}
+		reg.seal, reg.open = apply(false), apply(true)
+	}
+	return reg
 }
 
 // NewEmptyRegistry returns a registry that knows no types.
 func NewEmptyRegistry() *Registry {
-	return &Registry{decoders: map[string]func([]byte) (Event, error){}, upcasters: map[string]Upcaster{}}
+	return &Registry{
+		decoders: map[string]func([]byte) (Event, error){}, upcasters: map[string]Upcaster{},
+		sealers: map[string]func(Event, Cipher) (Event, error){}, openers: map[string]func(Event, Cipher) (Event, error){},
+	}
 }
 
 // Register adds event types. Registering a name twice is a programming error.
@@ -108,6 +135,9 @@ func (r *Registry) Register(types ...Registration) error {
 			return fmt.Errorf("domain: event type %q registered twice", t.name)
 		}
 		r.decoders[t.name] = t.decode
+		if t.seal != nil {
+			r.sealers[t.name], r.openers[t.name] = t.seal, t.open
+		}
 	}
 	return nil
 }
@@ -155,6 +185,11 @@ func (r *Registry) Decode(typ string, data []byte) (Event, error) {
 	e, err := dec(data)
 	if err != nil {
 		return nil, fmt.Errorf("domain: decode %s: %w", typ, err)
+	}
+	if er, ok := e.(Erasure); ok {
+		if f, ok := r.cipher.(Forgetter); ok {
+			f.Forget(er.ErasedSubject())
+		}
 	}
 	return e, nil
 }

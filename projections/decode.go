@@ -20,5 +20,5 @@ func Decode(reg *domain.Registry, r eventstore.RecordedEvent) (Event, error) {
 			return Event{}, fmt.Errorf("projections: metadata of %s@%d: %w", r.StreamID, r.Revision, err)
 		}
 	}
-	return Event{ID: r.ID, Position: r.Position, StreamID: r.StreamID, Revision: r.Revision, Type: r.Type, Data: data, Metadata: md, RecordedAt: r.RecordedAt}, nil
+	return Event{ID: r.ID, Position: r.Position, StreamID: r.StreamID, Revision: r.Revision, Type: r.Type, Data: data, Metadata: md, RecordedAt: r.RecordedAt, reg: reg}, nil
 }

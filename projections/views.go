@@ -274,6 +274,26 @@ type Event struct {
 	Data       domain.Event
 	Metadata   domain.Metadata
 	RecordedAt time.Time
+	// reg decoded the event (nil for an event made by hand); it opens the
+	// personal fields (see Open).
+	reg *domain.Registry
+}
+
+// Open opens the event's personal fields (names, free text), which Decode
+// leaves sealed: a read model that keeps or shows them calls it first, so
+// that the others never depend on the personal-data keys. A key store out
+// of reach is an error to retry (domain.ErrUnavailable); an erased person's
+// fields read "[erased]".
+func (e *Event) Open() error {
+	if e.reg == nil {
+		return nil
+	}
+	d, err := e.reg.Open(e.Data)
+	if err != nil {
+		return err
+	}
+	e.Data = d
+	return nil
 }
 
 // Projection is one read model's write side.

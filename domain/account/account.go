@@ -1,11 +1,12 @@
 // Package account is the user-account aggregate: patients in streams
 // "patient-{id}", staff (doctors, admins, auditors, analysts) in
-// "staff-{id}", and the email index "email-{sha256(lower(email))}",
+// "staff-{id}", and the email index "email-k{hmac(key, lower(email))}",
 // appended with expected revision "no stream" so that an email can be
 // claimed once without any read model.
 package account
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"net/mail"
@@ -31,8 +32,24 @@ func StreamID(r domain.Role, id string) string {
 	return StaffCategory + "-" + id
 }
 
-// EmailStreamID is the stream that claims a normalized email.
-func EmailStreamID(email string) string {
+// EmailStreamID is the stream that claims a normalized email, named by
+// its keyed hash (HMAC-SHA-256 under the server's email index key, kept
+// outside the log): someone holding only the log cannot test guessed
+// addresses against the stream names. Without a key it is the legacy
+// name, LegacyEmailStreamID.
+func EmailStreamID(key []byte, email string) string {
+	if len(key) == 0 {
+		return LegacyEmailStreamID(email)
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(NormalizeEmail(email)))
+	return EmailCategory + "-k" + hex.EncodeToString(m.Sum(nil))
+}
+
+// LegacyEmailStreamID is the name of the email streams written before
+// the keyed names (a bare SHA-256 of the address). They are still read, and
+// their addresses stay claimed.
+func LegacyEmailStreamID(email string) string {
 	sum := sha256.Sum256([]byte(NormalizeEmail(email)))
 	return EmailCategory + "-" + hex.EncodeToString(sum[:])
 }
@@ -91,6 +108,22 @@ type EmailClaimed struct {
 	PasswordHash string      `json:"passwordHash"`
 	DoctorID     string      `json:"doctorId,omitempty"`
 	ClaimedAt    time.Time   `json:"claimedAt"`
+}
+
+// PersonalData implements domain.Personal.
+func (e *Registered) PersonalData() (string, []*string) {
+	return e.AccountID, []*string{&e.Name, &e.Email}
+}
+
+// PersonalData implements domain.Personal.
+func (e *ProfileUpdated) PersonalData() (string, []*string) {
+	p := &e.Profile
+	return e.AccountID, []*string{&p.Name, &p.Phone, &p.Address, &p.Gender, &p.DOB}
+}
+
+// PersonalData implements domain.Personal.
+func (e *EmailClaimed) PersonalData() (string, []*string) {
+	return e.AccountID, []*string{&e.Email, &e.Name}
 }
 
 func (Registered) EventType() string     { return TypeRegistered }

@@ -1,6 +1,7 @@
 package account_test
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -262,20 +263,38 @@ func TestValidatePassword(t *testing.T) {
 func TestStreamIDs(t *testing.T) {
 	t.Parallel()
 	shape := regexp.MustCompile(`^email-[0-9a-f]{64}$`)
-	id := account.EmailStreamID("asha@example.com")
+	id := account.LegacyEmailStreamID("asha@example.com")
 	if !shape.MatchString(id) {
-		t.Errorf("EmailStreamID = %q", id)
+		t.Errorf("LegacyEmailStreamID = %q", id)
 	}
 	sum := sha256.Sum256([]byte("asha@example.com"))
 	if want := "email-" + hex.EncodeToString(sum[:]); id != want {
-		t.Errorf("EmailStreamID = %q, want %q", id, want)
+		t.Errorf("LegacyEmailStreamID = %q, want %q", id, want)
+	}
+	if got := account.EmailStreamID(nil, "asha@example.com"); got != id {
+		t.Errorf("EmailStreamID without a key = %q, want the legacy %q", got, id)
+	}
+	// Keyed: an HMAC under the server's key, not a bare hash anyone can
+	// recompute from a guessed address.
+	key1, key2 := []byte("0123456789abcdef0123456789abcdef"), []byte("fedcba9876543210fedcba9876543210")
+	keyed := account.EmailStreamID(key1, "asha@example.com")
+	mac := hmac.New(sha256.New, key1)
+	mac.Write([]byte("asha@example.com"))
+	if want := "email-k" + hex.EncodeToString(mac.Sum(nil)); keyed != want {
+		t.Errorf("EmailStreamID(key) = %q, want %q", keyed, want)
+	}
+	if keyed == id || keyed == account.EmailStreamID(key2, "asha@example.com") {
+		t.Error("the keyed name does not depend on the key")
 	}
 	for _, variant := range []string{"ASHA@EXAMPLE.COM", "  Asha@Example.com\t", "\nasha@example.COM "} {
-		if got := account.EmailStreamID(variant); got != id {
-			t.Errorf("EmailStreamID(%q) = %q, want %q", variant, got, id)
+		if got := account.LegacyEmailStreamID(variant); got != id {
+			t.Errorf("LegacyEmailStreamID(%q) = %q, want %q", variant, got, id)
+		}
+		if got := account.EmailStreamID(key1, variant); got != keyed {
+			t.Errorf("EmailStreamID(key, %q) = %q, want %q", variant, got, keyed)
 		}
 	}
-	if account.EmailStreamID("asha@example.org") == id {
+	if account.EmailStreamID(key1, "asha@example.org") == keyed {
 		t.Error("different emails share a stream")
 	}
 	if got := account.NormalizeEmail("  Asha@Example.COM "); got != "asha@example.com" {

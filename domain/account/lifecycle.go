@@ -18,6 +18,9 @@ var (
 	// ErrAccountInactive: the account is deactivated (login answers
 	// ErrInvalidCredentials instead, so as not to reveal it).
 	ErrAccountInactive = domain.NewError(domain.ErrForbidden, "account_inactive", "this account is deactivated")
+	// ErrAccountErased: the account's personal data was erased; it stays
+	// closed for good.
+	ErrAccountErased = domain.NewError(domain.ErrConflict, "account_erased", "this account's personal data was erased; it cannot be opened again")
 )
 
 // Lifecycle event type names.
@@ -30,6 +33,7 @@ const (
 	TypeActivated               = "account.Activated.v1"
 	TypeEmailVerificationIssued = "account.EmailVerificationIssued.v1"
 	TypeEmailVerified           = "account.EmailVerified.v1"
+	TypePersonalDataErased      = "account.PersonalDataErased.v1"
 )
 
 // lifecycleEvents are the registrations of the lifecycle event types.
@@ -43,6 +47,7 @@ func lifecycleEvents() []domain.Registration {
 		domain.Type[Activated](),
 		domain.Type[EmailVerificationIssued](),
 		domain.Type[EmailVerified](),
+		domain.Type[PersonalDataErased](),
 	}
 }
 
@@ -115,6 +120,18 @@ type EmailVerified struct {
 	VerifiedAt time.Time `json:"verifiedAt"`
 }
 
+// PersonalDataErased: the person's data key was shredded (before this
+// fact was appended): every personal field sealed with it, in any event,
+// now reads as "[erased]". The account is closed for good.
+type PersonalDataErased struct {
+	AccountID string    `json:"accountId"`
+	ErasedAt  time.Time `json:"erasedAt"`
+}
+
+// ErasedSubject implements domain.Erasure.
+func (e PersonalDataErased) ErasedSubject() string { return e.AccountID }
+
+func (PersonalDataErased) EventType() string      { return TypePersonalDataErased }
 func (PasswordChanged) EventType() string         { return TypePasswordChanged }
 func (PasswordResetRequested) EventType() string  { return TypePasswordResetRequested }
 func (PasswordReset) EventType() string           { return TypePasswordReset }
@@ -152,6 +169,7 @@ type lifecycle struct {
 	verify   pendingToken
 	verified string // hash of the token that verified the email
 	reset    pendingToken
+	erased   bool
 }
 
 // Active reports whether the account may log in and use its tokens.
@@ -206,6 +224,10 @@ func (a *Account) applyLifecycle(ev domain.Event) {
 		l.verify = pendingToken{hash: e.TokenHash, expires: e.ExpiresAt}
 	case EmailVerified:
 		l.emailVerified, l.verified, l.verify = true, e.TokenHash, pendingToken{}
+	case PersonalDataErased:
+		l.erased, l.inactive = true, true
+		a.email = domain.Erased
+		a.profile = Profile{Name: domain.Erased}
 	}
 }
 
@@ -278,10 +300,33 @@ func (a *Account) Deactivate(now time.Time) error {
 	return nil
 }
 
+// Erased reports whether the account's personal data was erased.
+func (a *Account) Erased() bool { return a.life.erased }
+
+// Erase records the erasure of a patient's personal data (the caller
+// shredded the key first), closing the account first if it is open.
+// Nothing is recorded for an account erased already.
+func (a *Account) Erase(now time.Time) error {
+	if !a.registered || a.role != domain.RolePatient {
+		return ErrAccountNotFound
+	}
+	if a.life.erased {
+		return nil
+	}
+	if err := a.Deactivate(now); err != nil {
+		return err
+	}
+	a.record(PersonalDataErased{AccountID: a.id, ErasedAt: now.UTC()})
+	return nil
+}
+
 // Activate opens a closed account; nothing is recorded when it is open.
 func (a *Account) Activate(now time.Time) error {
 	if !a.registered {
 		return ErrAccountNotFound
+	}
+	if a.life.erased {
+		return ErrAccountErased
 	}
 	if !a.life.inactive {
 		return nil

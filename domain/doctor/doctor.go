@@ -627,7 +627,7 @@ func (d *Doctor) Cancel(id, reason string, by domain.Actor, now time.Time) error
 func (d *Doctor) recordCancel(a *Appointment, reason string, by domain.Role, now time.Time) {
 	refund := d.refundOnCancel(a, by, now)
 	d.record(AppointmentCancelled{
-		DoctorID: d.id, AppointmentID: a.ID, Start: a.Start, End: a.End, Reason: reason,
+		DoctorID: d.id, AppointmentID: a.ID, PatientID: a.PatientID, Start: a.Start, End: a.End, Reason: reason,
 		CancelledBy: by, RefundDue: refund > 0, RefundAmount: refund, CancelledAt: now.UTC(),
 	})
 }

@@ -121,15 +121,18 @@ type HoldExpired struct {
 // captured payment has to be given back, RefundAmount of it (events
 // recorded before refund amounts were kept have 0: the whole payment).
 type AppointmentCancelled struct {
-	DoctorID      string      `json:"doctorId"`
-	AppointmentID string      `json:"appointmentId"`
-	Start         time.Time   `json:"start"`
-	End           time.Time   `json:"end"`
-	Reason        string      `json:"reason"`
-	CancelledBy   domain.Role `json:"cancelledBy"`
-	RefundDue     bool        `json:"refundDue"`
-	RefundAmount  int64       `json:"refundAmount,omitempty"`
-	CancelledAt   time.Time   `json:"cancelledAt"`
+	DoctorID      string `json:"doctorId"`
+	AppointmentID string `json:"appointmentId"`
+	// PatientID is whose appointment it was (absent before erasure
+	// existed): the reason is sealed with that patient's key.
+	PatientID    string      `json:"patientId,omitempty"`
+	Start        time.Time   `json:"start"`
+	End          time.Time   `json:"end"`
+	Reason       string      `json:"reason"`
+	CancelledBy  domain.Role `json:"cancelledBy"`
+	RefundDue    bool        `json:"refundDue"`
+	RefundAmount int64       `json:"refundAmount,omitempty"`
+	CancelledAt  time.Time   `json:"cancelledAt"`
 }
 
 // AppointmentRescheduled moves a live appointment to a new slot in one fact:
@@ -296,3 +299,17 @@ func (e RefundIssued) DoctorRef() string            { return e.DoctorID }
 func (e PaymentOrderRequested) DoctorRef() string   { return e.DoctorID }
 func (e RefundProcessed) DoctorRef() string         { return e.DoctorID }
 func (e RefundFailed) DoctorRef() string            { return e.DoctorID }
+
+// PersonalData implements domain.Personal: the patient's name.
+func (e *SlotReserved) PersonalData() (string, []*string) {
+	return e.PatientID, []*string{&e.PatientName}
+}
+
+// PersonalData implements domain.Personal: the reason, free text about
+// the patient's appointment (events without a patient id carry none).
+func (e *AppointmentCancelled) PersonalData() (string, []*string) {
+	if e.PatientID == "" {
+		return "", nil
+	}
+	return e.PatientID, []*string{&e.Reason}
+}

@@ -45,7 +45,7 @@ func goldenSamples() []domain.Event {
 		doctor.AppointmentConfirmed{DoctorID: docID, AppointmentID: "a-1", PaymentID: "pay_1", ConfirmedAt: hold.Add(-time.Minute)},
 		doctor.HoldExpired{DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), ExpiredAt: hold},
 		doctor.AppointmentCancelled{
-			DoctorID: docID, AppointmentID: "a-1", Start: t0, End: t0.Add(30 * time.Minute), Reason: "feeling better",
+			DoctorID: docID, AppointmentID: "a-1", PatientID: "p-1", Start: t0, End: t0.Add(30 * time.Minute), Reason: "feeling better",
 			CancelledBy: domain.RolePatient, RefundDue: true, RefundAmount: 50000, CancelledAt: hold,
 		},
 		doctor.AppointmentRescheduled{

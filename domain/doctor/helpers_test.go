@@ -133,7 +133,7 @@ func confirmedBy(id, paymentID string, when time.Time) doctor.AppointmentConfirm
 
 func cancelled(r doctor.SlotReserved, by domain.Role, reason string, refundDue bool, when time.Time) doctor.AppointmentCancelled {
 	c := doctor.AppointmentCancelled{
-		DoctorID: docID, AppointmentID: r.AppointmentID, Start: r.Start, End: r.End, Reason: reason,
+		DoctorID: docID, AppointmentID: r.AppointmentID, PatientID: r.PatientID, Start: r.Start, End: r.End, Reason: reason,
 		CancelledBy: by, RefundDue: refundDue, CancelledAt: when,
 	}
 	if refundDue {

@@ -369,7 +369,7 @@ func (m *model) cancel(t *rapid.T) {
 	if a != nil {
 		refund := a.paid && (by.Role != domain.RolePatient || a.start.Sub(m.now) >= 2*time.Hour)
 		c := doctor.AppointmentCancelled{
-			DoctorID: docID, AppointmentID: id, Start: a.start, End: a.end, CancelledBy: by.Role, RefundDue: refund, CancelledAt: m.now,
+			DoctorID: docID, AppointmentID: id, PatientID: a.patient, Start: a.start, End: a.end, CancelledBy: by.Role, RefundDue: refund, CancelledAt: m.now,
 		}
 		if refund {
 			c.RefundAmount = fees
@@ -470,7 +470,7 @@ func (m *model) addTimeOff(t *rapid.T) {
 	}
 	for _, a := range hit {
 		want = append(want, doctor.AppointmentCancelled{
-			DoctorID: docID, AppointmentID: a.id, Start: a.start, End: a.end, Reason: "doctor time off",
+			DoctorID: docID, AppointmentID: a.id, PatientID: a.patient, Start: a.start, End: a.end, Reason: "doctor time off",
 			CancelledBy: domain.RoleDoctor, RefundDue: a.paid, RefundAmount: refundOf(a), CancelledAt: m.now,
 		})
 	}

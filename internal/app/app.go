@@ -21,6 +21,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/internal/personal"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/workers/notify"
 	"github.com/prescripto/prescripto/workers/payments"
@@ -80,6 +81,9 @@ type Options struct {
 	Now           func() time.Time
 	// Store, when set, is used instead of opening the embedded store.
 	Store eventstore.Store
+	// KeyStore, when set, keeps the personal-data keys instead of the
+	// default (see shared.openKeys).
+	KeyStore personal.KeyStore
 	// Mailer delivers notifications and account mails (verification,
 	// password reset); default: the mbox DataDir/mail/outbox.mbox (or
 	// nothing when there is no DataDir).

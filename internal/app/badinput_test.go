@@ -261,6 +261,11 @@ func badInput(t *testing.T, o testenv.Options) {
 		{"deactivate an unknown user", post("/admin/users/no-such-user/deactivate", at, nil), 404, "account_not_found"},
 		{"activate an unknown user", post("/admin/users/no-such-user/activate", at, nil), 404, "account_not_found"},
 		{"deactivate oneself", post("/admin/users/"+adminID(t, e)+"/deactivate", at, nil), 409, "self_deactivation"},
+		{"erase an unknown patient", post("/admin/patients/no-such-patient/erase", at, nil), 404, "account_not_found"},
+		{"erase a doctor", post("/admin/patients/"+d.ID+"/erase", at, nil), 404, "account_not_found"},
+		{"erase an overlong id", post("/admin/patients/"+strings.Repeat("p", 300)+"/erase", at, nil), 404, "account_not_found"},
+		{"erase with a body field", post("/admin/patients/"+p.User.ID+"/erase", at, map[string]any{"keep": true}), 400, "unknown_field"},
+		{"erase with a body that is not JSON", post("/admin/patients/"+p.User.ID+"/erase", at, "not json"), 400, "malformed_json"},
 		{"deactivate with a body field", post("/admin/users/"+p.User.ID+"/deactivate", at, map[string]any{"active": false}), 400, "unknown_field"},
 		{"doctor own profile: available after an admin's unavailable", patch("/doctor/profile", locked.Token, map[string]any{"available": true}), 403, "availability_locked"},
 

@@ -216,6 +216,19 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 			}},
 		setActiveRow("deactivate", false),
 		setActiveRow("activate", true),
+		{name: "GET /me/export", allowed: []who{patientA, patientB}, ok: ok(200), req: get("/me/export"),
+			check: func(t *testing.T, w who, r *testenv.Res) {
+				var ex struct{ Profile struct{ ID string } }
+				r.Decode(t, &ex)
+				if ex.Profile.ID != ids[w] {
+					t.Errorf("%s's export is of %q", w, ex.Profile.ID)
+				}
+			}},
+		{name: "POST /admin/patients/{id}/erase", allowed: []who{admin}, ok: ok(200),
+			req: func(t *testing.T, _ who) testenv.Req {
+				victim := e.Register(t, "Erasable Patient") // each call its own: an erasure is final
+				return testenv.Req{Method: http.MethodPost, Path: "/admin/patients/" + victim.User.ID + "/erase"}
+			}},
 		{name: "GET /doctors", public: true, ok: ok(200), req: get("/doctors")},
 		{name: "GET /doctors/{id}", public: true, ok: ok(200), req: get("/doctors/" + x.ID)},
 		{name: "GET /doctors/{id}/slots", public: true, ok: ok(200), req: get("/doctors/" + x.ID + "/slots?days=2")},

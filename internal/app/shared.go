@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/esdb"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
+	"github.com/prescripto/prescripto/internal/personal"
 	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
 	"github.com/prescripto/prescripto/internal/redisconn"
 	"github.com/prescripto/prescripto/projections/mongo"
@@ -52,6 +54,10 @@ type shared struct {
 	// cmds is the command handler, made once for the parts that run
 	// commands (the API, the payments worker).
 	cmds *commands.Handler
+	// vault seals and opens personal fields (the registry's cipher);
+	// emailKey names the email-uniqueness streams.
+	vault    *personal.Vault
+	emailKey []byte
 	// mail is the process's mailer, made once (see mailer).
 	mail notify.Mailer
 	// closers release what was opened, in reverse order.
@@ -104,6 +110,9 @@ func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err
 		sh.closers = append(sh.closers, sh.redis.Close)
 		sh.checks = append(sh.checks, api.Check{Name: "redis", Check: sh.redis.Ping})
 	}
+	if err := sh.openKeys(cctx); err != nil {
+		return nil, fmt.Errorf("personal-data keys: %w", err)
+	}
 	if withModels {
 		if sh.models, err = sh.openModels(cctx); err != nil {
 			return nil, fmt.Errorf("MONGODB_URI: %w", err)
@@ -124,7 +133,8 @@ func (sh *shared) commands() (*commands.Handler, error) {
 	cmds, err := commands.New(commands.Config{
 		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
 		Gateway: sh.gateway, OrderWait: o.Payments.OrderWait, Observer: observer{sh.metrics},
-		BookingRules: ledger.Rules{MaxLive: max(o.MaxLiveBookings, 0)},
+		BookingRules:  ledger.Rules{MaxLive: max(o.MaxLiveBookings, 0)},
+		EmailIndexKey: sh.emailKey, Shredder: sh.vault,
 	})
 	if err != nil {
 		return nil, err
@@ -132,6 +142,60 @@ func (sh *shared) commands() (*commands.Handler, error) {
 	sh.cmds = cmds
 	return cmds, nil
 }
+
+// openKeys opens the key store of the personal-data keys and makes its
+// vault the registry's cipher. Keys live with the log: beside the embedded
+// store in the data dir (DataDir/keys); with EventStoreDB, in MongoDB
+// (MONGODB_URI), else in the data dir; with an injected store and neither,
+// in memory, shared by every App on that store (tests).
+func (sh *shared) openKeys(ctx context.Context) error {
+	o := sh.opts
+	var ks personal.KeyStore
+	switch {
+	case o.KeyStore != nil:
+		ks = o.KeyStore
+	case o.Store == nil && o.ESDBURL == "":
+		fs, err := personal.OpenFileKeyStore(filepath.Join(o.DataDir, "keys"))
+		if err != nil {
+			return err
+		}
+		ks = fs
+	case sh.mongo != nil:
+		mks := personal.NewMongoKeyStore(sh.mongo.DB())
+		if err := mks.Init(ctx); err != nil {
+			return fmt.Errorf("MONGODB_URI: %w", err)
+		}
+		ks = mks
+	case o.DataDir != "":
+		fs, err := personal.OpenFileKeyStore(filepath.Join(o.DataDir, "keys"))
+		if err != nil {
+			return err
+		}
+		ks = fs
+	case o.Store != nil:
+		v, _ := memoryKeys.LoadOrStore(o.Store, personal.NewMemoryKeyStore())
+		ks = v.(*personal.MemoryKeyStore)
+	default:
+		return errors.New("EventStoreDB (ESDB_URL) needs MONGODB_URI or a data dir to keep the personal-data keys in")
+	}
+	sh.vault = personal.NewVault(ks)
+	for _, c := range sh.vault.Collectors() {
+		if err := sh.prom.Register(c); err != nil {
+			return err
+		}
+	}
+	sh.reg.SetCipher(sh.vault)
+	key, err := personal.IndexKey(ctx, ks)
+	if err != nil {
+		return err
+	}
+	sh.emailKey = key
+	return nil
+}
+
+// memoryKeys are the in-memory key stores of injected event stores, one
+// per store, so that Apps sharing a store read each other's events.
+var memoryKeys sync.Map
 
 // openStore opens the event store: the one given, EventStoreDB with
 // ESDB_URL, the embedded SQLite store in the data dir otherwise.

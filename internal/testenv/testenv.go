@@ -27,6 +27,7 @@ import (
 	"github.com/prescripto/prescripto/eventstore/esdb/esdbtest"
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
+	"github.com/prescripto/prescripto/workers/notify"
 	"github.com/prescripto/prescripto/workers/payments"
 )
 
@@ -135,6 +136,10 @@ type Options struct {
 	// per-user bound of bookings a minute, default 1,000,000.
 	MaxLiveBookings  int
 	BookingRateLimit int
+
+	// Mailer receives the engine's mails instead of the mbox in the data
+	// dir.
+	Mailer notify.Mailer
 
 	// NoPayments starts the engine without a payment provider (schedules
 	// with online payment are refused, as without Razorpay keys).
@@ -326,6 +331,7 @@ func Start(t testing.TB, o Options) *Env {
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
+		Mailer: o.Mailer,
 	})
 	if err != nil {
 		stopAll()
@@ -385,6 +391,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
+		Mailer: o.Mailer,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)

@@ -56,6 +56,9 @@ func (m *Appointments) Apply(_ context.Context, e projections.Event) error {
 	if e.Position <= m.Position() {
 		return nil
 	}
+	if err := e.Open(); err != nil { // the patient's name and reasons
+		return err
+	}
 	m.mu.Lock()
 	m.apply(e)
 	m.mu.Unlock()
@@ -68,6 +71,13 @@ func (m *Appointments) apply(e projections.Event) {
 	case account.Registered:
 		if ev.Role == domain.RolePatient {
 			m.patients[ev.AccountID] = true
+		}
+	case account.PersonalDataErased:
+		for _, en := range m.byPat[ev.AccountID] {
+			en.r.PatientName = domain.Erased
+			if en.r.CancelReason != "" {
+				en.r.CancelReason = domain.Erased
+			}
 		}
 	case doctor.DoctorRegistered:
 		info := m.doctors[ev.DoctorID]

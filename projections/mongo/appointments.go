@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -237,6 +238,9 @@ func (m *Appointments) Apply(ctx context.Context, e projections.Event) error {
 		return nil
 	}
 	m.gen.sweep(ctx)
+	if err := e.Open(); err != nil { // the patient's name and reasons
+		return fail(ctx, err, fmt.Sprintf("appointments: %s at %d", e.Type, e.Position))
+	}
 	if err := m.apply(ctx, e); err != nil {
 		return fail(ctx, err, fmt.Sprintf("appointments: %s at %d", e.Type, e.Position))
 	}
@@ -250,6 +254,8 @@ func (m *Appointments) apply(ctx context.Context, e projections.Event) error {
 		if ev.Role == domain.RolePatient {
 			return upsertGuarded(ctx, m.patients, ev.AccountID, p, bson.D{{Key: "name", Value: ev.Name}})
 		}
+	case account.PersonalDataErased:
+		return m.erase(ctx, ev.AccountID, p)
 	case doctor.DoctorRegistered:
 		return upsertGuarded(ctx, m.doctors, ev.DoctorID, p, bson.D{{Key: "name", Value: ev.Profile.Name}, {Key: "currency", Value: ev.Profile.Currency}})
 	case doctor.ProfileUpdated:
@@ -305,6 +311,21 @@ func (m *Appointments) applyToAppointment(ctx context.Context, id string, e proj
 	return errors.New("too many concurrent updates")
 }
 
+// erase writes "[erased]" over what the model keeps of a patient: the
+// name, and the name and cancel reasons of the patient's appointments (an
+// erasure is final, so no position guards these writes).
+func (m *Appointments) erase(ctx context.Context, patientID string, p uint64) error {
+	if err := upsertGuarded(ctx, m.patients, patientID, p, bson.D{{Key: "name", Value: domain.Erased}}); err != nil {
+		return err
+	}
+	if _, err := m.appts.UpdateMany(ctx, bson.D{{Key: "patientId", Value: patientID}}, bson.D{{Key: "$set", Value: bson.D{{Key: "patientName", Value: domain.Erased}}}}); err != nil {
+		return err
+	}
+	_, err := m.appts.UpdateMany(ctx, bson.D{{Key: "patientId", Value: patientID}, {Key: "cancelReason", Value: bson.D{{Key: "$ne", Value: ""}}}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "cancelReason", Value: domain.Erased}}}})
+	return err
+}
+
 type patientDoc struct {
 	ID       string `bson:"_id"`
 	Name     string `bson:"name"`
@@ -321,6 +342,12 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 	m.gen.sweep(ctx)
 	first, last := events[0].Position, events[len(events)-1].Position
 	what := fmt.Sprintf("appointments: batch %d..%d", first, last)
+	events = slices.Clone(events) // opened below: the caller's stay as they are
+	for i := range events {
+		if err := events[i].Open(); err != nil { // the patients' names and reasons
+			return fail(ctx, err, what)
+		}
+	}
 	var patientIDs, doctorIDs, apptIDs []string
 	for _, e := range events {
 		switch ev := e.Data.(type) {
@@ -353,7 +380,8 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 	var chP changes[patientDoc]
 	var chD changes[doctorInfoDoc]
 	var chA changes[apptDoc]
-	created := map[string]bool{} // by collection initial and id: documents the batch makes
+	var erased []projections.Event // erasures: applied after the batch's writes
+	created := map[string]bool{}   // by collection initial and id: documents the batch makes
 	// setDoctor upserts a doctor's name and currency.
 	setDoctor := func(id string, prof doctor.Profile, p int64) {
 		doc := doctors[id]
@@ -408,6 +436,23 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 				doc.fold(e)
 				chA.add(doc.ID, doc, created["a/"+doc.ID])
 			}
+		case account.PersonalDataErased:
+			// What the batch writes of the patient is erased here, the
+			// rest by erase after the writes.
+			if doc := patients[ev.AccountID]; doc != nil {
+				doc.Name = domain.Erased
+				chP.add(doc.ID, doc, created["p/"+doc.ID])
+			}
+			for _, doc := range appts {
+				if doc.PatientID == ev.AccountID {
+					doc.PatientName = domain.Erased
+					if doc.CancelReason != "" {
+						doc.CancelReason = domain.Erased
+					}
+					chA.add(doc.ID, doc, created["a/"+doc.ID])
+				}
+			}
+			erased = append(erased, e)
 		}
 	}
 	g, gctx = errgroup.WithContext(ctx)
@@ -416,6 +461,11 @@ func (m *Appointments) ApplyBatch(ctx context.Context, events []projections.Even
 	g.Go(func() error { return chA.write(gctx, m.appts) })
 	if err := g.Wait(); err != nil {
 		return fail(ctx, err, what)
+	}
+	for _, e := range erased {
+		if err := m.erase(ctx, e.Data.(account.PersonalDataErased).AccountID, e.Position); err != nil {
+			return fail(ctx, err, what)
+		}
 	}
 	return m.cp.advance(ctx, last)
 }

@@ -55,6 +55,10 @@ func Connect(ctx context.Context, uri string, log zerolog.Logger) (*Conn, error)
 	return &Conn{client: client, db: client.Database(dbName), log: log}, nil
 }
 
+// DB is the read models' database (also home to what is kept beside
+// them and is not a read model: the personal-data keys).
+func (c *Conn) DB() *mongo.Database { return c.db }
+
 // Database is the name of the read models' database.
 func (c *Conn) Database() string { return c.db.Name() }
 

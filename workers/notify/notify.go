@@ -120,6 +120,9 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 	if e.Position <= w.Position() {
 		return nil
 	}
+	if err := e.Open(); err != nil { // names and addresses
+		return err
+	}
 	msg, ok := w.observe(e)
 	if ok && w.now().Sub(e.RecordedAt) <= MaxAge {
 		if err := w.mailer.Send(ctx, msg); err != nil {
@@ -137,6 +140,8 @@ func (w *Worker) observe(e projections.Event) (Message, bool) {
 	switch ev := e.Data.(type) {
 	case account.Registered:
 		w.patients[ev.AccountID] = contact{ev.Name, ev.Email}
+	case account.PersonalDataErased:
+		delete(w.patients, ev.AccountID) // no address: no more mail
 	case account.ProfileUpdated:
 		if c, ok := w.patients[ev.AccountID]; ok {
 			c.name = ev.Profile.Name
@@ -188,7 +193,7 @@ func (w *Worker) mail(e projections.Event, id, subject, format string, start tim
 		return Message{}, false
 	}
 	p, ok := w.patients[a.patientID]
-	if !ok || p.email == "" {
+	if !ok || p.email == "" || p.email == domain.Erased {
 		return Message{}, false
 	}
 	if start.IsZero() {
