@@ -42,8 +42,8 @@ func commandList() []command {
 	return []command{
 		{"serve", "[--demo] [--addr :8080] [--data ./data]", "Run the API, the projections and the workers in one process (the embedded default needs no servers).", roleCommand(app.RoleAll)},
 		{"api", "[--addr :8080]", "Run the HTTP API only (needs ESDB_URL, MONGODB_URI and JWT_SECRET; scale it out).", roleCommand(app.RoleAPI)},
-		{"projector", "[--addr :8080]", "Run the read-model projections only (one per deployment); serves /healthz, /readyz and /metrics.", roleCommand(app.RoleProjector)},
-		{"worker", "[--addr :8080] [--data ./data]", "Run the notification worker only; serves /healthz, /readyz and /metrics.", roleCommand(app.RoleWorker)},
+		{"projector", "[--addr :8080]", "Run the read-model projections only (one per deployment); serves /healthz, /readyz and /metrics (on PRESCRIPTO_OPS_ADDR when set).", roleCommand(app.RoleProjector)},
+		{"worker", "[--addr :8080] [--data ./data]", "Run the notification worker only; serves /healthz, /readyz and /metrics (on PRESCRIPTO_OPS_ADDR when set).", roleCommand(app.RoleWorker)},
 		{"admin create", "--email EMAIL --password PASSWORD [--name NAME] [--data ./data]", "Create an admin account (also while `serve` runs on the same data dir).", adminCreate},
 		{"health", "[--url http://127.0.0.1:8080/readyz]", "Exit 0 when the URL answers 200 (a container health check).", health},
 		{"version", "", "Print the version.", printVersion},
