@@ -5,14 +5,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
 // newDoctorStreams is the handler's cache of doctor streams.
-func newDoctorStreams() *streams[*doctor.Doctor] {
+// Doctors seal the personal fields they record with the registry's cipher
+// (when it has one), so that no doctor's state holds them in the clear.
+func newDoctorStreams(reg *domain.Registry) *streams[*doctor.Doctor] {
 	return newStreams(func(stream string) *doctor.Doctor {
 		_, id, _ := strings.Cut(stream, "-")
-		return doctor.New(id)
+		d := doctor.New(id)
+		if c := reg.Cipher(); c != nil {
+			d.SealWith(c.Seal)
+		}
+		return d
 	})
 }
 

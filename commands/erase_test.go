@@ -11,6 +11,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
+	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/internal/personal"
 )
@@ -104,5 +105,41 @@ func TestErasePatient(t *testing.T) {
 	// Without a key store the server cannot erase.
 	if _, err := e.h.ErasePatient(ctx, admin, p.ID); !errors.Is(err, commands.ErrErasureUnavailable) {
 		t.Errorf("erasing without a shredder: %v", err)
+	}
+}
+
+// A doctor's state (what snapshots are made of) holds its patients' names
+// and cancel reasons sealed, also for the events its own process
+// recorded; results show them opened.
+func TestDoctorStateHoldsPersonalFieldsSealed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.doctor(t, "sealer")
+	h := keyedHandler(t, e, personal.NewMemoryKeyStore())
+	ss := slots(t, d, 1)
+	res, err := h.ReserveSlot(ctx, patient(1), commands.ReserveSlot{PatientName: "Meera Iyer", DoctorID: d.ID, Start: ss[0]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Appointment.PatientName != "Meera Iyer" {
+		t.Errorf("the booking's answer names %q", res.Appointment.PatientName)
+	}
+	c, err := h.CancelAppointment(ctx, patient(1), commands.CancelAppointment{DoctorID: d.ID, AppointmentID: res.Appointment.ID, Reason: "feeling better"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Appointment.CancelReason != "feeling better" {
+		t.Errorf("the cancellation's answer gives the reason %q", c.Appointment.CancelReason)
+	}
+	if err := h.Doctor(ctx, d.ID, func(doc *doctor.Doctor) {
+		a, _ := doc.Appointment(res.Appointment.ID)
+		for _, v := range []string{a.PatientName, a.CancelReason} {
+			if _, _, sealed := domain.ParseSealed(v); !sealed {
+				t.Errorf("the doctor's state holds %q in the clear", v)
+			}
+		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -168,7 +168,7 @@ func New(c Config) (*Handler, error) {
 	if h.obs == nil {
 		h.obs = nopObserver{}
 	}
-	h.doctors, h.accounts, h.ledgers = newDoctorStreams(), newAccountStreams(), newLedgerStreams()
+	h.doctors, h.accounts, h.ledgers = newDoctorStreams(h.reg), newAccountStreams(), newLedgerStreams()
 	h.rules = c.BookingRules
 	h.emailKey, h.shredder = c.EmailIndexKey, c.Shredder
 	if h.rules.Grace <= 0 {

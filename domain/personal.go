@@ -135,6 +135,9 @@ func sealFields(p Personal, c Cipher, open bool) error {
 				*f, err = c.Open(*f)
 			}
 		} else {
+			if _, _, sealed := ParseSealed(*f); sealed {
+				continue // sealed by the aggregate already
+			}
 			if subject == "" {
 				return errors.New("personal data without a subject")
 			}

@@ -106,6 +106,24 @@ type Doctor struct {
 	held               int               // live appointments on hold
 	strs               domain.Strings    // see share
 	changes            []domain.Event
+	seal               Sealer // nil: personal fields recorded as given
+}
+
+// Sealer seals a personal field about subject for storage (see
+// domain.Personal). A doctor given one seals the patient's name and the
+// cancel reasons as it records them, so that its state (and any snapshot
+// of it) never holds them in the clear.
+type Sealer func(subject, plaintext string) (string, error)
+
+// SealWith makes the doctor seal personal fields with s as it records them.
+func (d *Doctor) SealWith(s Sealer) { d.seal = s }
+
+// sealed is v sealed for subject (v itself without a sealer, or empty).
+func (d *Doctor) sealed(subject, v string) (string, error) {
+	if d.seal == nil || v == "" {
+		return v, nil
+	}
+	return d.seal(subject, v)
 }
 
 type interval struct {
@@ -423,8 +441,15 @@ func (d *Doctor) AddTimeOff(id string, from, to time.Time, reason string, cancel
 	if reason != "" {
 		cancelReason += ": " + reason
 	}
-	for _, aid := range hit {
-		d.recordCancel(d.appointments[aid], cancelReason, by, now)
+	reasons := make([]string, len(hit)) // sealed for each patient before anything is recorded
+	for i, aid := range hit {
+		var err error
+		if reasons[i], err = d.sealed(d.appointments[aid].PatientID, cancelReason); err != nil {
+			return err
+		}
+	}
+	for i, aid := range hit {
+		d.recordCancel(d.appointments[aid], reasons[i], by, now)
 	}
 	d.record(TimeOffAdded{DoctorID: d.id, TimeOffID: id, From: from.UTC(), To: to.UTC(), Reason: reason})
 	return nil
@@ -451,8 +476,12 @@ func (d *Doctor) Reserve(r Reservation, now time.Time) error {
 	if err != nil {
 		return err
 	}
+	name, err := d.sealed(r.PatientID, r.PatientName)
+	if err != nil {
+		return err
+	}
 	e := SlotReserved{
-		DoctorID: d.id, AppointmentID: r.AppointmentID, PatientID: r.PatientID, PatientName: r.PatientName,
+		DoctorID: d.id, AppointmentID: r.AppointmentID, PatientID: r.PatientID, PatientName: name,
 		Start: slot.Start, End: slot.End, Status: StatusConfirmed,
 		Fees: d.profile.Fees, Currency: d.profile.Currency, PaymentStatus: PaymentNotRequired,
 		ReservedAt: now.UTC(),
@@ -619,6 +648,9 @@ func (d *Doctor) Cancel(id, reason string, by domain.Actor, now time.Time) error
 	}
 	if by.Role == domain.RolePatient && !a.Start.After(now) {
 		return ErrAppointmentStarted
+	}
+	if reason, err = d.sealed(a.PatientID, reason); err != nil {
+		return err
 	}
 	d.recordCancel(a, reason, by.Role, now)
 	return nil

@@ -93,7 +93,8 @@ type Vault struct {
 }
 
 type cached struct {
-	key    []byte // nil: erased
+	key    []byte      // nil: erased
+	aead   cipher.AEAD // of key, made once
 	expiry time.Time
 }
 
@@ -139,14 +140,10 @@ func (v *Vault) Seal(subject, plaintext string) (string, error) {
 	if !ValidSubject(subject) {
 		return "", fmt.Errorf("%w: %q", ErrBadSubject, subject)
 	}
-	key, err := v.key(subject, true)
+	aead, err := v.key(subject, true)
 	if errors.Is(err, ErrErased) {
 		return domain.Erased, nil
 	}
-	if err != nil {
-		return "", err
-	}
-	aead, err := newAEAD(key)
 	if err != nil {
 		return "", err
 	}
@@ -165,7 +162,7 @@ func (v *Vault) Open(sealed string) (string, error) {
 	if !ok || !ValidSubject(subject) {
 		return "", errors.New("personal: not a sealed value")
 	}
-	key, err := v.key(subject, false)
+	aead, err := v.key(subject, false)
 	switch {
 	case errors.Is(err, ErrErased):
 		v.erasedReads.Inc()
@@ -178,10 +175,6 @@ func (v *Vault) Open(sealed string) (string, error) {
 	raw, err := base64.RawURLEncoding.DecodeString(payload)
 	if err != nil {
 		return "", fmt.Errorf("personal: sealed value of %s: %w", subject, err)
-	}
-	aead, err := newAEAD(key)
-	if err != nil {
-		return "", err
 	}
 	if len(raw) < aead.NonceSize() {
 		return "", fmt.Errorf("personal: sealed value of %s is truncated", subject)
@@ -204,7 +197,7 @@ func (v *Vault) Erase(ctx context.Context, subject string) error {
 	if err := v.store.Erase(ctx, subject); err != nil {
 		return err
 	}
-	v.put(subject, nil)
+	v.put(subject, nil, nil)
 	return nil
 }
 
@@ -226,9 +219,9 @@ func (v *Vault) Forget(subject string) {
 	v.mu.Unlock()
 }
 
-// key returns the subject's key from memory or the store; create makes one
-// when there is none.
-func (v *Vault) key(subject string, create bool) ([]byte, error) {
+// key returns the AEAD of the subject's key, from memory or the store;
+// create makes a key when there is none.
+func (v *Vault) key(subject string, create bool) (cipher.AEAD, error) {
 	now := v.now()
 	v.mu.Lock()
 	c, ok := v.cache[subject]
@@ -237,7 +230,7 @@ func (v *Vault) key(subject string, create bool) ([]byte, error) {
 		if c.key == nil {
 			return nil, ErrErased
 		}
-		return c.key, nil
+		return c.aead, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
 	defer cancel()
@@ -248,32 +241,32 @@ func (v *Vault) key(subject string, create bool) ([]byte, error) {
 			return nil, err
 		}
 		key, err = v.store.Create(ctx, subject, fresh)
-		if err == nil || errors.Is(err, ErrErased) {
-			v.put(subject, key)
-		}
-		return key, err
 	}
 	switch {
 	case errors.Is(err, ErrErased):
-		v.put(subject, nil)
+		v.put(subject, nil, nil)
 		return nil, err
-	case err != nil && !errors.Is(err, ErrNoKey) && ok:
+	case err != nil && !errors.Is(err, ErrNoKey) && ok && c.key != nil:
 		// The store is out of reach: the key this process used before
 		// serves until it answers again (an erasure needs the store, so
 		// none can have been made through it meanwhile).
-		return c.key, nil
+		return c.aead, nil
 	case err != nil:
 		return nil, err
 	}
 	if len(key) != KeySize {
 		return nil, fmt.Errorf("personal: the key of %s has %d bytes, want %d", subject, len(key), KeySize)
 	}
-	v.put(subject, key)
-	return key, nil
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, err
+	}
+	v.put(subject, key, aead)
+	return aead, nil
 }
 
 // put caches a key (nil: erased, kept for good: an erasure is final).
-func (v *Vault) put(subject string, key []byte) {
+func (v *Vault) put(subject string, key []byte, aead cipher.AEAD) {
 	expiry := v.now().Add(v.ttl)
 	if key == nil {
 		expiry = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -289,7 +282,7 @@ func (v *Vault) put(subject string, key []byte) {
 			}
 		}
 	}
-	v.cache[subject] = cached{key: key, expiry: expiry}
+	v.cache[subject] = cached{key: key, aead: aead, expiry: expiry}
 }
 
 func newAEAD(key []byte) (cipher.AEAD, error) {

@@ -192,8 +192,8 @@ func TestVaultSealOpenErase(t *testing.T) {
 	}
 }
 
-// TestRegistryForgetsOnErasure: personal fields are sealed on Encode and
-// opened on Decode; a registry that decodes the erasure fact makes its
+// TestRegistryForgetsOnErasure: personal fields are sealed on Encode, left
+// sealed by Decode and opened by Open; a registry that decodes the erasure fact makes its
 // vault forget the key at once.
 func TestRegistryForgetsOnErasure(t *testing.T) {
 	t.Parallel()
@@ -212,8 +212,11 @@ func TestRegistryForgetsOnErasure(t *testing.T) {
 		t.Fatalf("ids must stay readable: %s", data)
 	}
 	e, err := reader.Decode(reserved.EventType(), data)
-	if err != nil || e.(doctor.SlotReserved) != reserved {
-		t.Fatalf("Decode = %+v, %v", e, err)
+	if err != nil || e.(doctor.SlotReserved).PatientName == reserved.PatientName {
+		t.Fatalf("Decode = %+v, %v; want the name still sealed", e, err)
+	}
+	if e, err = reader.Open(e); err != nil || e.(doctor.SlotReserved) != reserved {
+		t.Fatalf("Open = %+v, %v", e, err)
 	}
 	// The key is erased by another process; this one reads the fact.
 	if err := personal.NewVault(ks).Erase(context.Background(), "p-9"); err != nil {
@@ -224,6 +227,9 @@ func TestRegistryForgetsOnErasure(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, err = reader.Decode(reserved.EventType(), data)
+	if err == nil {
+		e, err = reader.Open(e)
+	}
 	if err != nil || e.(doctor.SlotReserved).PatientName != domain.Erased {
 		t.Fatalf("after the erasure fact: %+v, %v", e, err)
 	}
