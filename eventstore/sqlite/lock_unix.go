@@ -7,7 +7,11 @@ import (
 	"fmt"
 	"os"
 	"syscall"
+	"time"
 )
+
+// lockWait bounds the wait for a lock another holder is letting go of.
+const lockWait = time.Second
 
 // ErrLocked: another process has the store open.
 var ErrLocked = errors.New("sqlite: the event store is in use by another process")
@@ -20,12 +24,24 @@ func lockFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+	// A lock held for a moment is waited for, briefly: a process exiting
+	// as this one starts, or a child this process is starting (between
+	// fork and exec the child shares the lock's file description, even
+	// close-on-exec).
+	deadline := time.Now().Add(lockWait)
+	for {
+		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+		if err == nil {
+			return f, nil
+		}
+		if !errors.Is(err, syscall.EWOULDBLOCK) {
+			f.Close()
+			return nil, err
+		}
+		if time.Now().After(deadline) {
+			f.Close()
 			return nil, fmt.Errorf("%w (%s.lock)", ErrLocked, path)
 		}
-		return nil, err
+		time.Sleep(20 * time.Millisecond)
 	}
-	return f, nil
 }
