@@ -9,6 +9,7 @@ import (
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/audit"
 	"github.com/prescripto/prescripto/projections/rediscache"
 )
 
@@ -62,7 +63,12 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 	if err != nil {
 		return nil, nil, err
 	}
+	auditLog, err := audit.New(sh.store, sh.reg)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := api.NewServer(api.Config{
+		Audit:    auditLog,
 		Commands: cmds, Directory: directory, Slots: slots,
 		Appointments: m.appointmentsView, Dashboards: m.appointmentsView, Payments: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
