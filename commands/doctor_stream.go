@@ -10,10 +10,12 @@ import (
 
 // newDoctorStreams is the handler's cache of doctor streams.
 func newDoctorStreams() *streams[*doctor.Doctor] {
-	return newStreams(func(stream string) *doctor.Doctor {
+	s := newStreams(func(stream string) *doctor.Doctor {
 		_, id, _ := strings.Cut(stream, "-")
 		return doctor.New(id)
 	})
+	s.codec = doctorCodec()
+	return s
 }
 
 // decideFunc decides a command on the doctor aggregate at now, recording

@@ -122,7 +122,9 @@ func sortedKeys[V any](m map[string]V) []string {
 // RestoreSnapshot rebuilds doctor id's aggregate from MarshalSnapshot's
 // bytes: ErrSnapshotShape for bytes of another shape or another doctor.
 func RestoreSnapshot(id string, b []byte) (*Doctor, error) {
-	r := snapReader{b: b}
+	// Every string of the state is a piece of one copy of b: one
+	// allocation instead of one a string.
+	r := snapReader{b: b, all: string(b), n: len(b)}
 	if !strings.HasPrefix(string(b[:min(len(b), len(snapshotMagic))]), snapshotMagic) {
 		return nil, ErrSnapshotShape
 	}
@@ -160,12 +162,12 @@ func RestoreSnapshot(id string, b []byte) (*Doctor, error) {
 		} else {
 			a.DoctorID = r.str()
 		}
-		a.PatientID = d.share(r.str())
-		a.PatientName = d.share(r.str())
+		a.PatientID = r.str()
+		a.PatientName = r.str()
 		a.Start, a.End = r.time(), r.time()
 		a.Status = Status(r.str()).canonical()
 		a.Fees = r.varint()
-		a.Currency = d.share(r.str())
+		a.Currency = r.str()
 		a.Payment.Status = PaymentStatus(r.str()).canonical()
 		a.Payment.OrderID, a.Payment.PaymentID = r.str(), r.str()
 		a.Payment.Amount, a.Payment.RefundedAmount = r.varint(), r.varint()
@@ -235,7 +237,9 @@ func (w *snapWriter) time(t time.Time) {
 }
 
 type snapReader struct {
-	b   []byte
+	b   []byte // what is left to read
+	all string // all of it, as a string
+	n   int    // len(all)
 	err error
 }
 
@@ -278,7 +282,12 @@ func (r *snapReader) bytes() []byte {
 	return p
 }
 
-func (r *snapReader) str() string { return string(r.bytes()) }
+func (r *snapReader) str() string {
+	k := r.count()
+	off := r.n - len(r.b)
+	r.b = r.b[k:]
+	return r.all[off : off+k]
+}
 
 func (r *snapReader) bool() bool {
 	if len(r.b) == 0 {
