@@ -13,6 +13,16 @@ import (
 	"github.com/prescripto/prescripto/projections/rediscache"
 )
 
+// auditLog is the auditors' reader of the log, replaying from the
+// process's snapshots when it keeps any.
+func auditLog(sh *shared) (*audit.Log, error) {
+	var opts []audit.Option
+	if sh.snaps != nil {
+		opts = append(opts, audit.WithSnapshots(sh.snaps))
+	}
+	return audit.New(sh.store, sh.reg, opts...)
+}
+
 // newAPI builds the API part: the command handler and the HTTP server over
 // the read models (behind the Redis cache with REDIS_URL), waiting on and
 // reporting the projections through ops.
@@ -63,7 +73,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 	if err != nil {
 		return nil, nil, err
 	}
-	auditLog, err := audit.New(sh.store, sh.reg)
+	auditLog, err := auditLog(sh)
 	if err != nil {
 		return nil, nil, err
 	}

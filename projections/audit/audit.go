@@ -17,20 +17,33 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 )
 
 // Log answers audit questions from an event store.
 type Log struct {
 	store eventstore.Store
 	reg   *domain.Registry
+	snaps snapshot.Store // nil: none
 }
 
+// Option configures a Log.
+type Option func(*Log)
+
+// WithSnapshots keeps snapshots of the replays of ScheduleAsOf in st, and
+// starts replays from them (see AsOfSnapshotEvery).
+func WithSnapshots(st snapshot.Store) Option { return func(l *Log) { l.snaps = st } }
+
 // New returns the audit reader of store, decoding with reg.
-func New(store eventstore.Store, reg *domain.Registry) (*Log, error) {
+func New(store eventstore.Store, reg *domain.Registry, opts ...Option) (*Log, error) {
 	if store == nil || reg == nil {
 		return nil, errors.New("audit: a store and a registry are required")
 	}
-	return &Log{store: store, reg: reg}, nil
+	l := &Log{store: store, reg: reg}
+	for _, o := range opts {
+		o(l)
+	}
+	return l, nil
 }
 
 // Event is one stored event as an auditor reads it: where it is in its

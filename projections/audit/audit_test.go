@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/projections/audit"
 )
@@ -286,5 +288,76 @@ func TestExportWalksTheLogAPageAtATime(t *testing.T) {
 	got = got[:0]
 	if err := l.Export(context.Background(), doctor.StreamID("d2"), 0, func(e audit.Event) error { got = append(got, e.Position); return nil }); err != nil || fmt.Sprint(got) != "[2601]" {
 		t.Fatalf("stream d2: %v %v", got, err)
+	}
+}
+
+// events counts the events stream reads returned.
+type events struct {
+	eventstore.Store
+	n atomic.Int64
+}
+
+func (c *events) ReadStream(ctx context.Context, stream string, from uint64, dir eventstore.Direction, limit int) ([]eventstore.RecordedEvent, error) {
+	evs, err := c.Store.ReadStream(ctx, stream, from, dir, limit)
+	c.n.Add(int64(len(evs)))
+	return evs, err
+}
+
+// Replays that start from snapshots answer exactly what a replay from the
+// first event answers, at every instant, and read at most
+// AsOfSnapshotEvery events past the snapshot.
+func TestScheduleAsOfFromSnapshotsEqualsTheFullReplay(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t)
+	f.append(t0, doctor.StreamID(doc),
+		doctor.DoctorRegistered{DoctorID: doc, Profile: doctor.Profile{Name: "Dr One", Currency: "INR", Available: true}, RegisteredAt: t0},
+		doctor.ScheduleSet{DoctorID: doc, Schedule: schedule()})
+	// 5,000 more events, 50 an append, each append a minute after the
+	// last: reservations of hourly slots, every third cancelled.
+	const n = 5000
+	at := t0
+	var batch []domain.Event
+	for i := 0; len(batch) < n; i++ {
+		id := fmt.Sprintf("a%d", i)
+		start := slot9.Add(time.Duration(i/3)*24*time.Hour + time.Duration(i%3)*time.Hour)
+		batch = append(batch, reserve(id, start, at))
+		if i%3 == 2 {
+			batch = append(batch, doctor.AppointmentCancelled{DoctorID: doc, AppointmentID: id, Start: start, End: start.Add(time.Hour), CancelledBy: domain.RoleAdmin, CancelledAt: at})
+		}
+	}
+	for i := 0; i < len(batch); i += 50 {
+		at = at.Add(time.Minute)
+		f.append(at, doctor.StreamID(doc), batch[i:min(i+50, len(batch))]...)
+	}
+	reg, _ := catalog.NewRegistry()
+	snaps := snapshot.NewMemory()
+	counted := &events{Store: f.store}
+	withSnaps, _ := audit.New(counted, reg, audit.WithSnapshots(snaps))
+	ctx := context.Background()
+	ask := func(l *audit.Log, asOf time.Time) string {
+		t.Helper()
+		s, err := l.ScheduleAsOf(ctx, audit.ScheduleQuery{DoctorID: doc, AsOf: asOf, From: doctor.DateOf(slot9), Days: 31})
+		if err != nil {
+			t.Fatalf("as of %s: %v", asOf, err)
+		}
+		b, _ := json.Marshal(s)
+		return string(b)
+	}
+	last := at
+	if got, want := ask(withSnaps, last), ask(f.log, last); got != want {
+		t.Fatal("the first replay (saving snapshots) differs from the full replay")
+	}
+	if snaps.Len() != (n+2)/audit.AsOfSnapshotEvery {
+		t.Fatalf("%d snapshots after replaying %d events, want %d", snaps.Len(), n+2, (n+2)/audit.AsOfSnapshotEvery)
+	}
+	for i := range 12 {
+		asOf := t0.Add(time.Duration(i*37%103) * time.Minute).Add(time.Duration(i%2) * 30 * time.Second)
+		counted.n.Store(0)
+		if got, want := ask(withSnaps, asOf), ask(f.log, asOf); got != want {
+			t.Fatalf("as of %s: the replay from a snapshot differs from the full replay", asOf)
+		}
+		if read := counted.n.Load(); read > audit.AsOfSnapshotEvery+500+1 {
+			t.Errorf("as of %s: read %d events", asOf, read)
+		}
 	}
 }

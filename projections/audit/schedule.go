@@ -9,6 +9,7 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/projections"
 )
 
@@ -110,17 +111,31 @@ func (l *Log) ScheduleAsOf(ctx context.Context, q ScheduleQuery) (Schedule, erro
 	return out, nil
 }
 
+// AsOfSnapshotEvery: a replay for ScheduleAsOf saves a snapshot at every
+// revision r with (r+1) a multiple of it that it folds past, so a later
+// replay folds at most that many events after the newest snapshot
+// recorded by its instant.
+const AsOfSnapshotEvery = 2000
+
 // doctorAsOf folds doctorID's events recorded at or before asOf: the
 // aggregate, and the revision (-1 for none) and position of the last event
-// folded. Events of types this release does not know (written by a newer
-// release) are skipped.
+// folded. The fold stops at the first event recorded after asOf. It starts
+// from the newest snapshot all of whose events were recorded by asOf (see
+// WithSnapshots), else from the first event. Events of types this release
+// does not know (written by a newer release) are skipped.
 func (l *Log) doctorAsOf(ctx context.Context, doctorID string, asOf time.Time) (*doctor.Doctor, int64, uint64, error) {
 	d := doctor.New(doctorID)
 	rev, pos := int64(-1), uint64(0)
 	if doctorID == "" {
 		return d, rev, pos, nil
 	}
-	err := l.walkStream(ctx, doctor.StreamID(doctorID), 0, func(r eventstore.RecordedEvent) (bool, error) {
+	stream := doctor.StreamID(doctorID)
+	var latest time.Time // the latest recording time of the events folded
+	if restored, s, ok := l.restore(ctx, stream, doctorID, asOf); ok {
+		d, rev, pos, latest = restored, int64(s.Revision), s.Position, s.RecordedAt
+	}
+	start := rev
+	err := l.walkStream(ctx, stream, uint64(rev+1), func(r eventstore.RecordedEvent) (bool, error) {
 		if r.RecordedAt.After(asOf) {
 			return false, nil
 		}
@@ -132,7 +147,46 @@ func (l *Log) doctorAsOf(ctx context.Context, doctorID string, asOf time.Time) (
 			d.Load(ev)
 		}
 		rev, pos = int64(r.Revision), r.Position
+		if r.RecordedAt.After(latest) {
+			latest = r.RecordedAt
+		}
+		if l.snaps != nil && rev > start && (rev+1)%AsOfSnapshotEvery == 0 {
+			l.save(ctx, stream, d, rev, pos, latest)
+		}
 		return true, nil
 	})
 	return d, rev, pos, err
+}
+
+// restore returns the newest usable snapshot of stream whose events were
+// all recorded by asOf, restored.
+func (l *Log) restore(ctx context.Context, stream, doctorID string, asOf time.Time) (*doctor.Doctor, snapshot.Snapshot, bool) {
+	if l.snaps == nil {
+		return nil, snapshot.Snapshot{}, false
+	}
+	s, ok, err := l.snaps.Latest(ctx, stream, doctor.SnapshotVersion, ^uint64(0), asOf)
+	if err != nil || !ok {
+		return nil, s, false
+	}
+	// It must name an event of this log: the one at its revision.
+	recs, err := l.store.ReadStream(ctx, stream, s.Revision, eventstore.Forward, 1)
+	if err != nil || len(recs) != 1 || recs[0].Revision != s.Revision || recs[0].Position != s.Position {
+		return nil, s, false
+	}
+	d, err := doctor.RestoreSnapshot(doctorID, s.Data)
+	if err != nil {
+		return nil, s, false
+	}
+	return d, s, true
+}
+
+// save stores a snapshot of d after revision rev; recordedAt is the latest
+// recording time of the events folded into it. Failures are dropped: a
+// snapshot is an optimisation.
+func (l *Log) save(ctx context.Context, stream string, d *doctor.Doctor, rev int64, pos uint64, recordedAt time.Time) {
+	b, err := d.MarshalSnapshot()
+	if err != nil {
+		return
+	}
+	_ = l.snaps.Save(ctx, snapshot.Snapshot{Stream: stream, Revision: uint64(rev), Position: pos, RecordedAt: recordedAt, Shape: doctor.SnapshotVersion, Data: b})
 }
