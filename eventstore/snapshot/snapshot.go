@@ -108,7 +108,8 @@ func cmpU(a, b uint64) int {
 
 // Dir is a Store of files in a directory (0700; files 0600, as the log:
 // a state holds what the events hold): one directory per stream, named by
-// the stream's hex, one file per revision, written to a temporary file and
+// the stream's hex and one below it per shape, one file per revision
+// (named by its revision and recording time), written to a temporary file and
 // renamed, so a reader never sees half a snapshot.
 type Dir struct {
 	path string
@@ -128,13 +129,14 @@ const fileMagic = "PSNAP1\n"
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
-func (d *Dir) streamDir(stream string) string {
-	return filepath.Join(d.path, hex.EncodeToString([]byte(stream)))
+// streamDir holds stream's snapshots of one shape.
+func (d *Dir) streamDir(stream string, shape int) string {
+	return filepath.Join(d.path, hex.EncodeToString([]byte(stream)), strconv.Itoa(shape))
 }
 
 // Save implements Store.
 func (d *Dir) Save(_ context.Context, s Snapshot) error {
-	dir := d.streamDir(s.Stream)
+	dir := d.streamDir(s.Stream, s.Shape)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("snapshot: %w", err)
 	}
@@ -157,36 +159,67 @@ func (d *Dir) Save(_ context.Context, s Snapshot) error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("snapshot: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, fmt.Sprintf("%020d.snap", s.Revision))); err != nil {
+	// A snapshot of the same revision saved before is replaced (its
+	// recording time may be another).
+	old, _ := filepath.Glob(filepath.Join(dir, fmt.Sprintf("%020d-*.snap", s.Revision)))
+	if err := os.Rename(tmp, filepath.Join(dir, fileName(s.Revision, s.RecordedAt))); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("snapshot: %w", err)
 	}
+	for _, o := range old {
+		if filepath.Base(o) != fileName(s.Revision, s.RecordedAt) {
+			_ = os.Remove(o)
+		}
+	}
 	return nil
+}
+
+// fileName names a snapshot file by its revision and recording time, so
+// that Latest picks one without reading the others.
+func fileName(rev uint64, recordedAt time.Time) string {
+	return fmt.Sprintf("%020d-%020d.snap", rev, recordedAt.UnixNano())
+}
+
+// parseName reads a file name of fileName.
+func parseName(name string) (rev uint64, recordedAt int64, ok bool) {
+	base, ok := strings.CutSuffix(name, ".snap")
+	if !ok {
+		return 0, 0, false
+	}
+	r, t, ok := strings.Cut(base, "-")
+	if !ok {
+		return 0, 0, false
+	}
+	rev, err1 := strconv.ParseUint(r, 10, 64)
+	recordedAt, err2 := strconv.ParseInt(t, 10, 64)
+	return rev, recordedAt, err1 == nil && err2 == nil
 }
 
 // Latest implements Store. A damaged file or one of another shape is
 // skipped (it is replaced when a snapshot of its revision is saved again).
 func (d *Dir) Latest(_ context.Context, stream string, shape int, maxRev uint64, until time.Time) (Snapshot, bool, error) {
-	ents, err := os.ReadDir(d.streamDir(stream))
+	dir := d.streamDir(stream, shape)
+	ents, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
 		return Snapshot{}, false, nil
 	}
 	if err != nil {
 		return Snapshot{}, false, fmt.Errorf("snapshot: %w", err)
 	}
-	var revs []uint64
+	type candidate struct {
+		rev  uint64
+		name string
+	}
+	var cands []candidate
 	for _, e := range ents {
-		name, ok := strings.CutSuffix(e.Name(), ".snap")
-		if !ok {
-			continue
-		}
-		if r, err := strconv.ParseUint(name, 10, 64); err == nil && r <= maxRev {
-			revs = append(revs, r)
+		rev, at, ok := parseName(e.Name())
+		if ok && rev <= maxRev && (until.IsZero() || at <= until.UnixNano()) {
+			cands = append(cands, candidate{rev, e.Name()})
 		}
 	}
-	slices.Sort(revs)
-	for i := len(revs) - 1; i >= 0; i-- {
-		b, err := os.ReadFile(filepath.Join(d.streamDir(stream), fmt.Sprintf("%020d.snap", revs[i])))
+	slices.SortFunc(cands, func(a, b candidate) int { return cmpU(a.rev, b.rev) })
+	for i := len(cands) - 1; i >= 0; i-- {
+		b, err := os.ReadFile(filepath.Join(dir, cands[i].name))
 		if errors.Is(err, os.ErrNotExist) {
 			continue
 		}
@@ -194,7 +227,7 @@ func (d *Dir) Latest(_ context.Context, stream string, shape int, maxRev uint64,
 			return Snapshot{}, false, fmt.Errorf("snapshot: %w", err)
 		}
 		s, ok := decodeFile(stream, b)
-		if !ok || s.Revision != revs[i] || s.Shape != shape || (!until.IsZero() && s.RecordedAt.After(until)) {
+		if !ok || s.Revision != cands[i].rev || s.Shape != shape || (!until.IsZero() && s.RecordedAt.After(until)) {
 			continue
 		}
 		return s, true, nil

@@ -93,7 +93,7 @@ func TestDirSkipsDamagedFiles(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "*", "*20.snap"))
+	files, _ := filepath.Glob(filepath.Join(dir, "*", "*", "*20-*.snap"))
 	if len(files) != 1 {
 		t.Fatalf("files %v", files)
 	}

@@ -33,14 +33,14 @@ func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
 
 // fixture is an embedded store with its clock and an audit reader of it.
 type fixture struct {
-	t     *testing.T
+	t     testing.TB
 	store eventstore.Store
 	clock *clock
 	log   *audit.Log
 	revs  map[string]int64
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	c := &clock{t: time.Date(2031, 3, 1, 0, 0, 0, 0, time.UTC)}
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "events.db"), sqlite.WithClock(c.now))
