@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
@@ -103,5 +104,55 @@ func TestAuditExportPrintsTheLogAsJSONLines(t *testing.T) {
 	}
 	if _, positions := lines(t, out.String()); len(positions) != 2 || positions[0] != 3 {
 		t.Fatalf("export --from 3: %v", positions)
+	}
+}
+
+// projections list and rebuild reach the server of the data dir through
+// its admin socket; the rebuild is followed to its end, with its rate.
+func TestProjectionsListAndRebuild(t *testing.T) {
+	dir := t.TempDir()
+	seedLog(t, dir)
+	a, _ := startEmbedded(t, dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- serveAdminSocket(ctx, dir, a, zerolog.Nop()) }()
+	var out, errb bytes.Buffer
+	var err error
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		out.Reset()
+		if err = run([]string{"projections", "list", "--data", dir}, &out, &errb); err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !strings.Contains(out.String(), "appointments") || !strings.Contains(out.String(), "POSITION") {
+		t.Fatalf("projections list: %v\n%s", err, out.String())
+	}
+	out.Reset()
+	if err := run([]string{"projections", "rebuild", "appointments", "--data", dir}, &out, &errb); err != nil {
+		t.Fatalf("projections rebuild: %v\n%s", err, out.String())
+	}
+	if !strings.Contains(out.String(), "appointments rebuilt and swapped in") || !strings.Contains(out.String(), "events/s") {
+		t.Fatalf("projections rebuild said:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run([]string{"projections", "list", "--data", dir}, &out, &errb); err != nil || !strings.Contains(out.String(), "events/s") {
+		t.Fatalf("projections list after the rebuild: %v\n%s", err, out.String())
+	}
+	if err := run([]string{"projections", "rebuild", "nothing", "--data", dir}, &out, &errb); err == nil {
+		t.Fatal("rebuild of an unknown projection succeeded")
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	if got := progressLine(45, 100, 10, false); got != " 45% 45/100 10 events/s ETA 6s" {
+		t.Errorf("plain: %q", got)
+	}
+	if got := progressLine(50, 100, 0, true); !strings.HasPrefix(got, "[###############               ]  50% 50/100 0 events/s ETA -") {
+		t.Errorf("bar: %q", got)
 	}
 }
