@@ -49,8 +49,9 @@ func New(store eventstore.Store, reg *domain.Registry, opts ...Option) (*Log, er
 // Event is one stored event as an auditor reads it: where it is in its
 // stream and in the log, when the store recorded it, who caused it (the
 // actor and the correlation, causation and request ids of its metadata),
-// its data and metadata exactly as stored, and its hash when the event
-// carries one (see Hash).
+// its data and metadata as stored (the values of secret fields, password
+// and token hashes, redacted), and its hash when the event carries one
+// (see Hash).
 type Event struct {
 	ID            string          `json:"id"`
 	Stream        string          `json:"stream"`
@@ -84,13 +85,48 @@ type auditedMetadata struct {
 func FromRecorded(r eventstore.RecordedEvent) Event {
 	e := Event{
 		ID: r.ID.String(), Stream: r.StreamID, Type: r.Type, Revision: r.Revision, Position: r.Position,
-		RecordedAt: r.RecordedAt.UTC(), Data: rawJSON(r.Data), Metadata: rawJSON(r.Metadata),
+		RecordedAt: r.RecordedAt.UTC(), Data: redact(rawJSON(r.Data)), Metadata: rawJSON(r.Metadata),
 	}
 	var m auditedMetadata
 	if json.Unmarshal(r.Metadata, &m) == nil {
 		e.Actor, e.CorrelationID, e.CausationID, e.RequestID, e.Hash = m.Actor, m.CorrelationID, m.CausationID, m.RequestID, m.Hash
 	}
 	return e
+}
+
+// secretFields are the fields of stored events whose values are secrets
+// (password hashes, the hashes of reset and verification tokens): an
+// auditor sees that they were set, never their values.
+var secretFields = []string{"passwordHash", "tokenHash"}
+
+// Redacted replaces a secret field's value.
+const Redacted = "[redacted]"
+
+// redact replaces the values of the top-level secret fields of data.
+func redact(data json.RawMessage) json.RawMessage {
+	found := false
+	for _, f := range secretFields {
+		if bytes.Contains(data, []byte(`"`+f+`"`)) {
+			found = true
+		}
+	}
+	if !found {
+		return data
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return data
+	}
+	for _, f := range secretFields {
+		if _, ok := m[f]; ok {
+			m[f] = json.RawMessage(`"` + Redacted + `"`)
+		}
+	}
+	out, err := json.Marshal(m)
+	if err != nil {
+		return data
+	}
+	return out
 }
 
 func rawJSON(b []byte) json.RawMessage {

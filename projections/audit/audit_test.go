@@ -361,3 +361,21 @@ func TestScheduleAsOfFromSnapshotsEqualsTheFullReplay(t *testing.T) {
 		}
 	}
 }
+
+// An auditor sees that a password was set, never its hash.
+func TestSecretsAreRedacted(t *testing.T) {
+	t.Parallel()
+	e := audit.FromRecorded(eventstore.RecordedEvent{ID: uuid.New(), StreamID: "account-1", Type: "account.Opened.v1",
+		Data: []byte(`{"accountId":"1","passwordHash":"$2a$11$abc","nested":{"tokenHash":"kept: not top level"}}`), Metadata: []byte(`{}`)})
+	var m map[string]any
+	if err := json.Unmarshal(e.Data, &m); err != nil {
+		t.Fatal(err)
+	}
+	if m["passwordHash"] != audit.Redacted || m["accountId"] != "1" {
+		t.Fatalf("data: %s", e.Data)
+	}
+	plain := `{"doctorId":"d1"}`
+	if e := audit.FromRecorded(eventstore.RecordedEvent{ID: uuid.New(), Data: []byte(plain)}); string(e.Data) != plain || string(e.Metadata) != "{}" {
+		t.Fatalf("untouched: %s %s", e.Data, e.Metadata)
+	}
+}
