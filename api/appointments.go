@@ -94,16 +94,7 @@ var errAppointmentNotFound = doctor.ErrAppointmentNotFound
 // for the read model to reach the log's head, so an appointment booked a
 // moment ago is found; someone else's appointment is a miss too.
 func (s *Server) findAppointment(ctx context.Context, id string) (projections.Appointment, error) {
-	a, err := s.cfg.Appointments.Appointment(ctx, id)
-	if projections.IsNotFound(err) {
-		if err := s.catchUpAfterMiss(ctx, projAppointments); err != nil {
-			return a, err
-		}
-		a, err = s.cfg.Appointments.Appointment(ctx, id)
-	}
-	if projections.IsNotFound(err) {
-		return a, errAppointmentNotFound
-	}
+	a, err := s.lookupAppointment(ctx, id)
 	if err != nil {
 		return a, err
 	}
@@ -127,6 +118,23 @@ func (s *Server) getAppointment(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return reply(w, http.StatusOK, a)
+}
+
+// lookupAppointment finds an appointment whoever asks (the callers check
+// who may see it). A miss waits once for the read model to reach the log's
+// head.
+func (s *Server) lookupAppointment(ctx context.Context, id string) (projections.Appointment, error) {
+	a, err := s.cfg.Appointments.Appointment(ctx, id)
+	if projections.IsNotFound(err) {
+		if err := s.catchUpAfterMiss(ctx, projAppointments); err != nil {
+			return a, err
+		}
+		a, err = s.cfg.Appointments.Appointment(ctx, id)
+	}
+	if projections.IsNotFound(err) {
+		return a, errAppointmentNotFound
+	}
+	return a, err
 }
 
 // appointmentCommand runs a command on an appointment the caller may see:

@@ -16,6 +16,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/audit"
 )
 
 // Projection names the API waits on for X-Min-Position.
@@ -46,7 +47,9 @@ type Config struct {
 	Appointments projections.Appointments
 	Dashboards   projections.Dashboards
 	Payments     projections.Payments
-	Operations   Operations
+	// Audit answers the auditors' routes from the event log.
+	Audit      *audit.Log
+	Operations Operations
 	// HeadPosition is the event log's head, for reads that miss a fresh write.
 	HeadPosition func(ctx context.Context) (uint64, error)
 	Tokens       *Tokens
@@ -95,6 +98,8 @@ func (c Config) Validate() error {
 		return errors.New("api: Commands is required")
 	case c.Directory == nil || c.Slots == nil || c.Appointments == nil || c.Dashboards == nil || c.Payments == nil:
 		return errors.New("api: every read model is required")
+	case c.Audit == nil:
+		return errors.New("api: Audit is required")
 	case c.Operations == nil || c.HeadPosition == nil:
 		return errors.New("api: Operations and HeadPosition are required")
 	case c.Tokens == nil:
@@ -223,9 +228,9 @@ func (s *Server) routes() (http.Handler, error) {
 		r.Post("/webhooks/razorpay", handle(s.razorpayWebhook))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/payments", handle(s.listPayments))
 
-		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", notImplemented("audit"))
-		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", notImplemented("audit"))
-		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/appointments/{id}/history", notImplemented("audit"))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", handle(s.auditStreamEvents))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", handle(s.auditScheduleAsOf))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/appointments/{id}/history", handle(s.auditAppointmentHistory))
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", notImplemented("analytics"))
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", notImplemented("analytics"))
 

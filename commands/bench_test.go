@@ -39,6 +39,7 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 )
 
@@ -719,4 +720,43 @@ func BenchmarkStoreAppend(b *testing.B) {
 			b.ReportMetric(ms(quantile(lat.all, 0.99)), "p99-ms")
 		})
 	}
+}
+
+// BenchmarkColdLoadFromSnapshot: the first command on a doctor whose stream
+// holds 100,000 events, in a process that just started (an empty cache),
+// without a snapshot (the whole stream is folded; that load saves one) and
+// with one in a snapshot directory (the state is restored and only the
+// events after it are read).
+func BenchmarkColdLoadFromSnapshot(b *testing.B) {
+	e := newEnv(b)
+	id := e.benchDoctor(b, "long").ID
+	buildHistory(b, e, id, benchSlots(b), historySize)
+	snaps, err := snapshot.OpenDir(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	load := func(st snapshot.Store) time.Duration {
+		h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Snapshots: st})
+		if err != nil {
+			b.Fatal(err)
+		}
+		t := time.Now()
+		if err := h.Doctor(context.Background(), id, func(*doctor.Doctor) {}); err != nil {
+			b.Fatal(err)
+		}
+		return time.Since(t)
+	}
+	without := load(nil)
+	first := load(snaps) // folds everything and saves the snapshot
+	b.Run(fmt.Sprintf("history=%d", historySize), func(b *testing.B) {
+		var lat []time.Duration
+		for range b.N {
+			lat = append(lat, load(snaps))
+		}
+		slices.Sort(lat)
+		b.ReportMetric(ms(without), "no-snapshot-ms")
+		b.ReportMetric(ms(first), "saving-load-ms")
+		b.ReportMetric(ms(quantile(lat, 0.5)), "p50-ms")
+		b.ReportMetric(ms(quantile(lat, 0.99)), "p99-ms")
+	})
 }

@@ -11,9 +11,10 @@ import (
 
 // newDoctorStreams is the handler's cache of doctor streams.
 // Doctors seal the personal fields they record with the registry's cipher
-// (when it has one), so that no doctor's state holds them in the clear.
+// (when it has one), so that no doctor's state (nor a snapshot of it)
+// holds them in the clear.
 func newDoctorStreams(reg *domain.Registry) *streams[*doctor.Doctor] {
-	return newStreams(func(stream string) *doctor.Doctor {
+	s := newStreams(func(stream string) *doctor.Doctor {
 		_, id, _ := strings.Cut(stream, "-")
 		d := doctor.New(id)
 		if c := reg.Cipher(); c != nil {
@@ -21,6 +22,8 @@ func newDoctorStreams(reg *domain.Registry) *streams[*doctor.Doctor] {
 		}
 		return d
 	})
+	s.codec = doctorCodec(reg)
+	return s
 }
 
 // decideFunc decides a command on the doctor aggregate at now, recording

@@ -23,6 +23,7 @@ import (
 	"github.com/prescripto/prescripto/domain/idempotency"
 	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 )
 
 // ErrConcurrency: the stream kept changing under the command.
@@ -99,6 +100,9 @@ type Config struct {
 	EmailIndexKey []byte
 	// Shredder erases personal-data keys (nil: ErasePatient is refused).
 	Shredder Shredder
+	// Snapshots keeps snapshots of doctor streams (nil: none), so that a
+	// cold load reads only the events after the newest (see snapshot.go).
+	Snapshots snapshot.Store
 }
 
 // Validate checks the configuration.
@@ -127,6 +131,7 @@ type Handler struct {
 	orderLease time.Duration
 	orderWait  time.Duration
 	obs        Observer
+	snapshots  snapshot.Store
 	doctors    *streams[*doctor.Doctor]
 	accounts   *streams[*account.Account]
 	ledgers    *streams[*ledger.Ledger]
@@ -148,7 +153,7 @@ func New(c Config) (*Handler, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
-	h := &Handler{store: c.Store, reg: c.Registry, now: c.Now, hasher: c.Hasher, maxRetries: c.MaxRetries, payments: c.PaymentsEnabled || c.Gateway != nil, gateway: c.Gateway, orderLease: c.OrderLease, obs: c.Observer}
+	h := &Handler{store: c.Store, reg: c.Registry, now: c.Now, hasher: c.Hasher, maxRetries: c.MaxRetries, payments: c.PaymentsEnabled || c.Gateway != nil, gateway: c.Gateway, orderLease: c.OrderLease, obs: c.Observer, snapshots: c.Snapshots}
 	if h.orderLease <= 0 {
 		h.orderLease = 30 * time.Second
 	}

@@ -43,6 +43,9 @@ type entry[A aggregate] struct {
 	contended time.Time
 	rev       int64  // revision of the last event, -1 for no stream
 	pos       uint64 // position of the last event
+	// snapRev is the revision of the newest snapshot this entry saved or
+	// started from (-1: none).
+	snapRev int64
 	// keyed remembers every event appended under an Idempotency-Key, so a
 	// retried request is recognised and answered like the first however
 	// old it is. It holds no pointers (the collector does not scan it):
@@ -100,6 +103,8 @@ func (k *keyedEvents) get(id uuid.UUID) (pos uint64, appt string, ok bool) {
 type streams[A aggregate] struct {
 	// fresh returns the empty aggregate a stream is folded into.
 	fresh func(stream string) A
+	// codec snapshots the kind's streams (nil: never; see snapshot.go).
+	codec *snapCodec[A]
 
 	mu  sync.Mutex
 	m   map[string]*entry[A]
@@ -151,18 +156,34 @@ func (s *streams[A]) evictLocked() {
 	}
 }
 
-// load folds the whole stream afresh.
+// load folds the stream afresh: from its newest snapshot when there is
+// one, else from its first event. A load that folded SnapshotEvery events
+// or more saves a snapshot of what it reached.
 func (s *streams[A]) load(ctx context.Context, h *Handler, stream string, e *entry[A]) error {
+	if s.restoreSnapshot(ctx, h, stream, e) {
+		from := e.rev
+		if err := s.catchUp(ctx, h, stream, e); err != nil {
+			return err
+		}
+		e.valid = true
+		if e.rev-from >= SnapshotEvery {
+			s.saveSnapshot(ctx, h, stream, e)
+		}
+		return nil
+	}
 	recs, evs, err := h.readStream(ctx, stream, 0)
 	if err != nil {
 		return err
 	}
 	e.agg = s.fresh(stream)
 	e.agg.Load(evs...)
-	e.rev, e.pos = -1, 0
+	e.rev, e.pos, e.snapRev = -1, 0, -1
 	e.keyed = newKeyedEvents()
 	e.absorb(recs, evs)
 	e.valid = true
+	if len(recs) >= SnapshotEvery {
+		s.saveSnapshot(ctx, h, stream, e)
+	}
 	return nil
 }
 
@@ -427,6 +448,9 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 				}
 			}
 			kind.answerRound(e, batch, res.Position)
+			if e.rev-e.snapRev >= SnapshotEveryAppended {
+				kind.saveSnapshot(ctx, h, stream, e)
+			}
 			return
 		}
 		// The aggregate applied changes the store did not take: drop it.

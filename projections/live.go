@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/eventstore"
@@ -22,6 +24,32 @@ type Live[T Projection] struct {
 	progress Progress
 	state    atomic.Value // string: running, rebuilding, failed
 	lastErr  atomic.Value // string
+	// The running rebuild's progress (rebuilt: the shadow's position, 0
+	// when none runs; events it applied since started, Unix ns), and the
+	// rate of the last rebuild finished (math.Float64bits).
+	rebuilt, rebuiltEvents atomic.Uint64
+	rebuildStarted         atomic.Int64
+	lastRate               atomic.Uint64
+}
+
+// RebuildProgress implements RebuildReporter: the running rebuild's
+// position and events per second, or 0 and the last finished rebuild's
+// rate.
+func (l *Live[T]) RebuildProgress() (uint64, float64) {
+	pos := l.rebuilt.Load()
+	if pos == 0 {
+		return 0, math.Float64frombits(l.lastRate.Load())
+	}
+	return pos, rate(l.rebuiltEvents.Load(), l.rebuildStarted.Load())
+}
+
+// rate is events per second since the Unix ns start.
+func rate(events uint64, start int64) float64 {
+	d := time.Since(time.Unix(0, start)).Seconds()
+	if d <= 0 {
+		return 0
+	}
+	return float64(events) / d
 }
 
 // NewLive wraps the projection that factory makes.
@@ -143,7 +171,13 @@ func (l *Live[T]) Rebuild(ctx context.Context, store eventstore.Store, reg *doma
 	if !l.state.CompareAndSwap("running", "rebuilding") && !l.state.CompareAndSwap("failed", "rebuilding") {
 		return ErrRebuilding
 	}
+	l.rebuiltEvents.Store(0)
+	l.rebuildStarted.Store(time.Now().UnixNano())
 	err := l.rebuild(ctx, store, reg)
+	if err == nil {
+		l.lastRate.Store(math.Float64bits(rate(l.rebuiltEvents.Load(), l.rebuildStarted.Load())))
+	}
+	l.rebuilt.Store(0)
 	if err != nil {
 		l.state.Store("failed")
 		l.lastErr.Store("rebuild: " + err.Error())
@@ -191,6 +225,8 @@ func (l *Live[T]) rebuild(ctx context.Context, store eventstore.Store, reg *doma
 			}
 			if len(recs) > 0 {
 				after = recs[len(recs)-1].Position
+				l.rebuilt.Store(after)
+				l.rebuiltEvents.Add(uint64(len(recs)))
 			}
 			if len(recs) < 1000 {
 				return nil

@@ -65,6 +65,18 @@ type Status struct {
 	Lag      uint64 `json:"lag"`
 	Status   string `json:"status"`
 	Error    string `json:"error,omitempty"`
+	// Rebuilt is how far the running rebuild's shadow copy has got (a log
+	// position; 0 when no rebuild runs).
+	Rebuilt uint64 `json:"rebuilt,omitempty"`
+	// RebuildRate is the events per second of the running rebuild, or of
+	// the last one this process finished (0: none yet).
+	RebuildRate float64 `json:"rebuildRate,omitempty"`
+}
+
+// RebuildReporter is implemented by a projection that reports its
+// rebuilds' progress (a Live projection).
+type RebuildReporter interface {
+	RebuildProgress() (pos uint64, eventsPerSecond float64)
 }
 
 // RunnerConfig configures a Runner.
@@ -639,7 +651,11 @@ func (r *Runner) Statuses(ctx context.Context) ([]Status, error) {
 		if head > pos {
 			lag = head - pos
 		}
-		out = append(out, Status{Name: p.Name(), Position: pos, Lag: lag, Status: state, Error: lastErr})
+		st := Status{Name: p.Name(), Position: pos, Lag: lag, Status: state, Error: lastErr}
+		if rr, ok := p.(RebuildReporter); ok {
+			st.Rebuilt, st.RebuildRate = rr.RebuildProgress()
+		}
+		out = append(out, st)
 	}
 	return out, nil
 }

@@ -93,6 +93,33 @@ func serveAdminSocket(ctx context.Context, dataDir string, a *app.App, log zerol
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(res)
 	})
+	mux.HandleFunc("GET /projections", func(w http.ResponseWriter, r *http.Request) {
+		st, err := a.ProjectionStatuses(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		head, err := a.Store.HeadPosition(r.Context())
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(projectionList{Head: head, Projections: st})
+	})
+	mux.HandleFunc("POST /projections/{name}/rebuild", func(w http.ResponseWriter, r *http.Request) {
+		name := r.PathValue("name")
+		if err := a.RebuildProjection(r.Context(), name); err != nil {
+			status := http.StatusConflict
+			if errors.Is(err, domain.ErrNotFound) {
+				status = http.StatusNotFound
+			}
+			http.Error(w, err.Error(), status)
+			return
+		}
+		log.Info().Str("projection", name).Msg("rebuild started through the admin socket")
+		w.WriteHeader(http.StatusAccepted)
+	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

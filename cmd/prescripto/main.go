@@ -45,6 +45,10 @@ func commandList() []command {
 		{"projector", "[--addr :8080]", "Run the read-model projections only (one per deployment); serves /healthz, /readyz and /metrics (on PRESCRIPTO_OPS_ADDR when set).", roleCommand(app.RoleProjector)},
 		{"worker", "[--addr :8080] [--data ./data]", "Run the notification worker only; serves /healthz, /readyz and /metrics (on PRESCRIPTO_OPS_ADDR when set).", roleCommand(app.RoleWorker)},
 		{"admin create", "--email EMAIL --password PASSWORD [--name NAME] [--data ./data]", "Create an admin account (also while `serve` runs on the same data dir).", adminCreate},
+		{"history", "--appointment ID [--data ./data]", "Print every event that touched an appointment, as JSON lines (reads the event log; the embedded store only while no server holds it).", history},
+		{"audit export", "[--stream S] [--from POSITION] [--data ./data]", "Print the event log (or one stream) as JSON lines, in constant memory.", auditExport},
+		{"projections list", "[--data ./data]", "List the read-model projections of the server running on the data dir: position, lag, status, last rebuild's events/s.", projectionsList},
+		{"projections rebuild", "NAME [--detach] [--data ./data]", "Rebuild a projection of the server running on the data dir into a shadow copy, with progress until it is swapped in.", projectionsRebuild},
 		{"health", "[--url http://127.0.0.1:8080/readyz]", "Exit 0 when the URL answers 200 (a container health check).", health},
 		{"version", "", "Print the version.", printVersion},
 	}

@@ -1,6 +1,7 @@
 package doctor_test
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"reflect"
@@ -577,6 +578,36 @@ func mustAppt(t *rapid.T, d *doctor.Doctor, id string) doctor.Appointment {
 	return a
 }
 
+// restore goes on from a snapshot of the aggregate, as a process that
+// restarted would: the restored aggregate must agree with the folded one on
+// everything observable, snapshot to the same bytes, and (as the sequence
+// goes on with it) decide exactly as the folded one would have.
+func (m *model) restore(t *rapid.T) {
+	b, err := m.d.MarshalSnapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := doctor.RestoreSnapshot(docID, b)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if msg := compareAggregates(m.d, r, m.order); msg != "" {
+		t.Fatalf("restored aggregate differs: %s", msg)
+	}
+	again, err := r.MarshalSnapshot()
+	if err != nil || !bytes.Equal(again, b) {
+		t.Fatalf("the restored aggregate snapshots to other bytes (%v)", err)
+	}
+	if _, err := doctor.RestoreSnapshot("another", b); !errors.Is(err, doctor.ErrSnapshotShape) {
+		t.Fatalf("another doctor's snapshot: %v", err)
+	}
+	if _, err := doctor.RestoreSnapshot(docID, b[:len(b)-1]); !errors.Is(err, doctor.ErrSnapshotShape) {
+		t.Fatalf("a truncated snapshot: %v", err)
+	}
+	m.stats["restore"]++
+	m.d = r
+}
+
 // checkStoredRoundTrip folds the history as it would come back from the
 // store: encoded, decoded through the catalog registry.
 func (m *model) checkStoredRoundTrip(t *rapid.T) {
@@ -616,6 +647,7 @@ func modelProperty(done *int, stats map[string]int) func(*rapid.T) {
 			"time off":   m.addTimeOff,
 			"set policy": m.setPolicy,
 			"advance":    m.advance,
+			"restore":    m.restore,
 			"":           m.check,
 		})
 		m.checkStoredRoundTrip(t)

@@ -9,8 +9,19 @@ import (
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/audit"
 	"github.com/prescripto/prescripto/projections/rediscache"
 )
+
+// auditLog is the auditors' reader of the log, replaying from the
+// process's snapshots when it keeps any.
+func auditLog(sh *shared) (*audit.Log, error) {
+	var opts []audit.Option
+	if sh.snaps != nil {
+		opts = append(opts, audit.WithSnapshots(sh.snaps))
+	}
+	return audit.New(sh.store, sh.reg, opts...)
+}
 
 // newAPI builds the API part: the command handler and the HTTP server over
 // the read models (behind the Redis cache with REDIS_URL), waiting on and
@@ -62,7 +73,12 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 	if err != nil {
 		return nil, nil, err
 	}
+	auditLog, err := auditLog(sh)
+	if err != nil {
+		return nil, nil, err
+	}
 	srv, err := api.NewServer(api.Config{
+		Audit:    auditLog,
 		Commands: cmds, Directory: directory, Slots: slots,
 		Appointments: m.appointmentsView, Dashboards: m.appointmentsView, Payments: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,

@@ -410,6 +410,18 @@ func (a *App) PendingRebuild(ctx context.Context, name string) (bool, error) {
 	return a.control.PendingRebuild(ctx, name)
 }
 
+// ProjectionStatuses are the projections' statuses as the admin API
+// reports them (`prescripto projections list`).
+func (a *App) ProjectionStatuses(ctx context.Context) ([]projections.Status, error) {
+	return a.ops.Statuses(ctx)
+}
+
+// RebuildProjection starts rebuilding projection name, as POST
+// /admin/projections/{name}/rebuild does.
+func (a *App) RebuildProjection(ctx context.Context, name string) error {
+	return a.ops.StartRebuild(ctx, name)
+}
+
 type observer struct{ m *api.Metrics }
 
 func (o observer) Conflict(cmd string) { o.m.CommandConflict(cmd) }

@@ -325,9 +325,41 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 				return testenv.Req{Method: http.MethodPost, Path: "/webhooks/razorpay", Body: `{"event":"payment.captured"}`, Header: http.Header{"X-Razorpay-Signature": {"sig"}, "X-Razorpay-Event-Id": {"evt_1"}}}
 			}},
 		{name: "GET /admin/payments", allowed: []who{admin}, ok: ok(200), req: get("/admin/payments?status=paid")},
-		{name: "GET /audit/streams/{stream}/events", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/streams/doctor-" + x.ID + "/events")},
-		{name: "GET /audit/doctors/{id}/schedule", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/doctors/" + x.ID + "/schedule?asOf=2031-03-04T00:00:00Z")},
-		{name: "GET /audit/appointments/{id}/history", allowed: []who{auditor, admin}, ok: notImpl, req: get("/audit/appointments/" + shared.ID + "/history")},
+		{name: "GET /audit/streams/{stream}/events", allowed: []who{auditor, admin}, ok: ok(200), req: get("/audit/streams/doctor-" + x.ID + "/events?limit=2"),
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				var l struct {
+					Events []struct {
+						Type     string `json:"type"`
+						Revision uint64 `json:"revision"`
+					} `json:"events"`
+				}
+				r.Decode(t, &l)
+				if len(l.Events) != 2 || l.Events[0].Type != "doctor.DoctorRegistered.v1" || l.Events[1].Revision != 1 {
+					t.Errorf("stream events: %+v", l.Events)
+				}
+			}},
+		{name: "GET /audit/doctors/{id}/schedule", allowed: []who{auditor, admin}, ok: ok(200), req: get("/audit/doctors/" + x.ID + "/schedule?asOf=2199-01-01T00:00:00Z&days=1"),
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				var s struct {
+					Appointments []testenv.Appointment `json:"appointments"`
+				}
+				r.Decode(t, &s)
+				if !slices.ContainsFunc(s.Appointments, func(a testenv.Appointment) bool { return a.ID == shared.ID }) {
+					t.Errorf("the schedule as of now lacks appointment %s: %+v", shared.ID, s.Appointments)
+				}
+			}},
+		{name: "GET /audit/appointments/{id}/history", allowed: []who{auditor, admin}, ok: ok(200), req: get("/audit/appointments/" + shared.ID + "/history"),
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				var h struct {
+					Events []struct {
+						Type string `json:"type"`
+					} `json:"events"`
+				}
+				r.Decode(t, &h)
+				if len(h.Events) == 0 || h.Events[0].Type != "doctor.SlotReserved.v1" {
+					t.Errorf("history: %+v", h.Events)
+				}
+			}},
 		{name: "GET /analytics/bookings", allowed: []who{analyst, admin}, ok: notImpl, req: get("/analytics/bookings?groupBy=doctor")},
 		{name: "GET /analytics/utilisation", allowed: []who{analyst, admin}, ok: notImpl, req: get("/analytics/utilisation")},
 		{name: "GET /healthz", public: true, ok: ok(200), req: get("/healthz")},

@@ -17,6 +17,7 @@ import (
 	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/esdb"
+	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 	"github.com/prescripto/prescripto/internal/personal"
 	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
@@ -60,6 +61,9 @@ type shared struct {
 	emailKey []byte
 	// mail is the process's mailer, made once (see mailer).
 	mail notify.Mailer
+	// snaps keeps snapshots of doctor streams in DataDir/snapshots (nil
+	// without a data dir): disposable, so each process may keep its own.
+	snaps snapshot.Store
 	// closers release what was opened, in reverse order.
 	closers []func() error
 }
@@ -83,6 +87,9 @@ func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err
 		}
 	}
 	if err := sh.openStore(ctx); err != nil {
+		return nil, err
+	}
+	if sh.snaps, err = openSnapshots(o.DataDir); err != nil {
 		return nil, err
 	}
 	sh.prom = prometheus.NewRegistry()
@@ -134,7 +141,7 @@ func (sh *shared) commands() (*commands.Handler, error) {
 		Store: sh.store, Registry: sh.reg, Now: o.Now, Hasher: commands.BcryptHasher{Cost: o.BcryptCost},
 		Gateway: sh.gateway, OrderWait: o.Payments.OrderWait, Observer: observer{sh.metrics},
 		BookingRules:  ledger.Rules{MaxLive: max(o.MaxLiveBookings, 0)},
-		EmailIndexKey: sh.emailKey, Shredder: sh.vault,
+		EmailIndexKey: sh.emailKey, Shredder: sh.vault, Snapshots: sh.snaps,
 	})
 	if err != nil {
 		return nil, err
@@ -225,6 +232,18 @@ func (sh *shared) openStore(ctx context.Context) error {
 	}
 	sh.closers = append(sh.closers, sh.store.Close)
 	return nil
+}
+
+// openSnapshots opens the snapshot directory of dataDir (nil without one).
+func openSnapshots(dataDir string) (snapshot.Store, error) {
+	if dataDir == "" {
+		return nil, nil
+	}
+	st, err := snapshot.OpenDir(filepath.Join(dataDir, "snapshots"))
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	return st, nil
 }
 
 // Close releases what openShared opened. It may be called more than once.

@@ -52,6 +52,9 @@ type statusDoc struct {
 	Error    string `bson:"error"`
 	Owner    string `bson:"owner"`
 	At       int64  `bson:"at"` // Unix nanoseconds
+	// Rebuilt and RebuildRate: see projections.Status.
+	Rebuilt     int64   `bson:"rebuilt"`
+	RebuildRate float64 `bson:"rebuildRate"`
 }
 
 // Report records the statuses of the projections the calling process
@@ -66,6 +69,7 @@ func (c *Control) Report(ctx context.Context, owner string, at time.Time, st []p
 			SetUpdate(bson.D{{Key: "$set", Value: bson.D{
 				{Key: "position", Value: pos(s.Position)}, {Key: "state", Value: s.Status}, {Key: "error", Value: s.Error},
 				{Key: "owner", Value: owner}, {Key: "at", Value: at.UnixNano()},
+				{Key: "rebuilt", Value: pos(s.Rebuilt)}, {Key: "rebuildRate", Value: s.RebuildRate},
 			}}})
 	}
 	_, err := c.status.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
@@ -85,8 +89,9 @@ func (c *Control) Statuses(ctx context.Context) (map[string]ReportedStatus, erro
 	out := make(map[string]ReportedStatus, len(docs))
 	for _, d := range docs {
 		out[d.ID] = ReportedStatus{
-			Status: projections.Status{Name: d.ID, Position: uint64(max(d.Position, 0)), Status: d.State, Error: d.Error},
-			Owner:  d.Owner, At: time.Unix(0, d.At).UTC(),
+			Status: projections.Status{Name: d.ID, Position: uint64(max(d.Position, 0)), Status: d.State, Error: d.Error,
+				Rebuilt: uint64(max(d.Rebuilt, 0)), RebuildRate: d.RebuildRate},
+			Owner: d.Owner, At: time.Unix(0, d.At).UTC(),
 		}
 	}
 	return out, nil
