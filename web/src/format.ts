@@ -29,7 +29,7 @@ export function dateTimeInZone(instant: string | Date, zone: string): string {
 
 /** The zone's short name at instant ("IST", "GMT+5:30"). */
 export function zoneAbbreviation(zone: string, at: Date = new Date()): string {
-  const part = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'short' }).formatToParts(at).find((p) => p.type === 'timeZoneName')
+  const part = new Intl.DateTimeFormat('en-IN', { timeZone: zone, timeZoneName: 'short' }).formatToParts(at).find((p) => p.type === 'timeZoneName')
   return part?.value ?? zone
 }
 

@@ -90,7 +90,7 @@ function DoctorsAdmin() {
       </div>
       <ErrorBox error={error || docs.error} />
       {!docs.data && !docs.error && <Loading />}
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0} role="region" aria-label="Doctors table">
         <table>
           <thead>
             <tr>
@@ -283,7 +283,7 @@ function PaymentsAdmin() {
       {list.loading && !list.data && <Loading />}
       {list.data?.payments.length === 0 && <p>No payments.</p>}
       {!!list.data?.payments.length && (
-        <div className="table-wrap">
+        <div className="table-wrap" tabIndex={0} role="region" aria-label="Payments table">
           <table>
             <thead>
               <tr>
@@ -334,7 +334,7 @@ function SystemAdmin() {
       <h2>Read models</h2>
       <Notice>{notice}</Notice>
       <ErrorBox error={error || proj.error} />
-      <div className="table-wrap">
+      <div className="table-wrap" tabIndex={0} role="region" aria-label="Read models table">
         <table>
           <thead>
             <tr>

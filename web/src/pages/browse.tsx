@@ -249,6 +249,13 @@ function Booking({ doctor }: { doctor: Doctor }) {
   const [busy, setBusy] = useState(false)
   const [error, setError] = useState<unknown>()
   const [conflict, setConflict] = useState(false)
+  // Starts the server said are taken: never offered again on this page,
+  // even by a slot list read before the other booking reached it.
+  const [taken, setTaken] = useState<string[]>([])
+  const shown = useMemo(
+    () => slots.data && { ...slots.data, days: slots.data.days.map((d) => ({ ...d, slots: d.slots.filter((x) => !taken.includes(x.start)) })) },
+    [slots.data, taken],
+  )
 
   const choose = (start: string) => {
     setSelected(start)
@@ -267,6 +274,7 @@ function Booking({ doctor }: { doctor: Doctor }) {
     } catch (e) {
       if (e instanceof ApiError && e.status === 409 && e.code === 'slot_unavailable') {
         setConflict(true)
+        setTaken((t) => [...t, selected])
         setSelected(null)
         await slots.reload()
       } else {
@@ -286,7 +294,7 @@ function Booking({ doctor }: { doctor: Doctor }) {
         </p>
       )}
       <ErrorBox error={slots.error} />
-      {slots.data ? <SlotPicker slots={slots.data} zone={doctor.timezone} selected={selected} onSelect={choose} /> : !slots.error && <Loading what="Loading free times" />}
+      {shown ? <SlotPicker slots={shown} zone={doctor.timezone} selected={selected} onSelect={choose} /> : !slots.error && <Loading what="Loading free times" />}
       <ErrorBox error={error} />
       <div className="book-bar">
         {selected && <p>Selected: {dateTimeInZone(selected, doctor.timezone)} ({zoneAbbreviation(doctor.timezone, new Date(selected))})</p>}
