@@ -296,6 +296,11 @@ function Booking({ doctor }: { doctor: Doctor }) {
       <ErrorBox error={slots.error} />
       {shown ? <SlotPicker slots={shown} zone={doctor.timezone} selected={selected} onSelect={choose} /> : !slots.error && <Loading what="Loading free times" />}
       <ErrorBox error={error} />
+      {error instanceof ApiError && error.code === 'email_unverified' && (
+        <p>
+          <Link to="/verify-email">Verify your email address</Link>, then book.
+        </p>
+      )}
       <div className="book-bar">
         {selected && <p>Selected: {dateTimeInZone(selected, doctor.timezone)} ({zoneAbbreviation(doctor.timezone, new Date(selected))})</p>}
         {user?.role === 'patient' ? (
