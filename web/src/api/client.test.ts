@@ -69,6 +69,12 @@ describe('request', () => {
     expect(describeError(e)).toBe('The slot was just taken.')
   })
 
+  it('shows a detail as a sentence', async () => {
+    next.push(answer(400, { title: 'Bad Request', status: 400, detail: 'the token is invalid or has expired', code: 'invalid_token' }))
+    const e = await request('/auth/verify-email', { method: 'POST', body: { token: 'x' } }).catch((x: unknown) => x)
+    expect(describeError(e)).toBe('The token is invalid or has expired.')
+  })
+
   it('says to retry on a 503', async () => {
     next.push(answer(503, { title: 'Service Unavailable', status: 503, detail: 'The read model is catching up.', code: 'not_caught_up' }))
     const e = await request('/doctors').catch((x: ApiError) => x)

@@ -10,13 +10,20 @@ export type Problem = Schemas['Problem']
 
 export const BASE = '/api/v1'
 
+/** A problem's detail as a sentence: capital first letter, closing stop. */
+export function sentence(s: string): string {
+  const t = s.trim()
+  if (!t) return t
+  return t[0].toUpperCase() + t.slice(1) + (/[.!?)]$/.test(t) ? '' : '.')
+}
+
 /** An answer that is not 2xx, with the problem details the API sent. */
 export class ApiError extends Error {
   readonly status: number
   readonly code: string
   readonly problem?: Problem
   constructor(status: number, problem?: Problem, fallback?: string) {
-    super(problem?.detail || problem?.title || fallback || `Request failed (${status})`)
+    super(sentence(problem?.detail || problem?.title || fallback || `Request failed (${status})`))
     this.status = status
     this.code = problem?.code ?? ''
     this.problem = problem
