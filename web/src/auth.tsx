@@ -26,8 +26,12 @@ function stored(): { token: string; user: User } | null {
 }
 
 export function AuthProvider({ children }: { children: ReactNode }) {
-  const initial = stored()
-  if (initial) setToken(initial.token)
+  // Read once: the token goes to the fetch wrapper before the first request.
+  const [initial] = useState(() => {
+    const s = stored()
+    if (s) setToken(s.token)
+    return s
+  })
   const [token, setTok] = useState<string | null>(initial?.token ?? null)
   const [user, setUser] = useState<User | null>(initial?.user ?? null)
   const [loading, setLoading] = useState(!!initial)
