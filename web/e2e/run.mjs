@@ -271,8 +271,9 @@ try {
     await snap(page, 'reschedule')
     await page.getByRole('button', { name: /^Move to/ }).click()
     await page.getByRole('status').filter({ hasText: 'moved' }).waitFor()
-    const after = await upcoming.locator('time').textContent()
-    if (after === before) throw new Error('reschedule did not move the appointment: ' + after)
+    await page.waitForFunction((b) => document.querySelector('[data-testid=upcoming] time')?.textContent !== b, before, { timeout: 10_000 }).catch(async () => {
+      throw new Error('reschedule did not move the appointment: ' + (await upcoming.locator('time').textContent()))
+    })
 
     // Cancel with a reason.
     await page.getByRole('button', { name: 'Cancel', exact: true }).click()

@@ -49,10 +49,12 @@ export function MyAppointmentsPage() {
   const all = list.data?.appointments ?? []
   const upcoming = all.filter((a) => Date.parse(a.start) >= now && live(a)).sort((a, b) => a.start.localeCompare(b.start))
   const past = all.filter((a) => !(Date.parse(a.start) >= now && live(a)))
-  const changed = (msg: string) => {
-    setNotice(msg)
+  // The notice comes with the list that shows the change (read at the
+  // command's position), never before it.
+  const changed = async (msg: string) => {
     setError(undefined)
-    return list.reload()
+    await list.reload()
+    setNotice(msg)
   }
   return (
     <section className="page">
