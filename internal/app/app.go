@@ -23,6 +23,7 @@ import (
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/internal/personal"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/web"
 	"github.com/prescripto/prescripto/workers/notify"
 	"github.com/prescripto/prescripto/workers/payments"
 )
@@ -249,8 +250,19 @@ func (a *App) build(ctx context.Context, p parts) error {
 	if err != nil {
 		return err
 	}
-	a.Commands, a.Handler = cmds, a.withSandbox(handler)
-	a.self.set(a.Handler)
+	a.Commands = cmds
+	// The sandbox's own calls (its webhooks) go to the API, not through
+	// the web client in front of it.
+	served := a.withSandbox(handler)
+	a.self.set(served)
+	// The browser client in front of it all: it answers only GET and HEAD
+	// of its files and client routes, never /api/, the ops endpoints or
+	// the sandbox.
+	site, err := web.New(served)
+	if err != nil {
+		return fmt.Errorf("web client: %w", err)
+	}
+	a.Handler = site
 	return nil
 }
 
