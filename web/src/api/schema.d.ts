@@ -250,6 +250,55 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Everything the system holds about the caller (patient), as JSON.
+         * @description The profile, every appointment (with its payment, refunds and cancel reason), the payments,
+         *     and every fact of the caller's account stream (secrets, the password and token hashes,
+         *     read `"[secret]"`). Served as an attachment (`prescripto-export.json`), never cached.
+         *     Mails sent are listed once the notifications outbox keeps them.
+         */
+        get: operations["exportMe"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/patients/{id}/erase": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Erase a patient's personal data by shredding their key (admin).
+         * @description The patient's data key is deleted (a tombstone takes its place) and `PersonalDataErased`
+         *     is appended: every personal field sealed with that key (name, email, phone, address,
+         *     gender, date of birth, cancel reasons), in the log, in its backups and in read models
+         *     rebuilt from it, reads `"[erased]"`; ids, times, amounts and the log's order stay. The
+         *     account is deactivated for good (activating it is 409 `account_erased`). Erasing again
+         *     changes nothing and answers the same. 404 `account_not_found` for an id that is not a
+         *     patient's. 422 `erasure_unavailable` on a server without a key store.
+         */
+        post: operations["erasePatient"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/doctors": {
         parameters: {
             query?: never;
@@ -828,7 +877,12 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics (text exposition format). */
+        /**
+         * Prometheus metrics (text exposition format).
+         * @description With `PRESCRIPTO_OPS_ADDR` set, served only on that private listener: the API port answers
+         *     404 `not_found`. Otherwise, with `METRICS_TOKEN` set, it needs `Authorization: Bearer
+         *     <METRICS_TOKEN>` (401 `unauthorized` without it or with another). Open in `serve --demo`.
+         */
         get: operations["metrics"];
         put?: never;
         post?: never;
@@ -963,9 +1017,11 @@ export interface components {
         User: {
             id: components["schemas"]["Id"];
             name: string;
-            /** Format: email */
+            /** @description The address (an email), or "[erased]" once the personal data was erased. */
             email: string;
             role: components["schemas"]["Role"];
+            /** @description Present (true) once the personal data was erased (POST /admin/patients/{id}/erase). */
+            erased?: boolean;
             /** @description The owner proved the address (POST /auth/verify-email). */
             emailVerified: boolean;
             /** @description False once an admin deactivated the account. */
@@ -977,6 +1033,28 @@ export interface components {
             gender?: string;
             /** @description YYYY-MM-DD or empty. */
             dob?: string;
+        };
+        Export: {
+            /** Format: date-time */
+            exportedAt: string;
+            profile: components["schemas"]["MeWithPosition"];
+            appointments: components["schemas"]["Appointment"][];
+            payments: (components["schemas"]["Payment"] & {
+                appointmentId: components["schemas"]["Id"];
+                currency: string;
+            })[];
+            accountHistory: {
+                /** @description The stored event type, e.g. account.Registered.v1. */
+                type: string;
+                /** Format: int64 */
+                position: number;
+                /** Format: date-time */
+                recordedAt: string;
+                /** @description The event as stored, personal fields opened, secrets "[secret]". */
+                data: {
+                    [key: string]: unknown;
+                };
+            }[];
         };
         Me: components["schemas"]["User"] & Record<string, never>;
         MeWithPosition: components["schemas"]["Me"] & components["schemas"]["WithPosition"];
@@ -1298,15 +1376,27 @@ export interface components {
             id: string;
             /** @example doctor.SlotReserved.v1 */
             type: string;
-            stream?: string;
+            stream: string;
             revision: number;
             position: components["schemas"]["Position"];
+            /** @description When the event store recorded the event. */
             recordedAt: components["schemas"]["Instant"];
             actor: components["schemas"]["Actor"];
+            /** @description From the metadata; empty when none was recorded. */
+            correlationId: string;
+            /** @description From the metadata; empty when none was recorded. */
+            causationId: string;
+            /** @description The server-made id of the request that caused the event; empty when none. */
+            requestId?: string;
+            /** @description The event data as stored; the values of secret fields (passwordHash, tokenHash) read "[redacted]". */
             data: Record<string, never>;
+            /** @description The event metadata exactly as stored. */
             metadata: Record<string, never>;
+            /** @description The event's link in its stream's hash chain; null for an event stored without one (every event stored by this release). */
+            hash: string | null;
         };
         EventList: {
+            stream: string;
             events: components["schemas"]["StoredEvent"][];
         };
         AppointmentHistory: {
@@ -1317,18 +1407,26 @@ export interface components {
             doctorId: components["schemas"]["Id"];
             asOf: components["schemas"]["Instant"];
             /** @description Position of the last event replayed. */
-            position?: components["schemas"]["Position"];
+            position: components["schemas"]["Position"];
             /** @description Revision of the last event replayed. */
-            revision?: number;
+            revision: number;
             timezone: string;
-            /** @description Appointments that held a slot at asOf. */
-            bookings: {
+            /** @description The appointments that held a slot at asOf (held and not yet lapsed, or confirmed). */
+            appointments: {
                 id: components["schemas"]["Id"];
+                doctorId: components["schemas"]["Id"];
+                doctorName?: string;
                 patientId: components["schemas"]["Id"];
-                patientName?: string;
+                patientName: string;
                 start: components["schemas"]["Instant"];
                 end: components["schemas"]["Instant"];
+                timezone: string;
                 status: components["schemas"]["AppointmentStatus"];
+                fees: components["schemas"]["Money"];
+                currency: string;
+                payment: Record<string, never>;
+                holdExpiresAt?: components["schemas"]["Instant"];
+                createdAt: components["schemas"]["Instant"];
             }[];
             /** @description Free slots at asOf, by day. */
             days: components["schemas"]["SlotDay"][];
@@ -1390,6 +1488,10 @@ export interface components {
             status: string;
             /** @description Last error of a failed projection. */
             error?: string;
+            /** @description How far the running rebuild's shadow copy has got (absent when none runs). */
+            rebuilt?: components["schemas"]["Position"];
+            /** @description Events per second of the running rebuild, or of the last one finished (absent before any). */
+            rebuildRate?: number;
         };
         RebuildAccepted: {
             name: string;
@@ -1943,6 +2045,71 @@ export interface operations {
             409: components["responses"]["Conflict"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    exportMe: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Wait (bounded, default 2 s) until the read model has projected this event-store
+                 *     position, so a client reads its own writes; 503 `not_caught_up` if it does not get there,
+                 *     400 `invalid_position` at once for a position beyond the log's head.
+                 */
+                "X-Min-Position"?: components["parameters"]["MinPosition"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The export. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Export"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    erasePatient: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: components["schemas"]["Id"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The account as it now reads (`erased` true, `active` false). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MeWithPosition"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["Unprocessable"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
@@ -3004,6 +3171,8 @@ export interface operations {
                     "text/plain": string;
                 };
             };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["NotFound"];
             default: components["responses"]["Error"];
         };
     };
