@@ -602,6 +602,14 @@ func (s *Server) Append(stream api.Streams_AppendServer) error {
 	}
 	ctx := stream.Context()
 	if err := s.authorize(ctx, name, true); err != nil {
+		// The rest of the request is read first: answered before the
+		// client has sent it all, the client's send fails with a bare EOF
+		// instead of this status (a race EventStore-Client-Go loses).
+		for {
+			if _, rerr := stream.Recv(); rerr != nil {
+				break
+			}
+		}
 		return err
 	}
 	var msgs []*api.AppendReq_ProposedMessage
