@@ -5,6 +5,9 @@ package commands_test
 import (
 	"bytes"
 	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/uuid"
@@ -106,5 +109,61 @@ func TestSnapshotOfAnotherLogIsIgnored(t *testing.T) {
 	var name string
 	if err := hb.Doctor(ctx, d.ID, func(d *doctor.Doctor) { name = d.Profile().Name }); err != nil || name != "Other" {
 		t.Fatalf("the other log's doctor: %q %v", name, err)
+	}
+}
+
+// Two processes sharing a snapshot directory race for the same slots of a
+// doctor whose cold loads start from a snapshot (and whose version
+// conflicts reload from it): each slot is booked exactly once, and the
+// state both reach is the fold of the stream.
+func TestTwoProcessesRaceFromSnapshots(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx := context.Background()
+	d := e.benchDoctor(t, "race")
+	free := buildHistory(t, e, d.ID, benchSlots(t), commands.SnapshotEvery+10)
+	dir, err := snapshot.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := make([]*commands.Handler, 2)
+	for i := range hs {
+		if hs[i], err = commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Snapshots: dir}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const slots, tries = 10, 4 // each slot tried by 4 goroutines, 2 in each process
+	wins := make([]atomic.Int32, slots)
+	var wg sync.WaitGroup
+	for s := range slots {
+		for k := range tries {
+			wg.Go(func() {
+				h := hs[k%2]
+				_, err := h.ReserveSlot(ctx, patient(100+s*tries+k), commands.ReserveSlot{PatientName: "P", DoctorID: d.ID, Start: free[s]})
+				switch {
+				case err == nil:
+					wins[s].Add(1)
+				case errors.Is(err, doctor.ErrSlotUnavailable), errors.Is(err, commands.ErrConcurrency):
+				default:
+					t.Errorf("slot %d: %v", s, err)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for s := range wins {
+		if n := wins[s].Load(); n != 1 {
+			t.Errorf("slot %d booked %d times", s, n)
+		}
+	}
+	want, _ := e.fold(t, d.ID).MarshalSnapshot()
+	for i, h := range hs {
+		var got []byte
+		if err := h.Doctor(ctx, d.ID, func(d *doctor.Doctor) { got, _ = d.MarshalSnapshot() }); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("process %d's state differs from the fold of the stream", i)
+		}
 	}
 }

@@ -312,9 +312,9 @@ func TestScheduleAsOfFromSnapshotsEqualsTheFullReplay(t *testing.T) {
 	f.append(t0, doctor.StreamID(doc),
 		doctor.DoctorRegistered{DoctorID: doc, Profile: doctor.Profile{Name: "Dr One", Currency: "INR", Available: true}, RegisteredAt: t0},
 		doctor.ScheduleSet{DoctorID: doc, Schedule: schedule()})
-	// 5,000 more events, 50 an append, each append a minute after the
+	// 4,200 more events, 50 an append, each append a minute after the
 	// last: reservations of hourly slots, every third cancelled.
-	const n = 5000
+	const n = 4200
 	at := t0
 	var batch []domain.Event
 	for i := 0; len(batch) < n; i++ {
@@ -350,8 +350,8 @@ func TestScheduleAsOfFromSnapshotsEqualsTheFullReplay(t *testing.T) {
 	if snaps.Len() != (n+2)/audit.AsOfSnapshotEvery {
 		t.Fatalf("%d snapshots after replaying %d events, want %d", snaps.Len(), n+2, (n+2)/audit.AsOfSnapshotEvery)
 	}
-	for i := range 12 {
-		asOf := t0.Add(time.Duration(i*37%103) * time.Minute).Add(time.Duration(i%2) * 30 * time.Second)
+	for i := range 6 {
+		asOf := t0.Add(time.Duration(i*37%85) * time.Minute).Add(time.Duration(i%2) * 30 * time.Second)
 		counted.n.Store(0)
 		if got, want := ask(withSnaps, asOf), ask(f.log, asOf); got != want {
 			t.Fatalf("as of %s: the replay from a snapshot differs from the full replay", asOf)
@@ -359,6 +359,37 @@ func TestScheduleAsOfFromSnapshotsEqualsTheFullReplay(t *testing.T) {
 		if read := counted.n.Load(); read > audit.AsOfSnapshotEvery+500+1 {
 			t.Errorf("as of %s: read %d events", asOf, read)
 		}
+	}
+	// Auditors asking at once, with no snapshot yet, save the same
+	// snapshots concurrently into one directory: every answer is the full
+	// replay's, and so is the one read from the snapshots they left.
+	dir, err := snapshot.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	shared, _ := audit.New(f.store, reg, audit.WithSnapshots(dir))
+	want := ask(f.log, last)
+	var wg sync.WaitGroup
+	got := make([]string, 4)
+	for i := range got {
+		wg.Go(func() {
+			s, err := shared.ScheduleAsOf(ctx, audit.ScheduleQuery{DoctorID: doc, AsOf: last, From: doctor.DateOf(slot9), Days: 31})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			b, _ := json.Marshal(s)
+			got[i] = string(b)
+		})
+	}
+	wg.Wait()
+	for i, g := range got {
+		if g != want {
+			t.Fatalf("concurrent auditor %d: answer differs from the full replay", i)
+		}
+	}
+	if ask(shared, last) != want {
+		t.Fatal("the replay from the concurrently saved snapshots differs")
 	}
 }
 
