@@ -79,6 +79,9 @@ type Config struct {
 	SessionTTL time.Duration
 	// AccountMail sends verification and password-reset mails (nil: none).
 	AccountMail AccountMailer
+	// Notifications answers the admin notification routes (nil: the
+	// outbox is in another process; they answer 503).
+	Notifications NotificationAdmin
 	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): registration mails a
 	// verification token, and a patient whose email is not verified cannot
 	// book (403 email_unverified).
@@ -220,6 +223,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", handle(s.verifyPayment))
 		r.Post("/webhooks/razorpay", handle(s.razorpayWebhook))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/payments", handle(s.listPayments))
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/notifications", handle(s.listNotifications))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/notifications/{id}/retry", handle(s.retryNotification))
 
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", notImplemented("audit"))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", notImplemented("audit"))

@@ -69,7 +69,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		RateLimitOptions: rateLimit, LoginFailures: logins, BookingRateLimit: o.BookingRateLimit, BookingRateLimitOptions: bookLimit, Ready: sh.checks, MaxWait: o.MaxWait,
 		SessionTTL: o.SessionTTL, AccountMail: accountMailer{mailer}, VerifyEmail: o.VerifyEmail,
-		MetricsAccess: o.apiPortMetrics(),
+		MetricsAccess: o.apiPortMetrics(), Notifications: sh.notifyAdmin,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -54,6 +54,11 @@ type shared struct {
 	cmds *commands.Handler
 	// mail is the process's mailer, made once (see mailer).
 	mail notify.Mailer
+	// box is the notifications' outbox (see outbox); notifyAdmin answers
+	// the admin notification routes from it (nil in a process without the
+	// worker).
+	box         notify.Outbox
+	notifyAdmin api.NotificationAdmin
 	// closers release what was opened, in reverse order.
 	closers []func() error
 }
