@@ -68,6 +68,8 @@ var contractRoutes = []string{
 	"POST /payments/razorpay/verify",
 	"POST /webhooks/razorpay",
 	"GET /admin/payments",
+	"GET /admin/notifications",
+	"POST /admin/notifications/{id}/retry",
 	"GET /audit/streams/{stream}/events",
 	"GET /audit/doctors/{id}/schedule",
 	"GET /audit/appointments/{id}/history",

@@ -107,6 +107,9 @@ type Options struct {
 	// METRICS_TOKEN.
 	OpsListener  bool
 	MetricsToken string
+	// Mail configures mail (SMTP_URL, reminders, daily cap); default the
+	// mbox in the data dir.
+	Mail app.MailOptions
 
 	// Production runs the engine on the production wiring: the event store
 	// on EventStoreDB (the in-process esdbtest emulator), the read models
@@ -326,6 +329,7 @@ func Start(t testing.TB, o Options) *Env {
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
+		Mail: o.Mail,
 	})
 	if err != nil {
 		stopAll()
@@ -385,6 +389,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
+		Mail: o.Mail,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)

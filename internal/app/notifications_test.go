@@ -1,0 +1,78 @@
+package app_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prescripto/prescripto/internal/app"
+	"github.com/prescripto/prescripto/internal/smtptest"
+	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/workers/notify"
+)
+
+type notificationList struct {
+	Notifications []struct {
+		ID, Kind, To, Subject, Status, LastError string
+		Attempts                                 int
+	} `json:"notifications"`
+}
+
+// With SMTP_URL, a booking's mails reach the SMTP server over a real
+// connection (the patient's and the doctor's); a mail the server keeps
+// refusing is parked as failed, listed by GET /admin/notifications?status=failed
+// and sent by POST /admin/notifications/{id}/retry once the server takes it.
+func TestNotificationsOverSMTPAndAdminRetry(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	e := testenv.Start(t, testenv.Options{Mail: app.MailOptions{
+		SMTPURL: srv.URL(), From: "Clinic <clinic@prescripto.example>",
+		Delivery: notify.DeliveryConfig{MaxAttempts: 2, Backoff: time.Millisecond, Poll: 20 * time.Millisecond},
+	}})
+	doc := e.NewDoctor(t, "Dr. Smtp", "Dermatologist")
+	p := e.Register(t, "Sam Smtp")
+	slots := e.FreeSlots(t, doc.ID, testenv.Date(1), 1, 0).All()
+	e.MustBook(t, p.Token, doc.ID, slots[0])
+	msgs := srv.WaitFor(t, 2, 10*time.Second)
+	to := map[string]bool{}
+	for _, m := range msgs {
+		to[m.To[0]] = true
+		if m.From != "clinic@prescripto.example" {
+			t.Fatalf("MAIL FROM %q", m.From)
+		}
+	}
+	if !to[p.User.Email] || len(to) != 2 {
+		t.Fatalf("mails to %v; want the patient %s and the doctor", to, p.User.Email)
+	}
+
+	srv.TempFail(1000)
+	e.MustBook(t, p.Token, doc.ID, slots[1])
+	var failed notificationList
+	deadline := time.Now().Add(10 * time.Second)
+	for len(failed.Notifications) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no failed mails: %+v", failed)
+		}
+		e.Clock.Advance(time.Second) // past the backoff
+		time.Sleep(20 * time.Millisecond)
+		e.Get(t, "/admin/notifications?status=failed", e.AdminToken).Must(t, http.StatusOK).Decode(t, &failed)
+	}
+	f := failed.Notifications[0]
+	if f.Attempts != 2 || !strings.Contains(f.LastError, "451") {
+		t.Fatalf("failed mail %+v; want 2 attempts and the 451", f)
+	}
+	srv.TempFail(0)
+	before := len(srv.Messages())
+	e.Post(t, "/admin/notifications/"+f.ID+"/retry", e.AdminToken, nil).Must(t, http.StatusAccepted)
+	srv.WaitFor(t, before+1, 10*time.Second)
+	e.Post(t, "/admin/notifications/"+f.ID+"/retry", e.AdminToken, nil).CheckProblem(t, http.StatusConflict, "notification_not_failed")
+	e.Post(t, "/admin/notifications/nope/retry", e.AdminToken, nil).CheckProblem(t, http.StatusNotFound, "notification_not_found")
+	e.Get(t, "/admin/notifications?status=lost", e.AdminToken).CheckProblem(t, http.StatusBadRequest, "invalid_query")
+	e.Get(t, "/admin/notifications", p.Token).CheckProblem(t, http.StatusForbidden, "forbidden")
+	var sent notificationList
+	e.Get(t, "/admin/notifications?status=sent", e.AdminToken).Must(t, http.StatusOK).Decode(t, &sent)
+	if len(sent.Notifications) != 3 {
+		t.Fatalf("%d sent; want 3", len(sent.Notifications))
+	}
+}
