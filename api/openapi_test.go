@@ -69,6 +69,7 @@ var contractRoutes = []string{
 	"POST /webhooks/razorpay",
 	"GET /admin/payments",
 	"GET /admin/notifications",
+	"GET /appointments/{id}/calendar.ics",
 	"POST /admin/notifications/{id}/retry",
 	"GET /audit/streams/{stream}/events",
 	"GET /audit/doctors/{id}/schedule",

@@ -215,6 +215,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient), s.requireVerifiedEmail, bookingLimit).Post("/appointments", handle(s.book))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", handle(s.listAppointments))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", handle(s.getAppointment))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Get("/appointments/{id}/calendar.ics", handle(s.appointmentCalendar))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/cancel", handle(s.cancel))
 		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/reschedule", handle(s.reschedule))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", handle(s.complete))

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	ics "github.com/arran4/golang-ical"
+
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/smtptest"
 	"github.com/prescripto/prescripto/internal/testenv"
@@ -74,5 +76,63 @@ func TestNotificationsOverSMTPAndAdminRetry(t *testing.T) {
 	e.Get(t, "/admin/notifications?status=sent", e.AdminToken).Must(t, http.StatusOK).Decode(t, &sent)
 	if len(sent.Notifications) != 3 {
 		t.Fatalf("%d sent; want 3", len(sent.Notifications))
+	}
+}
+
+// calendarOf fetches GET /appointments/{id}/calendar.ics with token and
+// parses it with an iCalendar parser.
+func calendarOf(t *testing.T, e *testenv.Env, id, token string) *ics.VEvent {
+	t.Helper()
+	r := e.Get(t, "/appointments/"+id+"/calendar.ics", token).Must(t, http.StatusOK)
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/calendar") {
+		t.Fatalf("Content-Type %q", ct)
+	}
+	cal, err := ics.ParseCalendar(strings.NewReader(string(r.Body)))
+	if err != nil {
+		t.Fatalf("ics: %v\n%s", err, r.Body)
+	}
+	ev := cal.Events()
+	if len(ev) != 1 {
+		t.Fatalf("%d events", len(ev))
+	}
+	return ev[0]
+}
+
+// GET /appointments/{id}/calendar.ics: its patient's and its doctor's, the
+// same UID throughout, a greater SEQUENCE after a reschedule, cancelled
+// after the cancel; 404 for another patient.
+func TestAppointmentCalendar(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	doc := e.NewDoctor(t, "Dr. Cal, Endar; MD", "Dermatologist")
+	p := e.Register(t, "Cal Patient")
+	other := e.Register(t, "Other Patient")
+	slots := e.FreeSlots(t, doc.ID, testenv.Date(1), 1, 0).All()
+	a := e.MustBook(t, p.Token, doc.ID, slots[0])
+	ev := calendarOf(t, e, a.ID, p.Token)
+	uid := ev.GetProperty(ics.ComponentPropertyUniqueId).Value
+	seq := ev.GetProperty(ics.ComponentPropertySequence).Value
+	start, err := ev.GetStartAt()
+	if err != nil || !start.Equal(a.Start) || uid != a.ID+"@prescripto" {
+		t.Fatalf("UID %s, DTSTART %v (%v); want %s, %v", uid, start, err, a.ID, a.Start)
+	}
+	if s := ev.GetProperty(ics.ComponentPropertySummary).Value; s != "Appointment with Dr. Cal, Endar; MD" {
+		t.Fatalf("SUMMARY %q", s)
+	}
+	calendarOf(t, e, a.ID, doc.Token)
+	e.Get(t, "/appointments/"+a.ID+"/calendar.ics", other.Token).CheckProblem(t, http.StatusNotFound, "appointment_not_found")
+	e.Post(t, "/appointments/"+a.ID+"/reschedule", p.Token, map[string]string{"start": testenv.RFC3339(slots[1])}).Must(t, http.StatusOK)
+	e.CaughtUp(t)
+	ev = calendarOf(t, e, a.ID, p.Token)
+	if moved := ev.GetProperty(ics.ComponentPropertySequence).Value; len(moved) < len(seq) || (len(moved) == len(seq) && moved <= seq) {
+		t.Fatalf("SEQUENCE %s after a reschedule; was %s", moved, seq)
+	}
+	if s, _ := ev.GetStartAt(); !s.Equal(slots[1]) {
+		t.Fatalf("DTSTART %v after a reschedule", s)
+	}
+	e.Post(t, "/appointments/"+a.ID+"/cancel", p.Token, nil).Must(t, http.StatusOK)
+	e.CaughtUp(t)
+	if st := calendarOf(t, e, a.ID, p.Token).GetProperty(ics.ComponentPropertyStatus).Value; st != "CANCELLED" {
+		t.Fatalf("STATUS %s after the cancel", st)
 	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/internal/ical"
 	"github.com/prescripto/prescripto/projections"
 )
 
@@ -114,7 +115,9 @@ type appt struct {
 	Start     time.Time     `json:"s"`
 	End       time.Time     `json:"e"`
 	Status    doctor.Status `json:"st"`
-	Sequence  int           `json:"q,omitempty"`
+	// Sequence is the log position of the last change of its time or
+	// status (the calendar entry's SEQUENCE).
+	Sequence uint64 `json:"q,omitempty"`
 	Currency  string        `json:"c,omitempty"`
 }
 
@@ -261,7 +264,7 @@ func (w *Worker) observe(e projections.Event) []Mail {
 		d.Zone, d.loc = ev.Schedule.Timezone, loadZone(ev.Schedule.Timezone)
 	case doctor.SlotReserved:
 		a := &appt{PatientID: w.strs.Share(ev.PatientID), DoctorID: w.strs.Share(ev.DoctorID), Start: ev.Start, End: ev.End,
-			Status: ev.Status, Currency: ev.Currency}
+			Status: ev.Status, Currency: ev.Currency, Sequence: e.Position}
 		w.st.Appts[ev.AppointmentID] = a
 		if ev.Status == doctor.StatusConfirmed {
 			w.schedule(ev.AppointmentID, a, w.cfg.Now())
@@ -282,7 +285,7 @@ func (w *Worker) observe(e projections.Event) []Mail {
 		if !ok {
 			return nil
 		}
-		a.Status = doctor.StatusConfirmed
+		a.Status, a.Sequence = doctor.StatusConfirmed, e.Position
 		w.schedule(ev.AppointmentID, a, w.cfg.Now())
 		return w.confirmed(e, ev.AppointmentID, a)
 	case doctor.PaymentCaptured:
@@ -306,8 +309,7 @@ func (w *Worker) observe(e projections.Event) []Mail {
 			return nil
 		}
 		prev := w.when(a, ev.PreviousStart)
-		a.Start, a.End = ev.Start, ev.End
-		a.Sequence++
+		a.Start, a.End, a.Sequence = ev.Start, ev.End, e.Position
 		w.schedule(ev.AppointmentID, a, w.cfg.Now())
 		d := w.data(ev.AppointmentID, a)
 		d.PreviousWhen = prev
@@ -318,7 +320,7 @@ func (w *Worker) observe(e projections.Event) []Mail {
 			return nil
 		}
 		wasHeld := a.Status == doctor.StatusHeld
-		a.Status = doctor.StatusCancelled
+		a.Status, a.Sequence = doctor.StatusCancelled, e.Position
 		d := w.data(ev.AppointmentID, a)
 		d.CancelledBy, d.Reason = cancelledBy(ev.CancelledBy), Clean(ev.Reason)
 		if ev.RefundDue && ev.RefundAmount > 0 {
@@ -406,16 +408,16 @@ func (w *Worker) invite(id string, a *appt, cancel bool) *invite {
 	if cancel {
 		method = "CANCEL"
 	}
-	return &invite{method: method, ics: ICS(method, w.calendarEvent(id, a, cancel))}
+	return &invite{method: method, ics: ical.Write(method, w.calendarEvent(id, a, cancel))}
 }
 
-func (w *Worker) calendarEvent(id string, a *appt, cancel bool) Event {
+func (w *Worker) calendarEvent(id string, a *appt, cancel bool) ical.Event {
 	d := w.st.Doctors[a.DoctorID]
 	name := ""
 	if d != nil {
 		name = Clean(d.Name)
 	}
-	return Event{UID: id, Sequence: a.Sequence, Start: a.Start, End: a.End, Summary: "Appointment with " + name,
+	return ical.Event{UID: id, Sequence: ical.Sequence(a.Sequence), Start: a.Start, End: a.End, Summary: "Appointment with " + name,
 		Description: "Prescripto appointment " + id, Cancelled: cancel, Stamp: w.cfg.Now()}
 }
 

@@ -335,8 +335,9 @@ func checkKind(t *testing.T, kind string, p parsed) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// SEQUENCE is the position of the change (a1: 5, 6, 7 in fullSet).
 		want := map[string][2]string{
-			notify.KindBookingConfirmed: {"REQUEST", ""}, notify.KindRescheduled: {"REQUEST", "1"}, notify.KindCancelled: {"CANCEL", "1"},
+			notify.KindBookingConfirmed: {"REQUEST", ""}, notify.KindRescheduled: {"REQUEST", "6"}, notify.KindCancelled: {"CANCEL", "7"},
 		}[kind]
 		if method != want[0] || p.method != want[0] || (want[1] != "" && seq != want[1]) || !strings.HasSuffix(uid, "@prescripto") {
 			t.Fatalf("%s: METHOD %s (part %s), SEQUENCE %s, UID %s", kind, method, p.method, seq, uid)

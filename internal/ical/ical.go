@@ -1,4 +1,6 @@
-package notify
+// Package ical writes RFC 5545 calendars of appointments: the invitations
+// attached to mails and the calendars the API serves.
+package ical
 
 import (
 	"strconv"
@@ -21,10 +23,10 @@ type Event struct {
 	Stamp       time.Time
 }
 
-// ICS writes events as an RFC 5545 calendar with method (REQUEST, CANCEL,
+// Write writes events as an RFC 5545 calendar with method (REQUEST, CANCEL,
 // or "" for a published feed), CRLF line ends, text escaped and lines
 // folded at 75 octets.
-func ICS(method string, events ...Event) []byte {
+func Write(method string, events ...Event) []byte {
 	var b strings.Builder
 	line := func(s string) { foldLine(&b, s) }
 	line("BEGIN:VCALENDAR")
@@ -74,7 +76,9 @@ func escapeText(s string) string {
 		case '\n':
 			b.WriteString(`\n`)
 		default:
-			b.WriteString(Clean(string(r)))
+			if !unsafe(r) {
+				b.WriteRune(r)
+			}
 		}
 	}
 	return b.String()
@@ -97,4 +101,19 @@ func foldLine(b *strings.Builder, s string) {
 	}
 	b.WriteString(s)
 	b.WriteString("\r\n")
+}
+
+// unsafe: control characters and bidirectional overrides, left out.
+func unsafe(r rune) bool {
+	return r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) || (r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) || r == 0x200E || r == 0x200F || r == 0x061C
+}
+
+// Sequence is the SEQUENCE of an appointment's entry: the log position of
+// its last change, which grows with each reschedule and is the same in a
+// mail and in a calendar served later (clamped to RFC 5545's INTEGER).
+func Sequence(position uint64) int {
+	if position > 1<<31-1 {
+		return 1<<31 - 1
+	}
+	return int(position)
 }
