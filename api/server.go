@@ -82,6 +82,10 @@ type Config struct {
 	// Notifications answers the admin notification routes (nil: the
 	// outbox is in another process; they answer 503).
 	Notifications NotificationAdmin
+	// CalendarFeedKey signs the private calendar-feed URLs (empty: no
+	// feeds); PublicURL, when set, is where the URLs point.
+	CalendarFeedKey []byte
+	PublicURL       string
 	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): registration mails a
 	// verification token, and a patient whose email is not verified cannot
 	// book (403 email_unverified).
@@ -224,6 +228,9 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", handle(s.verifyPayment))
 		r.Post("/webhooks/razorpay", handle(s.razorpayWebhook))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/payments", handle(s.listPayments))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Get("/me/calendar-feed", handle(s.calendarFeed))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Delete("/me/calendar-feed", handle(s.revokeCalendarFeed))
+		r.Get("/calendar/{token}.ics", handle(s.feedCalendar))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/notifications", handle(s.listNotifications))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/notifications/{id}/retry", handle(s.retryNotification))
 

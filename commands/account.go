@@ -23,13 +23,15 @@ type AccountResult struct {
 	EmailVerified bool
 	// TokenVersion is the version the account's valid tokens carry.
 	TokenVersion int
+	// CalendarFeed is the generation of the calendar-feed URL.
+	CalendarFeed int
 	Position     uint64
 }
 
 func accountResult(a *account.Account, pos uint64) AccountResult {
 	return AccountResult{
 		ID: a.ID(), Email: a.Email(), Role: a.Role(), DoctorID: a.DoctorID(), Profile: a.Profile(), CreatedAt: a.CreatedAt(),
-		Active: a.Active(), EmailVerified: a.EmailVerified(), TokenVersion: a.TokenVersion(), Position: pos,
+		Active: a.Active(), EmailVerified: a.EmailVerified(), TokenVersion: a.TokenVersion(), CalendarFeed: a.CalendarFeed(), Position: pos,
 	}
 }
 

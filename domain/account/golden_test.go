@@ -39,6 +39,7 @@ func goldenSamples() []domain.Event {
 		account.Activated{AccountID: "acc-1", ActivatedAt: at},
 		account.EmailVerificationIssued{AccountID: "acc-1", TokenHash: hash, ExpiresAt: at.Add(48 * time.Hour), IssuedAt: at},
 		account.EmailVerified{AccountID: "acc-1", TokenHash: hash, VerifiedAt: at},
+		account.CalendarFeedRevoked{AccountID: "acc-1", Generation: 1, RevokedAt: at},
 	}
 }
 

@@ -30,6 +30,7 @@ const (
 	TypeActivated               = "account.Activated.v1"
 	TypeEmailVerificationIssued = "account.EmailVerificationIssued.v1"
 	TypeEmailVerified           = "account.EmailVerified.v1"
+	TypeCalendarFeedRevoked     = "account.CalendarFeedRevoked.v1"
 )
 
 // lifecycleEvents are the registrations of the lifecycle event types.
@@ -43,6 +44,7 @@ func lifecycleEvents() []domain.Registration {
 		domain.Type[Activated](),
 		domain.Type[EmailVerificationIssued](),
 		domain.Type[EmailVerified](),
+		domain.Type[CalendarFeedRevoked](),
 	}
 }
 
@@ -115,6 +117,17 @@ type EmailVerified struct {
 	VerifiedAt time.Time `json:"verifiedAt"`
 }
 
+// CalendarFeedRevoked: the owner revoked the private calendar feed's URL;
+// Generation is the feed's new generation (the URL is made from it, so
+// every older URL stops working).
+type CalendarFeedRevoked struct {
+	AccountID  string    `json:"accountId"`
+	Generation int       `json:"generation"`
+	RevokedAt  time.Time `json:"revokedAt"`
+}
+
+func (CalendarFeedRevoked) EventType() string { return TypeCalendarFeedRevoked }
+
 func (PasswordChanged) EventType() string         { return TypePasswordChanged }
 func (PasswordResetRequested) EventType() string  { return TypePasswordResetRequested }
 func (PasswordReset) EventType() string           { return TypePasswordReset }
@@ -152,6 +165,20 @@ type lifecycle struct {
 	verify   pendingToken
 	verified string // hash of the token that verified the email
 	reset    pendingToken
+	feed     int // generation of the calendar feed's URL
+}
+
+// CalendarFeed is the generation of the account's calendar-feed URL.
+func (a *Account) CalendarFeed() int { return a.life.feed }
+
+// RevokeCalendarFeed makes every calendar-feed URL of the account stop
+// working (the next has a new generation).
+func (a *Account) RevokeCalendarFeed(now time.Time) error {
+	if err := a.mustBeActive(); err != nil {
+		return err
+	}
+	a.record(CalendarFeedRevoked{AccountID: a.id, Generation: a.life.feed + 1, RevokedAt: now.UTC()})
+	return nil
 }
 
 // Active reports whether the account may log in and use its tokens.
@@ -206,6 +233,8 @@ func (a *Account) applyLifecycle(ev domain.Event) {
 		l.verify = pendingToken{hash: e.TokenHash, expires: e.ExpiresAt}
 	case EmailVerified:
 		l.emailVerified, l.verified, l.verify = true, e.TokenHash, pendingToken{}
+	case CalendarFeedRevoked:
+		l.feed = e.Generation
 	}
 }
 

@@ -136,3 +136,65 @@ func TestAppointmentCalendar(t *testing.T) {
 		t.Fatalf("STATUS %s after the cancel", st)
 	}
 }
+
+// The private calendar feed: GET /me/calendar-feed gives a URL (the same
+// each time) that serves the owner's appointments without a bearer token,
+// to the patient and to the doctor; DELETE revokes it (404 after) and the
+// next URL works.
+func TestCalendarFeed(t *testing.T) {
+	t.Parallel()
+	e := testenv.Start(t, testenv.Options{})
+	doc := e.NewDoctor(t, "Dr. Feed", "Dermatologist")
+	p := e.Register(t, "Fay Feed")
+	slots := e.FreeSlots(t, doc.ID, testenv.Date(1), 1, 0).All()
+	a1 := e.MustBook(t, p.Token, doc.ID, slots[0])
+	a2 := e.MustBook(t, p.Token, doc.ID, slots[1])
+	e.Post(t, "/appointments/"+a2.ID+"/cancel", p.Token, nil).Must(t, http.StatusOK)
+	e.CaughtUp(t)
+	feedPath := func(token string) string {
+		t.Helper()
+		var f struct{ URL string }
+		e.Get(t, "/me/calendar-feed", token).Must(t, http.StatusOK).Decode(t, &f)
+		_, path, ok := strings.Cut(f.URL, "/api/v1")
+		if !ok || !strings.HasPrefix(path, "/calendar/") || !strings.HasSuffix(path, ".ics") {
+			t.Fatalf("feed URL %q", f.URL)
+		}
+		return path
+	}
+	feed := func(path string, want int) map[string]string {
+		t.Helper()
+		r := e.Do(t, testenv.Req{Method: http.MethodGet, Path: path}).Must(t, want)
+		if want != http.StatusOK {
+			return nil
+		}
+		cal, err := ics.ParseCalendar(strings.NewReader(string(r.Body)))
+		if err != nil {
+			t.Fatalf("ics: %v\n%s", err, r.Body)
+		}
+		out := map[string]string{}
+		for _, ev := range cal.Events() {
+			out[strings.TrimSuffix(ev.GetProperty(ics.ComponentPropertyUniqueId).Value, "@prescripto")] = ev.GetProperty(ics.ComponentPropertyStatus).Value
+		}
+		return out
+	}
+	path := feedPath(p.Token)
+	if again := feedPath(p.Token); again != path {
+		t.Fatalf("a second GET gave another URL: %s, %s", path, again)
+	}
+	if got := feed(path, http.StatusOK); got[a1.ID] != "CONFIRMED" || got[a2.ID] != "CANCELLED" || len(got) != 2 {
+		t.Fatalf("patient feed %v", got)
+	}
+	if got := feed(feedPath(doc.Token), http.StatusOK); len(got) != 2 {
+		t.Fatalf("doctor feed %v", got)
+	}
+	for _, bad := range []string{"/calendar/x.ics", "/calendar/p_" + p.User.ID + "_00.ics", strings.Replace(path, "/p_", "/d_", 1)} {
+		e.Do(t, testenv.Req{Method: http.MethodGet, Path: bad}).CheckProblem(t, http.StatusNotFound, "calendar_feed_not_found")
+	}
+	e.Do(t, testenv.Req{Method: http.MethodDelete, Path: "/me/calendar-feed", Token: p.Token}).Must(t, http.StatusNoContent)
+	e.Do(t, testenv.Req{Method: http.MethodGet, Path: path}).CheckProblem(t, http.StatusNotFound, "calendar_feed_not_found")
+	next := feedPath(p.Token)
+	if next == path {
+		t.Fatal("the URL did not change after the revocation")
+	}
+	feed(next, http.StatusOK)
+}

@@ -118,7 +118,7 @@ type appt struct {
 	// Sequence is the log position of the last change of its time or
 	// status (the calendar entry's SEQUENCE).
 	Sequence uint64 `json:"q,omitempty"`
-	Currency  string        `json:"c,omitempty"`
+	Currency string `json:"c,omitempty"`
 }
 
 // New returns a Worker, resuming from the outbox's checkpoint.
