@@ -22,6 +22,8 @@ type Message struct {
 	From string
 	To   []string
 	Raw  []byte
+	// At is when the server accepted it.
+	At time.Time
 }
 
 // Parse parses the message.
@@ -212,7 +214,7 @@ func (x *session) Data(r io.Reader) error {
 		return errors.New("smtptest: dropped")
 	}
 	s.mu.Lock()
-	s.msgs = append(s.msgs, Message{From: x.from, To: append([]string(nil), x.to...), Raw: raw})
+	s.msgs = append(s.msgs, Message{From: x.from, To: append([]string(nil), x.to...), Raw: raw, At: time.Now()})
 	s.mu.Unlock()
 	select {
 	case s.received <- struct{}{}:

@@ -85,6 +85,14 @@ type Worker struct {
 	st        state
 	due       reminderHeap
 	saved     uint64 // position of the last saved checkpoint
+	// savedAt and saveTook pace the checkpoints: the next comes no sooner
+	// than 20 times the last one's duration after it (a large state is
+	// saved less often; a crash replays a little more of the log).
+	savedAt  time.Time
+	saveTook time.Duration
+	// mailing: the event being observed is recent enough to be mailed
+	// (MaxAge); an older one only updates the state.
+	mailing bool
 	loadedPos uint64
 	strs      domain.Strings
 }
@@ -182,9 +190,10 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 		return nil
 	}
 	w.mu.Lock()
+	w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
 	mails := w.observe(e)
 	w.mu.Unlock()
-	if len(mails) > 0 && w.cfg.Now().Sub(e.RecordedAt) <= MaxAge {
+	if len(mails) > 0 {
 		if err := w.cfg.Outbox.Add(ctx, mails...); err != nil {
 			return fmt.Errorf("notify: outbox: %w", err)
 		}
@@ -200,9 +209,10 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 // mails added so far durable), when the position moved since the last
 // save.
 func (w *Worker) Save(ctx context.Context) error {
+	begin := time.Now()
 	w.mu.Lock()
 	pos := w.Position()
-	if pos == w.saved {
+	if pos == w.saved || begin.Sub(w.savedAt) < 20*w.saveTook {
 		w.mu.Unlock()
 		return nil
 	}
@@ -216,7 +226,7 @@ func (w *Worker) Save(ctx context.Context) error {
 		return err
 	}
 	w.mu.Lock()
-	w.saved = pos
+	w.saved, w.savedAt, w.saveTook = pos, time.Now(), time.Since(begin)
 	w.mu.Unlock()
 	return nil
 }
@@ -404,6 +414,9 @@ type invite struct {
 // invite is the calendar entry of the appointment (cancelled: its
 // cancellation).
 func (w *Worker) invite(id string, a *appt, cancel bool) *invite {
+	if !w.mailing {
+		return nil
+	}
 	method := "REQUEST"
 	if cancel {
 		method = "CANCEL"
@@ -423,6 +436,9 @@ func (w *Worker) calendarEvent(id string, a *appt, cancel bool) ical.Event {
 
 // build renders a mail to the account to (false: no address known).
 func (w *Worker) build(id, kind, to string, d mailData, inv *invite, at time.Time) (Mail, bool) {
+	if !w.mailing {
+		return Mail{}, false
+	}
 	c, ok := w.st.Contacts[to]
 	if !ok || c.Email == "" {
 		return Mail{}, false
@@ -545,6 +561,7 @@ func (w *Worker) Reminders() int {
 func (w *Worker) Tick(ctx context.Context) (int, error) {
 	now := w.cfg.Now()
 	w.mu.Lock()
+	w.mailing = true
 	var mails []Mail
 	var popped []reminder
 	for w.due.Len() > 0 && !w.due[0].at.After(now) {
