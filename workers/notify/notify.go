@@ -81,10 +81,10 @@ type Worker struct {
 	projections.Progress
 	cfg Config
 
-	mu        sync.Mutex
-	st        state
-	due       reminderHeap
-	saved     uint64 // position of the last saved checkpoint
+	mu    sync.Mutex
+	st    state
+	due   reminderHeap
+	saved uint64 // position of the last saved checkpoint
 	// savedAt and saveTook pace the checkpoints: the next comes no sooner
 	// than 20 times the last one's duration after it (a large state is
 	// saved less often; a crash replays a little more of the log).
@@ -92,7 +92,7 @@ type Worker struct {
 	saveTook time.Duration
 	// mailing: the event being observed is recent enough to be mailed
 	// (MaxAge); an older one only updates the state.
-	mailing bool
+	mailing   bool
 	loadedPos uint64
 	strs      domain.Strings
 }
