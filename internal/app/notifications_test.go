@@ -77,6 +77,13 @@ func TestNotificationsOverSMTPAndAdminRetry(t *testing.T) {
 	if len(sent.Notifications) != 3 {
 		t.Fatalf("%d sent; want 3", len(sent.Notifications))
 	}
+	metrics := string(e.Get(t, "//metrics", "").Must(t, http.StatusOK).Body)
+	for _, want := range []string{`prescripto_mails_total{event="sent"} 3`, `prescripto_mails_total{event="failed"} 2`,
+		`prescripto_mails_total{event="retried"} 2`, "prescripto_mail_queue_age_seconds", "prescripto_mail_delivery_seconds_count 3"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }
 
 // calendarOf fetches GET /appointments/{id}/calendar.ics with token and
@@ -197,4 +204,26 @@ func TestCalendarFeed(t *testing.T) {
 		t.Fatal("the URL did not change after the revocation")
 	}
 	feed(next, http.StatusOK)
+}
+
+// With SMTP_URL, the api's account mails (here the email verification)
+// go to the SMTP server too, carrying the token that verifies the address.
+func TestAccountMailOverSMTP(t *testing.T) {
+	t.Parallel()
+	srv := smtptest.Start(t)
+	e := testenv.Start(t, testenv.Options{VerifyEmail: true, Mail: app.MailOptions{SMTPURL: srv.URL()}})
+	p := e.Register(t, "Vera Verify")
+	m := srv.WaitFor(t, 1, 10*time.Second)[0]
+	parsed, err := m.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := notify.TextBody(parsed)
+	if err != nil || m.To[0] != p.User.Email || !strings.Contains(parsed.Header.Get("Subject"), "Verify your email") {
+		t.Fatalf("mail to %v, subject %q, %v", m.To, parsed.Header.Get("Subject"), err)
+	}
+	_, rest, _ := strings.Cut(body, "valid until ")
+	_, rest, _ = strings.Cut(rest, "\n\n    ")
+	token, _, _ := strings.Cut(rest, "\n")
+	e.Post(t, "/auth/verify-email", "", map[string]string{"token": token}).Must(t, http.StatusOK)
 }
