@@ -13,9 +13,10 @@
 package notify
 
 import (
+	"bytes"
 	"container/heap"
 	"context"
-	"encoding/json"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"sort"
@@ -97,7 +98,8 @@ type Worker struct {
 	strs      domain.Strings
 }
 
-// state is what the worker remembers, saved with each checkpoint.
+// state is what the worker remembers, saved with each checkpoint (gob:
+// several times faster than JSON for half a million appointments).
 type state struct {
 	Contacts map[string]contact `json:"contacts"` // account id ->
 	// DoctorAccounts: doctor id -> account id of the doctor's login.
@@ -148,7 +150,7 @@ func New(cfg Config) (*Worker, error) {
 		return nil, err
 	}
 	if len(raw) > 0 {
-		if err := json.Unmarshal(raw, &w.st); err != nil {
+		if err := gob.NewDecoder(bytes.NewReader(raw)).Decode(&w.st); err != nil {
 			return nil, fmt.Errorf("notify: checkpoint state: %w", err)
 		}
 		for _, d := range w.st.Doctors {
@@ -217,11 +219,13 @@ func (w *Worker) Save(ctx context.Context) error {
 		return nil
 	}
 	w.prune(w.cfg.Now())
-	raw, err := json.Marshal(&w.st)
+	var buf bytes.Buffer
+	err := gob.NewEncoder(&buf).Encode(&w.st)
 	w.mu.Unlock()
 	if err != nil {
 		return err
 	}
+	raw := buf.Bytes()
 	if err := w.cfg.Outbox.SaveCheckpoint(ctx, pos, raw); err != nil {
 		return err
 	}

@@ -65,8 +65,8 @@ type markEntry struct {
 }
 
 type checkpointFile struct {
-	Position uint64          `json:"position"`
-	State    json.RawMessage `json:"state,omitempty"`
+	Position uint64 `json:"position"`
+	State    []byte `json:"state,omitempty"`
 }
 
 // DefaultRetention is how long a sent, parked or dropped mail is kept in
