@@ -44,8 +44,9 @@ type Mail struct {
 }
 
 // Outbox keeps the mails to send and what became of each: the sent
-// markers that make a mail go out once. Its promises (checked for every
-// implementation by outboxtest):
+// markers that make a mail go out once. Its promises (FileOutbox, on disk
+// or in memory, is the one implementation; the tests of this package
+// check them on it):
 //
 //   - Add is idempotent by Message.ID: a mail added again, whatever its
 //     state, is not added twice (a sent mail stays sent).
@@ -61,7 +62,7 @@ type Outbox interface {
 	// Mark records the outcome of an attempt: m's Status, Attempts, NextAt,
 	// LastError and DoneAt as given.
 	Mark(ctx context.Context, m Mail) error
-	// SentSince counts the mails sent or leased to to since t (the daily cap).
+	// SentSince counts the mails sent to to since t (the daily cap).
 	SentSince(ctx context.Context, to string, t time.Time) (int, error)
 	List(ctx context.Context, status Status, limit int) ([]Mail, error)
 	Get(ctx context.Context, id string) (Mail, error)
