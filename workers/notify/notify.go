@@ -93,9 +93,8 @@ type Worker struct {
 	saveTook time.Duration
 	// mailing: the event being observed is recent enough to be mailed
 	// (MaxAge); an older one only updates the state.
-	mailing   bool
-	loadedPos uint64
-	strs      domain.Strings
+	mailing bool
+	strs    domain.Strings
 }
 
 // state is what the worker remembers, saved with each checkpoint (gob:
@@ -163,7 +162,7 @@ func New(cfg Config) (*Worker, error) {
 		}
 	}
 	w.Advance(pos)
-	w.saved, w.loadedPos = pos, pos
+	w.saved = pos
 	return w, nil
 }
 
@@ -191,10 +190,12 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 	if e.Position <= w.Position() {
 		return nil
 	}
+	// Under the lock from the fold to the new position, so that a
+	// checkpoint (Save) never holds a state ahead of its position.
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
 	mails := w.observe(e)
-	w.mu.Unlock()
 	if len(mails) > 0 {
 		if err := w.cfg.Outbox.Add(ctx, mails...); err != nil {
 			return fmt.Errorf("notify: outbox: %w", err)
