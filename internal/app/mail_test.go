@@ -1,9 +1,13 @@
 package app_test
 
 import (
+	"errors"
+	"io/fs"
+	"net/mail"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prescripto/prescripto/internal/testenv"
 	"github.com/prescripto/prescripto/workers/notify"
@@ -25,6 +29,18 @@ func TestNotificationsAreWrittenOncePerFact(t *testing.T) {
 	outbox := filepath.Join(dir, "mail", "outbox.mbox")
 	check := func() {
 		t.Helper()
+		var msgs []*mail.Message
+		// The deliverer writes the mbox after the worker caught up.
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var err error
+			if msgs, err = notify.ReadMboxFile(outbox); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if len(msgs) >= 4 || time.Now().After(deadline) {
+				break
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
 		msgs, err := notify.ReadMboxFile(outbox)
 		if err != nil {
 			t.Fatal(err)

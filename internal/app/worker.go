@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 
@@ -45,8 +46,10 @@ func (a *App) newWorker(sh *shared) error {
 	if err != nil {
 		return err
 	}
-	a.Workers = runner
-	a.local.add(runner)
+	if runner != nil {
+		a.Workers = runner
+		a.local.add(runner)
+	}
 	return nil
 }
 
@@ -65,6 +68,15 @@ func (a *App) newNotifications(sh *shared, extra ...projections.Runnable) (*proj
 		return nil, err
 	}
 	box, err := sh.outbox()
+	if errors.Is(err, notify.ErrOutboxLocked) {
+		// Another worker process on this data dir sends the mail: this one
+		// is a standby for it (it runs the other workers only).
+		sh.opts.Logger.Warn().Err(err).Msg("notify: another process on this data dir sends the mail; this worker sends none")
+		if len(extra) == 0 {
+			return nil, nil
+		}
+		return sh.runner(projections.WorkersTopic, extra...)
+	}
 	if err != nil {
 		return nil, err
 	}

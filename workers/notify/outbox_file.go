@@ -69,6 +69,9 @@ type checkpointFile struct {
 	State    []byte `json:"state,omitempty"`
 }
 
+// ErrOutboxLocked: another process holds the outbox.
+var ErrOutboxLocked = errors.New("notify: the outbox is in use by another process")
+
 // DefaultRetention is how long a sent, parked or dropped mail is kept in
 // the outbox (its id guards against sending it again for as long).
 const DefaultRetention = 8 * 24 * time.Hour
@@ -89,7 +92,7 @@ func OpenFileOutbox(dir string, retention time.Duration, now time.Time) (*FileOu
 	}
 	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = lock.Close()
-		return nil, fmt.Errorf("notify: the outbox %s is in use by another process: %w", dir, err)
+		return nil, fmt.Errorf("%w: %s (%v)", ErrOutboxLocked, dir, err)
 	}
 	o := &FileOutbox{dir: dir, retention: retention, mails: map[string]*Mail{}, leases: map[string]time.Time{}, sent: map[string][]time.Time{}}
 	if err := o.load(filepath.Join(dir, "journal.jsonl")); err != nil {
