@@ -33,6 +33,9 @@ type exportJSON struct {
 	Appointments []projections.Appointment `json:"appointments"`
 	Payments     []exportPayment           `json:"payments"`
 	History      []exportEvent             `json:"accountHistory"`
+	// Mails are the mails sent to the caller that the outbox still keeps
+	// (absent where this process does not hold the outbox).
+	Mails []Notification `json:"mails,omitempty"`
 }
 
 // exportPayment is a payment of one of the caller's appointments.
@@ -94,6 +97,11 @@ func (s *Server) exportMe(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 		out.History = append(out.History, exportEvent{Type: h.Type, Position: h.Position, RecordedAt: h.RecordedAt, Data: data})
+	}
+	if s.cfg.Notifications != nil && a.Email != "" {
+		if out.Mails, err = s.cfg.Notifications.MailsSentTo(r.Context(), a.Email); err != nil {
+			return err
+		}
 	}
 	w.Header().Set("Content-Disposition", `attachment; filename="prescripto-export.json"`)
 	w.Header().Set("Cache-Control", "no-store")

@@ -82,6 +82,13 @@ type Config struct {
 	SessionTTL time.Duration
 	// AccountMail sends verification and password-reset mails (nil: none).
 	AccountMail AccountMailer
+	// Notifications answers the admin notification routes (nil: the
+	// outbox is in another process; they answer 503).
+	Notifications NotificationAdmin
+	// CalendarFeedKey signs the private calendar-feed URLs (empty: no
+	// feeds); PublicURL, when set, is where the URLs point.
+	CalendarFeedKey []byte
+	PublicURL       string
 	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): registration mails a
 	// verification token, and a patient whose email is not verified cannot
 	// book (403 email_unverified).
@@ -219,6 +226,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient), s.requireVerifiedEmail, bookingLimit).Post("/appointments", handle(s.book))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments", handle(s.listAppointments))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin)).Get("/appointments/{id}", handle(s.getAppointment))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Get("/appointments/{id}/calendar.ics", handle(s.appointmentCalendar))
 		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/cancel", handle(s.cancel))
 		r.With(RequireRole(domain.RolePatient, domain.RoleAdmin), bookingLimit).Post("/appointments/{id}/reschedule", handle(s.reschedule))
 		r.With(RequireRole(domain.RoleDoctor, domain.RoleAdmin)).Post("/appointments/{id}/complete", handle(s.complete))
@@ -227,6 +235,11 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RolePatient)).Post("/payments/razorpay/verify", handle(s.verifyPayment))
 		r.Post("/webhooks/razorpay", handle(s.razorpayWebhook))
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/payments", handle(s.listPayments))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Get("/me/calendar-feed", handle(s.calendarFeed))
+		r.With(RequireRole(domain.RolePatient, domain.RoleDoctor)).Delete("/me/calendar-feed", handle(s.revokeCalendarFeed))
+		r.Get("/calendar/{token}.ics", handle(s.feedCalendar))
+		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/notifications", handle(s.listNotifications))
+		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/notifications/{id}/retry", handle(s.retryNotification))
 
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", handle(s.auditStreamEvents))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", handle(s.auditScheduleAsOf))

@@ -24,14 +24,17 @@ type AccountResult struct {
 	// TokenVersion is the version the account's valid tokens carry.
 	TokenVersion int
 	// Erased is set once the account's personal data was erased.
-	Erased   bool
-	Position uint64
+	Erased bool
+	// CalendarFeed is the generation of the calendar-feed URL.
+	CalendarFeed int
+	Position     uint64
 }
 
 func accountResult(a *account.Account, pos uint64) AccountResult {
 	return AccountResult{
 		ID: a.ID(), Email: a.Email(), Role: a.Role(), DoctorID: a.DoctorID(), Profile: a.Profile(), CreatedAt: a.CreatedAt(),
-		Active: a.Active(), EmailVerified: a.EmailVerified(), TokenVersion: a.TokenVersion(), Erased: a.Erased(), Position: pos,
+		Active: a.Active(), EmailVerified: a.EmailVerified(), TokenVersion: a.TokenVersion(), Erased: a.Erased(),
+		CalendarFeed: a.CalendarFeed(), Position: pos,
 	}
 }
 

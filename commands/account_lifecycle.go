@@ -95,6 +95,13 @@ func (h *Handler) Logout(ctx context.Context, m Meta, jti string, expires time.T
 	return err
 }
 
+// RevokeCalendarFeed makes the caller's calendar-feed URL stop working.
+func (h *Handler) RevokeCalendarFeed(ctx context.Context, m Meta) (AccountResult, error) {
+	return h.execAccount(ctx, "RevokeCalendarFeed", m.Actor.Role, m.Actor.UserID, m, request{}, false, func(a *account.Account, now time.Time) error {
+		return a.RevokeCalendarFeed(now)
+	})
+}
+
 // SetAccountActive deactivates or activates the account id (any role);
 // admins only, never their own account.
 func (h *Handler) SetAccountActive(ctx context.Context, m Meta, id string, active bool) (AccountResult, error) {

@@ -48,6 +48,8 @@ func LoadDocument(ctx context.Context, data []byte) (*Validator, error) {
 }
 
 var shared = sync.OnceValues(func() (*Validator, error) {
+	// The calendars the API serves are text, checked as a string.
+	openapi3filter.RegisterBodyDecoder("text/calendar", openapi3filter.PlainBodyDecoder)
 	return LoadDocument(context.Background(), api.OpenAPIDocument())
 })
 

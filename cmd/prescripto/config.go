@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/mail"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -44,6 +45,15 @@ type Config struct {
 	// SentryEnvironment (SENTRY_ENVIRONMENT) tags Sentry reports.
 	SentryEnvironment string
 	SMTPURL           string
+	// MailFrom (MAIL_FROM) is the sender of every mail.
+	MailFrom string
+	// Reminders (REMINDERS): the leads of the appointment reminders.
+	Reminders []time.Duration
+	// MailDailyCap (MAIL_DAILY_CAP): mails to one recipient in 24 h.
+	MailDailyCap int
+	// PublicURL (PRESCRIPTO_PUBLIC_URL): where users reach the server
+	// (links in mails).
+	PublicURL string
 	// VerifyEmail (PRESCRIPTO_VERIFY_EMAIL): patients verify their email
 	// before booking; default on when SMTP_URL is set.
 	VerifyEmail    bool
@@ -91,7 +101,11 @@ var envVars = []struct{ name, about string }{
 	{"LOG_BUFFER", "info and debug log lines are written in batches at most this old (default 100ms; 0: each at once; warn and above always at once)"},
 	{"SENTRY_DSN", "report error-level logs to Sentry"},
 	{"SENTRY_ENVIRONMENT", "the environment tag of Sentry reports (default production)"},
-	{"SMTP_URL", "read but not used yet (mail goes to the mbox in the data dir)"},
+	{"SMTP_URL", "mail server: smtp://user:pass@host:587 (STARTTLS required; plain text only to loopback), smtps://user:pass@host:465 (implicit TLS); unset: mail goes to the mbox data/mail/outbox.mbox"},
+	{"MAIL_FROM", "sender of every mail (default Prescripto <no-reply@prescripto.local>)"},
+	{"REMINDERS", "reminder leads before a confirmed appointment, comma-separated (default 24h,1h; none: no reminders)"},
+	{"MAIL_DAILY_CAP", "mails to one recipient in 24 h; beyond, they are dropped and counted (default 20; 0: no bound)"},
+	{"PRESCRIPTO_PUBLIC_URL", "where users reach this server, for links in mails (https://book.example.com)"},
 	{"PRESCRIPTO_VERIFY_EMAIL", "true: registration mails a verification token and unverified patients cannot book (default true when SMTP_URL is set)"},
 	{"RAZORPAY_KEY_ID", "Razorpay key id: online payment (with RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET)"},
 	{"RAZORPAY_KEY_SECRET", "Razorpay key secret (signs checkouts)"},
@@ -115,6 +129,8 @@ func ConfigFromEnv() (Config, error) {
 		SentryDSN:             os.Getenv("SENTRY_DSN"),
 		SentryEnvironment:     env("SENTRY_ENVIRONMENT", "production"),
 		SMTPURL:               os.Getenv("SMTP_URL"),
+		MailFrom:              os.Getenv("MAIL_FROM"),
+		PublicURL:             os.Getenv("PRESCRIPTO_PUBLIC_URL"),
 		RazorpayKeyID:         os.Getenv("RAZORPAY_KEY_ID"),
 		RazorpaySecret:        os.Getenv("RAZORPAY_KEY_SECRET"),
 		RazorpayWebhookSecret: os.Getenv("RAZORPAY_WEBHOOK_SECRET"),
@@ -138,6 +154,12 @@ func ConfigFromEnv() (Config, error) {
 		return c, err
 	}
 	if c.MaxLiveBookings, err = envInt("MAX_LIVE_BOOKINGS", 5); err != nil {
+		return c, err
+	}
+	if c.MailDailyCap, err = envInt("MAIL_DAILY_CAP", 20); err != nil {
+		return c, err
+	}
+	if c.Reminders, err = parseReminders(env("REMINDERS", "24h,1h")); err != nil {
 		return c, err
 	}
 	c.VerifyEmail = c.SMTPURL != ""
@@ -222,7 +244,47 @@ func (c Config) Validate() error {
 	if err := c.payments().Validate(role); err != nil {
 		errs = append(errs, err)
 	}
+	if c.MailDailyCap < 0 {
+		errs = append(errs, errors.New("MAIL_DAILY_CAP must be 0 (no bound) or more"))
+	}
+	if err := c.mail().Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MailFrom != "" {
+		if _, err := mail.ParseAddress(c.MailFrom); err != nil {
+			errs = append(errs, fmt.Errorf("MAIL_FROM: %w", err))
+		}
+	}
+	if c.PublicURL != "" && !strings.HasPrefix(c.PublicURL, "https://") && !strings.HasPrefix(c.PublicURL, "http://") {
+		errs = append(errs, errors.New("PRESCRIPTO_PUBLIC_URL must be an http:// or https:// URL"))
+	}
 	return errors.Join(errs...)
+}
+
+// parseReminders reads REMINDERS: durations separated by commas, or none.
+func parseReminders(v string) ([]time.Duration, error) {
+	v = strings.TrimSpace(v)
+	out := []time.Duration{}
+	if v == "" || v == "none" {
+		return out, nil
+	}
+	for _, f := range strings.Split(v, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(f))
+		if err != nil || d <= 0 || d > 30*24*time.Hour {
+			return nil, fmt.Errorf("REMINDERS: %q is not a lead between 1s and 720h (24h,1h)", f)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// mail are the mail options.
+func (c Config) mail() app.MailOptions {
+	limit := c.MailDailyCap
+	if limit == 0 {
+		limit = -1 // no bound
+	}
+	return app.MailOptions{SMTPURL: c.SMTPURL, From: c.MailFrom, Reminders: c.Reminders, DailyCap: limit, PublicURL: c.PublicURL}
 }
 
 // payments are the payment options: real keys, or the sandbox when

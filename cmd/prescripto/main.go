@@ -303,7 +303,7 @@ func (cfg Config) appOptions(secret []byte, log zerolog.Logger) app.Options {
 		DataDir: cfg.DataDir, JWTSecret: secret, AuthRateLimit: cfg.AuthRateLimit, TrustProxy: cfg.TrustProxy,
 		BcryptCost: cfg.BcryptCost, Logger: log,
 		ESDBURL: cfg.ESDBURL, MongoURI: cfg.MongoURI, RedisURL: cfg.RedisURL,
-		Payments: cfg.payments(), MaxLiveBookings: maxLive(cfg.MaxLiveBookings), BookingRateLimit: cfg.BookingRateLimit, VerifyEmail: cfg.VerifyEmail,
+		Payments: cfg.payments(), Mail: cfg.mail(), MaxLiveBookings: maxLive(cfg.MaxLiveBookings), BookingRateLimit: cfg.BookingRateLimit, VerifyEmail: cfg.VerifyEmail,
 		OpsListener: cfg.OpsAddr != "", MetricsToken: cfg.MetricsToken,
 	}
 }

@@ -40,6 +40,8 @@ func goldenSamples() []domain.Event {
 		account.EmailVerificationIssued{AccountID: "acc-1", TokenHash: hash, ExpiresAt: at.Add(48 * time.Hour), IssuedAt: at},
 		account.EmailVerified{AccountID: "acc-1", TokenHash: hash, VerifiedAt: at},
 		account.PersonalDataErased{AccountID: "acc-1", ErasedAt: at},
+
+		account.CalendarFeedRevoked{AccountID: "acc-1", Generation: 1, RevokedAt: at},
 	}
 }
 

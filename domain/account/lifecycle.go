@@ -34,6 +34,8 @@ const (
 	TypeEmailVerificationIssued = "account.EmailVerificationIssued.v1"
 	TypeEmailVerified           = "account.EmailVerified.v1"
 	TypePersonalDataErased      = "account.PersonalDataErased.v1"
+
+	TypeCalendarFeedRevoked = "account.CalendarFeedRevoked.v1"
 )
 
 // lifecycleEvents are the registrations of the lifecycle event types.
@@ -48,6 +50,8 @@ func lifecycleEvents() []domain.Registration {
 		domain.Type[EmailVerificationIssued](),
 		domain.Type[EmailVerified](),
 		domain.Type[PersonalDataErased](),
+
+		domain.Type[CalendarFeedRevoked](),
 	}
 }
 
@@ -131,7 +135,19 @@ type PersonalDataErased struct {
 // ErasedSubject implements domain.Erasure.
 func (e PersonalDataErased) ErasedSubject() string { return e.AccountID }
 
-func (PersonalDataErased) EventType() string      { return TypePersonalDataErased }
+func (PersonalDataErased) EventType() string { return TypePersonalDataErased }
+
+// CalendarFeedRevoked: the owner revoked the private calendar feed's URL;
+// Generation is the feed's new generation (the URL is made from it, so
+// every older URL stops working).
+type CalendarFeedRevoked struct {
+	AccountID  string    `json:"accountId"`
+	Generation int       `json:"generation"`
+	RevokedAt  time.Time `json:"revokedAt"`
+}
+
+func (CalendarFeedRevoked) EventType() string { return TypeCalendarFeedRevoked }
+
 func (PasswordChanged) EventType() string         { return TypePasswordChanged }
 func (PasswordResetRequested) EventType() string  { return TypePasswordResetRequested }
 func (PasswordReset) EventType() string           { return TypePasswordReset }
@@ -170,6 +186,21 @@ type lifecycle struct {
 	verified string // hash of the token that verified the email
 	reset    pendingToken
 	erased   bool
+
+	feed int // generation of the calendar feed's URL
+}
+
+// CalendarFeed is the generation of the account's calendar-feed URL.
+func (a *Account) CalendarFeed() int { return a.life.feed }
+
+// RevokeCalendarFeed makes every calendar-feed URL of the account stop
+// working (the next has a new generation).
+func (a *Account) RevokeCalendarFeed(now time.Time) error {
+	if err := a.mustBeActive(); err != nil {
+		return err
+	}
+	a.record(CalendarFeedRevoked{AccountID: a.id, Generation: a.life.feed + 1, RevokedAt: now.UTC()})
+	return nil
 }
 
 // Active reports whether the account may log in and use its tokens.
@@ -228,6 +259,9 @@ func (a *Account) applyLifecycle(ev domain.Event) {
 		l.erased, l.inactive = true, true
 		a.email = domain.Erased
 		a.profile = Profile{Name: domain.Erased}
+
+	case CalendarFeedRevoked:
+		l.feed = e.Generation
 	}
 }
 

@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"net/http"
 
 	"github.com/go-chi/httprate"
@@ -85,10 +87,22 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		RateLimitOptions: rateLimit, LoginFailures: logins, BookingRateLimit: o.BookingRateLimit, BookingRateLimitOptions: bookLimit, Ready: sh.checks, MaxWait: o.MaxWait,
 		SessionTTL: o.SessionTTL, AccountMail: accountMailer{mailer}, VerifyEmail: o.VerifyEmail,
-		MetricsAccess: o.apiPortMetrics(),
+		MetricsAccess: o.apiPortMetrics(), Notifications: sh.notifyAdmin,
+		CalendarFeedKey: feedKey(o.JWTSecret), PublicURL: o.Mail.PublicURL,
 	})
 	if err != nil {
 		return nil, nil, err
 	}
 	return cmds, srv, nil
+}
+
+// feedKey is the key of the calendar-feed URLs, derived from the JWT
+// secret (so every api process makes the same URLs).
+func feedKey(secret []byte) []byte {
+	if len(secret) == 0 {
+		return nil
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write([]byte("prescripto calendar feed v1"))
+	return mac.Sum(nil)
 }

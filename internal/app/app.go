@@ -89,6 +89,8 @@ type Options struct {
 	// password reset); default: the mbox DataDir/mail/outbox.mbox (or
 	// nothing when there is no DataDir).
 	Mailer notify.Mailer
+	// Mail configures SMTP, the sender, reminders and the daily cap.
+	Mail MailOptions
 
 	// ESDBURL (ESDB_URL), when set, is the EventStoreDB connection string
 	// of the event store, used instead of the embedded SQLite store.
@@ -170,6 +172,7 @@ type App struct {
 	// PaymentsRunner drives the payments worker (nil without payments).
 	PaymentsRunner *projections.Runner
 	payments       *projections.Live[*payments.Worker]
+	notify         *notifications
 	// Handler is the API, or in a process without it the operations
 	// endpoints (/healthz, /readyz, /metrics).
 	Handler http.Handler
@@ -190,6 +193,9 @@ type App struct {
 func New(ctx context.Context, o Options) (*App, error) {
 	o = o.withDefaults()
 	if err := o.Role.Validate(o.ESDBURL, o.MongoURI); err != nil {
+		return nil, err
+	}
+	if err := o.Mail.Validate(); err != nil {
 		return nil, err
 	}
 	p := roleParts[o.Role]
@@ -344,6 +350,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.payments != nil {
 		g.Go(func() error { return a.runPayments(ctx) })
+	}
+	if a.notify != nil {
+		g.Go(func() error { return a.runNotifications(ctx) })
 	}
 	g.Go(func() error { return a.updateMetrics(ctx) })
 	return g.Wait()

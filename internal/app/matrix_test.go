@@ -182,6 +182,15 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 		return slices.ContainsFunc(l.Appointments, func(x testenv.Appointment) bool { return x.ID == id })
 	}
 
+	// The admin notification routes answer from the process that runs the
+	// worker; an api process of its own answers 503.
+	roles := o.Roles
+	notifications := func(want outcome) outcome {
+		if roles {
+			return outcome{http.StatusServiceUnavailable, "notifications_unavailable"}
+		}
+		return want
+	}
 	routes := []matrixRoute{
 		{name: "POST /auth/register", public: true, ok: ok(201),
 			req: func(*testing.T, who) testenv.Req {
@@ -360,6 +369,17 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 					t.Errorf("history: %+v", h.Events)
 				}
 			}},
+		{name: "GET /admin/notifications", allowed: []who{admin}, ok: notifications(ok(200)), req: get("/admin/notifications?status=failed")},
+		{name: "POST /admin/notifications/{id}/retry", allowed: []who{admin}, ok: notifications(outcome{http.StatusNotFound, "notification_not_found"}),
+			req: post("/admin/notifications/none/retry", nil)},
+		{name: "GET /appointments/{id}/calendar.ics", allowed: []who{patientA, patientB, doctorX, doctorY}, ok: ok(200),
+			deny: map[who]outcome{patientB: notMine, doctorY: notMine}, req: get("/appointments/" + shared.ID + "/calendar.ics")},
+		{name: "GET /me/calendar-feed", allowed: []who{patientA, patientB, doctorX, doctorY}, ok: ok(200), req: get("/me/calendar-feed")},
+		{name: "DELETE /me/calendar-feed", allowed: []who{patientA, patientB, doctorX, doctorY}, ok: ok(204),
+			req: func(*testing.T, who) testenv.Req {
+				return testenv.Req{Method: http.MethodDelete, Path: "/me/calendar-feed"}
+			}},
+		{name: "GET /calendar/{token}.ics", public: true, ok: outcome{http.StatusNotFound, "calendar_feed_not_found"}, req: get("/calendar/p_nobody_00.ics")},
 		{name: "GET /analytics/bookings", allowed: []who{analyst, admin}, ok: notImpl, req: get("/analytics/bookings?groupBy=doctor")},
 		{name: "GET /analytics/utilisation", allowed: []who{analyst, admin}, ok: notImpl, req: get("/analytics/utilisation")},
 		{name: "GET /healthz", public: true, ok: ok(200), req: get("/healthz")},

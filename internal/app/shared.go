@@ -64,6 +64,11 @@ type shared struct {
 	// snaps keeps snapshots of doctor streams in DataDir/snapshots (nil
 	// without a data dir): disposable, so each process may keep its own.
 	snaps snapshot.Store
+	// box is the notifications' outbox (see outbox); notifyAdmin answers
+	// the admin notification routes from it (nil in a process without the
+	// worker).
+	box         notify.Outbox
+	notifyAdmin api.NotificationAdmin
 	// closers release what was opened, in reverse order.
 	closers []func() error
 }

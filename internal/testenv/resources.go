@@ -3,7 +3,6 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"net/http"
 	"net/mail"
@@ -280,11 +279,11 @@ func (e *Env) WaitMailedToken(t testing.TB, to, subject string, n int) string {
 			if !strings.Contains(m.Header.Get("To"), to) || !strings.Contains(m.Header.Get("Subject"), subject) {
 				continue
 			}
-			body, err := io.ReadAll(m.Body)
+			body, err := notify.TextBody(m)
 			if err != nil {
 				t.Fatalf("testenv: read mail: %v", err)
 			}
-			if sm := mailedTokenRE.FindSubmatch(body); sm != nil {
+			if sm := mailedTokenRE.FindStringSubmatch(body); sm != nil {
 				found = append(found, string(sm[1]))
 			}
 		}

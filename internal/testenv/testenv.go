@@ -108,6 +108,9 @@ type Options struct {
 	// METRICS_TOKEN.
 	OpsListener  bool
 	MetricsToken string
+	// Mail configures mail (SMTP_URL, reminders, daily cap); default the
+	// mbox in the data dir.
+	Mail app.MailOptions
 
 	// Production runs the engine on the production wiring: the event store
 	// on EventStoreDB (the in-process esdbtest emulator), the read models
@@ -331,7 +334,7 @@ func Start(t testing.TB, o Options) *Env {
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer,
+		Mailer: o.Mailer, Mail: o.Mail,
 	})
 	if err != nil {
 		stopAll()
@@ -391,7 +394,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer,
+		Mailer: o.Mailer, Mail: o.Mail,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)

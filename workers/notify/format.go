@@ -1,34 +1,50 @@
 package notify
 
 import (
+	"bytes"
 	"context"
-	"fmt"
-	"mime"
 	"net/mail"
 	"strings"
-	"time"
+	"unicode"
 )
 
-// Format renders m as an RFC 5322 message with CRLF line ends.
-func Format(m Message, from string) string {
-	to := (&mail.Address{Name: m.ToName, Address: m.To}).String()
-	date := m.Date
-	if date.IsZero() {
-		date = time.Now()
+// Format renders m as the RFC 5322 message (CRLF line ends) that the SMTP
+// mailer sends, from the sender from.
+func Format(m Message, from string) (string, error) {
+	addr, err := mail.ParseAddress(from)
+	if err != nil {
+		return "", err
 	}
-	var b strings.Builder
-	hdr := func(k, v string) { fmt.Fprintf(&b, "%s: %s\r\n", k, v) }
-	hdr("From", from)
-	hdr("To", to)
-	hdr("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
-	hdr("Date", date.UTC().Format(time.RFC1123Z))
-	hdr("Message-ID", "<"+m.ID+"@prescripto.local>")
-	hdr("MIME-Version", "1.0")
-	hdr("Content-Type", `text/plain; charset="utf-8"`)
-	hdr("Content-Transfer-Encoding", "8bit")
-	b.WriteString("\r\n")
-	b.WriteString(strings.ReplaceAll(m.Body, "\n", "\r\n"))
-	return b.String()
+	msg, err := buildMsg(m, addr)
+	if err != nil {
+		return "", err
+	}
+	var b bytes.Buffer
+	if _, err := msg.WriteTo(&b); err != nil {
+		return "", err
+	}
+	return b.String(), nil
+}
+
+// Clean makes a user-supplied value safe to put in a header or a line of
+// a mail: control characters (CR, LF, NUL, ESC of ANSI escapes, the C1
+// range) become spaces or go, and the bidirectional overrides and
+// isolates (which can make a text read backwards) go. HTML is escaped
+// separately by html/template.
+func Clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r' || r == '\n' || r == '\t':
+			return ' '
+		case r == unicode.ReplacementChar:
+			return r
+		case unicode.IsControl(r):
+			return -1
+		case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069, r == 0x200E, r == 0x200F, r == 0x061C:
+			return -1
+		}
+		return r
+	}, s)
 }
 
 // Discard is a Mailer that sends nothing (for deployments without mail).

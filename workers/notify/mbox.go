@@ -4,9 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net/mail"
 	"os"
 	"path/filepath"
@@ -82,7 +86,7 @@ func canonicalUUID(id string) ([16]byte, bool) {
 // OpenMbox opens (creating it) the mbox file at path.
 func OpenMbox(path, from string) (*Mbox, error) {
 	if from == "" {
-		from = "Prescripto <no-reply@prescripto.local>"
+		from = DefaultFrom
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
@@ -130,8 +134,12 @@ func messageID(line string) (string, bool) {
 
 // Send implements Mailer.
 func (m *Mbox) Send(_ context.Context, msg Message) error {
-	if msg.ID == "" || strings.ContainsAny(msg.ID, "<>@\r\n") {
-		return ErrNoEventID
+	if err := checkID(msg.ID); err != nil {
+		return err
+	}
+	entry, err := mboxEntry(msg, m.from)
+	if err != nil {
+		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -141,7 +149,7 @@ func (m *Mbox) Send(_ context.Context, msg Message) error {
 	if m.f == nil {
 		return os.ErrClosed
 	}
-	if _, err := m.f.Write(mboxEntry(msg, m.from)); err != nil {
+	if _, err := m.f.Write(entry); err != nil {
 		return err
 	}
 	m.sent.add(msg.ID)
@@ -163,14 +171,18 @@ func (m *Mbox) Close() error {
 // mboxEntry is one mboxrd entry: the "From " separator line, the message
 // with LF line ends and body lines starting with ">*From " quoted, and a
 // blank line.
-func mboxEntry(msg Message, from string) []byte {
+func mboxEntry(msg Message, from string) ([]byte, error) {
 	date := msg.Date
 	if date.IsZero() {
 		date = time.Now()
 	}
+	text, err := Format(msg, from)
+	if err != nil {
+		return nil, err
+	}
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "From no-reply@prescripto.local %s\n", date.UTC().Format(time.ANSIC))
-	for _, line := range strings.Split(strings.ReplaceAll(Format(msg, from), "\r\n", "\n"), "\n") {
+	for _, line := range strings.Split(strings.ReplaceAll(text, "\r\n", "\n"), "\n") {
 		if strings.HasPrefix(strings.TrimLeft(line, ">"), "From ") {
 			b.WriteByte('>')
 		}
@@ -178,7 +190,7 @@ func mboxEntry(msg Message, from string) []byte {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
-	return b.Bytes()
+	return b.Bytes(), nil
 }
 
 // ReadMboxFile reads the mbox file at path (ReadMbox).
@@ -218,4 +230,43 @@ func ReadMbox(r io.Reader) ([]*mail.Message, error) {
 		out = append(out, m)
 	}
 	return out, nil
+}
+
+// TextBody is the plain-text body of a message (multipart or not), its
+// transfer encoding undone (for tests and tools).
+func TextBody(m *mail.Message) (string, error) {
+	return textPart(m.Header.Get("Content-Type"), m.Header.Get("Content-Transfer-Encoding"), m.Body)
+}
+
+func textPart(ctype, cte string, body io.Reader) (string, error) {
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		mt = "text/plain"
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			p, err := mr.NextRawPart()
+			if err == io.EOF {
+				return "", nil
+			}
+			if err != nil {
+				return "", err
+			}
+			if s, err := textPart(p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p); err != nil || s != "" {
+				return s, err
+			}
+		}
+	}
+	if mt != "text/plain" {
+		return "", nil
+	}
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		body = quotedprintable.NewReader(body)
+	case "base64":
+		body = base64.NewDecoder(base64.StdEncoding, body)
+	}
+	raw, err := io.ReadAll(body)
+	return strings.ReplaceAll(string(raw), "\r\n", "\n"), err
 }

@@ -3,178 +3,370 @@ package notify_test
 import (
 	"context"
 	"io"
+	"mime"
+	"mime/multipart"
+	"net/mail"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	ics "github.com/arran4/golang-ical"
 	"github.com/google/uuid"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/internal/smtptest"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/workers/notify"
 )
 
 var now = time.Date(2026, 12, 1, 3, 0, 0, 0, time.UTC)
 
-func events() []projections.Event { return eventsFor("a1") }
+// clock is a settable clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
 
-// eventsFor: a patient books appointment id, then moves and cancels it.
-func eventsFor(id string) []projections.Event {
-	start := time.Date(2026, 12, 2, 4, 30, 0, 0, time.UTC)
-	data := []domain.Event{
-		account.Registered{AccountID: "p1", Name: "Asha Rao", Email: "asha@example.com", Role: domain.RolePatient},
-		doctor.DoctorRegistered{DoctorID: "d1", Profile: doctor.Profile{Name: "Dr. Sarah Patel"}},
-		doctor.ScheduleSet{DoctorID: "d1", Schedule: doctor.Schedule{Timezone: "Asia/Kolkata"}},
-		doctor.SlotReserved{DoctorID: "d1", AppointmentID: id, PatientID: "p1", Start: start, End: start.Add(30 * time.Minute), Status: doctor.StatusConfirmed},
-		doctor.AppointmentRescheduled{DoctorID: "d1", AppointmentID: id, Start: start.Add(time.Hour), End: start.Add(90 * time.Minute)},
-		doctor.AppointmentCancelled{DoctorID: "d1", AppointmentID: id, Reason: "100% better", Start: start.Add(time.Hour)},
-	}
-	out := make([]projections.Event, len(data))
-	for i, d := range data {
-		out[i] = projections.Event{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte{byte(i)}), Position: uint64(i + 1), Data: d, RecordedAt: now}
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+// log builds events with positions and ids.
+type log struct {
+	events []projections.Event
+	at     func() time.Time
+}
+
+func (l *log) add(data ...domain.Event) []projections.Event {
+	var out []projections.Event
+	for _, d := range data {
+		pos := uint64(len(l.events) + 1)
+		e := projections.Event{ID: uuid.NewSHA1(uuid.NameSpaceOID, []byte{byte(pos >> 8), byte(pos)}), Position: pos, Data: d, RecordedAt: l.at()}
+		l.events = append(l.events, e)
+		out = append(out, e)
 	}
 	return out
 }
 
-type recorder struct {
-	mu   sync.Mutex
-	sent []notify.Message
-}
+const (
+	patientEmail = "asha@example.com"
+	doctorEmail  = "sarah@clinic.example"
+)
 
-func (r *recorder) Send(_ context.Context, m notify.Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.sent = append(r.sent, m)
-	return nil
-}
-
-func TestMailsOncePerFactAcrossReplays(t *testing.T) {
-	t.Parallel()
-	// Appointment ids are UUIDs in the application (kept as 16 bytes) but
-	// need not be.
-	for _, id := range []string{"a1", "0190c1a4-7b2e-7c3d-8e4f-5a6b7c8d9e0f"} {
-		t.Run(id, func(t *testing.T) {
-			t.Parallel()
-			mailsOncePerFact(t, id)
-		})
+// people: a patient, a doctor with a login, in zone.
+func people(zone string) []domain.Event {
+	return []domain.Event{
+		account.Registered{AccountID: "p1", Name: "Asha Rao", Email: patientEmail, Role: domain.RolePatient},
+		doctor.DoctorRegistered{DoctorID: "d1", Profile: doctor.Profile{Name: "Dr. Sarah Patel"}},
+		account.Registered{AccountID: "u-d1", Name: "Sarah Patel", Email: doctorEmail, Role: domain.RoleDoctor, DoctorID: "d1"},
+		doctor.ScheduleSet{DoctorID: "d1", Schedule: doctor.Schedule{Timezone: zone}},
 	}
 }
 
-func mailsOncePerFact(t *testing.T, id string) {
-	path := filepath.Join(t.TempDir(), "mail", "outbox.mbox")
-	for range 3 { // three "restarts": a fresh worker replays the whole log
-		box, err := notify.OpenMbox(path, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		w := notify.New(box, func() time.Time { return now })
-		for _, e := range eventsFor(id) {
-			if err := w.Apply(context.Background(), e); err != nil {
-				t.Fatal(err)
-			}
-			if err := w.Apply(context.Background(), e); err != nil { // redelivery
-				t.Fatal(err)
-			}
-		}
-		if err := box.Close(); err != nil {
-			t.Fatal(err)
-		}
+func reserve(id string, start time.Time, status doctor.Status) doctor.SlotReserved {
+	return doctor.SlotReserved{DoctorID: "d1", AppointmentID: id, PatientID: "p1", Start: start, End: start.Add(30 * time.Minute),
+		Status: status, Fees: 50000, Currency: "INR"}
+}
+
+// fullSet is every kind of mail: one booking confirmed, moved and
+// cancelled by the doctor with a refund; one held, paid and confirmed, its
+// refund processed later; one held and expired.
+func fullSet(l *log) {
+	start := time.Date(2026, 12, 3, 4, 30, 0, 0, time.UTC) // 10:00 IST
+	l.add(people("Asia/Kolkata")...)
+	l.add(
+		reserve("a1", start, doctor.StatusConfirmed),
+		doctor.AppointmentRescheduled{DoctorID: "d1", AppointmentID: "a1", PreviousStart: start, PreviousEnd: start.Add(30 * time.Minute),
+			Start: start.Add(time.Hour), End: start.Add(90 * time.Minute)},
+		doctor.AppointmentCancelled{DoctorID: "d1", AppointmentID: "a1", Start: start.Add(time.Hour), End: start.Add(90 * time.Minute),
+			Reason: "100% booked; sorry", CancelledBy: domain.RoleDoctor, RefundDue: true, RefundAmount: 50000},
+		reserve("a2", start.Add(2*time.Hour), doctor.StatusHeld),
+		doctor.PaymentOrderCreated{DoctorID: "d1", AppointmentID: "a2", OrderID: "order_1", Amount: 50000, Currency: "INR"},
+		doctor.PaymentCaptured{DoctorID: "d1", AppointmentID: "a2", PaymentID: "pay_1", OrderID: "order_1", Amount: 50000, Currency: "INR"},
+		doctor.AppointmentConfirmed{DoctorID: "d1", AppointmentID: "a2", PaymentID: "pay_1"},
+		doctor.RefundProcessed{DoctorID: "d1", AppointmentID: "a2", PaymentID: "pay_1", RefundID: "rfnd_1", Amount: 50000},
+		reserve("a3", start.Add(3*time.Hour), doctor.StatusHeld),
+		doctor.PaymentOrderCreated{DoctorID: "d1", AppointmentID: "a3", OrderID: "order_3", Amount: 50000, Currency: "INR"},
+		doctor.HoldExpired{DoctorID: "d1", AppointmentID: "a3", Start: start.Add(3 * time.Hour), End: start.Add(3*time.Hour + 30*time.Minute)},
+	)
+}
+
+// wantKinds: the kind and recipient of each mail of fullSet.
+var wantKinds = map[string]int{
+	"booking_confirmed/" + patientEmail:  2, // a1 booked, a2 paid
+	"doctor_new_booking/" + doctorEmail:  2,
+	"rescheduled/" + patientEmail:        1,
+	"cancelled/" + patientEmail:          1,
+	"doctor_cancellation/" + doctorEmail: 1,
+	"booking_held/" + patientEmail:       2,
+	"payment_received/" + patientEmail:   1,
+	"refund_processed/" + patientEmail:   1,
+	"hold_expired/" + patientEmail:       1,
+}
+
+func wantTotal() int {
+	n := 0
+	for _, c := range wantKinds {
+		n += c
 	}
-	msgs, err := notify.ReadMboxFile(path)
+	return n
+}
+
+type rig struct {
+	t      *testing.T
+	dir    string
+	clock  *clock
+	smtp   *smtptest.Server
+	mailer *notify.SMTP
+	box    *notify.FileOutbox
+	w      *notify.Worker
+	d      *notify.Deliverer
+	cfg    notify.DeliveryConfig
+}
+
+func newRig(t *testing.T, dc notify.DeliveryConfig) *rig {
+	t.Helper()
+	r := &rig{t: t, dir: filepath.Join(t.TempDir(), "outbox"), clock: &clock{t: now}, smtp: smtptest.Start(t)}
+	m, err := notify.NewSMTP(notify.SMTPConfig{URL: r.smtp.URL(), From: "Prescripto Clinic <mail@prescripto.example>", Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(msgs) != 3 {
-		t.Fatalf("%d mails; want 3 (confirmed, rescheduled, cancelled)", len(msgs))
+	t.Cleanup(func() { _ = m.Close() })
+	r.mailer = m
+	r.cfg = dc
+	r.open()
+	return r
+}
+
+// open opens the outbox and a worker and deliverer on it (a start).
+func (r *rig) open() {
+	r.t.Helper()
+	box, err := notify.OpenFileOutbox(r.dir, 0, r.clock.Now())
+	if err != nil {
+		r.t.Fatal(err)
 	}
-	subjects := map[string]bool{}
+	r.box = box
+	dc := r.cfg
+	dc.Outbox, dc.Mailer, dc.Now = box, r.mailer, r.clock.Now
+	r.d = notify.NewDeliverer(dc)
+	w, err := notify.New(notify.Config{Outbox: box, Now: r.clock.Now, Wake: r.d.Wake,
+		PayLink: func(a, o string) string { return "https://prescripto.example/pay/" + a + "?order=" + o }})
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	r.w = w
+}
+
+func (r *rig) close() {
+	r.t.Helper()
+	if err := r.box.Close(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+func (r *rig) apply(events []projections.Event) {
+	r.t.Helper()
+	for _, e := range events {
+		if err := r.w.Apply(context.Background(), e); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+}
+
+// drain delivers until nothing is due.
+func (r *rig) drain() {
+	r.t.Helper()
+	for {
+		n, err := r.d.Deliver(context.Background())
+		if err != nil {
+			r.t.Logf("deliver: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+// parsed is a received message, parsed.
+type parsed struct {
+	header   mail.Header
+	text     string
+	html     string
+	calendar string
+	method   string
+}
+
+func parse(t *testing.T, m smtptest.Message) parsed {
+	t.Helper()
+	p, err := m.Parse()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := parsed{header: p.Header}
+	walk(t, p.Header.Get("Content-Type"), p.Header.Get("Content-Transfer-Encoding"), p.Body, &out)
+	return out
+}
+
+func walk(t *testing.T, ctype, cte string, body io.Reader, out *parsed) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(ctype)
+	if err != nil {
+		t.Fatalf("content type %q: %v", ctype, err)
+	}
+	if strings.HasPrefix(mt, "multipart/") {
+		mr := multipart.NewReader(body, params["boundary"])
+		for {
+			part, err := mr.NextRawPart()
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			walk(t, part.Header.Get("Content-Type"), part.Header.Get("Content-Transfer-Encoding"), part, out)
+		}
+	}
+	raw, err := io.ReadAll(decoder(cte, body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	switch mt {
+	case "text/plain":
+		out.text = string(raw)
+	case "text/html":
+		out.html = string(raw)
+	case "text/calendar":
+		out.calendar, out.method = string(raw), params["method"]
+	}
+}
+
+func TestEveryMailOverSMTPOncePerFact(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, notify.DeliveryConfig{})
+	l := &log{at: r.clock.Now}
+	fullSet(l)
+	r.apply(l.events)
+	r.apply(l.events) // redelivery
+	r.drain()
+	// A restart: the worker resumes from its checkpoint; the log comes
+	// again from before it (redelivery after a crash) and from 0.
+	if err := r.w.Save(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r.close()
+	r.open()
+	if got := r.w.Position(); got != uint64(len(l.events)) {
+		t.Fatalf("resumed at %d; want the checkpoint %d", got, len(l.events))
+	}
+	r.apply(l.events)
+	r.drain()
+
+	msgs := r.smtp.WaitFor(t, wantTotal(), 10*time.Second)
+	time.Sleep(50 * time.Millisecond)
+	msgs = r.smtp.Messages()
+	if len(msgs) != wantTotal() {
+		t.Fatalf("%d mails; want %d", len(msgs), wantTotal())
+	}
+	got := map[string]int{}
+	ids := map[string]bool{}
 	for _, m := range msgs {
-		if m.Header.Get("To") != `"Asha Rao" <asha@example.com>` {
-			t.Fatalf("To = %q", m.Header.Get("To"))
+		id := m.MessageID()
+		if ids[id] || !strings.HasSuffix(id, "@prescripto.local>") {
+			t.Fatalf("Message-ID %q twice or malformed", id)
 		}
-		subjects[m.Header.Get("Subject")] = true
-		body, _ := io.ReadAll(m.Body)
-		if !strings.Contains(string(body), "Dr. Sarah Patel") || !strings.Contains(string(body), "IST") || !strings.Contains(string(body), id) {
-			t.Fatalf("body lacks doctor or local time:\n%s", body)
+		ids[id] = true
+		box, err := r.box.Get(context.Background(), strings.TrimSuffix(strings.TrimPrefix(id, "<"), "@prescripto.local>"))
+		if err != nil || box.Status != notify.StatusSent {
+			t.Fatalf("outbox entry of %s: %+v, %v", id, box, err)
 		}
+		got[box.Kind+"/"+m.To[0]]++
+		p := parse(t, m)
+		if from := p.header.Get("From"); from != `"Prescripto Clinic" <mail@prescripto.example>` {
+			t.Fatalf("From %q", from)
+		}
+		if p.text == "" || p.html == "" {
+			t.Fatalf("%s: text %q html %q", box.Kind, p.text, p.html)
+		}
+		if !strings.Contains(p.text, "IST (Asia/Kolkata)") || !strings.Contains(p.html, "IST (Asia/Kolkata)") {
+			t.Fatalf("%s: no doctor-local time with its zone:\n%s", box.Kind, p.text)
+		}
+		checkKind(t, box.Kind, p)
 	}
-	for _, s := range []string{"Appointment confirmed", "Appointment rescheduled", "Appointment cancelled"} {
-		if !subjects[s] {
-			t.Fatalf("no mail with subject %q in %v", s, subjects)
+	for k, n := range wantKinds {
+		if got[k] != n {
+			t.Fatalf("mails by kind %v; want %v", got, wantKinds)
 		}
 	}
 }
 
-// A body line that starts with "From " survives the mbox round trip.
-func TestMboxQuotesFromLines(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "outbox.mbox")
-	box, err := notify.OpenMbox(path, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	body := "From the clinic:\n>From before\nbye\n"
-	if err := box.Send(context.Background(), notify.Message{ID: "m1", To: "a@b.co", Subject: "s", Body: body, Date: now}); err != nil {
-		t.Fatal(err)
-	}
-	_ = box.Close()
-	msgs, err := notify.ReadMboxFile(path)
-	if err != nil || len(msgs) != 1 {
-		t.Fatalf("%d messages, %v", len(msgs), err)
-	}
-	got, _ := io.ReadAll(msgs[0].Body)
-	if want := strings.ReplaceAll(body, "\n", "\n"); strings.TrimRight(string(got), "\n") != strings.TrimRight(want, "\n") {
-		t.Fatalf("body %q; want %q", got, want)
-	}
-}
-
-func TestOldEventsAreNotMailed(t *testing.T) {
-	t.Parallel()
-	r := &recorder{}
-	w := notify.New(r, func() time.Time { return now.Add(notify.MaxAge + time.Minute) })
-	for _, e := range events() {
-		if err := w.Apply(context.Background(), e); err != nil {
-			t.Fatal(err)
+// checkKind checks what each kind must say.
+func checkKind(t *testing.T, kind string, p parsed) {
+	t.Helper()
+	contains := func(s ...string) {
+		t.Helper()
+		for _, x := range s {
+			if !strings.Contains(p.text, x) {
+				t.Fatalf("%s: text lacks %q:\n%s", kind, x, p.text)
+			}
 		}
 	}
-	if len(r.sent) != 0 {
-		t.Fatalf("mailed %d messages about old history", len(r.sent))
-	}
-	if w.Position() != uint64(len(events())) {
-		t.Fatalf("checkpoint %d", w.Position())
-	}
-}
-
-// The outbox sends each Message-ID once, across a reopen, whatever the id
-// looks like: a UUID (kept as 16 bytes), the same letters in upper case (a
-// different id), or any other text.
-func TestMboxSendsEachIDOnce(t *testing.T) {
-	t.Parallel()
-	path := filepath.Join(t.TempDir(), "outbox.mbox")
-	id := uuid.NewSHA1(uuid.NameSpaceOID, []byte("x")).String()
-	ids := []string{id, strings.ToUpper(id), "m1", "0000000000000000000000000000000000z1"}
-	for round := range 2 {
-		box, err := notify.OpenMbox(path, "")
+	switch kind {
+	case notify.KindBookingConfirmed, notify.KindRescheduled, notify.KindCancelled:
+		cal, err := ics.ParseCalendar(strings.NewReader(p.calendar))
+		if err != nil {
+			t.Fatalf("%s: ics: %v\n%s", kind, err, p.calendar)
+		}
+		method := ""
+		for _, prop := range cal.CalendarProperties {
+			if prop.IANAToken == "METHOD" {
+				method = prop.Value
+			}
+		}
+		ev := cal.Events()
+		if len(ev) != 1 {
+			t.Fatalf("%s: %d events", kind, len(ev))
+		}
+		seq := ev[0].GetProperty(ics.ComponentPropertySequence).Value
+		uid := ev[0].GetProperty(ics.ComponentPropertyUniqueId).Value
+		start, err := ev[0].GetStartAt()
 		if err != nil {
 			t.Fatal(err)
 		}
-		for range 2 {
-			for _, id := range ids {
-				if err := box.Send(context.Background(), notify.Message{ID: id, To: "a@b.co", Subject: "s", Body: "b", Date: now}); err != nil {
-					t.Fatalf("round %d: %v", round, err)
-				}
-			}
+		// SEQUENCE is the position of the change (a1: 5, 6, 7 in fullSet).
+		want := map[string][2]string{
+			notify.KindBookingConfirmed: {"REQUEST", ""}, notify.KindRescheduled: {"REQUEST", "6"}, notify.KindCancelled: {"CANCEL", "7"},
+		}[kind]
+		if method != want[0] || p.method != want[0] || (want[1] != "" && seq != want[1]) || !strings.HasSuffix(uid, "@prescripto") {
+			t.Fatalf("%s: METHOD %s (part %s), SEQUENCE %s, UID %s", kind, method, p.method, seq, uid)
 		}
-		if err := box.Close(); err != nil {
-			t.Fatal(err)
+		if kind == notify.KindRescheduled && !start.Equal(time.Date(2026, 12, 3, 5, 30, 0, 0, time.UTC)) {
+			t.Fatalf("rescheduled: DTSTART %v", start)
 		}
 	}
-	msgs, err := notify.ReadMboxFile(path)
-	if err != nil || len(msgs) != len(ids) {
-		t.Fatalf("%d messages (%v); want %d, one per id", len(msgs), err, len(ids))
+	switch kind {
+	case notify.KindBookingHeld:
+		contains("https://prescripto.example/pay/", "order=order_")
+	case notify.KindCancelled:
+		contains("by the doctor", "Reason: 100% booked; sorry", "INR 500.00")
+	case notify.KindRescheduled:
+		contains("10:00 IST", "11:00 IST")
+	case notify.KindDoctorNewBooking, notify.KindDoctorCancellation:
+		contains("Asha Rao")
+	case notify.KindPaymentReceived, notify.KindRefundProcessed:
+		contains("INR 500.00")
 	}
+}
+
+// decoder undoes a part's transfer encoding.
+func decoder(cte string, r io.Reader) io.Reader {
+	switch strings.ToLower(cte) {
+	case "quoted-printable":
+		return qpReader(r)
+	case "base64":
+		return b64Reader(r)
+	}
+	return r
 }

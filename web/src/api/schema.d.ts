@@ -150,6 +150,51 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/me/calendar-feed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The URL of the caller's private calendar feed (patient, doctor).
+         * @description The same URL until it is revoked; a calendar application subscribes to it (no bearer
+         *     token: the URL is the secret). The feed holds the caller's appointments from 30 days ago
+         *     on, with the UIDs and SEQUENCEs of the invitations mailed about them.
+         */
+        get: operations["getCalendarFeed"];
+        put?: never;
+        post?: never;
+        /** Revoke the caller's calendar-feed URL (patient, doctor); GET gives a new one. */
+        delete: operations["revokeCalendarFeed"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/calendar/{token}.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        /**
+         * A private calendar feed (the token in its URL is the credential).
+         * @description 404 `calendar_feed_not_found` for a token that is malformed, unknown or revoked.
+         */
+        get: operations["getCalendarFeedCalendar"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/me": {
         parameters: {
             query?: never;
@@ -262,7 +307,7 @@ export interface paths {
          * @description The profile, every appointment (with its payment, refunds and cancel reason), the payments,
          *     and every fact of the caller's account stream (secrets, the password and token hashes,
          *     read `"[secret]"`). Served as an attachment (`prescripto-export.json`), never cached.
-         *     Mails sent are listed once the notifications outbox keeps them.
+         *     And the mails sent to the caller that the notifications outbox still keeps.
          */
         get: operations["exportMe"];
         put?: never;
@@ -530,6 +575,52 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/admin/notifications": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The notifications outbox, newest first (admin).
+         * @description Mails about appointments and reminders, each with its delivery state: `pending` (queued or
+         *     waiting for a retry), `sent`, `failed` (parked after its attempts; retry it), `dropped`
+         *     (over the recipient's MAIL_DAILY_CAP). Answered by the process that runs the
+         *     notifications worker; elsewhere 503 `notifications_unavailable`.
+         */
+        get: operations["listNotifications"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/admin/notifications/{id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a failed mail again (admin).
+         * @description The mail is pending again, due at once, with its attempts reset. 404
+         *     `notification_not_found`; 409 `notification_not_failed` when it is not `failed`.
+         */
+        post: operations["retryNotification"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/appointments": {
         parameters: {
             query?: never;
@@ -635,6 +726,31 @@ export interface paths {
         put?: never;
         /** Mark as completed (its doctor, admin). */
         post: operations["completeAppointment"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/appointments/{id}/calendar.ics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Appointment id. */
+                id: components["parameters"]["AppointmentId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * The appointment as an RFC 5545 calendar (its patient, its doctor).
+         * @description `UID` `{id}@prescripto` and `SEQUENCE` (the log position of the appointment's last change)
+         *     are those of the invitations mailed about it; a cancelled or expired appointment has
+         *     `STATUS:CANCELLED`. Anyone else's appointment is 404.
+         */
+        get: operations["getAppointmentCalendar"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -1055,6 +1171,8 @@ export interface components {
                     [key: string]: unknown;
                 };
             }[];
+            /** @description The mails sent to the caller that the outbox keeps (absent where this process does not hold the outbox). */
+            mails?: components["schemas"]["Notification"][];
         };
         Me: components["schemas"]["User"] & Record<string, never>;
         MeWithPosition: components["schemas"]["Me"] & components["schemas"]["WithPosition"];
@@ -1338,6 +1456,26 @@ export interface components {
             refundedAmount: components["schemas"]["Money"];
             currency: components["schemas"]["Currency"];
             updatedAt: components["schemas"]["Instant"];
+        };
+        Notification: {
+            id: string;
+            /** @description booking_confirmed, booking_held, payment_received, hold_expired, rescheduled, cancelled, refund_processed, doctor_new_booking, doctor_cancellation, reminder. */
+            kind: string;
+            to: string;
+            subject: string;
+            /** @enum {string} */
+            status: "pending" | "sent" | "failed" | "dropped";
+            attempts: number;
+            lastError?: string;
+            /** Format: date-time */
+            createdAt: string;
+            /** Format: date-time */
+            nextAttemptAt: string;
+            /** Format: date-time */
+            doneAt?: string;
+        };
+        NotificationList: {
+            notifications: components["schemas"]["Notification"][];
         };
         PaymentList: {
             payments: components["schemas"]["PaymentRow"][];
@@ -1848,6 +1986,80 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getCalendarFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The feed's URL. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** Format: uri */
+                        url: string;
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    revokeCalendarFeed: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Revoked. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getCalendarFeedCalendar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                token: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calendar. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
@@ -2537,6 +2749,62 @@ export interface operations {
             default: components["responses"]["Error"];
         };
     };
+    listNotifications: {
+        parameters: {
+            query?: {
+                status?: "pending" | "sent" | "failed" | "dropped";
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mails. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["NotificationList"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    retryNotification: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The mail, pending. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Notification"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
+            409: components["responses"]["Conflict"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
     listAppointments: {
         parameters: {
             query?: {
@@ -2774,6 +3042,34 @@ export interface operations {
             404: components["responses"]["NotFound"];
             409: components["responses"]["Conflict"];
             422: components["responses"]["Unprocessable"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    getAppointmentCalendar: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description Appointment id. */
+                id: components["parameters"]["AppointmentId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The calendar. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/calendar": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["NotFound"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
