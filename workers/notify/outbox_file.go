@@ -148,15 +148,9 @@ func (m *Mail) applyMark(e markEntry) {
 	m.Status, m.Attempts, m.NextAt, m.LastError, m.DoneAt = e.Status, e.Attempts, e.NextAt, e.LastError, e.DoneAt
 }
 
-// compact rewrites the journal with one line per mail kept, atomically.
+// compact rewrites the journal with one line per mail kept, atomically,
+// leaving out mails done longer than the retention ago.
 func (o *FileOutbox) compact(now time.Time) error {
-	path := filepath.Join(o.dir, "journal.jsonl")
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
 	for id, m := range o.mails {
 		if m.Status != StatusPending && !m.DoneAt.IsZero() && now.Sub(m.DoneAt) > o.retention {
 			delete(o.mails, id)
@@ -165,30 +159,50 @@ func (o *FileOutbox) compact(now time.Time) error {
 		if m.Status == StatusSent {
 			o.sent[m.To] = append(o.sent[m.To], m.DoneAt)
 		}
+	}
+	return o.rewrite()
+}
+
+// rewrite replaces the journal with one line per mail, atomically (a new
+// file, synced, renamed over the old: what the old held goes with it), and
+// appends to the new one from then on (its lock held).
+func (o *FileOutbox) rewrite() error {
+	path := filepath.Join(o.dir, "journal.jsonl")
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	for _, m := range o.mails {
 		line, err := json.Marshal(journalLine{Add: m})
 		if err != nil {
 			_ = f.Close()
+			_ = os.Remove(tmp)
 			return err
 		}
 		w.Write(line)
 		w.WriteByte('\n')
 	}
-	if err := w.Flush(); err != nil {
-		_ = f.Close()
+	err = w.Flush()
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err == nil {
+		err = syncDir(o.dir)
+	}
+	if err != nil {
+		_ = os.Remove(tmp)
 		return err
 	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if err := syncDir(o.dir); err != nil {
-		return err
+	if o.f != nil {
+		_ = o.f.Close()
 	}
 	o.f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
 	return err
@@ -347,40 +361,7 @@ func (o *FileOutbox) Erase(_ context.Context, to, about string) error {
 	if o.f == nil {
 		return os.ErrClosed
 	}
-	path := filepath.Join(o.dir, "journal.jsonl")
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriterSize(f, 1<<20)
-	for _, m := range o.mails {
-		line, err := json.Marshal(journalLine{Add: m})
-		if err != nil {
-			_ = f.Close()
-			return err
-		}
-		w.Write(line)
-		w.WriteByte('\n')
-	}
-	if err := w.Flush(); err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err == nil {
-		err = syncDir(o.dir)
-	}
-	if err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	_ = o.f.Close()
-	if o.f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600); err != nil {
+	if err := o.rewrite(); err != nil {
 		return err
 	}
 	o.synced = o.written // all of it is in the synced new file
