@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/go-chi/chi/v5"
@@ -114,6 +115,7 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) error {
 			return nil, domain.Invalid("email must be at most 254 characters")
 		}
 		log := zerolog.Ctx(r.Context())
+		base := s.publicBase(r)
 		work := func(ctx context.Context) {
 			ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 			defer cancel()
@@ -121,10 +123,10 @@ func (s *Server) forgotPassword(w http.ResponseWriter, r *http.Request) error {
 			if err == nil && ok {
 				err = s.mail(ctx, t, "Reset your Prescripto password", fmt.Sprintf(
 					"Someone (we hope you) asked to reset the password of your Prescripto account.\n\n"+
-						"Your reset token, valid until %s:\n\n    %s\n\n"+
-						"Send it with your new password to POST /api/v1/auth/reset-password as {\"token\": \"...\", \"password\": \"...\"}.\n"+
+						"Choose a new one here, until %s:\n\n    %s/reset-password?token=%s\n\n"+
+						"(Or send the token %s with your new password to POST /api/v1/auth/reset-password as {\"token\": \"...\", \"password\": \"...\"}.)\n"+
 						"If you did not ask for this, ignore this mail: your password stays as it is.\n",
-					t.ExpiresAt.Format(time.RFC3339), t.Token))
+					t.ExpiresAt.Format(time.RFC3339), base, url.QueryEscape(t.Token), t.Token))
 			}
 			if err != nil {
 				log.Error().Err(err).Msg("forgot-password: reset mail not sent")
@@ -165,7 +167,7 @@ func (s *Server) verifyEmail(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) error {
 	return runCommand(s, w, r, http.StatusAccepted, bodyOptional, func(r *http.Request, m commands.Meta, _ *struct{}) (any, error) {
 		p, _ := PrincipalFrom(r.Context())
-		if err := s.sendVerification(r.Context(), m, p.Role, p.UserID); err != nil {
+		if err := s.sendVerification(r.Context(), s.publicBase(r), m, p.Role, p.UserID); err != nil {
 			return nil, err
 		}
 		return accepted, nil
@@ -174,17 +176,16 @@ func (s *Server) resendVerification(w http.ResponseWriter, r *http.Request) erro
 
 // sendVerification issues a verification token and mails it (nothing when
 // the email is verified already).
-func (s *Server) sendVerification(ctx context.Context, m commands.Meta, role domain.Role, id string) error {
+func (s *Server) sendVerification(ctx context.Context, base string, m commands.Meta, role domain.Role, id string) error {
 	t, ok, err := s.cfg.Commands.IssueEmailVerification(ctx, m, role, id)
 	if err != nil || !ok {
 		return err
 	}
 	return s.mail(ctx, t, "Verify your email address", fmt.Sprintf(
-		"Welcome to Prescripto. Please confirm that this address is yours.\n\n"+
-			"Your verification token, valid until %s:\n\n    %s\n\n"+
-			"Send it to POST /api/v1/auth/verify-email as {\"token\": \"...\"}.\n"+
+		"Welcome to Prescripto. Please confirm that this address is yours, until %s:\n\n    %s/verify-email?token=%s\n\n"+
+			"(Or send the token %s to POST /api/v1/auth/verify-email as {\"token\": \"...\"}.)\n"+
 			"If you did not open an account, ignore this mail.\n",
-		t.ExpiresAt.Format(time.RFC3339), t.Token))
+		t.ExpiresAt.Format(time.RFC3339), base, url.QueryEscape(t.Token), t.Token))
 }
 
 // mail sends a mailed token to its account's owner (nowhere without a

@@ -77,7 +77,7 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) error {
 		if s.cfg.VerifyEmail && !a.EmailVerified {
 			// The account stands without it: a failed mail is logged and
 			// POST /auth/resend-verification sends another.
-			if err := s.sendVerification(r.Context(), m, a.Role, a.ID); err != nil {
+			if err := s.sendVerification(r.Context(), s.publicBase(r), m, a.Role, a.ID); err != nil {
 				zerolog.Ctx(r.Context()).Error().Err(err).Msg("register: verification mail not sent")
 			}
 		}

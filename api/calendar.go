@@ -74,9 +74,14 @@ var feedRoles = map[byte]domain.Role{'p': domain.RolePatient, 'd': domain.RoleDo
 var errFeedNotFound = &HTTPError{Status: http.StatusNotFound, Code: "calendar_feed_not_found", Kind: domain.ErrNotFound,
 	Detail: "No calendar feed has this address (it may have been revoked)."}
 
-// feedURL is the URL of the caller's calendar feed, under
-// Config.PublicURL or, without it, the host the request came to.
+// feedURL is the URL of the caller's calendar feed (see publicBase).
 func (s *Server) feedURL(r *http.Request, token string) string {
+	return s.publicBase(r) + "/api/v1/calendar/" + token + ".ics"
+}
+
+// publicBase is where links the server hands out point: Config.PublicURL
+// or, without it, the host the request came to.
+func (s *Server) publicBase(r *http.Request) string {
 	base := strings.TrimRight(s.cfg.PublicURL, "/")
 	if base == "" {
 		scheme := "http"
@@ -85,7 +90,7 @@ func (s *Server) feedURL(r *http.Request, token string) string {
 		}
 		base = scheme + "://" + r.Host
 	}
-	return base + "/api/v1/calendar/" + token + ".ics"
+	return base
 }
 
 // calendarFeed answers GET /me/calendar-feed: {url} of the caller's

@@ -265,8 +265,8 @@ func (e *Env) Mails(t testing.TB) []*mail.Message {
 }
 
 // mailedTokenRE finds the token in a verification or reset mail: the
-// indented line after the "token, valid until" line.
-var mailedTokenRE = regexp.MustCompile(`token, valid until [^\n]*\n\n {4}([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\n`)
+// link's token parameter.
+var mailedTokenRE = regexp.MustCompile(`\?token=([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)\n`)
 
 // WaitMailedToken waits (up to 10 s) for the n-th (from 1) mail to to whose
 // subject contains subject, and returns the token it carries.
