@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"math"
 	"path/filepath"
 	"time"
@@ -84,11 +85,24 @@ func (sh *shared) mailer() (notify.Mailer, error) {
 	return sh.mail, nil
 }
 
-// outbox is the notifications' outbox: DataDir/mail/outbox, or in memory
-// without a data dir.
+// outbox is the notifications' outbox: the collections
+// notifications_outbox and notifications_checkpoint of the read models'
+// database with MONGODB_URI (every worker process delivers; the leases
+// keep each mail to one sender), else DataDir/mail/outbox (one process at
+// a time: ErrOutboxLocked for another), or in memory without a data dir.
 func (sh *shared) outbox() (notify.Outbox, error) {
 	if sh.box != nil {
 		return sh.box, nil
+	}
+	if sh.mongo != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), max(sh.opts.ConnectTimeout, 10*time.Second))
+		defer cancel()
+		box, err := notify.NewMongoOutbox(ctx, sh.mongo.DB())
+		if err != nil {
+			return nil, fmt.Errorf("MONGODB_URI: %w", err)
+		}
+		sh.box = box
+		return box, nil
 	}
 	if sh.opts.DataDir == "" {
 		sh.box = notify.NewMemoryOutbox()

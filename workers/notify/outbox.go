@@ -47,9 +47,9 @@ type Mail struct {
 }
 
 // Outbox keeps the mails to send and what became of each: the sent
-// markers that make a mail go out once. Its promises (FileOutbox, on disk
-// or in memory, is the one implementation; the tests of this package
-// check them on it):
+// markers that make a mail go out once. Its promises (kept by FileOutbox,
+// on disk or in memory, and MongoOutbox; TestOutboxPromises checks them
+// on each):
 //
 //   - Add is idempotent by Message.ID: a mail added again, whatever its
 //     state, is not added twice (a sent mail stays sent).
