@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -24,15 +25,20 @@ const (
 // MongoOutbox is the production wiring's Outbox (MONGODB_URI): one
 // document per mail in notifications_outbox (_id the mail's id) and the
 // worker's checkpoint in notifications_checkpoint. Several processes share
-// it: Due leases each mail with one atomic findAndModify (a lease time in
-// the document), so two deliverers, in one process or two, never hold one
-// mail at once. Its filters and updates keep to what MongoDB and FerretDB
-// v1 both do (no transactions, no pipeline updates). Errors of a server
-// that cannot be reached wrap domain.ErrUnavailable.
+// it: Due claims each mail by inserting a lease document whose _id is the
+// mail's id and lease count (the one atomic check FerretDB v1 offers: its
+// conditional updates read, then write), so two deliverers, in one process
+// or two, never hold one mail at once. Mails done longer than
+// DefaultRetention ago are deleted as Due runs (at most once a minute per
+// handle), as FileOutbox leaves them out when it compacts. Its filters and
+// updates keep to what MongoDB and FerretDB v1 both do (no transactions,
+// no pipeline updates). Errors of a server that cannot be reached wrap
+// domain.ErrUnavailable.
 type MongoOutbox struct {
 	mails  *mongo.Collection
 	cp     *mongo.Collection
 	leases *mongo.Collection
+	pruned atomic.Int64 // unix nanoseconds of the last prune
 }
 
 // mongoMail is a mail's document.
@@ -197,6 +203,9 @@ func onlyDuplicates(err error) bool {
 // the lease document is gone (Mark deletes them) finds the count moved and
 // lets it go.
 func (o *MongoOutbox) Due(ctx context.Context, now time.Time, limit int, lease time.Duration) ([]Mail, error) {
+	if err := o.prune(ctx, now); err != nil {
+		return nil, err
+	}
 	filter := bson.D{
 		{Key: "status", Value: StatusPending},
 		{Key: "nextAt", Value: bson.D{{Key: "$lte", Value: now}}},
@@ -250,6 +259,28 @@ func (o *MongoOutbox) lease(ctx context.Context, d mongoMail, until time.Time) (
 		return false, mongoFail(ctx, err, "lease a mail")
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// prune deletes the mails done (sent, parked or dropped) longer than
+// DefaultRetention before now, and the leases of that age, at most once a
+// minute per handle.
+func (o *MongoOutbox) prune(ctx context.Context, now time.Time) error {
+	last := o.pruned.Load()
+	if now.UnixNano()-last < int64(time.Minute) || !o.pruned.CompareAndSwap(last, now.UnixNano()) {
+		return nil
+	}
+	cutoff := now.Add(-DefaultRetention)
+	if _, err := o.mails.DeleteMany(ctx, bson.D{
+		{Key: "status", Value: bson.D{{Key: "$ne", Value: StatusPending}}},
+		{Key: "doneAt", Value: bson.D{{Key: "$gt", Value: time.Time{}}, {Key: "$lt", Value: cutoff}}},
+	}); err != nil {
+		o.pruned.Store(last)
+		return mongoFail(ctx, err, "prune done mails")
+	}
+	if _, err := o.leases.DeleteMany(ctx, bson.D{{Key: "until", Value: bson.D{{Key: "$lt", Value: cutoff}}}}); err != nil {
+		return mongoFail(ctx, err, "prune leases")
+	}
+	return nil
 }
 
 // Mark implements Outbox: the outcome is set and the lease ended.

@@ -371,3 +371,38 @@ func TestMongoOutboxUnavailable(t *testing.T) {
 		t.Errorf("Add with the server gone: %v", err)
 	}
 }
+
+// TestMongoOutboxPrunesOldMails: mails done longer than the retention ago
+// go as Due runs, as the file outbox drops them when it compacts; pending
+// and recent ones stay.
+func TestMongoOutboxPrunesOldMails(t *testing.T) {
+	t.Parallel()
+	box := openMongoOutbox(t, mongoDatabase(t, testenv.MongoURI(t), testenv.MongoDatabase(t)))
+	ctx := context.Background()
+	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	mk := func(id string) notify.Mail {
+		return notify.Mail{Message: notify.Message{ID: id, To: "a@example.test", Subject: "s", Body: "b", Date: now},
+			Kind: "k", Status: notify.StatusPending, NextAt: now.Add(time.Hour), CreatedAt: now}
+	}
+	if err := box.Add(ctx, mk("old"), mk("recent"), mk("pending")); err != nil {
+		t.Fatal(err)
+	}
+	for id, done := range map[string]time.Time{"old": now.Add(-notify.DefaultRetention - time.Hour), "recent": now.Add(-time.Hour)} {
+		m := mk(id)
+		m.Status, m.DoneAt = notify.StatusSent, done
+		if err := box.Mark(ctx, m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := box.Due(ctx, now, 10, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := box.Get(ctx, "old"); !errors.Is(err, notify.ErrMailNotFound) {
+		t.Errorf("a mail done 8 days ago: %v, want it gone", err)
+	}
+	for _, id := range []string{"recent", "pending"} {
+		if _, err := box.Get(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+}
