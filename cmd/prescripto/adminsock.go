@@ -141,17 +141,11 @@ func askAdminSocket(ctx context.Context, dataDir string, req adminRequest) (admi
 	if err != nil {
 		return adminResult{}, err
 	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://prescripto/admin", bytes.NewReader(body))
-	if err != nil {
-		return adminResult{}, err
-	}
-	res, err := c.Do(hreq)
+	status, b, err := adminCall(ctx, c, http.MethodPost, "/admin", bytes.NewReader(body), 64<<10)
 	if err != nil {
 		return adminResult{}, fmt.Errorf("the data dir %s is in use by another process, which does not answer on %s (%w): stop it and run `admin create` again, or set ADMIN_EMAIL and ADMIN_PASSWORD and restart it", dataDir, path, err)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	if res.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		return adminResult{}, errors.New(string(bytes.TrimSpace(b)))
 	}
 	var out adminResult
@@ -159,4 +153,21 @@ func askAdminSocket(ctx context.Context, dataDir string, req adminRequest) (admi
 		return adminResult{}, fmt.Errorf("admin socket answered %q: %w", b, err)
 	}
 	return out, nil
+}
+
+// adminCall makes one request to the server's admin socket (through c, an
+// adminClient) and reads at most limit bytes of the answer. An error means
+// the request did not get an answer.
+func adminCall(ctx context.Context, c *http.Client, method, path string, body io.Reader, limit int64) (status int, answer []byte, err error) {
+	req, err := http.NewRequestWithContext(ctx, method, "http://prescripto"+path, body)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := c.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(res.Body, limit))
+	return res.StatusCode, b, nil
 }

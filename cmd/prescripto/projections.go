@@ -43,17 +43,11 @@ func adminClient(dataDir string) (*http.Client, string) {
 
 func askProjections(ctx context.Context, dataDir string) (projectionList, error) {
 	c, path := adminClient(dataDir)
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://prescripto/projections", nil)
-	if err != nil {
-		return projectionList{}, err
-	}
-	res, err := c.Do(req)
+	status, b, err := adminCall(ctx, c, http.MethodGet, "/projections", nil, 1<<20)
 	if err != nil {
 		return projectionList{}, fmt.Errorf("no server answers on %s (%w): the projections live in the `serve` process of the data dir %s; with ESDB_URL and MONGODB_URI ask GET /api/v1/admin/projections", path, err, dataDir)
 	}
-	defer res.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
-	if res.StatusCode != http.StatusOK {
+	if status != http.StatusOK {
 		return projectionList{}, errors.New(strings.TrimSpace(string(b)))
 	}
 	var out projectionList
@@ -105,17 +99,11 @@ func projectionsRebuild(cfg Config, args []string, stdout, stderr io.Writer) err
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c, path := adminClient(cfg.DataDir)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://prescripto/projections/"+name+"/rebuild", nil)
-	if err != nil {
-		return err
-	}
-	res, err := c.Do(req)
+	status, b, err := adminCall(ctx, c, http.MethodPost, "/projections/"+name+"/rebuild", nil, 64<<10)
 	if err != nil {
 		return fmt.Errorf("no server answers on %s (%w): the projections live in the `serve` process of the data dir %s", path, err, cfg.DataDir)
 	}
-	b, _ := io.ReadAll(io.LimitReader(res.Body, 64<<10))
-	res.Body.Close()
-	if res.StatusCode != http.StatusAccepted {
+	if status != http.StatusAccepted {
 		return fmt.Errorf("projections rebuild %s: %s", name, strings.TrimSpace(string(b)))
 	}
 	fmt.Fprintf(stdout, "rebuilding %s\n", name)
