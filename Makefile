@@ -42,7 +42,7 @@ LOAD_PROD_ADDR ?= 127.0.0.1:18481
 LOAD_PROD_CACHE ?= on
 LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
 
-.PHONY: help build test bench load load-sustained load-prod run lint
+.PHONY: help build test bench load load-sustained load-prod run lint proof
 
 help:
 	@echo "make build   go build ./..."
@@ -51,6 +51,7 @@ help:
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
+	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -97,3 +98,10 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# proof: the doctor aggregate's rapid state machine (book, pay, expire,
+# cancel, reschedule, complete, no-show, time off, policy changes, the
+# clock) against its model, at PROOF_SEQUENCES sequences (CI runs 1,000).
+PROOF_SEQUENCES ?= 10000
+proof:
+	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -25,8 +27,22 @@ import (
 // a simple model while the clock moves; collisions are frequent.
 
 // minModelSequences is how many sequences one `go test` run must check,
-// whatever -rapid.checks says.
+// whatever -rapid.checks says; PRESCRIPTO_MODEL_SEQUENCES asks for more
+// (`make proof`: 10,000).
 const minModelSequences = 1000
+
+// modelSequences is the number of sequences this run must check.
+func modelSequences(t *testing.T) int {
+	v := os.Getenv("PRESCRIPTO_MODEL_SEQUENCES")
+	if v == "" {
+		return minModelSequences
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("PRESCRIPTO_MODEL_SEQUENCES=%q: want a positive number", v)
+	}
+	return n
+}
 
 var nyLoc = mustZone("America/New_York")
 
@@ -663,7 +679,7 @@ func TestModel(t *testing.T) {
 	start := time.Now()
 	done, calls := 0, 0
 	stats := map[string]int{}
-	for done < minModelSequences {
+	for want := modelSequences(t); done < want; {
 		before := done
 		rapid.Check(t, modelProperty(&done, stats))
 		calls++
