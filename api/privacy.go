@@ -8,8 +8,8 @@ import (
 	"github.com/go-chi/chi/v5"
 
 	"github.com/prescripto/prescripto/commands"
-	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/audit"
 )
 
 // erasePatient: POST /admin/patients/{id}/erase (admin). The patient's
@@ -92,11 +92,11 @@ func (s *Server) exportMe(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	for _, h := range hist {
-		data, err := redactSecrets(h.Data)
+		data, err := json.Marshal(h.Data)
 		if err != nil {
 			return err
 		}
-		out.History = append(out.History, exportEvent{Type: h.Type, Position: h.Position, RecordedAt: h.RecordedAt, Data: data})
+		out.History = append(out.History, exportEvent{Type: h.Type, Position: h.Position, RecordedAt: h.RecordedAt, Data: audit.RedactSecrets(data, "[secret]")})
 	}
 	if s.cfg.Notifications != nil && a.Email != "" {
 		if out.Mails, err = s.cfg.Notifications.MailsSentTo(r.Context(), a.Email); err != nil {
@@ -106,25 +106,4 @@ func (s *Server) exportMe(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Disposition", `attachment; filename="prescripto-export.json"`)
 	w.Header().Set("Cache-Control", "no-store")
 	return reply(w, http.StatusOK, out)
-}
-
-// secretFields are the event fields an export does not hand out.
-var secretFields = map[string]bool{"passwordHash": true, "tokenHash": true}
-
-// redactSecrets encodes an event's data with its secret fields replaced.
-func redactSecrets(e domain.Event) (json.RawMessage, error) {
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
-	var m map[string]any
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for k := range m {
-		if secretFields[k] {
-			m[k] = "[secret]"
-		}
-	}
-	return json.Marshal(m)
 }

@@ -37,7 +37,7 @@ func (h *Handler) appointmentView(id string, out *AppointmentResult) viewFunc {
 			a.CancelReason = ""
 		}
 		if a.PatientID != "" && h.reg.IsErased(a.PatientID) {
-			// (the aggregate keeps what this process recorded in the clear)
+			// (events written before sealing hold the name in the clear)
 			a.PatientName = domain.Erased
 			if a.CancelReason != "" {
 				a.CancelReason = domain.Erased

@@ -162,23 +162,18 @@ func (sh *shared) commands() (*commands.Handler, error) {
 // in memory, shared by every App on that store (tests).
 func (sh *shared) openKeys(ctx context.Context) error {
 	o := sh.opts
+	embedded := o.Store == nil && o.ESDBURL == "" // the log is the SQLite file in the data dir
 	var ks personal.KeyStore
 	switch {
 	case o.KeyStore != nil:
 		ks = o.KeyStore
-	case o.Store == nil && o.ESDBURL == "":
-		fs, err := personal.OpenFileKeyStore(filepath.Join(o.DataDir, "keys"))
-		if err != nil {
-			return err
-		}
-		ks = fs
-	case sh.mongo != nil:
+	case !embedded && sh.mongo != nil:
 		mks := personal.NewMongoKeyStore(sh.mongo.DB())
 		if err := mks.Init(ctx); err != nil {
 			return fmt.Errorf("MONGODB_URI: %w", err)
 		}
 		ks = mks
-	case o.DataDir != "":
+	case embedded || o.DataDir != "":
 		fs, err := personal.OpenFileKeyStore(filepath.Join(o.DataDir, "keys"))
 		if err != nil {
 			return err

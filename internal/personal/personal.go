@@ -234,13 +234,12 @@ func (v *Vault) key(subject string, create bool) (cipher.AEAD, error) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
 	defer cancel()
-	key, err := v.store.Get(ctx, subject)
-	if errors.Is(err, ErrNoKey) && create {
-		fresh := make([]byte, KeySize)
-		if _, err := rand.Read(fresh); err != nil {
-			return nil, err
-		}
-		key, err = v.store.Create(ctx, subject, fresh)
+	var key []byte
+	var err error
+	if create {
+		key, err = getOrCreate(ctx, v.store, subject)
+	} else {
+		key, err = v.store.Get(ctx, subject)
 	}
 	switch {
 	case errors.Is(err, ErrErased):
@@ -301,18 +300,25 @@ const IndexKeySubject = "_email-index"
 // email-uniqueness streams), made on first use and kept in the key store
 // beside the data keys, never in the log.
 func IndexKey(ctx context.Context, store KeyStore) ([]byte, error) {
-	key, err := store.Get(ctx, IndexKeySubject)
-	if errors.Is(err, ErrNoKey) {
-		fresh := make([]byte, KeySize)
-		if _, err := rand.Read(fresh); err != nil {
-			return nil, err
-		}
-		key, err = store.Create(ctx, IndexKeySubject, fresh)
-	}
+	key, err := getOrCreate(ctx, store, IndexKeySubject)
 	if err != nil {
 		return nil, fmt.Errorf("personal: email index key: %w", err)
 	}
 	return key, nil
+}
+
+// getOrCreate returns subject's key, made (random) and stored if it has
+// none; the key a concurrent creator stored first wins.
+func getOrCreate(ctx context.Context, store KeyStore, subject string) ([]byte, error) {
+	key, err := store.Get(ctx, subject)
+	if !errors.Is(err, ErrNoKey) {
+		return key, err
+	}
+	fresh := make([]byte, KeySize)
+	if _, err := rand.Read(fresh); err != nil {
+		return nil, err
+	}
+	return store.Create(ctx, subject, fresh)
 }
 
 // KeyedHash is the hex HMAC-SHA-256 of s under key.

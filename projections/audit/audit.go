@@ -85,7 +85,7 @@ type auditedMetadata struct {
 func FromRecorded(r eventstore.RecordedEvent) Event {
 	e := Event{
 		ID: r.ID.String(), Stream: r.StreamID, Type: r.Type, Revision: r.Revision, Position: r.Position,
-		RecordedAt: r.RecordedAt.UTC(), Data: redact(rawJSON(r.Data)), Metadata: rawJSON(r.Metadata),
+		RecordedAt: r.RecordedAt.UTC(), Data: RedactSecrets(rawJSON(r.Data), Redacted), Metadata: rawJSON(r.Metadata),
 	}
 	var m auditedMetadata
 	if json.Unmarshal(r.Metadata, &m) == nil {
@@ -102,8 +102,10 @@ var secretFields = []string{"passwordHash", "tokenHash"}
 // Redacted replaces a secret field's value.
 const Redacted = "[redacted]"
 
-// redact replaces the values of the top-level secret fields of data.
-func redact(data json.RawMessage) json.RawMessage {
+// RedactSecrets replaces the values of the top-level secret fields of an
+// event's data with marker (data that is not a JSON object is returned as
+// it is).
+func RedactSecrets(data json.RawMessage, marker string) json.RawMessage {
 	found := false
 	for _, f := range secretFields {
 		if bytes.Contains(data, []byte(`"`+f+`"`)) {
@@ -119,7 +121,7 @@ func redact(data json.RawMessage) json.RawMessage {
 	}
 	for _, f := range secretFields {
 		if _, ok := m[f]; ok {
-			m[f] = json.RawMessage(`"` + Redacted + `"`)
+			m[f], _ = json.Marshal(marker)
 		}
 	}
 	out, err := json.Marshal(m)
