@@ -228,8 +228,11 @@ func erasure(t *testing.T, o testenv.Options) {
 		for _, pr := range st.Projections {
 			busy = busy || pr.Status == "rebuilding"
 		}
-		if !busy || time.Now().After(deadline) {
+		if !busy {
 			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rebuilds did not finish within 30 s: %+v", st.Projections)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
