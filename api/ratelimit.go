@@ -77,19 +77,18 @@ func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption)
 		return nil, fmt.Errorf("api: rate limit window %v is not positive", cfg.window)
 	}
 	window := cfg.window
-	options := []httprate.Option{
-		httprate.WithLimitHandler(func(w http.ResponseWriter, r *http.Request) {
-			// httprate set Retry-After to the window in whole seconds
-			// (0 for a sub-second window); state it rounded up instead.
-			err := RateLimited(window)
-			w.Header().Set("Retry-After", err.Header.Get("Retry-After"))
-			WriteError(w, r, err)
-		}),
-		httprate.WithErrorHandler(func(w http.ResponseWriter, r *http.Request, err error) {
-			WriteError(w, r, &HTTPError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
-				Detail: "The rate limiter is unavailable; retry later.", Err: fmt.Errorf("rate limit counter: %w", err)})
-		}),
+	onLimited := func(w http.ResponseWriter, r *http.Request) {
+		// httprate set Retry-After to the window in whole seconds
+		// (0 for a sub-second window); state it rounded up instead.
+		err := RateLimited(window)
+		w.Header().Set("Retry-After", err.Header.Get("Retry-After"))
+		WriteError(w, r, err)
 	}
+	onError := func(w http.ResponseWriter, r *http.Request, err error) {
+		WriteError(w, r, &HTTPError{Status: http.StatusServiceUnavailable, Code: CodeUnavailable,
+			Detail: "The rate limiter is unavailable; retry later.", Err: fmt.Errorf("rate limit counter: %w", err)})
+	}
+	options := []httprate.Option{httprate.WithLimitHandler(onLimited), httprate.WithErrorHandler(onError)}
 	if cfg.failOpen != nil {
 		// httprate's error handler writes the answer; failing open needs
 		// the request served instead, so the counter's errors are swallowed
@@ -112,6 +111,11 @@ func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption)
 			}
 			return prefix + ":" + httprate.CanonicalizeIP(clientIP(r)), nil
 		}
+	}
+	if cfg.counter != nil {
+		// A shared counter (Redis) is asked without httprate's
+		// process-wide lock (see sharedLimit).
+		return sharedLimit(perMinute, window, cfg.counter, httprate.JoinKeys(key), onLimited, onError), nil
 	}
 	limiter := httprate.NewRateLimiter(perMinute, window, append(options, httprate.WithKeyFuncs(key))...)
 	return limiter.Handler, nil

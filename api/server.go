@@ -75,6 +75,10 @@ type Config struct {
 	TrustProxy    bool
 	// MaxWait bounds X-Min-Position waits (default 2 s).
 	MaxWait time.Duration
+	// RequestTimeout bounds each request's work: past it the request
+	// answers 503 "timeout" (default: DefaultRequestTimeout, or MaxWait
+	// plus 5 s if that is longer; see requestTimeout).
+	RequestTimeout time.Duration
 	// SessionTTL is how long this process trusts an account's session
 	// state (token version, active, logouts) before reading it again: the
 	// bound on how late another api process honours a revocation (default
@@ -179,7 +183,7 @@ func (s *Server) routes() (http.Handler, error) {
 	r := chi.NewRouter()
 	r.NotFound(NotFound)
 	r.MethodNotAllowed(MethodNotAllowed)
-	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.MetricsAccess.scrapeToken, s.cfg.Tokens.Authenticate, s.checkSession)
+	r.Use(RequestID, Logger(s.cfg.Logger), AccessLog(clientIP), Recoverer, requestTimeout(s.cfg.RequestTimeout, s.cfg.MaxWait), SecurityHeaders, s.cfg.Metrics.Middleware, s.cfg.MetricsAccess.scrapeToken, s.cfg.Tokens.Authenticate, s.checkSession)
 
 	ops := func(r chi.Router) {
 		r.Get("/healthz", s.healthz)

@@ -290,7 +290,25 @@ type step[A aggregate] struct {
 // refused, by its input or by the state, claims nothing and appends
 // nothing; a key bound to another request refuses the command and the
 // batch is decided again without it.
+//
+// The caller waits at most until ctx ends (the API's request deadline):
+// then it gets ctx's error while its command may still be decided and
+// appended by the batch it is in (an unknown outcome; a retry with the
+// same Idempotency-Key learns it). Its view is not called after that.
 func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[A]) (uint64, error) {
+	var (
+		viewMu    sync.Mutex
+		abandoned bool
+	)
+	if view := s.view; view != nil {
+		s.view = func(agg A) {
+			viewMu.Lock()
+			defer viewMu.Unlock()
+			if !abandoned {
+				view(agg)
+			}
+		}
+	}
 	p := &pending[A]{ctx: ctx, s: s, done: make(chan struct{})}
 	e := kind.acquire(s.stream)
 	e.qmu.Lock()
@@ -299,11 +317,26 @@ func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[
 	e.serving = true
 	e.qmu.Unlock()
 	if lead {
-		kind.serve(h, e, s.stream)
+		// Served on a goroutine of its own, so that the leader too can
+		// give up when its request's deadline passes while the store does
+		// not answer (a network partition): the batch goes on, bounded by
+		// batchTimeout.
+		go kind.serve(h, e, s.stream)
 	}
-	<-p.done
-	kind.release(s.stream, e, p.forget)
-	return p.pos, p.err
+	select {
+	case <-p.done:
+		kind.release(s.stream, e, p.forget)
+		return p.pos, p.err
+	case <-ctx.Done():
+		viewMu.Lock()
+		abandoned = true
+		viewMu.Unlock()
+		go func() {
+			<-p.done
+			kind.release(s.stream, e, p.forget)
+		}()
+		return 0, ctx.Err()
+	}
 }
 
 // maxBatch bounds the commands decided and appended together.

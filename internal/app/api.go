@@ -86,7 +86,8 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,
 		Logger: o.Logger, Now: o.Now, AuthRateLimit: o.AuthRateLimit, TrustProxy: o.TrustProxy,
 		RateLimitOptions: rateLimit, LoginFailures: logins, BookingRateLimit: o.BookingRateLimit, BookingRateLimitOptions: bookLimit, Ready: sh.checks, MaxWait: o.MaxWait,
-		SessionTTL: o.SessionTTL, AccountMail: accountMailer{mailer}, VerifyEmail: o.VerifyEmail,
+		RequestTimeout: o.RequestTimeout,
+		SessionTTL:     o.SessionTTL, AccountMail: accountMailer{mailer}, VerifyEmail: o.VerifyEmail,
 		MetricsAccess: o.apiPortMetrics(), Notifications: sh.notifyAdmin,
 		CalendarFeedKey: feedKey(o.JWTSecret), PublicURL: o.Mail.PublicURL,
 	})

@@ -108,6 +108,9 @@ type Options struct {
 	ConnectTimeout time.Duration
 	// MaxWait bounds a read's X-Min-Position wait (default 2 s).
 	MaxWait time.Duration
+	// RequestTimeout bounds each API request (default
+	// api.DefaultRequestTimeout, or MaxWait plus 5 s if longer).
+	RequestTimeout time.Duration
 	// Payments configures online payment (none by default).
 	Payments PaymentOptions
 	// MaxLiveBookings (MAX_LIVE_BOOKINGS) bounds a patient's held or

@@ -127,6 +127,9 @@ type Options struct {
 	// MaxWait bounds the API's X-Min-Position waits; default 2 s, 15 s
 	// with Production (see maxWait).
 	MaxWait time.Duration
+	// RequestTimeout bounds each API request (app.Options.RequestTimeout;
+	// default the engine's).
+	RequestTimeout time.Duration
 	// ExternalProjector (with Roles) starts no projector: the test runs
 	// its own (a child process it kills, say).
 	ExternalProjector bool
@@ -330,7 +333,7 @@ func Start(t testing.TB, o Options) *Env {
 	a, err := app.New(ctx, app.Options{
 		Role:    role,
 		DataDir: o.DataDir, JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit,
-		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(),
+		BcryptCost: 4, Logger: logger, Now: o.Clock.Now, MaxWait: o.maxWait(), RequestTimeout: o.RequestTimeout,
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
@@ -390,7 +393,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 	t.Helper()
 	a, err := app.New(context.Background(), app.Options{
 		Role: r, DataDir: o.DataDir, Logger: logger.With().Str("role", string(r)).Logger(), Now: o.Clock.Now,
-		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(),
+		JWTSecret: Secret, TokenTTL: o.TokenTTL, AuthRateLimit: o.AuthRateLimit, BcryptCost: 4, MaxWait: o.maxWait(), RequestTimeout: o.RequestTimeout,
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
