@@ -42,7 +42,7 @@ LOAD_PROD_ADDR ?= 127.0.0.1:18481
 LOAD_PROD_CACHE ?= on
 LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
 
-.PHONY: help build test bench load load-sustained load-prod run lint proof
+.PHONY: help build test bench load load-sustained load-prod run lint proof faults proof-faults
 
 help:
 	@echo "make build   go build ./..."
@@ -52,6 +52,8 @@ help:
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences"
+	@echo "make faults  the network-fault test (production wiring behind fault proxies, 200 bookings/s, 8 s blackout)"
+	@echo "make proof-faults  the same with a 30 s blackout, and PROOF_HISTORIES (1,000) linearizability histories"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -103,5 +105,23 @@ lint:
 # cancel, reschedule, complete, no-show, time off, policy changes, the
 # clock) against its model, at PROOF_SEQUENCES sequences (CI runs 1,000).
 PROOF_SEQUENCES ?= 10000
-proof:
+proof: proof-faults
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'
+
+# faults: the network-fault test (internal/app/netfault_test.go), skipped
+# by the plain test run because it wants the machine to itself: the
+# production wiring behind a fault proxy per server, bookings at
+# FAULT_RATE/s through 500 ms latency, connection resets, a FAULT_BLACKOUT
+# blackout and half-open connections (docs/reliability.md).
+FAULT_RATE ?= 200
+FAULT_BLACKOUT ?= 8s
+faults:
+	PRESCRIPTO_FAULTS=1 PRESCRIPTO_FAULT_RATE=$(FAULT_RATE) PRESCRIPTO_FAULT_BLACKOUT=$(FAULT_BLACKOUT) \
+		$(GO) test -race -count=1 -timeout 30m -run '^TestProductionNetworkFaults$$' -v ./internal/app/
+
+# proof-faults: the long versions: a 30 s blackout, and PROOF_HISTORIES
+# porcupine-checked histories (CI checks 100).
+PROOF_HISTORIES ?= 1000
+proof-faults:
+	$(MAKE) faults FAULT_BLACKOUT=30s
+	PRESCRIPTO_LIN_HISTORIES=$(PROOF_HISTORIES) $(GO) test -race -count=1 -timeout 60m -run '^TestLinearizability$$' -v ./internal/app/
