@@ -276,14 +276,14 @@ func TestLinearizability(t *testing.T) {
 	t.Parallel()
 	histories := faultEnvInt(t, "PRESCRIPTO_LIN_HISTORIES", 100)
 	const (
-		lanes      = 4 // histories run at once, each on its own doctor
+		lanes      = 10 // histories run at once, each on its own doctor
 		clients    = 6 // patients per history
 		opsPerUser = 4
 	)
 	rig := startFaultRig(t)
 	e := testenv.Start(t, testenv.Options{
 		Production: true, Roles: true, ESDBURL: rig.esdbURL, MongoURI: rig.mongoURI, RedisURL: rig.redisURL,
-		MaxWait: 3 * time.Second, RequestTimeout: faultRequestTimeout,
+		MaxWait: 2 * time.Second, RequestTimeout: faultRequestTimeout,
 	})
 	apis := []*testenv.Env{e, e.StartAPIReplica(t)}
 	// Wave w runs its lanes' histories at once, lane l on doctor
@@ -475,6 +475,9 @@ func TestLinearizability(t *testing.T) {
 		lanesDone.Wait()
 		close(stop)
 		faultDone.Wait()
+		if done := min((wave+1)*lanes, histories); wave%5 == 4 {
+			t.Logf("%d histories checked in %v", done, time.Since(start).Round(time.Second))
+		}
 		if t.Failed() {
 			break
 		}

@@ -162,8 +162,18 @@ func TestLatency(t *testing.T) {
 		t.Errorf("ten pipelined lines took %v: latency serialises chunks", took)
 	}
 	p.SetLatency(0)
-	if took, err := roundTrip(c, r, "fast", 5*time.Second); err != nil || took > d {
-		t.Fatalf("round trip after latency off: %v, %v", took, err)
+	// The fastest of a few round trips: one may be slow on a loaded
+	// machine, all of them at 2d each only with the latency still on.
+	fastest := time.Hour
+	for range 5 {
+		took, err := roundTrip(c, r, "fast", 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fastest = min(fastest, took)
+	}
+	if fastest >= 2*d {
+		t.Fatalf("round trips after latency off take at least %v", fastest)
 	}
 }
 
