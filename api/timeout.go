@@ -7,8 +7,11 @@ import (
 )
 
 // DefaultRequestTimeout bounds the work of one request when Config leaves
-// RequestTimeout at zero (see requestTimeout).
-const DefaultRequestTimeout = 10 * time.Second
+// RequestTimeout at zero (see requestTimeout): the production HTTP server's
+// write timeout, past which the client would get no answer at all. A
+// deployment that wants faster 503s sets a shorter one (the fault tests
+// use 5 s).
+const DefaultRequestTimeout = 30 * time.Second
 
 // requestTimeout gives every request a deadline: a dependency that stops
 // answering without an error (a network partition, a half-open
