@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/api/apitest"
@@ -143,6 +144,10 @@ type Options struct {
 	// Mailer receives the engine's mails instead of the mbox in the data
 	// dir.
 	Mailer notify.Mailer
+
+	// RunnerMiddleware wraps the handlers of every projection and worker
+	// (app.Options.RunnerMiddleware): Watermill's Duplicator, RandomFail.
+	RunnerMiddleware []message.HandlerMiddleware
 
 	// NoPayments starts the engine without a payment provider (schedules
 	// with online payment are refused, as without Razorpay keys).
@@ -334,7 +339,7 @@ func Start(t testing.TB, o Options) *Env {
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer, Mail: o.Mail,
+		Mailer: o.Mailer, Mail: o.Mail, RunnerMiddleware: o.RunnerMiddleware,
 	})
 	if err != nil {
 		stopAll()
@@ -394,7 +399,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer, Mail: o.Mail,
+		Mailer: o.Mailer, Mail: o.Mail, RunnerMiddleware: o.RunnerMiddleware,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
