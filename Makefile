@@ -42,7 +42,7 @@ LOAD_PROD_ADDR ?= 127.0.0.1:18481
 LOAD_PROD_CACHE ?= on
 LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
 
-.PHONY: help build test bench load load-sustained load-prod run lint proof
+.PHONY: help build test bench load load-sustained load-prod run lint proof soak
 
 help:
 	@echo "make build   go build ./..."
@@ -52,6 +52,7 @@ help:
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences"
+	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -98,6 +99,15 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# soak: an hour of mixed load on the production wiring (FerretDB, Redis, the
+# esdb emulator) with the projector and the worker SIGKILLed in turn every
+# five minutes; latency per 5-minute window, goroutines and memory over
+# time, then the convergence checks (CI runs 3 minutes of it). The report
+# also goes to soak-report.json.
+SOAK ?= 1h
+soak:
+	PRESCRIPTO_SOAK=$(SOAK) PRESCRIPTO_SOAK_REPORT=$(CURDIR)/soak-report.json $(GO) test -race -count=1 -timeout 3h -run '^TestSoak$$' -v ./internal/app/
 
 # proof: the doctor aggregate's rapid state machine (book, pay, expire,
 # cancel, reschedule, complete, no-show, time off, policy changes, the

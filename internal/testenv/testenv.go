@@ -131,6 +131,9 @@ type Options struct {
 	// ExternalProjector (with Roles) starts no projector: the test runs
 	// its own (a child process it kills, say).
 	ExternalProjector bool
+	// ExternalWorker (with Roles) starts no worker either: the test runs
+	// its own.
+	ExternalWorker bool
 	ESDBURL           string
 	MongoURI          string
 	RedisURL          string
@@ -324,7 +327,7 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		role = app.RoleAPI
 		for _, r := range []app.Role{app.RoleProjector, app.RoleWorker} {
-			if r == app.RoleProjector && o.ExternalProjector {
+			if (r == app.RoleProjector && o.ExternalProjector) || (r == app.RoleWorker && o.ExternalWorker) {
 				continue
 			}
 			ra, stop := startRole(t, r, o, logger)
@@ -470,6 +473,15 @@ func (e *Env) StartWorkerReplica(t testing.TB) *app.App {
 	a, stop := startRole(t, app.RoleWorker, e.opts, logger)
 	t.Cleanup(stop)
 	return a
+}
+
+// RazorpayURL is the address of the Razorpay emulator the engine's
+// payments go to ("" without one), for a worker the test runs itself.
+func (e *Env) RazorpayURL() string {
+	if e.opts.razorpay == nil {
+		return ""
+	}
+	return e.opts.razorpay.srv.URL
 }
 
 // Options are the options the Env was started with, defaults filled in
