@@ -328,3 +328,35 @@ func TestLegacyEvents(t *testing.T) {
 		t.Fatalf("anchor before the bypass: %+v", rep.Anchor)
 	}
 }
+
+// TestVerifyBounds: UpTo stops at a position (its root is the anchor taken
+// there); a spent time budget answers what was checked, incomplete and not
+// ok, its anchor unchecked.
+func TestVerifyBounds(t *testing.T) {
+	t.Parallel()
+	s := chain.Wrap(openSQLite(t, filepath.Join(t.TempDir(), "events.db")))
+	for i := range 10 {
+		exp := eventstore.NoStream
+		if i > 0 {
+			exp = eventstore.Exact(uint64(i - 1))
+		}
+		mustAppend(t, s, "doctor-1", exp, evt("T", i))
+	}
+	at5 := verify(t, s, chain.Options{UpTo: 5})
+	if !at5.OK || at5.Events != 5 || at5.Position != 5 || at5.Head != 5 {
+		t.Fatalf("up to 5: %+v", at5)
+	}
+	anchor := chain.Anchor{Position: 5}
+	anchor.Root, _ = chain.ParseHash(at5.Root)
+	if rep := verify(t, s, chain.Options{Anchor: &anchor}); !rep.OK || !rep.Anchor.Matches || rep.Events != 10 {
+		t.Fatalf("anchored: %+v", rep)
+	}
+	beyond := chain.Anchor{Root: anchor.Root, Position: 11}
+	if rep := verify(t, s, chain.Options{Anchor: &beyond}); rep.OK || rep.Anchor.Matches || rep.Anchor.Reason == "" {
+		t.Fatalf("anchor beyond the head: %+v", rep.Anchor)
+	}
+	rep := verify(t, s, chain.Options{Budget: time.Nanosecond, Page: 3, Anchor: &anchor})
+	if rep.OK || rep.Complete || rep.Events == 10 || rep.Head != 10 || rep.Anchor.Matches || rep.Anchor.Reason == "" {
+		t.Fatalf("out of budget: %+v %+v", rep, rep.Anchor)
+	}
+}

@@ -35,6 +35,7 @@ type StreamHead struct {
 // covers its whole stream, and a root covers every event up to P: a
 // change to any of them, stored hashes rewritten to match or not, gives
 // another root. The root of an empty log is SHA-256 of the tag alone.
+// Root sorts heads in place.
 func Root(heads []StreamHead) Hash {
 	slices.SortFunc(heads, func(a, b StreamHead) int { return strings.Compare(a.Stream, b.Stream) })
 	x := newHasher()
