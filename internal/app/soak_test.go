@@ -302,15 +302,39 @@ func TestSoak(t *testing.T) {
 		}
 	}()
 
-	// Samples every window/3; kills every window, projector and worker in
-	// turn.
-	deadline := time.Now().Add(dur)
-	sampleEvery, nextKill, kills := window/3, time.Now().Add(window), 0
-	for time.Now().Before(deadline) {
-		time.Sleep(min(sampleEvery, time.Until(deadline)))
+	// Every second: restart a child that exited on its own (as a
+	// supervisor would: a role exits when a server does not answer at its
+	// start); every window/3 a sample; every window a kill, projector and
+	// worker in turn.
+	exits := 0
+	supervise := func() {
 		childMu.Lock()
-		s.sample(statsDir, children)
+		var dead []app.Role
+		for role, c := range children {
+			select {
+			case <-c.done:
+				dead = append(dead, role)
+				t.Logf("soak: the %s exited on its own after %v; restarting it. Its log ends:\n%s", role, time.Since(c.started).Round(time.Second), tail(c.stderr.String(), 800))
+			default:
+			}
+		}
 		childMu.Unlock()
+		for _, role := range dead {
+			exits++
+			start(role)
+		}
+	}
+	deadline := time.Now().Add(dur)
+	nextSample, nextKill, kills := time.Now().Add(window/3), time.Now().Add(window), 0
+	for time.Now().Before(deadline) {
+		time.Sleep(min(time.Second, time.Until(deadline)))
+		supervise()
+		if time.Now().After(nextSample) {
+			childMu.Lock()
+			s.sample(statsDir, children)
+			childMu.Unlock()
+			nextSample = nextSample.Add(window / 3)
+		}
 		if time.Now().After(nextKill) && time.Until(deadline) > window/2 {
 			role := []app.Role{app.RoleProjector, app.RoleWorker}[kills%2]
 			childMu.Lock()
@@ -325,12 +349,19 @@ func TestSoak(t *testing.T) {
 	close(stop)
 	load.Wait()
 	s.client.CloseIdleConnections()
+	// Requests a client gave up on may still be running in the server:
+	// give them a minute to end.
 	after := settle()
+	for end := time.Now().Add(time.Minute); after > before+before/10+10 && time.Now().Before(end); {
+		after = settle()
+	}
 	s.report(t, kills)
 	if after > before+before/10+10 {
-		t.Errorf("goroutines of the api's process: %d before the load, %d after it (leak)", before, after)
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines of the api's process: %d before the load, %d a minute after it (leak):\n%s", before, after, tail(string(buf[:runtime.Stack(buf, true)]), 20000))
 	}
-	t.Logf("goroutines of the api's process: %d before the load, %d after it", before, after)
+	t.Logf("goroutines of the api's process: %d before the load, %d after it; children restarted after exiting on their own: %d", before, after, exits)
+	supervise()
 
 	// Convergence: the children catch up, the payments settle.
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -613,6 +644,14 @@ func (s *soak) report(t *testing.T, kills int) {
 		}
 		t.Errorf("soak: %v", err)
 	}
+}
+
+// tail is the end of s, at most n bytes.
+func tail(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return "..." + s[len(s)-n:]
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
