@@ -151,7 +151,6 @@ type model struct {
 	fee      int64         // the doctor's fee now
 	slots    []time.Time   // every slot start of modelDates on the current grid
 	slotLen  time.Duration // the current grid's slot length
-	gridDiff bool          // the grid changed since the start
 	appts    map[string]*mAppt
 	order    []string // appointment ids by creation
 	timeOff  [][2]time.Time
