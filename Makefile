@@ -51,7 +51,7 @@ help:
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
-	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences"
+	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, and the store-layer model (two handlers on one store) at a twentieth of that"
 	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
@@ -111,7 +111,10 @@ soak:
 
 # proof: the doctor aggregate's rapid state machine (book, pay, expire,
 # cancel, reschedule, complete, no-show, time off, policy changes, the
-# clock) against its model, at PROOF_SEQUENCES sequences (CI runs 1,000).
+# clock, payments and refunds, fee and grid changes) against its model, at
+# PROOF_SEQUENCES sequences (CI runs 1,000); then the store-layer model
+# (commands/model_test.go) at a twentieth of that.
 PROOF_SEQUENCES ?= 10000
 proof:
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'
+	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestStoreModel$$' -v ./commands/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: (store model|no ))'
