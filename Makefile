@@ -46,7 +46,7 @@ LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration
 
 help:
 	@echo "make build   go build ./..."
-	@echo "make test    the README's test command: go test -race -count=1 ./..."
+	@echo "make test    the README's test command: go test -race -count=1 -timeout 30m ./..."
 	@echo "make bench   eventstore/sqlite and commands benchmarks -> bench.txt (benchstat summary if installed)"
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
@@ -60,7 +60,7 @@ build:
 	$(GO) build ./...
 
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) $(BENCHPKGS) | tee bench.txt
