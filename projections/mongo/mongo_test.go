@@ -14,6 +14,7 @@ import (
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/internal/testenv"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics/analyticstest"
 	"github.com/prescripto/prescripto/projections/memory"
 	pmongo "github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/projections/readmodeltest"
@@ -342,4 +343,23 @@ func TestRestartFromCheckpoint(t *testing.T) {
 	}
 	feed(t, empty, l.events...)
 	readmodeltest.SameSnapshot(t, "rebuilt after Reset", readmodeltest.Snapshot(ctx, t, empty, probe()), want)
+}
+
+func TestAnalytics(t *testing.T) {
+	t.Parallel()
+	newDB := server(t)
+	analyticstest.Run(t, func(t *testing.T) analyticstest.Models {
+		m := open(t, newDB(t))
+		return analyticstest.Models{View: m.Analytics, Projection: m.Analytics}
+	})
+}
+
+// The same suite in batches that split the story.
+func TestAnalyticsBatched(t *testing.T) {
+	t.Parallel()
+	newDB := server(t)
+	analyticstest.Run(t, func(t *testing.T) analyticstest.Models {
+		m := open(t, newDB(t))
+		return analyticstest.Models{View: m.Analytics, Projection: m.Analytics, Batch: 5}
+	})
 }
