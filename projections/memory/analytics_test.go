@@ -25,3 +25,13 @@ func TestAnalyticsLive(t *testing.T) {
 		return analyticstest.Models{View: analytics.LiveView[*memory.Analytics]{L: l}, Projection: l}
 	})
 }
+
+// The totals equal a brute-force fold of random histories
+// (PRESCRIPTO_ANALYTICS_HISTORIES asks for more than the default).
+func TestAnalyticsProperty(t *testing.T) {
+	t.Parallel()
+	analyticstest.Property(t, func(*testing.T) analyticstest.Models {
+		m := memory.NewAnalytics()
+		return analyticstest.Models{View: m, Projection: m}
+	}, analyticstest.Histories(t, 300))
+}

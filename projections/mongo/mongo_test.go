@@ -363,3 +363,14 @@ func TestAnalyticsBatched(t *testing.T) {
 		return analyticstest.Models{View: m.Analytics, Projection: m.Analytics, Batch: 5}
 	})
 }
+
+// The property on MongoDB, for a few histories (a database each), in
+// batches of 3.
+func TestAnalyticsProperty(t *testing.T) {
+	t.Parallel()
+	newDB := server(t)
+	analyticstest.Property(t, func(t *testing.T) analyticstest.Models {
+		m := open(t, newDB(t))
+		return analyticstest.Models{View: m.Analytics, Projection: m.Analytics, Batch: 3}
+	}, analyticstest.Histories(t, 8))
+}
