@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"cmp"
+	"iter"
 	"math"
 	"slices"
 
@@ -17,10 +18,10 @@ type DaySummary struct {
 // BookingRows groups the days of the query's range into its rows: one per
 // key and currency, for the keys with at least one appointment. Days are
 // sorted by date; doctors and specialities by label, then key.
-func BookingRows(q Query, doctors map[string]*Doctor, days []DaySummary) []BookingRow {
+func BookingRows(q Query, doctors map[string]*Doctor, days iter.Seq[DaySummary]) []BookingRow {
 	type rowKey struct{ key, currency string }
 	rows := map[rowKey]*BookingRow{}
-	for _, d := range days {
+	for d := range days {
 		if d.Key.Date.Before(q.From) || q.To.Before(d.Key.Date) {
 			continue
 		}
@@ -74,11 +75,11 @@ func BookingRows(q Query, doctors map[string]*Doctor, days []DaySummary) []Booki
 }
 
 // UtilisationRows is one row per registered doctor, by name then id:
-// offered slots from the doctor's schedule history, booked slots from the
-// days of the range.
-func UtilisationRows(q Query, doctors map[string]*Doctor, days []DaySummary) []UtilisationRow {
+// offered slots from the doctor's schedule history (through offered, which
+// may cache: see Offered), booked slots from the days of the range.
+func UtilisationRows(q Query, doctors map[string]*Doctor, days iter.Seq[DaySummary], offered *Offered) []UtilisationRow {
 	booked := map[string]int64{}
-	for _, d := range days {
+	for d := range days {
 		if d.Key.Date.Before(q.From) || q.To.Before(d.Key.Date) {
 			continue
 		}
@@ -91,7 +92,7 @@ func UtilisationRows(q Query, doctors map[string]*Doctor, days []DaySummary) []U
 		if !doc.Registered {
 			continue
 		}
-		r := UtilisationRow{DoctorID: doc.ID, DoctorName: doc.Name, OfferedSlots: doc.OfferedSlots(q.From, q.To), BookedSlots: booked[doc.ID]}
+		r := UtilisationRow{DoctorID: doc.ID, DoctorName: doc.Name, OfferedSlots: offered.Slots(doc, q.From, q.To), BookedSlots: booked[doc.ID]}
 		r.Ratio = Ratio(r.BookedSlots, r.OfferedSlots)
 		out = append(out, r)
 	}
@@ -119,3 +120,6 @@ func Dates(from, to doctor.Date) []doctor.Date {
 	}
 	return out
 }
+
+// Slice yields the summaries of a slice.
+func Slice(days []DaySummary) iter.Seq[DaySummary] { return slices.Values(days) }

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"iter"
 	"sync"
 
 	"github.com/prescripto/prescripto/domain/doctor"
@@ -20,11 +21,13 @@ type Analytics struct {
 	mu    sync.RWMutex
 	state analytics.State
 	days  map[string]map[doctor.Date]map[string]analytics.Counts // doctor -> date -> currency
+	// offered caches the offered slots per doctor and date.
+	offered *analytics.Offered
 }
 
 // NewAnalytics returns an empty analytics model.
 func NewAnalytics() *Analytics {
-	return &Analytics{state: analytics.NewState(), days: map[string]map[doctor.Date]map[string]analytics.Counts{}}
+	return &Analytics{state: analytics.NewState(), days: map[string]map[doctor.Date]map[string]analytics.Counts{}, offered: analytics.NewOffered()}
 }
 
 // Name implements projections.Projection.
@@ -76,61 +79,45 @@ func (m *Analytics) add(k analytics.DayKey, currency string, c analytics.Counts,
 	}
 }
 
-// summaries reads the counters of the query's dates, and the doctors.
-func (m *Analytics) summaries(q *analytics.Query) (map[string]*analytics.Doctor, []analytics.DaySummary, error) {
-	if err := q.Validate(); err != nil {
-		return nil, nil, err
-	}
-	dates := analytics.Dates(q.From, q.To)
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	var out []analytics.DaySummary
-	for id, byDate := range m.days {
-		// Whichever is fewer: the dates of the range or the doctor's days.
-		if len(byDate) < len(dates) {
-			for d, byCur := range byDate {
-				if !d.Before(q.From) && !q.To.Before(d) {
-					out = append(out, analytics.DaySummary{Key: analytics.DayKey{DoctorID: id, Date: d}, Totals: byCur})
+// days yields the counters of the query's dates (the lock held).
+func (m *Analytics) daysIn(q analytics.Query) iter.Seq[analytics.DaySummary] {
+	return func(yield func(analytics.DaySummary) bool) {
+		span := analytics.Dates(q.From, q.To)
+		for id, byDate := range m.days {
+			// Whichever is fewer: the dates of the range or the doctor's days.
+			if len(byDate) < len(span) {
+				for d, byCur := range byDate {
+					if !d.Before(q.From) && !q.To.Before(d) && !yield(analytics.DaySummary{Key: analytics.DayKey{DoctorID: id, Date: d}, Totals: byCur}) {
+						return
+					}
+				}
+				continue
+			}
+			for _, d := range span {
+				if byCur, ok := byDate[d]; ok && !yield(analytics.DaySummary{Key: analytics.DayKey{DoctorID: id, Date: d}, Totals: byCur}) {
+					return
 				}
 			}
-			continue
-		}
-		for _, d := range dates {
-			if byCur, ok := byDate[d]; ok {
-				out = append(out, analytics.DaySummary{Key: analytics.DayKey{DoctorID: id, Date: d}, Totals: byCur})
-			}
 		}
 	}
-	docs := make(map[string]*analytics.Doctor, len(m.state.Doctors))
-	for id, d := range m.state.Doctors {
-		c := *d // the rows read it after the lock is released
-		docs[id] = &c
-	}
-	// The totals maps are copied too: applies change them in place.
-	for i := range out {
-		t := make(map[string]analytics.Counts, len(out[i].Totals))
-		for k, v := range out[i].Totals {
-			t[k] = v
-		}
-		out[i].Totals = t
-	}
-	return docs, out, nil
 }
 
 // Bookings implements analytics.View.
 func (m *Analytics) Bookings(_ context.Context, q analytics.Query) ([]analytics.BookingRow, error) {
-	docs, days, err := m.summaries(&q)
-	if err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	return analytics.BookingRows(q, docs, days), nil
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return analytics.BookingRows(q, m.state.Doctors, m.daysIn(q)), nil
 }
 
 // Utilisation implements analytics.View.
 func (m *Analytics) Utilisation(_ context.Context, q analytics.Query) ([]analytics.UtilisationRow, error) {
-	docs, days, err := m.summaries(&q)
-	if err != nil {
+	if err := q.Validate(); err != nil {
 		return nil, err
 	}
-	return analytics.UtilisationRows(q, docs, days), nil
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return analytics.UtilisationRows(q, m.state.Doctors, m.daysIn(q), m.offered), nil
 }

@@ -45,6 +45,9 @@ type Analytics struct {
 	gen *generations
 	analyticsColls
 	cp *checkpoint
+	// offered caches offered slots per doctor (the doctors are read on
+	// every question; their schedules are folded into counts once).
+	offered *analytics.Offered
 }
 
 type analyticsColls struct {
@@ -65,7 +68,7 @@ func NewAnalytics(ctx context.Context, db *mongo.Database) (*Analytics, error) {
 }
 
 func openAnalytics(ctx context.Context, g *generations) (*Analytics, error) {
-	m := &Analytics{gen: g, analyticsColls: analyticsCollsOf(g.writes())}
+	m := &Analytics{gen: g, analyticsColls: analyticsCollsOf(g.writes()), offered: analytics.NewOffered()}
 	if err := createIndexes(ctx, m.days, asc("date")); err != nil {
 		return nil, err
 	}
@@ -100,7 +103,7 @@ func (m *Analytics) Promote(ctx context.Context) (*Analytics, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Analytics{gen: g, analyticsColls: m.analyticsColls, cp: m.cp}, nil
+	return &Analytics{gen: g, analyticsColls: m.analyticsColls, cp: m.cp, offered: m.offered}, nil
 }
 
 // Reset empties the model and its checkpoint.
@@ -338,7 +341,7 @@ func (m *Analytics) Bookings(ctx context.Context, q analytics.Query) ([]analytic
 	if err != nil {
 		return nil, err
 	}
-	return analytics.BookingRows(q, docs, days), nil
+	return analytics.BookingRows(q, docs, analytics.Slice(days)), nil
 }
 
 // Utilisation implements analytics.View.
@@ -347,5 +350,5 @@ func (m *Analytics) Utilisation(ctx context.Context, q analytics.Query) ([]analy
 	if err != nil {
 		return nil, err
 	}
-	return analytics.UtilisationRows(q, docs, days), nil
+	return analytics.UtilisationRows(q, docs, analytics.Slice(days), m.offered), nil
 }
