@@ -19,36 +19,46 @@ type DaySummary struct {
 // key and currency, for the keys with at least one appointment. Days are
 // sorted by date; doctors and specialities by label, then key.
 func BookingRows(q Query, doctors map[string]*Doctor, days iter.Seq[DaySummary]) []BookingRow {
-	type rowKey struct{ key, currency string }
+	// Days are keyed by date until the end (formatting a date per day
+	// summary would cost more than the sums).
+	type rowKey struct {
+		date          doctor.Date
+		key, currency string
+	}
 	rows := map[rowKey]*BookingRow{}
 	for d := range days {
 		if d.Key.Date.Before(q.From) || q.To.Before(d.Key.Date) {
 			continue
 		}
-		var key, label string
+		var k rowKey
+		var label string
 		switch q.GroupBy {
 		case ByDoctor:
-			key = d.Key.DoctorID
-			if doc := doctors[key]; doc != nil {
+			k.key = d.Key.DoctorID
+			if doc := doctors[k.key]; doc != nil {
 				label = doc.Name
 			}
 		case BySpeciality:
 			if doc := doctors[d.Key.DoctorID]; doc != nil {
-				key = doc.Speciality
+				k.key = doc.Speciality
 			}
-			label = key
+			label = k.key
 		default:
-			key = d.Key.Date.String()
-			label = key
+			k.date = d.Key.Date
 		}
 		for cur, c := range d.Totals {
 			if c.Booked == 0 && c.Revenue == 0 && c.Refunded == 0 {
 				continue
 			}
-			r := rows[rowKey{key, cur}]
+			k.currency = cur
+			r := rows[k]
 			if r == nil {
-				r = &BookingRow{Key: key, Label: label, Currency: cur}
-				rows[rowKey{key, cur}] = r
+				r = &BookingRow{Key: k.key, Label: label, Currency: cur}
+				if k.date != (doctor.Date{}) {
+					r.Key = k.date.String()
+					r.Label = r.Key
+				}
+				rows[k] = r
 			}
 			r.Booked += c.Booked
 			r.Cancelled += c.Cancelled

@@ -29,6 +29,20 @@ func BenchmarkAnalytics(b *testing.B) {
 			b.ReportMetric(float64(len(events))/time.Since(start).Seconds(), "events/s")
 		}
 	})
+	// The appointments model on the same log, for a ratio that holds on a
+	// loaded machine.
+	b.Run("ApplyAppointmentsModel", func(b *testing.B) {
+		for b.Loop() {
+			m := memory.NewAppointments()
+			start := time.Now()
+			for _, e := range events {
+				if err := m.Apply(context.Background(), e); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(events))/time.Since(start).Seconds(), "events/s")
+		}
+	})
 	m := memory.NewAnalytics()
 	for _, e := range events {
 		if err := m.Apply(context.Background(), e); err != nil {
