@@ -10,14 +10,14 @@ import (
 
 // BenchmarkAnalyticsFerretDB: the apply rate of the analytics model on
 // FerretDB in batches of 1,000 (as the runner and a rebuild apply a
-// backlog), and the latency of the questions on what it built: 30 doctors
-// over a year, 4 bookings a working day each (about 37,000 bookings,
-// 130,000 events; a tenth of the memory benchmark's log, for time).
+// backlog), and the latency of the questions on what it built: 5 doctors
+// over a year, 2 bookings a working day each (about 3,100 bookings, 9,600
+// events; a small log, for time).
 //
 //	go test -run '^$' -bench AnalyticsFerretDB -benchtime 1x -timeout 60m ./projections/mongo/
 func BenchmarkAnalyticsFerretDB(b *testing.B) {
 	newDB := server(b)
-	events := analyticstest.RealisticLog(30, 365, 4)
+	events := analyticstest.RealisticLog(5, 365, 2)
 	m := open(b, newDB(b))
 	b.Run("ApplyBatch1000", func(b *testing.B) {
 		for b.Loop() {
