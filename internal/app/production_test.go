@@ -232,7 +232,7 @@ func TestRolesOperations(t *testing.T) {
 		return out
 	}
 	want := map[string]string{}
-	for _, n := range []string{"doctors", "free_slots", "appointments", "cache_invalidation", "notifications", "payments"} {
+	for _, n := range []string{"doctors", "free_slots", "appointments", "analytics", "cache_invalidation", "notifications", "payments"} {
 		want[n] = "running lag=0"
 	}
 	waitFor(t, 10*time.Second, "every projection reported running and caught up", func() bool {

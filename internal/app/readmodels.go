@@ -6,6 +6,7 @@ import (
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 	"github.com/prescripto/prescripto/projections/memory"
 	"github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/projections/rediscache"
@@ -24,6 +25,7 @@ const (
 // views of them.
 type readModelSet struct {
 	directory, slots, appointments projections.Runnable
+	analytics                      projections.Runnable
 	// invalidation keeps the Redis cache in front of the directory and the
 	// slots in step with them (nil without Redis).
 	invalidation projections.Runnable
@@ -44,11 +46,12 @@ type readModelSet struct {
 		projections.Dashboards
 		projections.Payments
 	}
+	analyticsView analytics.View
 }
 
 // all lists the projections of the set.
 func (s readModelSet) all() []projections.Runnable {
-	out := []projections.Runnable{s.directory, s.slots, s.appointments}
+	out := []projections.Runnable{s.directory, s.slots, s.appointments, s.analytics}
 	if s.invalidation != nil {
 		out = append(out, s.invalidation)
 	}
@@ -69,8 +72,10 @@ func (sh *shared) openModels(ctx context.Context) (readModelSet, error) {
 			func() *mongo.Directory { return m.Directory },
 			func() *mongo.Slots { return m.Slots },
 			func() *mongo.Appointments { return m.Appointments })
+		s.analytics, s.analyticsView = liveAnalytics(func() *mongo.Analytics { return m.Analytics })
 	} else {
 		s = liveModels(memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
+		s.analytics, s.analyticsView = liveAnalytics(memory.NewAnalytics)
 	}
 	s.waitAlso = map[string][]string{}
 	if sh.redis != nil {
@@ -108,6 +113,15 @@ func liveModels[
 		directoryView: projections.LiveDirectory[D]{L: dl}, slotsView: projections.LiveSlots[S]{L: sl},
 		appointmentsView: projections.LiveAppointments[A]{L: al},
 	}
+}
+
+// liveAnalytics makes the analytics model rebuildable, and its view.
+func liveAnalytics[T interface {
+	projections.Projection
+	analytics.View
+}](f func() T) (projections.Runnable, analytics.View) {
+	l := projections.NewLive(f)
+	return l, analytics.LiveView[T]{L: l}
 }
 
 // runner builds a runner that forwards the log to its own topic and runs ps
