@@ -30,7 +30,7 @@ type fuzzRig struct {
 	tokens map[string]string
 	// doctorID is the rig's doctor, for seeds that must reach the domain.
 	doctorID string
-	routes []fuzzRoute
+	routes   []fuzzRoute
 }
 
 func newFuzzRig(f *testing.F) *fuzzRig {
