@@ -274,7 +274,7 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 	slot := slots(t, d, 1)[0]
 	m := patient(1)
 	m.IdempotencyKey = "key-123"
-	before, _ := e.store.HeadPosition(context.Background())
+	before := mustHead(t, e.store)
 	var wg sync.WaitGroup
 	results := make([]commands.AppointmentResult, 20)
 	errs := make([]error, 20)
@@ -292,7 +292,7 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 			t.Fatalf("retry %d returned %s@%d; want %s@%d", i, results[i].Appointment.ID, results[i].Position, results[0].Appointment.ID, results[0].Position)
 		}
 	}
-	after, _ := e.store.HeadPosition(context.Background())
+	after := mustHead(t, e.store)
 	if after != before+3 {
 		t.Fatalf("20 keyed retries appended %d events; want 3 (the patient's ledger entry, the key's claim and the booking)", after-before)
 	}
@@ -542,4 +542,15 @@ func TestBookingRecordsThePatientsCurrentName(t *testing.T) {
 	if _, err := e.h.ReserveSlot(context.Background(), patient(9), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1].Add(time.Hour)}); !errors.Is(err, account.ErrAccountNotFound) {
 		t.Fatalf("a patient without an account booked: %v", err)
 	}
+}
+
+// mustHead is the log's head, failing t if the store cannot say: a "nothing
+// was appended" check must not pass because the store errored twice.
+func mustHead(t testing.TB, s eventstore.Store) uint64 {
+	t.Helper()
+	h, err := s.HeadPosition(context.Background())
+	if err != nil {
+		t.Fatalf("HeadPosition: %v", err)
+	}
+	return h
 }
