@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -23,7 +22,6 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/connstring"
 
-	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/testenv"
@@ -317,30 +315,11 @@ func TestProjectorKilledDuringLoad(t *testing.T) {
 func replay(t *testing.T, e *testenv.Env, ps ...projections.Projection) {
 	t.Helper()
 	ctx := context.Background()
-	var after uint64
-	for {
-		recs, err := e.App.Store.ReadAll(ctx, after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			ev, err := projections.Decode(e.App.Registry, rec)
-			if errors.Is(err, domain.ErrUnknownEventType) {
-				after = rec.Position
-				continue
+	for _, ev := range logEvents(t, e) {
+		for _, p := range ps {
+			if err := p.Apply(ctx, ev); err != nil {
+				t.Fatalf("replay %s at %d: %v", p.Name(), ev.Position, err)
 			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, p := range ps {
-				if err := p.Apply(ctx, ev); err != nil {
-					t.Fatalf("replay %s at %d: %v", p.Name(), rec.Position, err)
-				}
-			}
-			after = rec.Position
-		}
-		if len(recs) < 1000 {
-			return
 		}
 	}
 }
