@@ -42,7 +42,7 @@ LOAD_PROD_ADDR ?= 127.0.0.1:18481
 LOAD_PROD_CACHE ?= on
 LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
 
-.PHONY: help build test bench load load-sustained load-prod run lint proof soak
+.PHONY: help build test bench load load-sustained load-prod run lint proof soak fuzz
 
 help:
 	@echo "make build   go build ./..."
@@ -53,6 +53,7 @@ help:
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, and the store-layer model (two handlers on one store) at a twentieth of that"
 	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
+	@echo "make fuzz    every go test -fuzz target for FUZZTIME ($(FUZZTIME)) each (scripts/fuzz.sh; CI runs 10s each)"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -118,3 +119,10 @@ PROOF_SEQUENCES ?= 10000
 proof:
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestStoreModel$$' -v ./commands/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: (store model|no ))'
+
+# fuzz: every native fuzz target (func FuzzXxx) for FUZZTIME each, one
+# after the other (scripts/fuzz.sh; CI runs them 10s each). A crasher is
+# written to the package's testdata/fuzz/FuzzXxx/: fix, then commit it.
+FUZZTIME ?= 5m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
