@@ -23,7 +23,7 @@ type counter struct {
 	fail  bool // SaveState writes half and fails, as a crash mid-write
 }
 
-func (*counter) Name() string { return "counter" }
+func (*counter) Name() string                                 { return "counter" }
 func (c *counter) Checkpoint(context.Context) (uint64, error) { return c.Position(), nil }
 func (c *counter) Apply(_ context.Context, e projections.Event) error {
 	if e.Position <= c.Position() {

@@ -28,7 +28,9 @@ func newModels() models {
 	return models{memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()}
 }
 
-func (m models) all() []projections.Persistent { return []projections.Persistent{m.dir, m.slots, m.apps} }
+func (m models) all() []projections.Persistent {
+	return []projections.Persistent{m.dir, m.slots, m.apps}
+}
 
 func (m models) apply(t *testing.T, events []projections.Event) {
 	t.Helper()
