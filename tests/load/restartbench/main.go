@@ -79,6 +79,7 @@ type genConfig struct {
 	doctors, patients int
 	workers           int
 	seed              uint64
+	density           float64
 }
 
 func gen(args []string) error {
@@ -90,20 +91,28 @@ func gen(args []string) error {
 	fs.IntVar(&c.patients, "patients", 20_000, "patients")
 	fs.IntVar(&c.workers, "workers", 32, "concurrent command goroutines")
 	fs.Uint64Var(&c.seed, "seed", 1, "random seed")
+	fs.Float64Var(&c.density, "density", 0.2, "share of the slots booked")
 	_ = fs.Parse(args)
 	if c.data == "" {
 		return errors.New("-data is required")
 	}
 	ctx := context.Background()
+	// The history runs in the past, a booking day by booking day (see
+	// clock), and ends a few days ago, as a real log's would: the
+	// notifications worker takes its facts for old news (notify.MaxAge)
+	// and mails none, as it would on a restart.
+	perDay := float64(c.doctors*32) * c.density
+	days := int(float64(c.events)/2.9/perDay) + 3
+	g := &generator{cfg: c, start: time.Now(), base: doctor.DateOf(time.Now().UTC()).AddDays(-days - 5), day: make([]atomic.Int64, c.workers)}
 	a, err := app.New(ctx, app.Options{
 		DataDir: c.data, JWTSecret: []byte("restartbench-restartbench-restartbench"), BcryptCost: 4,
-		Logger: zerolog.Nop(), MaxLiveBookings: -1, Payments: app.PaymentOptions{Sandbox: true},
+		Logger: zerolog.Nop(), MaxLiveBookings: -1, Payments: app.PaymentOptions{Sandbox: true}, Now: g.clock,
 	})
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	g := &generator{cfg: c, h: a.Commands, app: a, start: time.Now()}
+	g.h, g.app = a.Commands, a
 	return g.run(ctx)
 }
 
@@ -116,6 +125,24 @@ type generator struct {
 	pats    []string
 	names   []string
 	failed  atomic.Int64
+	// base is the first booking day's eve; day[w] the day worker w books.
+	base    doctor.Date
+	day     []atomic.Int64
+	lastDay atomic.Int64
+}
+
+// clock is the engine's time: noon of the eve of the day the slowest
+// worker books, so every booking is a day or more ahead.
+func (g *generator) clock() time.Time {
+	low := int64(1 << 40)
+	for i := range g.day {
+		low = min(low, g.day[i].Load())
+	}
+	if low == 1<<40 { // every worker is done
+		low = g.lastDay.Load()
+	}
+	g.lastDay.Store(low)
+	return g.base.AddDays(int(low)).StartIn(time.UTC).Add(12 * time.Hour)
 }
 
 var sys = commands.Meta{Actor: domain.System, CorrelationID: "restartbench"}
@@ -128,7 +155,7 @@ func (g *generator) run(ctx context.Context) error {
 	if head > 0 {
 		return fmt.Errorf("%s holds a log already (head %d): use a new dir", g.cfg.data, head)
 	}
-	first := doctor.DateOf(time.Now().UTC()).AddDays(2)
+	first := g.base.AddDays(1)
 	if err := g.setup(ctx); err != nil {
 		return err
 	}
@@ -239,17 +266,20 @@ func (g *generator) work(ctx context.Context, w int, first doctor.Date, done *at
 		}
 	}
 	if len(mine) == 0 {
+		g.day[w].Store(1 << 40)
 		return nil
 	}
 	loc, _ := time.LoadLocation("Asia/Kolkata")
 	const perDay = 32 // 09:00-17:00 in 15-minute slots
-	for day := 0; day < doctor.MaxBookingWindowDays-3; day++ {
+	for day := 0; ; day++ {
+		g.day[w].Store(int64(day))
 		for slot := range perDay {
 			for _, doc := range mine {
 				if done.Load() {
+					g.day[w].Store(1 << 40) // out of the clock's way
 					return nil
 				}
-				if rng.IntN(4) == 0 { // a quarter of the slots stay free
+				if rng.Float64() >= g.cfg.density {
 					continue
 				}
 				if err := g.book(ctx, rng, doc, first.AddDays(day).StartIn(loc).Add(time.Duration(9*60+15*slot)*time.Minute), day); err != nil {
@@ -258,7 +288,6 @@ func (g *generator) work(ctx context.Context, w int, first doctor.Date, done *at
 			}
 		}
 	}
-	return nil
 }
 
 // book books one slot and follows it with what happens to a booking: a
