@@ -378,6 +378,9 @@ type result struct {
 	Ready  time.Duration `json:"readyNs"`
 	ReadyS float64       `json:"readySeconds"`
 	RSSKiB int64         `json:"rssKiB"`
+	// CPUS is the CPU time (user + system) the server spent until ready:
+	// on a shared machine, steadier than the wall time.
+	CPUS float64 `json:"cpuSeconds"`
 	// RSSAfterGCKiB: after the heap profile's forced collection.
 	RSSAfterGCKiB int64   `json:"rssAfterGCKiB,omitempty"`
 	StopS         float64 `json:"stopSeconds"`
@@ -435,6 +438,7 @@ func startOnce(bin, data, heap string) (result, error) {
 	r.Ready = time.Since(start)
 	r.ReadyS = r.Ready.Seconds()
 	r.RSSKiB = vmRSS(cmd.Process.Pid)
+	r.CPUS = cpuSeconds(cmd.Process.Pid)
 	if heap != "" {
 		if err := fetch("http://"+pprofAddr+"/debug/pprof/heap?gc=1", heap); err != nil {
 			return r, err
@@ -464,6 +468,22 @@ func fetch(url, file string) error {
 	defer f.Close()
 	_, err = io.Copy(f, res.Body)
 	return err
+}
+
+// cpuSeconds is utime + stime of pid (clock ticks of 1/100 s).
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (u + st) / 100
 }
 
 func vmRSS(pid int) int64 {
