@@ -15,6 +15,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/rs/zerolog"
 )
@@ -52,8 +53,9 @@ type Persistent interface {
 	// long.
 	SaveState(w io.Writer) error
 	// LoadState sets an empty model (fresh from its constructor) to a
-	// state SaveState wrote, as of checkpoint pos. An error leaves the
-	// model unusable: the caller throws it away and replays the log.
+	// state SaveState wrote, as of checkpoint pos. The model may keep
+	// pieces of state (nobody writes to it afterwards). An error leaves
+	// the model unusable: the caller throws it away and replays the log.
 	LoadState(state []byte, pos uint64) error
 }
 
@@ -404,9 +406,14 @@ type StateReader struct {
 	err error
 }
 
-// NewStateReader reads state.
+// NewStateReader reads state, which must not change afterwards: the
+// strings it returns share its bytes (LoadState's state is never written
+// again).
 func NewStateReader(state []byte) *StateReader {
-	return &StateReader{b: state, all: string(state)}
+	if len(state) == 0 {
+		return &StateReader{}
+	}
+	return &StateReader{b: state, all: unsafe.String(&state[0], len(state))}
 }
 
 // Err is the first decoding error.
