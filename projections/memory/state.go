@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/prescripto/prescripto/domain/doctor"
@@ -116,7 +117,9 @@ func (s *Slots) LoadState(state []byte, pos uint64) error {
 	r := projections.NewStateReader(state)
 	n := r.Count()
 	for range n {
-		id, dpos, b := r.String(), r.Uvarint(), r.Bytes()
+		// RestoreSnapshot copies b; the id is cloned so that nothing
+		// keeps the whole state's bytes alive.
+		id, dpos, b := strings.Clone(r.String()), r.Uvarint(), r.Bytes()
 		if r.Err() != nil {
 			break
 		}
