@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
@@ -119,9 +120,18 @@ func liveModels[
 		projections.Payments
 	},
 ](states *projections.StateDir, d func() D, s func() S, ap func() A) readModelSet {
-	dl := projections.NewLiveFrom(projections.Load(states, d), d)
-	sl := projections.NewLiveFrom(projections.Load(states, s), s)
-	al := projections.NewLiveFrom(projections.Load(states, ap), ap)
+	// The saved states load at once (a model's load is one core's work).
+	var (
+		d0 D
+		s0 S
+		a0 A
+		wg sync.WaitGroup
+	)
+	wg.Go(func() { d0 = projections.Load(states, d) })
+	wg.Go(func() { s0 = projections.Load(states, s) })
+	wg.Go(func() { a0 = projections.Load(states, ap) })
+	wg.Wait()
+	dl, sl, al := projections.NewLiveFrom(d0, d), projections.NewLiveFrom(s0, s), projections.NewLiveFrom(a0, ap)
 	return readModelSet{
 		directory: dl, slots: sl, appointments: al,
 		directoryView: projections.LiveDirectory[D]{L: dl}, slotsView: projections.LiveSlots[S]{L: sl},
