@@ -52,17 +52,18 @@ RESTART_EVENTS ?= 1000000
 RESTART_RUNS ?= 3
 RESTART_DIR ?= $(LOAD_TMPDIR)/prescripto-restart-$(RESTART_EVENTS)
 
-.PHONY: help build test bench load load-sustained load-prod run lint proof restart-bench
+.PHONY: help build test bench load load-sustained load-prod run lint proof soak restart-bench
 
 help:
 	@echo "make build   go build ./..."
-	@echo "make test    the README's test command: go test -race -count=1 ./..."
+	@echo "make test    the README's test command: go test -race -count=1 -timeout 30m ./..."
 	@echo "make bench   eventstore/sqlite and commands benchmarks -> bench.txt (benchstat summary if installed)"
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make restart-bench  serve on a RESTART_EVENTS-event log: ready time from a full replay and from the saved read-model states"
-	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences"
+	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, and the store-layer model (two handlers on one store) at a twentieth of that"
+	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -70,7 +71,7 @@ build:
 	$(GO) build ./...
 
 test:
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime=$(BENCHTIME) -count=$(BENCHCOUNT) $(BENCHPKGS) | tee bench.txt
@@ -110,12 +111,24 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go') $$(git ls-files --others --exclude-standard '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
+# soak: an hour of mixed load on the production wiring (FerretDB, Redis, the
+# esdb emulator) with the projector and the worker SIGKILLed in turn every
+# five minutes; latency per 5-minute window, goroutines and memory over
+# time, then the convergence checks (CI runs 3 minutes of it). The report
+# also goes to soak-report.json.
+SOAK ?= 1h
+soak:
+	PRESCRIPTO_SOAK=$(SOAK) PRESCRIPTO_SOAK_REPORT=$(CURDIR)/soak-report.json $(GO) test -race -count=1 -timeout 3h -run '^TestSoak$$' -v ./internal/app/
+
 # proof: the doctor aggregate's rapid state machine (book, pay, expire,
 # cancel, reschedule, complete, no-show, time off, policy changes, the
-# clock) against its model, at PROOF_SEQUENCES sequences (CI runs 1,000).
+# clock, payments and refunds, fee and grid changes) against its model, at
+# PROOF_SEQUENCES sequences (CI runs 1,000); then the store-layer model
+# (commands/model_test.go) at a twentieth of that.
 PROOF_SEQUENCES ?= 10000
 proof:
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'
+	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestStoreModel$$' -v ./commands/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: (store model|no ))'
 
 restart-bench:
 	mkdir -p $(RESTART_DIR)

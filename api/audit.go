@@ -3,10 +3,12 @@ package api
 import (
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/eventstore/chain"
 	"github.com/prescripto/prescripto/projections/audit"
 )
 
@@ -90,4 +92,32 @@ func (s *Server) auditScheduleAsOf(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	return reply(w, http.StatusOK, sch)
+}
+
+// The bounds of GET /audit/verify. The server's write timeout is 30 s: the
+// route verifies up to the log's head as of the request for at most
+// verifyBudget, then answers what it checked (complete false, with the
+// root at the last position it reached, itself an anchor); the command
+// line's audit verify has no bound. verifyListed bounds the broken and
+// legacy lists (their counts stay whole).
+const (
+	verifyBudget = 20 * time.Second
+	verifyListed = 1000
+)
+
+// auditVerify answers GET /audit/verify?anchor=ROOT@POSITION.
+func (s *Server) auditVerify(w http.ResponseWriter, r *http.Request) error {
+	o := chain.Options{Budget: verifyBudget, MaxListed: verifyListed}
+	if v := r.URL.Query().Get("anchor"); v != "" {
+		a, err := chain.ParseAnchor(v)
+		if err != nil {
+			return queryError("anchor", "invalid", "Query parameter %q must be ROOT@POSITION, as audit verify prints it: 64 hex digits, @, a log position from 1.", "anchor")
+		}
+		o.Anchor = &a
+	}
+	rep, err := s.cfg.Audit.Verify(r.Context(), o)
+	if err != nil {
+		return err
+	}
+	return reply(w, http.StatusOK, rep)
 }

@@ -77,6 +77,7 @@ var contractRoutes = []string{
 	"GET /audit/streams/{stream}/events",
 	"GET /audit/doctors/{id}/schedule",
 	"GET /audit/appointments/{id}/history",
+	"GET /audit/verify",
 	"GET /analytics/bookings",
 	"GET /analytics/utilisation",
 	"GET /healthz",

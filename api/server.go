@@ -244,6 +244,7 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/streams/{stream}/events", handle(s.auditStreamEvents))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", handle(s.auditScheduleAsOf))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/appointments/{id}/history", handle(s.auditAppointmentHistory))
+		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/verify", handle(s.auditVerify))
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", notImplemented("analytics"))
 		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", notImplemented("analytics"))
 

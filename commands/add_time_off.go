@@ -37,10 +37,15 @@ func (h *Handler) AddTimeOff(ctx context.Context, m Meta, c AddTimeOff) (TimeOff
 		CancelBookings bool      `json:"cancelBookings"`
 	}{c.From.UTC(), c.To.UTC(), c.Reason, c.CancelBookings}, ids: map[string]string{"timeOff": id}}
 	pos, err := h.execDoctor(ctx, "AddTimeOff", c.DoctorID, m, req, func(d *doctor.Doctor, now time.Time) error {
+		// Only this decision's events: the aggregate also holds those of
+		// the commands decided before it in the same batch, and a decision
+		// retried after a conflict starts over.
+		before := len(d.Changes())
+		out.Cancelled = nil
 		if err := d.AddTimeOff(id, c.From, c.To, c.Reason, c.CancelBookings, m.Actor.Role, now); err != nil {
 			return err
 		}
-		for _, e := range d.Changes() {
+		for _, e := range d.Changes()[before:] {
 			if ac, ok := e.(doctor.AppointmentCancelled); ok {
 				out.Cancelled = append(out.Cancelled, ac.AppointmentID)
 			}

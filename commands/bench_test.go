@@ -11,6 +11,10 @@ package commands_test
 //
 //	go test -run '^$' -bench . -benchtime=2s ./commands/
 //
+// PRESCRIPTO_BENCH_CHAIN=1 runs the command benchmarks through the hash
+// chain (eventstore/chain), each Handler with a decorator of its own as
+// each process of the production wiring has; unset, on the bare store.
+//
 // Custom metrics: bookings/s (achieved throughput over the measured phase),
 // p50-ms / p99-ms (per-booking latency as the client sees it), retries/op
 // (version-conflict retries seen by a commands.Observer), cpu-us/op (CPU
@@ -25,6 +29,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strconv"
 	"sync"
@@ -39,6 +44,7 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/chain"
 	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
 )
@@ -108,7 +114,11 @@ func (e *env) observedHandler(b testing.TB, obs commands.Observer) *commands.Han
 // streams inside one).
 func (e *env) warmHandler(b testing.TB, obs commands.Observer, warm ...string) *commands.Handler {
 	b.Helper()
-	h, err := commands.New(commands.Config{Store: e.store, Registry: e.reg, Now: e.clock.Now, Observer: obs})
+	store := e.store
+	if os.Getenv("PRESCRIPTO_BENCH_CHAIN") == "1" {
+		store = chain.Wrap(store)
+	}
+	h, err := commands.New(commands.Config{Store: store, Registry: e.reg, Now: e.clock.Now, Observer: obs})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -676,17 +686,27 @@ func BenchmarkLongHistory(b *testing.B) {
 // BenchmarkStoreAppend is the baseline under the command path: raw appends
 // of one pre-encoded SlotReserved-sized event to the same kind of store,
 // from one client (each append waits for its own fsync) and from 64
-// clients on distinct streams (group commit).
+// clients on distinct streams (group commit); on the bare store and
+// through the hash chain (eventstore/chain: the decorator's cost per
+// append, its cache warm as on the command path).
 func BenchmarkStoreAppend(b *testing.B) {
 	data := []byte(`{"doctorId":"0190f3c4-0000-7000-8000-000000000000","appointmentId":"0190f3c4-0000-7000-8000-000000000001","patientId":"patient-0001","patientName":"Bench Patient","start":"2026-12-02T04:30:00Z","end":"2026-12-02T04:35:00Z","status":"confirmed","fees":50000,"currency":"INR","paymentStatus":"not_required","reservedAt":"2026-12-01T03:00:00Z"}`)
 	md := []byte(`{"eventId":"0190f3c4-0000-7000-8000-000000000002","actor":{"userId":"patient-0001","role":"patient"},"occurredAt":"2026-12-01T03:00:00Z"}`)
-	for _, clients := range []int{1, 64} {
+	for _, cfg := range []struct {
+		clients int
+		chained bool
+	}{{1, false}, {1, true}, {64, false}, {64, true}} {
+		clients := cfg.clients
 		store := newStore(b)
+		target := store
+		if cfg.chained {
+			target = chain.Wrap(store)
+		}
 		revs := make([]eventstore.ExpectedRevision, clients)
 		for c := range revs {
 			revs[c] = eventstore.NoStream
 		}
-		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+		b.Run(fmt.Sprintf("clients=%d/chain=%v", clients, cfg.chained), func(b *testing.B) {
 			var cursor atomic.Int64
 			var lat latencies
 			var wg sync.WaitGroup
@@ -699,7 +719,7 @@ func BenchmarkStoreAppend(b *testing.B) {
 					own := make([]time.Duration, 0, b.N/clients+1)
 					for cursor.Add(1) <= int64(b.N) {
 						t := time.Now()
-						res, err := store.Append(context.Background(), stream, revs[c], []eventstore.EventData{{ID: uuid.Must(uuid.NewV7()), Type: doctor.TypeSlotReserved, Data: data, Metadata: md}})
+						res, err := target.Append(context.Background(), stream, revs[c], []eventstore.EventData{{ID: uuid.Must(uuid.NewV7()), Type: doctor.TypeSlotReserved, Data: data, Metadata: md}})
 						own = append(own, time.Since(t))
 						if err != nil {
 							b.Error(err)

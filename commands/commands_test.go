@@ -111,15 +111,7 @@ func slots(t testing.TB, d commands.DoctorResult, n int) []time.Time {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out []time.Time
-	for day := g.DateIn(t0); len(out) < n; day = day.AddDays(1) {
-		for _, s := range g.Slots(day) {
-			if s.Start.After(t0) && len(out) < n {
-				out = append(out, s.Start)
-			}
-		}
-	}
-	return out
+	return nextSlots(g, t0, n)
 }
 
 // fold reads the doctor's stream afresh from the store.

@@ -106,6 +106,12 @@ type RunnerConfig struct {
 	// MaxBatch bounds the events a BatchProjection is given at once
 	// (default DefaultMaxBatch; 1 turns batching off).
 	MaxBatch int
+	// Middleware wraps every projection's handler inside the runner's own
+	// (correlation id, poison queue, retry, recoverer), innermost last.
+	// Fault drills use it: Watermill's Duplicator and RandomFail prove that
+	// a projection or worker given an event twice, or failing and given it
+	// again, ends as after one clean delivery.
+	Middleware []message.HandlerMiddleware
 }
 
 // DefaultMaxBatch is RunnerConfig.MaxBatch when unset.
@@ -243,6 +249,7 @@ func (r *Runner) Run(ctx context.Context) error {
 		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
 		middleware.Recoverer,
 	)
+	router.AddMiddleware(r.cfg.Middleware...)
 	for _, p := range r.cfg.Projections {
 		sub, err := r.cfg.Subscriber(p.Name())
 		if err != nil {

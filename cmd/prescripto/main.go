@@ -47,6 +47,7 @@ func commandList() []command {
 		{"admin create", "--email EMAIL --password PASSWORD [--name NAME] [--data ./data]", "Create an admin account (also while `serve` runs on the same data dir).", adminCreate},
 		{"history", "--appointment ID [--data ./data]", "Print every event that touched an appointment, as JSON lines (reads the event log; the embedded store only while no server holds it).", history},
 		{"audit export", "[--stream S] [--from POSITION] [--data ./data]", "Print the event log (or one stream) as JSON lines, in constant memory.", auditExport},
+		{"audit verify", "[--anchor ROOT@POSITION] [--json] [--data ./data]", "Check every stream's hash chain and print the log's root (an anchor to keep); with --anchor, prove nothing up to its position changed. Exits 1 when a check fails.", auditVerify},
 		{"projections list", "[--data ./data]", "List the read-model projections of the server running on the data dir: position, lag, status, last rebuild's events/s.", projectionsList},
 		{"projections rebuild", "NAME [--detach] [--data ./data]", "Rebuild a projection of the server running on the data dir into a shadow copy, with progress until it is swapped in.", projectionsRebuild},
 		{"health", "[--url http://127.0.0.1:8080/readyz]", "Exit 0 when the URL answers 200 (a container health check).", health},

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 	"golang.org/x/sync/errgroup"
 
@@ -137,6 +138,9 @@ type Options struct {
 	// session state: another api process honours a logout, password change
 	// or deactivation within it (default api.DefaultSessionTTL).
 	SessionTTL time.Duration
+	// RunnerMiddleware wraps the handlers of every projection and worker
+	// (projections.RunnerConfig.Middleware): fault drills and tests only.
+	RunnerMiddleware []message.HandlerMiddleware
 }
 
 func (o Options) withDefaults() Options {

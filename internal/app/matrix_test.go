@@ -369,6 +369,18 @@ func roleMatrix(t *testing.T, o testenv.Options) {
 					t.Errorf("history: %+v", h.Events)
 				}
 			}},
+		{name: "GET /audit/verify", allowed: []who{auditor, admin}, ok: ok(200), req: get("/audit/verify"),
+			check: func(t *testing.T, _ who, r *testenv.Res) {
+				var v struct {
+					OK     bool   `json:"ok"`
+					Events uint64 `json:"events"`
+					Root   string `json:"root"`
+				}
+				r.Decode(t, &v)
+				if !v.OK || v.Events == 0 || len(v.Root) != 64 {
+					t.Errorf("verify: %+v", v)
+				}
+			}},
 		{name: "GET /admin/notifications", allowed: []who{admin}, ok: notifications(ok(200)), req: get("/admin/notifications?status=failed")},
 		{name: "POST /admin/notifications/{id}/retry", allowed: []who{admin}, ok: notifications(outcome{http.StatusNotFound, "notification_not_found"}),
 			req: post("/admin/notifications/none/retry", nil)},

@@ -56,10 +56,12 @@ func runChildRole(role app.Role) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	a, err := app.New(ctx, app.Options{
+	opts := app.Options{
 		Role: role, DataDir: dir, Logger: log,
 		ESDBURL: os.Getenv("ESDB_URL"), MongoURI: os.Getenv("MONGODB_URI"), RedisURL: os.Getenv("REDIS_URL"),
-	})
+	}
+	soakChild(ctx, &opts) // the soak's children: payments, the test clock, stats
+	a, err := app.New(ctx, opts)
 	if err != nil {
 		log.Error().Err(err).Msg("start-up failed")
 		return 1
@@ -74,22 +76,24 @@ func runChildRole(role app.Role) int {
 
 // childProcess is a role running in a child process.
 type childProcess struct {
-	cmd    *exec.Cmd
-	stderr *testenv.ProcessLog
-	done   chan struct{} // closed when the process has exited
+	cmd     *exec.Cmd
+	stderr  *testenv.ProcessLog
+	done    chan struct{} // closed when the process has exited
+	started time.Time
 }
 
-func startChild(t *testing.T, role app.Role, o testenv.Options) *childProcess {
+func startChild(t *testing.T, role app.Role, o testenv.Options, env ...string) *childProcess {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childRoleEnv+"="+string(role),
 		"ESDB_URL="+o.ESDBURL, "MONGODB_URI="+o.MongoURI, "REDIS_URL="+o.RedisURL)
+	cmd.Env = append(cmd.Env, env...)
 	stderr := &testenv.ProcessLog{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", role, err)
 	}
-	c := &childProcess{cmd: cmd, stderr: stderr, done: make(chan struct{})}
+	c := &childProcess{cmd: cmd, stderr: stderr, done: make(chan struct{}), started: time.Now()}
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	return c
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/prescripto/prescripto/domain/catalog"
 	"github.com/prescripto/prescripto/domain/ledger"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/eventstore/chain"
 	"github.com/prescripto/prescripto/eventstore/esdb"
 	"github.com/prescripto/prescripto/eventstore/snapshot"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
@@ -205,12 +206,15 @@ func (sh *shared) openKeys(ctx context.Context) error {
 var memoryKeys sync.Map
 
 // openStore opens the event store: the one given, EventStoreDB with
-// ESDB_URL, the embedded SQLite store in the data dir otherwise.
+// ESDB_URL, the embedded SQLite store in the data dir otherwise; whichever
+// it is, every append goes through the hash chain (eventstore/chain).
 func (sh *shared) openStore(ctx context.Context) error {
 	o := sh.opts
 	switch {
 	case o.Store != nil:
-		sh.store = o.Store
+		// Chained by this App (another App on the same store chains with
+		// its own cache, as another process would); not closed here.
+		sh.store = chain.Wrap(o.Store)
 		return nil
 	case o.ESDBURL != "":
 		cctx, cancel := context.WithTimeout(ctx, o.ConnectTimeout)
@@ -230,6 +234,7 @@ func (sh *shared) openStore(ctx context.Context) error {
 		}
 		sh.store = st
 	}
+	sh.store = chain.Wrap(sh.store)
 	sh.closers = append(sh.closers, sh.store.Close)
 	return nil
 }

@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ThreeDotsLabs/watermill/message"
 	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/api/apitest"
@@ -130,6 +131,9 @@ type Options struct {
 	// ExternalProjector (with Roles) starts no projector: the test runs
 	// its own (a child process it kills, say).
 	ExternalProjector bool
+	// ExternalWorker (with Roles) starts no worker either: the test runs
+	// its own.
+	ExternalWorker bool
 	ESDBURL           string
 	MongoURI          string
 	RedisURL          string
@@ -143,6 +147,10 @@ type Options struct {
 	// Mailer receives the engine's mails instead of the mbox in the data
 	// dir.
 	Mailer notify.Mailer
+
+	// RunnerMiddleware wraps the handlers of every projection and worker
+	// (app.Options.RunnerMiddleware): Watermill's Duplicator, RandomFail.
+	RunnerMiddleware []message.HandlerMiddleware
 
 	// NoPayments starts the engine without a payment provider (schedules
 	// with online payment are refused, as without Razorpay keys).
@@ -319,7 +327,7 @@ func Start(t testing.TB, o Options) *Env {
 		}
 		role = app.RoleAPI
 		for _, r := range []app.Role{app.RoleProjector, app.RoleWorker} {
-			if r == app.RoleProjector && o.ExternalProjector {
+			if (r == app.RoleProjector && o.ExternalProjector) || (r == app.RoleWorker && o.ExternalWorker) {
 				continue
 			}
 			ra, stop := startRole(t, r, o, logger)
@@ -334,7 +342,7 @@ func Start(t testing.TB, o Options) *Env {
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer, Mail: o.Mail,
+		Mailer: o.Mailer, Mail: o.Mail, RunnerMiddleware: o.RunnerMiddleware,
 	})
 	if err != nil {
 		stopAll()
@@ -394,7 +402,7 @@ func startRole(t testing.TB, r app.Role, o Options, logger zerolog.Logger) (*app
 		ESDBURL: o.ESDBURL, MongoURI: o.MongoURI, RedisURL: o.RedisURL, Payments: o.payments(),
 		MaxLiveBookings: o.MaxLiveBookings, BookingRateLimit: o.BookingRateLimit,
 		VerifyEmail: o.VerifyEmail, SessionTTL: o.SessionTTL, OpsListener: o.OpsListener, MetricsToken: o.MetricsToken,
-		Mailer: o.Mailer, Mail: o.Mail,
+		Mailer: o.Mailer, Mail: o.Mail, RunnerMiddleware: o.RunnerMiddleware,
 	})
 	if err != nil {
 		t.Fatalf("app.New(%s): %v", r, err)
@@ -465,6 +473,15 @@ func (e *Env) StartWorkerReplica(t testing.TB) *app.App {
 	a, stop := startRole(t, app.RoleWorker, e.opts, logger)
 	t.Cleanup(stop)
 	return a
+}
+
+// RazorpayURL is the address of the Razorpay emulator the engine's
+// payments go to ("" without one), for a worker the test runs itself.
+func (e *Env) RazorpayURL() string {
+	if e.opts.razorpay == nil {
+		return ""
+	}
+	return e.opts.razorpay.srv.URL
 }
 
 // Options are the options the Env was started with, defaults filled in

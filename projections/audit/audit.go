@@ -66,8 +66,8 @@ type Event struct {
 	Data          json.RawMessage `json:"data"`
 	Metadata      json.RawMessage `json:"metadata"`
 	// Hash is the event's link in its stream's hash chain, from its
-	// metadata; nil for an event stored without one (every event stored by
-	// this release: the chain is not written yet).
+	// metadata (see eventstore/chain); nil for an event stored before the
+	// chain was.
 	Hash *string `json:"hash"`
 }
 

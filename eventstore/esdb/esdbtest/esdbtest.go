@@ -354,6 +354,54 @@ func (s *Server) AppendSystemEvent(stream, typ string) {
 	}}, nil)
 }
 
+// StoredEvent is an event as the emulator stores it, for Tamper.
+type StoredEvent struct {
+	ID       uuid.UUID
+	Stream   string
+	Revision uint64
+	Position uint64
+	Type     string
+	Data     []byte
+	Metadata []byte
+}
+
+// Tamper rewrites the stored log, as someone with access to a server's
+// files might: edit gets a copy of every event of the log in log order
+// and returns the log the emulator serves from then on (events edited,
+// removed, added or moved; positions must keep increasing). A stream's
+// events are its events of the new log, in log order. Test hook: no
+// EventStoreDB operation does this.
+func (s *Server) Tamper(edit func([]StoredEvent) []StoredEvent) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	byID := map[uuid.UUID]*record{}
+	in := make([]StoredEvent, 0, len(s.log))
+	for _, r := range s.log {
+		byID[r.id] = r
+		in = append(in, StoredEvent{ID: r.id, Stream: r.stream, Revision: r.revision, Position: r.position, Type: r.typ,
+			Data: append([]byte(nil), r.data...), Metadata: append([]byte(nil), r.meta...)})
+	}
+	out := edit(in)
+	// Readers hold slices of the old records without the lock: build new
+	// ones rather than change those.
+	s.log = make([]*record, 0, len(out))
+	s.streams = map[string][]*record{}
+	for _, e := range out {
+		r := &record{id: e.ID, stream: e.Stream, revision: e.Revision, position: e.Position, typ: e.Type,
+			ctype: "application/json", created: time.Now().UTC(), data: e.Data, meta: e.Metadata}
+		if old := byID[e.ID]; old != nil {
+			r.ctype, r.created = old.ctype, old.created
+		}
+		s.log = append(s.log, r)
+		if r.revision != math.MaxInt64 {
+			s.streams[r.stream] = append(s.streams[r.stream], r)
+		}
+		s.nextPos = max(s.nextPos, r.position+1)
+	}
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
 // tombstoneType is the type of the event a hard delete writes.
 const tombstoneType = "$streamDeleted"
 

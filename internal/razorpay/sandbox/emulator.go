@@ -205,6 +205,13 @@ func (e *Emulator) PaymentCount() int {
 	return len(e.payments)
 }
 
+// RefundCount is how many refunds were created (including failed ones).
+func (e *Emulator) RefundCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return len(e.refunds)
+}
+
 // Sign is the hex HMAC-SHA256 of msg with secret, as Razorpay signs.
 func Sign(secret string, msg []byte) string {
 	m := hmac.New(sha256.New, []byte(secret))

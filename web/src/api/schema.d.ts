@@ -918,6 +918,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/audit/verify": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Check every stream's hash chain and give the log's root (auditor, admin).
+         * @description Streams the log up to its head as of the request and checks every stream's hash chain,
+         *     reporting each stream's first broken link. `root` digests every stream's head at `position`
+         *     (keep `root@position` as an anchor). The route spends at most 20 s: past that it answers what
+         *     it checked with `complete: false` (and `ok: false`); `prescripto audit verify` has no bound.
+         */
+        get: operations["verifyLog"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/analytics/bookings": {
         parameters: {
             query?: never;
@@ -1530,7 +1553,7 @@ export interface components {
             data: Record<string, never>;
             /** @description The event metadata exactly as stored. */
             metadata: Record<string, never>;
-            /** @description The event's link in its stream's hash chain; null for an event stored without one (every event stored by this release). */
+            /** @description The event's link in its stream's hash chain (64 hex digits, as in its metadata's hash); null for an event stored before the chain was (see GET /audit/verify). */
             hash: string | null;
         };
         EventList: {
@@ -1540,6 +1563,46 @@ export interface components {
         AppointmentHistory: {
             appointmentId: components["schemas"]["Id"];
             events: components["schemas"]["StoredEvent"][];
+        };
+        VerifyReport: {
+            /** @description Complete, no broken link, and the anchor (if given) matches. */
+            ok: boolean;
+            /** @description Every event up to head was checked (false: the time bound ran out first). */
+            complete: boolean;
+            streams: number;
+            events: number;
+            /** @description The position of the last event checked. */
+            position: number;
+            /** @description SHA-256 over the sorted (stream, revision, hash) of every stream's head at position. */
+            root: string;
+            /** @description The log's head when the check started. */
+            head: number;
+            /** @description The first broken link of each stream that has one (at most 1,000 listed). */
+            broken: {
+                stream: string;
+                revision: number;
+                position: number;
+                reason: string;
+            }[];
+            brokenStreams: number;
+            /** @description Events written before the hash chain (each stream's unhashed events before its first hashed one). */
+            unhashed: number;
+            /** @description The streams with such events (at most 1,000 listed). */
+            legacy: {
+                stream: string;
+                unhashed: number;
+                /** @description The revision of the stream's first hashed event; null: none yet. */
+                chainFrom: number | null;
+            }[];
+            legacyStreams: number;
+            anchor?: {
+                position: number;
+                root: string;
+                /** @description The root computed at the anchor's position (empty when there is none). */
+                actual: string;
+                matches: boolean;
+                reason?: string;
+            };
         };
         ScheduleAsOf: {
             doctorId: components["schemas"]["Id"];
@@ -3318,6 +3381,34 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["NotFound"];
+            503: components["responses"]["Unavailable"];
+            default: components["responses"]["Error"];
+        };
+    };
+    verifyLog: {
+        parameters: {
+            query?: {
+                /** @description ROOT@POSITION from an earlier verify; the root at POSITION must still be ROOT. */
+                anchor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The report (ok false when a link is broken or the anchor does not match). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["VerifyReport"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
             503: components["responses"]["Unavailable"];
             default: components["responses"]["Error"];
         };
