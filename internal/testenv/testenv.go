@@ -134,9 +134,9 @@ type Options struct {
 	// ExternalWorker (with Roles) starts no worker either: the test runs
 	// its own.
 	ExternalWorker bool
-	ESDBURL           string
-	MongoURI          string
-	RedisURL          string
+	ESDBURL        string
+	MongoURI       string
+	RedisURL       string
 
 	// MaxLiveBookings is a patient's bound of live future appointments;
 	// default 1000 (tests book many as one patient); BookingRateLimit the
