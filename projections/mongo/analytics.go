@@ -72,6 +72,13 @@ func openAnalytics(ctx context.Context, g *generations) (*Analytics, error) {
 	if err := createIndexes(ctx, m.days, asc("date")); err != nil {
 		return nil, err
 	}
+	// The other two collections have no index of their own: create them
+	// now rather than by a first write (FerretDB v1 creates a collection
+	// in two steps that a stop between them leaves half done, and every
+	// later implicit creation then fails).
+	if err := createCollections(ctx, m.appts, m.doctors); err != nil {
+		return nil, err
+	}
 	cp, err := newCheckpoint(ctx, g.db, checkpointID(m.Name(), g.write))
 	if err != nil {
 		return nil, err

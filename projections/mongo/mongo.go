@@ -236,6 +236,25 @@ func fromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// createCollections creates the collections that do not exist yet.
+func createCollections(ctx context.Context, colls ...*mongo.Collection) error {
+	for _, c := range colls {
+		names, err := c.Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: c.Name()}})
+		if err != nil {
+			return fail(ctx, err, "collections of "+c.Database().Name())
+		}
+		if len(names) > 0 {
+			continue
+		}
+		err = c.Database().CreateCollection(ctx, c.Name())
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists (created meanwhile)
+			return fail(ctx, err, "create "+c.Name())
+		}
+	}
+	return nil
+}
+
 // createIndexes creates the indexes of a collection that it lacks. (It asks
 // first: FerretDB v1 panics on a createIndexes of indexes that exist.)
 func createIndexes(ctx context.Context, coll *mongo.Collection, keys ...bson.D) error {
