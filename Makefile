@@ -42,7 +42,17 @@ LOAD_PROD_ADDR ?= 127.0.0.1:18481
 LOAD_PROD_CACHE ?= on
 LOAD_PROD_FLAGS ?= -scenarios book,slots,storm,lag -book-rate 100 -book-duration 10s -slots-rate 500 -slots-duration 10s -lag-samples 200
 
-.PHONY: help build test bench load load-sustained load-prod run lint proof soak faults proof-faults
+.PHONY: help build test bench load load-sustained load-prod run lint proof soak fuzz restart-bench faults proof-faults
+# restart-bench: a log of RESTART_EVENTS events (built once by
+# tests/load/restartbench gen under RESTART_DIR, ~10 min on 2 busy cores),
+# then `prescripto serve` on it RESTART_RUNS times replaying the whole log
+# (the saved read-model states deleted) and RESTART_RUNS times from the
+# saved states: time to the first /readyz 200, VmRSS, a heap profile
+# (docs/performance.md, "Restart").
+RESTART_EVENTS ?= 1000000
+RESTART_RUNS ?= 3
+RESTART_DIR ?= $(LOAD_TMPDIR)/prescripto-restart-$(RESTART_EVENTS)
+
 
 help:
 	@echo "make build   go build ./..."
@@ -51,10 +61,12 @@ help:
 	@echo "make load    build, serve --demo on a temp data dir at $(LOAD_ADDR), run tests/load/loadgen, stop"
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
+	@echo "make restart-bench  serve on a RESTART_EVENTS-event log: ready time from a full replay and from the saved read-model states"
 	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, and the store-layer model (two handlers on one store) at a twentieth of that"
 	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
 	@echo "make faults  the network-fault test (production wiring behind fault proxies, 200 bookings/s, 8 s blackout)"
 	@echo "make proof-faults  the same with a 30 s blackout, and PROOF_HISTORIES (1,000) linearizability histories"
+	@echo "make fuzz    every go test -fuzz target for FUZZTIME ($(FUZZTIME)) each (scripts/fuzz.sh; CI runs 10s each)"
 	@echo "make run     go run ./cmd/prescripto serve --demo"
 	@echo "make lint    go vet and a gofmt check"
 
@@ -138,3 +150,25 @@ PROOF_HISTORIES ?= 1000
 proof-faults:
 	$(MAKE) faults FAULT_BLACKOUT=30s
 	PRESCRIPTO_LIN_HISTORIES=$(PROOF_HISTORIES) $(GO) test -race -count=1 -timeout 60m -run '^TestLinearizability$$' -v ./internal/app/
+# fuzz: every native fuzz target (func FuzzXxx) for FUZZTIME each, one
+# after the other (scripts/fuzz.sh; CI runs them 10s each). A crasher is
+# written to the package's testdata/fuzz/FuzzXxx/: fix, then commit it.
+FUZZTIME ?= 5m
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) bash scripts/fuzz.sh
+
+restart-bench:
+	mkdir -p $(RESTART_DIR)
+	$(GO) build -o $(RESTART_DIR)/prescripto ./cmd/prescripto
+	$(GO) build -o $(RESTART_DIR)/restartbench ./tests/load/restartbench
+	if [ ! -f $(RESTART_DIR)/data/events.db ]; then \
+		$(RESTART_DIR)/restartbench gen -data $(RESTART_DIR)/data -events $(RESTART_EVENTS) -patients 10000; \
+	fi
+	@echo "== warm-up start (the notifications worker mails the log's facts once)"
+	$(RESTART_DIR)/restartbench measure -bin $(RESTART_DIR)/prescripto -data $(RESTART_DIR)/data -runs 1
+	@echo "== before: every start replays the whole log"
+	$(RESTART_DIR)/restartbench measure -bin $(RESTART_DIR)/prescripto -data $(RESTART_DIR)/data -runs $(RESTART_RUNS) -fresh -out $(RESTART_DIR)/results.jsonl
+	@echo "== after: every start loads the saved states and replays the tail"
+	$(RESTART_DIR)/restartbench measure -bin $(RESTART_DIR)/prescripto -data $(RESTART_DIR)/data -runs $(RESTART_RUNS) -heap $(RESTART_DIR)/heap.prof -out $(RESTART_DIR)/results.jsonl
+	$(GO) tool pprof -top -sample_index=inuse_space $(RESTART_DIR)/prescripto $(RESTART_DIR)/heap.prof | head -25
+	uptime

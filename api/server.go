@@ -16,6 +16,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 	"github.com/prescripto/prescripto/projections/audit"
 )
 
@@ -48,7 +49,9 @@ type Config struct {
 	Dashboards   projections.Dashboards
 	Payments     projections.Payments
 	// Audit answers the auditors' routes from the event log.
-	Audit      *audit.Log
+	Audit *audit.Log
+	// Analytics answers the analysts' routes.
+	Analytics  analytics.View
 	Operations Operations
 	// HeadPosition is the event log's head, for reads that miss a fresh write.
 	HeadPosition func(ctx context.Context) (uint64, error)
@@ -111,6 +114,8 @@ func (c Config) Validate() error {
 		return errors.New("api: every read model is required")
 	case c.Audit == nil:
 		return errors.New("api: Audit is required")
+	case c.Analytics == nil:
+		return errors.New("api: Analytics is required")
 	case c.Operations == nil || c.HeadPosition == nil:
 		return errors.New("api: Operations and HeadPosition are required")
 	case c.Tokens == nil:
@@ -249,8 +254,8 @@ func (s *Server) routes() (http.Handler, error) {
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/doctors/{id}/schedule", handle(s.auditScheduleAsOf))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/appointments/{id}/history", handle(s.auditAppointmentHistory))
 		r.With(RequireRole(domain.RoleAuditor, domain.RoleAdmin)).Get("/audit/verify", handle(s.auditVerify))
-		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", notImplemented("analytics"))
-		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", notImplemented("analytics"))
+		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/bookings", handle(s.analyticsBookings))
+		r.With(RequireRole(domain.RoleAnalyst, domain.RoleAdmin)).Get("/analytics/utilisation", handle(s.analyticsUtilisation))
 
 		r.With(RequireRole(domain.RoleAdmin)).Get("/admin/projections", handle(s.listProjections))
 		r.With(RequireRole(domain.RoleAdmin)).Post("/admin/projections/{name}/rebuild", handle(s.rebuildProjection))
@@ -262,12 +267,6 @@ var allRoles = []domain.Role{domain.RolePatient, domain.RoleDoctor, domain.RoleA
 
 // ErrNotImplemented answers routes of the contract that a later release serves.
 var ErrNotImplemented = &HTTPError{Status: http.StatusNotImplemented, Code: "not_implemented", Detail: "This route is not available in this release."}
-
-func notImplemented(feature string) http.HandlerFunc {
-	return handle(func(http.ResponseWriter, *http.Request) error {
-		return ErrNotImplemented.WithDetail("%s is not available in this release", feature)
-	})
-}
 
 // ErrPositionBeyondHead: X-Min-Position names a position the log has not
 // reached.

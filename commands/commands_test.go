@@ -174,6 +174,68 @@ func TestSameSlotRaceExactlyOneWins(t *testing.T) {
 	if live := folded.LiveAppointments(); len(live) != 1 || !live[0].Start.Equal(slot) {
 		t.Fatalf("stream folded afresh has live appointments %v; want exactly one at %v", live, slot)
 	}
+	if n := countInLog(t, e.store, doctor.TypeSlotReserved); n != 1 {
+		t.Fatalf("%d SlotReserved events in the log; want 1", n)
+	}
+}
+
+// TestSameSlotRaceAcrossTwoHandlers is the 1,000-goroutine race split over
+// two handlers on one store, as two api processes would be: each
+// handler's per-stream queue serialises only its own half, so the halves
+// meet at the store's expected-revision check, and it alone lets one
+// booking in.
+//
+// Not parallel: a second 1,000-goroutine burst beside the one-handler race
+// would only measure the machine (a batch's store operations are bounded
+// by batchTimeout).
+func TestSameSlotRaceAcrossTwoHandlers(t *testing.T) {
+	e := newEnv(t)
+	d := e.doctor(t, "race2")
+	slot := slots(t, d, 1)[0]
+	cs := &countingStore{Store: e.store}
+	var hs []*commands.Handler
+	for range 2 {
+		h, err := commands.New(commands.Config{Store: cs, Registry: e.reg, Now: e.clock.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		hs = append(hs, h)
+	}
+	const n = 1000
+	var ok, taken, concurrent atomic.Int64
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, err := hs[i%2].ReserveSlot(context.Background(), patient(i), commands.ReserveSlot{PatientName: "Test Patient", DoctorID: d.ID, Start: slot})
+			switch {
+			case err == nil:
+				ok.Add(1)
+			case errors.Is(err, doctor.ErrSlotUnavailable):
+				taken.Add(1)
+			case errors.Is(err, commands.ErrConcurrency): // retries ran out against the other handler
+				concurrent.Add(1)
+			default:
+				t.Errorf("unexpected error: %v", err)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	// The stale appends are the store's optimistic check at work between
+	// the handlers (how many depends on the interleaving).
+	t.Logf("%d won, %d slot_unavailable, %d concurrency_conflict; %d appends refused for a stale revision",
+		ok.Load(), taken.Load(), concurrent.Load(), cs.conflicts.Load())
+	if ok.Load() != 1 || ok.Load()+taken.Load()+concurrent.Load() != n {
+		t.Fatalf("got %d successes of %d; want exactly 1", ok.Load(), n)
+	}
+	if n := countInLog(t, e.store, doctor.TypeSlotReserved); n != 1 {
+		t.Fatalf("%d SlotReserved events in the log; want 1", n)
+	}
+	if live := e.fold(t, d.ID).LiveAppointments(); len(live) != 1 || !live[0].Start.Equal(slot) {
+		t.Fatalf("stream folded afresh has live appointments %v; want exactly one at %v", live, slot)
+	}
 }
 
 func TestDistinctSlotsOfOneDoctorAllSucceed(t *testing.T) {
@@ -212,6 +274,9 @@ func TestDistinctSlotsOfOneDoctorAllSucceed(t *testing.T) {
 	folded := e.fold(t, d.ID)
 	if got := len(folded.LiveAppointments()); got != n {
 		t.Fatalf("folded stream has %d live appointments; want %d", got, n)
+	}
+	if got := countInLog(t, e.store, doctor.TypeSlotReserved); got != n {
+		t.Fatalf("%d SlotReserved events in the log; want %d", got, n)
 	}
 	assertNoOverlap(t, folded)
 }
@@ -266,7 +331,7 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 	slot := slots(t, d, 1)[0]
 	m := patient(1)
 	m.IdempotencyKey = "key-123"
-	before, _ := e.store.HeadPosition(context.Background())
+	before := mustHead(t, e.store)
 	var wg sync.WaitGroup
 	results := make([]commands.AppointmentResult, 20)
 	errs := make([]error, 20)
@@ -284,7 +349,7 @@ func TestIdempotencyKeyReplaysWithoutAppending(t *testing.T) {
 			t.Fatalf("retry %d returned %s@%d; want %s@%d", i, results[i].Appointment.ID, results[i].Position, results[0].Appointment.ID, results[0].Position)
 		}
 	}
-	after, _ := e.store.HeadPosition(context.Background())
+	after := mustHead(t, e.store)
 	if after != before+3 {
 		t.Fatalf("20 keyed retries appended %d events; want 3 (the patient's ledger entry, the key's claim and the booking)", after-before)
 	}
@@ -340,8 +405,10 @@ func TestEmailClaimRaceOneAccount(t *testing.T) {
 	e := newEnv(t)
 	var ok, taken atomic.Int64
 	var wg sync.WaitGroup
+	start := make(chan struct{})
 	for i := range 50 {
 		wg.Go(func() {
+			<-start
 			_, err := e.h.RegisterPatient(context.Background(), commands.Meta{}, fmt.Sprintf("P %d", i), " Same@Example.com ", "password-1")
 			switch {
 			case err == nil:
@@ -353,9 +420,15 @@ func TestEmailClaimRaceOneAccount(t *testing.T) {
 			}
 		})
 	}
+	close(start)
 	wg.Wait()
 	if ok.Load() != 1 || taken.Load() != 49 {
 		t.Fatalf("%d registrations succeeded, %d email_taken; want 1 and 49", ok.Load(), taken.Load())
+	}
+	for _, typ := range []string{account.TypeEmailClaimed, account.TypeRegistered} {
+		if n := countInLog(t, e.store, typ); n != 1 {
+			t.Fatalf("%d %s events in the log; want 1", n, typ)
+		}
 	}
 	acc, err := e.h.Login(context.Background(), "same@example.com", "password-1")
 	if err != nil || acc.Role != domain.RolePatient {
@@ -457,15 +530,22 @@ type countingStore struct {
 	eventstore.Store
 	reads, fromZero, appends atomic.Int64
 	otherAppends             atomic.Int64
+	// conflicts counts appends to doctor streams refused for a stale
+	// expected revision.
+	conflicts atomic.Int64
 }
 
 func (c *countingStore) Append(ctx context.Context, stream string, expected eventstore.ExpectedRevision, events []eventstore.EventData) (eventstore.AppendResult, error) {
-	if strings.HasPrefix(stream, doctor.Category+"-") {
-		c.appends.Add(1)
-	} else {
+	if !strings.HasPrefix(stream, doctor.Category+"-") {
 		c.otherAppends.Add(1)
+		return c.Store.Append(ctx, stream, expected, events)
 	}
-	return c.Store.Append(ctx, stream, expected, events)
+	c.appends.Add(1)
+	res, err := c.Store.Append(ctx, stream, expected, events)
+	if errors.Is(err, eventstore.ErrWrongExpectedVersion) {
+		c.conflicts.Add(1)
+	}
+	return res, err
 }
 
 func (c *countingStore) ReadStream(ctx context.Context, stream string, from uint64, dir eventstore.Direction, limit int) ([]eventstore.RecordedEvent, error) {
@@ -533,5 +613,39 @@ func TestBookingRecordsThePatientsCurrentName(t *testing.T) {
 	}
 	if _, err := e.h.ReserveSlot(context.Background(), patient(9), commands.ReserveSlot{DoctorID: d.ID, Start: ss[1].Add(time.Hour)}); !errors.Is(err, account.ErrAccountNotFound) {
 		t.Fatalf("a patient without an account booked: %v", err)
+	}
+}
+
+// mustHead is the log's head, failing t if the store cannot say: a "nothing
+// was appended" check must not pass because the store errored twice.
+func mustHead(t testing.TB, s eventstore.Store) uint64 {
+	t.Helper()
+	h, err := s.HeadPosition(context.Background())
+	if err != nil {
+		t.Fatalf("HeadPosition: %v", err)
+	}
+	return h
+}
+
+// countInLog counts the events of type typ in the whole log: what a race
+// test's return codes claim, checked where it counts.
+func countInLog(t testing.TB, s eventstore.Store, typ string) int {
+	t.Helper()
+	n := 0
+	var after uint64
+	for {
+		recs, err := s.ReadAll(context.Background(), after, 1000)
+		if err != nil {
+			t.Fatalf("ReadAll after %d: %v", after, err)
+		}
+		for _, r := range recs {
+			if r.Type == typ {
+				n++
+			}
+			after = r.Position
+		}
+		if len(recs) == 0 {
+			return n
+		}
 	}
 }

@@ -134,7 +134,7 @@ func TestKeyReusedForAnotherDoctorIsRefused(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			head, _ := e.store.HeadPosition(context.Background())
+			head := mustHead(t, e.store)
 			for _, h := range []*commands.Handler{e.h, e.handlerOn(t, e.store)} { // warm and cold
 				_, err := h.ReserveSlot(context.Background(), m, commands.ReserveSlot{PatientName: "Test Patient", DoctorID: b.ID, Start: slot})
 				if !errors.Is(err, commands.ErrIdempotencyKeyReused) {
@@ -146,7 +146,7 @@ func TestKeyReusedForAnotherDoctorIsRefused(t *testing.T) {
 					t.Fatalf("retry: %s@%d %v, want %s@%d", again.Appointment.ID, again.Position, err, first.Appointment.ID, first.Position)
 				}
 			}
-			if h, _ := e.store.HeadPosition(context.Background()); h != head {
+			if h := mustHead(t, e.store); h != head {
 				t.Errorf("a reused key and retries appended %d events", h-head)
 			}
 			if live := e.liveAppointments(t, a.ID, b.ID); len(live) != 1 || live[0].ID != first.Appointment.ID {
@@ -320,7 +320,7 @@ func TestKeyedAppointmentCommandsBindTheirKey(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			head, _ := e.store.HeadPosition(context.Background())
+			head := mustHead(t, e.store)
 			for name, try := range map[string]func() (commands.AppointmentResult, error){
 				"another doctor's appointment": func() (commands.AppointmentResult, error) { return cancel(b, y, "travel") },
 				"another appointment":          func() (commands.AppointmentResult, error) { return cancel(a, z, "travel") },
@@ -334,7 +334,7 @@ func TestKeyedAppointmentCommandsBindTheirKey(t *testing.T) {
 			if err != nil || again.Position != first.Position || again.Appointment.Status != doctor.StatusCancelled {
 				t.Errorf("retry: %+v %v", again, err)
 			}
-			if h, _ := e.store.HeadPosition(context.Background()); h != head {
+			if h := mustHead(t, e.store); h != head {
 				t.Errorf("refused keys and a retry appended %d events", h-head)
 			}
 			if got := len(e.liveAppointments(t, a.ID, b.ID)); got != 2 {
@@ -386,7 +386,7 @@ func TestKeyedProfileUpdate(t *testing.T) {
 			if _, err := e.h.UpdateAccountProfile(context.Background(), commands.Meta{Actor: m.Actor}, commands.ProfilePatchAccount{Name: &name}); err != nil {
 				t.Fatal(err)
 			}
-			head, _ := e.store.HeadPosition(context.Background())
+			head := mustHead(t, e.store)
 			again, err := e.h.UpdateAccountProfile(context.Background(), m, commands.ProfilePatchAccount{Phone: &phone})
 			if err != nil || again.Position != first.Position {
 				t.Fatalf("retry: position %d %v, want %d", again.Position, err, first.Position)
@@ -394,7 +394,7 @@ func TestKeyedProfileUpdate(t *testing.T) {
 			if _, err := e.h.UpdateAccountProfile(context.Background(), m, commands.ProfilePatchAccount{Phone: &other}); !errors.Is(err, commands.ErrIdempotencyKeyReused) {
 				t.Fatalf("the key with another patch: %v", err)
 			}
-			if h, _ := e.store.HeadPosition(context.Background()); h != head {
+			if h := mustHead(t, e.store); h != head {
 				t.Errorf("a retry and a reused key appended %d events", h-head)
 			}
 		})

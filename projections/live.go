@@ -53,14 +53,17 @@ func rate(events uint64, start int64) float64 {
 }
 
 // NewLive wraps the projection that factory makes.
-func NewLive[T Projection](factory func() T) *Live[T] {
-	p := factory()
+func NewLive[T Projection](factory func() T) *Live[T] { return NewLiveFrom(factory(), factory) }
+
+// NewLiveFrom wraps p (an instance loaded from its saved state, say);
+// factory makes the empty copies a rebuild fills.
+func NewLiveFrom[T Projection](p T, factory func() T) *Live[T] {
 	l := &Live[T]{name: p.Name(), factory: factory}
 	l.cur.Store(&p)
 	l.state.Store("running")
 	l.lastErr.Store("")
-	// A read model that keeps its data (MongoDB) starts at its stored
-	// checkpoint; the forwarder sends nothing older, so waiters must not
+	// A read model that keeps its data (MongoDB, or a saved state) starts
+	// at its stored checkpoint; the forwarder sends nothing older, so waiters must not
 	// wait for those positions to be applied again.
 	if c, err := p.Checkpoint(context.Background()); err == nil {
 		l.progress.Advance(c)
@@ -70,6 +73,9 @@ func NewLive[T Projection](factory func() T) *Live[T] {
 
 // Current is the instance readers should ask.
 func (l *Live[T]) Current() T { return *l.cur.Load() }
+
+// Instance implements Instance: Current, as a Projection.
+func (l *Live[T]) Instance() Projection { return l.Current() }
 
 // Name implements Projection.
 func (l *Live[T]) Name() string { return l.name }

@@ -80,7 +80,7 @@ func newAPI(sh *shared, ops projectionOps, head func(context.Context) (uint64, e
 		return nil, nil, err
 	}
 	srv, err := api.NewServer(api.Config{
-		Audit:    auditLog,
+		Audit: auditLog, Analytics: m.analyticsView,
 		Commands: cmds, Directory: directory, Slots: slots,
 		Appointments: m.appointmentsView, Dashboards: m.appointmentsView, Payments: m.appointmentsView,
 		Operations: ops, HeadPosition: head, Tokens: tokens, Metrics: sh.metrics, Registry: sh.prom,

@@ -130,6 +130,13 @@ type Options struct {
 	// the bearer token /metrics needs wherever it is served.
 	OpsListener  bool
 	MetricsToken string
+	// ReadModelSaveEvery and ReadModelSaveEvents: the in-memory read
+	// models (the embedded default) save their state in the data dir
+	// (ReadModelsDir) after that many new events, or that long after the
+	// last save when anything changed, and at the end of Run, so that a
+	// restart replays only the log after it (defaults 1 minute, 50,000).
+	ReadModelSaveEvery  time.Duration
+	ReadModelSaveEvents uint64
 	// SessionTTL bounds how long an api process trusts an account's
 	// session state: another api process honours a logout, password change
 	// or deactivation within it (default api.DefaultSessionTTL).
@@ -360,6 +367,9 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	if a.notify != nil {
 		g.Go(func() error { return a.runNotifications(ctx) })
+	}
+	if k := a.models.keeper(a.opts); k != nil && len(a.local.runners) > 0 {
+		g.Go(func() error { return k.Run(ctx) })
 	}
 	g.Go(func() error { return a.updateMetrics(ctx) })
 	return g.Wait()

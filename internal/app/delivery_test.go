@@ -2,7 +2,6 @@ package app_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -12,7 +11,6 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -47,7 +45,7 @@ func TestDuplicatedAndFailingDeliveries(t *testing.T) {
 	}
 	chaos := []message.HandlerMiddleware{middleware.Duplicator, count, middleware.RandomFail(0.05)}
 	dir := t.TempDir()
-	chaosMail := &mailLog{}
+	chaosMail := &mailbox{}
 	r := newPayRig(t, testenv.Options{DataDir: dir, Mailer: chaosMail, RunnerMiddleware: chaos})
 	refunded := deliveryScenario(t, r)
 	for _, a := range refunded {
@@ -75,7 +73,7 @@ func TestDuplicatedAndFailingDeliveries(t *testing.T) {
 	copyDataDir(t, dir, clean)
 	o := r.Options()
 	o.DataDir, o.RunnerMiddleware = clean, nil
-	cleanMail := &mailLog{}
+	cleanMail := &mailbox{}
 	o.Mailer = cleanMail
 	e2 := testenv.Start(t, o)
 	e2.CaughtUp(t)
@@ -249,25 +247,6 @@ func awaitMailsSent(t *testing.T, e *testenv.Env) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-// mailLog is a Mailer that keeps what it is given.
-type mailLog struct {
-	mu   sync.Mutex
-	sent []notify.Message
-}
-
-func (m *mailLog) Send(_ context.Context, msg notify.Message) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.sent = append(m.sent, msg)
-	return nil
-}
-
-func (m *mailLog) all() []notify.Message {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.sent)
 }
 
 func duplicateIDs(ms []notify.Message) []string {

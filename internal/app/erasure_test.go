@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,13 @@ func (m *mailbox) Send(_ context.Context, msg notify.Message) error {
 	defer m.mu.Unlock()
 	m.msgs = append(m.msgs, msg)
 	return nil
+}
+
+// all is every mail sent so far.
+func (m *mailbox) all() []notify.Message {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return slices.Clone(m.msgs)
 }
 
 func (m *mailbox) to(addr string) int {

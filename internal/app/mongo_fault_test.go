@@ -13,7 +13,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/projections/readmodeltest"
 )
 
 // MongoDB stopped mid-run, on the production wiring with a private FerretDB
@@ -241,6 +243,15 @@ func TestProductionMongoDown(t *testing.T) {
 	if len(dir.Doctors) != 2 {
 		t.Errorf("directory by speciality after MongoDB came back: %s, want the 2 doctors", r)
 	}
+	acked := appointmentIDs(before)
+	for _, b := range during {
+		acked = append(acked, b.appt.ID)
+	}
+	checkAckedEqualsLog(t, "after the MongoDB outage", e, acked)
+	checkMongoEqualsReplay(t, "MongoDB read models after the outage", e, e.Options().MongoURI, readmodeltest.Probe{
+		DoctorIDs: []string{d.ID, cold.ID}, PatientIDs: []string{alice.User.ID, bob.User.ID, carol.User.ID}, AppointmentIDs: acked,
+		From: doctor.DateOf(testenv.At(0, 12, 0).In(testenv.IST)), Days: 3, Now: e.Clock.Now(),
+	})
 	checkProjectionsHealthy(t, e)
 	waitReady(t, e)
 }
@@ -403,6 +414,15 @@ func TestProductionMongoDownDuringBurst(t *testing.T) {
 			}
 		}
 	}
+	checkAckedEqualsLog(t, "after the MongoDB kill during the burst", e, appointmentIDs(created))
+	var patientIDs []string
+	for _, p := range patients {
+		patientIDs = append(patientIDs, p.User.ID)
+	}
+	checkMongoEqualsReplay(t, "MongoDB read models after the burst", e, e.Options().MongoURI, readmodeltest.Probe{
+		DoctorIDs: []string{d.ID}, PatientIDs: patientIDs, AppointmentIDs: appointmentIDs(created),
+		From: doctor.DateOf(testenv.At(0, 12, 0).In(testenv.IST)), Days: pairs*daysPerPair + 1, Now: e.Clock.Now(), PageSize: 50,
+	})
 	checkProjectionsHealthy(t, e)
 	waitReady(t, e)
 }
@@ -485,6 +505,9 @@ func checkProjectionsHealthy(t *testing.T, e *testenv.Env) {
 		} `json:"projections"`
 	}
 	r.Decode(t, &st)
+	if len(st.Projections) == 0 {
+		t.Errorf("GET /admin/projections lists no projection: nothing to call healthy")
+	}
 	for _, p := range st.Projections {
 		if p.Status != "running" {
 			t.Errorf("projection %s is %s after MongoDB came back (error %q)", p.Name, p.Status, p.Error)

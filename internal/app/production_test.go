@@ -14,9 +14,11 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore/esdb/esdbtest"
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/testenv"
+	"github.com/prescripto/prescripto/projections/readmodeltest"
 )
 
 // The production wiring: the event store on EventStoreDB (the esdbtest
@@ -148,6 +150,12 @@ func TestProductionRedisDown(t *testing.T) {
 	if len(list.Appointments) != 3 {
 		t.Errorf("alice has %d appointments after Redis came back, want 3", len(list.Appointments))
 	}
+	acked := []string{first.ID, second.ID, third.ID}
+	checkAckedEqualsLog(t, "after the Redis outage", e, acked)
+	checkMongoEqualsReplay(t, "MongoDB read models after the Redis outage", e, e.Options().MongoURI, readmodeltest.Probe{
+		DoctorIDs: []string{d.ID}, PatientIDs: []string{alice.User.ID}, AppointmentIDs: acked,
+		From: doctor.DateOf(testenv.At(0, 12, 0).In(testenv.IST)), Days: 2, Now: e.Clock.Now(),
+	})
 	e.Get(t, "//readyz", "").Must(t, http.StatusOK)
 }
 
@@ -183,6 +191,13 @@ func TestProductionRestart(t *testing.T) {
 	if e2.FreeSlots(t, d.ID, testenv.Date(2), 1, a2.Position).Has(testenv.At(2, 10, 30)) {
 		t.Fatal("slot booked after restart listed free")
 	}
+	acked := []string{a1.ID, a2.ID}
+	checkAckedEqualsLog(t, "across the restart", e2, acked)
+	e2.CaughtUp(t)
+	checkMongoEqualsReplay(t, "MongoDB read models after the restart", e2, e2.Options().MongoURI, readmodeltest.Probe{
+		DoctorIDs: []string{d.ID}, PatientIDs: []string{alice.User.ID}, AppointmentIDs: acked,
+		From: doctor.DateOf(testenv.At(0, 12, 0).In(testenv.IST)), Days: 3, Now: e2.Clock.Now(),
+	})
 }
 
 // The same suites on separate roles: an api process serving the requests,
@@ -232,7 +247,7 @@ func TestRolesOperations(t *testing.T) {
 		return out
 	}
 	want := map[string]string{}
-	for _, n := range []string{"doctors", "free_slots", "appointments", "cache_invalidation", "notifications", "payments"} {
+	for _, n := range []string{"doctors", "free_slots", "appointments", "analytics", "cache_invalidation", "notifications", "payments"} {
 		want[n] = "running lag=0"
 	}
 	waitFor(t, 10*time.Second, "every projection reported running and caught up", func() bool {

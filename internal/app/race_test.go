@@ -156,6 +156,35 @@ func doubleBookingRace(t *testing.T, o testenv.Options) {
 	if last[0].Position != maxPos {
 		t.Errorf("the doctor's stream ends at %d after the race, last booking at %d", last[0].Position, maxPos)
 	}
+	// The log itself: one booking event per slot, the winner's.
+	var acked []string
+	for _, s := range starts {
+		for _, a := range winners[s] {
+			acked = append(acked, a.ID)
+		}
+	}
+	checkOneWinnerPerSlotInLog(t, e, d.ID, starts, winners)
+	checkAckedEqualsLog(t, "after the race", e, acked)
+}
+
+// checkOneWinnerPerSlotInLog: the log holds exactly one booking of doctor
+// per slot of starts, and it is the appointment answered 201 for it.
+func checkOneWinnerPerSlotInLog(t *testing.T, e *testenv.Env, doctorID string, starts []time.Time, winners map[time.Time][]testenv.Appointment) {
+	t.Helper()
+	perSlot := map[time.Time][]string{}
+	for id, rs := range bookedInLog(t, e) {
+		for _, r := range rs {
+			if r.DoctorID == doctorID {
+				perSlot[r.Start.UTC()] = append(perSlot[r.Start.UTC()], id)
+			}
+		}
+	}
+	for _, s := range starts {
+		got := perSlot[s.UTC()]
+		if len(got) != 1 || len(winners[s]) != 1 || got[0] != winners[s][0].ID {
+			t.Errorf("slot %v: booked in the log by %v, answered 201 to %v; want exactly one, the same", s, got, winners[s])
+		}
+	}
 }
 
 // TestRolesTwoAPIReplicasRace: two api processes on the same servers, each
@@ -180,18 +209,28 @@ func TestRolesTwoAPIReplicasRace(t *testing.T) {
 	contested := testenv.At(3, 10, 0)
 	own := func(i int) time.Time { return testenv.At(3, 11, 0).Add(time.Duration(i) * 30 * time.Minute) }
 	status := make([]int, patients)
+	appts := make([]testenv.Appointment, patients)
 	release := make(chan struct{})
-	var wg sync.WaitGroup
+	var wg, ready sync.WaitGroup
+	ready.Add(patients)
 	for i := range patients {
 		wg.Go(func() {
+			ready.Done()
 			<-release
 			start := contested
 			if i%2 == 1 {
 				start = own(i / 2)
 			}
-			status[i] = apis[(i/2)%2].Book(t, tokens[i], d.ID, start).Status
+			r := apis[(i/2)%2].Book(t, tokens[i], d.ID, start)
+			status[i] = r.Status
+			if r.Status == http.StatusCreated {
+				if err := json.Unmarshal(r.Body, &appts[i]); err != nil {
+					t.Errorf("booking answer %s: %v", r, err)
+				}
+			}
 		})
 	}
+	ready.Wait()
 	close(release)
 	wg.Wait()
 	var won, lost, ownOK int
@@ -210,6 +249,21 @@ func TestRolesTwoAPIReplicasRace(t *testing.T) {
 	if won != 1 || lost != patients/2-1 || ownOK != patients/2 {
 		t.Fatalf("contested slot: %d won, %d refused; own slots: %d of %d booked", won, lost, ownOK, patients/2)
 	}
+	// Per slot, the log has exactly one booking: the one answered 201.
+	starts := []time.Time{contested}
+	winners := map[time.Time][]testenv.Appointment{}
+	var acked []string
+	for i, a := range appts {
+		if status[i] == http.StatusCreated {
+			winners[a.Start] = append(winners[a.Start], a)
+			acked = append(acked, a.ID)
+		}
+		if i%2 == 1 {
+			starts = append(starts, own(i/2))
+		}
+	}
+	checkOneWinnerPerSlotInLog(t, e, d.ID, starts, winners)
+	checkAckedEqualsLog(t, "after the two-replica race", e, acked)
 	// Both replicas read the same outcome once the projector caught up.
 	e.CaughtUp(t)
 	for _, api := range apis {

@@ -2,10 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
+	"path/filepath"
+	"sync"
 
 	"github.com/ThreeDotsLabs/watermill/message"
 
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 	"github.com/prescripto/prescripto/projections/memory"
 	"github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/projections/rediscache"
@@ -24,6 +28,7 @@ const (
 // views of them.
 type readModelSet struct {
 	directory, slots, appointments projections.Runnable
+	analytics                      projections.Runnable
 	// invalidation keeps the Redis cache in front of the directory and the
 	// slots in step with them (nil without Redis).
 	invalidation projections.Runnable
@@ -32,6 +37,10 @@ type readModelSet struct {
 	// (X-Min-Position) is answered through the cache, so it waits for the
 	// invalidations too.
 	waitAlso map[string][]string
+
+	// states keeps the in-memory read models' saved states in the data
+	// dir (nil for MongoDB's or without a data dir).
+	states *projections.StateDir
 
 	directoryView projections.Directory
 	slotsView     interface {
@@ -44,11 +53,12 @@ type readModelSet struct {
 		projections.Dashboards
 		projections.Payments
 	}
+	analyticsView analytics.View
 }
 
 // all lists the projections of the set.
 func (s readModelSet) all() []projections.Runnable {
-	out := []projections.Runnable{s.directory, s.slots, s.appointments}
+	out := []projections.Runnable{s.directory, s.slots, s.appointments, s.analytics}
 	if s.invalidation != nil {
 		out = append(out, s.invalidation)
 	}
@@ -65,12 +75,25 @@ func (sh *shared) openModels(ctx context.Context) (readModelSet, error) {
 		if err != nil {
 			return s, err
 		}
-		s = liveModels(
+		s = liveModels(nil,
 			func() *mongo.Directory { return m.Directory },
 			func() *mongo.Slots { return m.Slots },
 			func() *mongo.Appointments { return m.Appointments })
+		s.analytics, s.analyticsView = liveAnalytics(func() *mongo.Analytics { return m.Analytics })
 	} else {
-		s = liveModels(memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
+		// In memory, each model starts from its saved state when there is a
+		// usable one and replays only the log after it.
+		var states *projections.StateDir
+		if sh.opts.DataDir != "" {
+			var err error
+			if states, err = projections.OpenStateDir(filepath.Join(sh.opts.DataDir, ReadModelsDir), sh.opts.Logger); err != nil {
+				return s, fmt.Errorf("data dir: %w", err)
+			}
+		}
+		s = liveModels(states, memory.NewDirectory, memory.NewSlots,
+			func() *memory.Appointments { return memory.NewAppointmentsOpening(sh.reg.OpenValue) })
+		s.states = states
+		s.analytics, s.analyticsView = liveAnalytics(memory.NewAnalytics)
 	}
 	s.waitAlso = map[string][]string{}
 	if sh.redis != nil {
@@ -101,13 +124,53 @@ func liveModels[
 		projections.Dashboards
 		projections.Payments
 	},
-](d func() D, s func() S, ap func() A) readModelSet {
-	dl, sl, al := projections.NewLive(d), projections.NewLive(s), projections.NewLive(ap)
+](states *projections.StateDir, d func() D, s func() S, ap func() A) readModelSet {
+	// The saved states load at once (a model's load is one core's work).
+	var (
+		d0 D
+		s0 S
+		a0 A
+		wg sync.WaitGroup
+	)
+	wg.Go(func() { d0 = projections.Load(states, d) })
+	wg.Go(func() { s0 = projections.Load(states, s) })
+	wg.Go(func() { a0 = projections.Load(states, ap) })
+	wg.Wait()
+	dl, sl, al := projections.NewLiveFrom(d0, d), projections.NewLiveFrom(s0, s), projections.NewLiveFrom(a0, ap)
 	return readModelSet{
 		directory: dl, slots: sl, appointments: al,
 		directoryView: projections.LiveDirectory[D]{L: dl}, slotsView: projections.LiveSlots[S]{L: sl},
 		appointmentsView: projections.LiveAppointments[A]{L: al},
 	}
+}
+
+// liveAnalytics makes the analytics model rebuildable, and its view.
+func liveAnalytics[T interface {
+	projections.Projection
+	analytics.View
+}](f func() T) (projections.Runnable, analytics.View) {
+	l := projections.NewLive(f)
+	return l, analytics.LiveView[T]{L: l}
+}
+
+// ReadModelsDir is the folder of the data dir that keeps the in-memory
+// read models' saved states (disposable: deleting it costs a full replay
+// at the next start).
+const ReadModelsDir = "readmodels"
+
+// keeper saves the in-memory read models' states on its schedule (nil
+// when they are not kept).
+func (s readModelSet) keeper(o Options) *projections.StateKeeper {
+	if s.states == nil {
+		return nil
+	}
+	k := &projections.StateKeeper{Dir: s.states, Every: o.ReadModelSaveEvery, Events: o.ReadModelSaveEvents, Log: o.Logger}
+	for _, p := range []projections.Runnable{s.directory, s.slots, s.appointments} {
+		if in, ok := p.(projections.Instance); ok {
+			k.Lives = append(k.Lives, in)
+		}
+	}
+	return k
 }
 
 // runner builds a runner that forwards the log to its own topic and runs ps
@@ -137,4 +200,12 @@ func (sh *shared) transport(topic string) (message.Publisher, func(string) (mess
 	}
 	pub, sub, err := redisstream.New(sh.redis.Client(), sh.opts.Logger, redisstream.Topic(topic))
 	return pub, sub, redisstream.DefaultMaxAhead, err
+}
+
+// SaveReadModels saves the in-memory read models' states now, as Run does
+// on its schedule (nothing when they are not kept).
+func (a *App) SaveReadModels(ctx context.Context) {
+	if k := a.models.keeper(a.opts); k != nil {
+		k.SaveAll(ctx, 1)
+	}
 }

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -20,13 +20,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/testenv"
-	"github.com/prescripto/prescripto/projections"
-	"github.com/prescripto/prescripto/projections/memory"
-	"github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/projections/readmodeltest"
 	"github.com/prescripto/prescripto/workers/payments"
 )
@@ -270,13 +266,25 @@ func TestSoak(t *testing.T) {
 	}
 	before := settle()
 
-	// The load: 25 requests a second, open loop, for dur.
+	// The load: PRESCRIPTO_SOAK_RATE requests a second (default 8), open
+	// loop, for dur. The production wiring's read models on FerretDB apply
+	// about a hundred events a second on this kind of machine (see
+	// docs/performance.md): much above 8 requests a second the projector
+	// falls behind for good and the soak measures FerretDB's backlog.
+	rate := 8.0
+	if v := os.Getenv("PRESCRIPTO_SOAK_RATE"); v != "" {
+		r, err := strconv.ParseFloat(v, 64)
+		if err != nil || r <= 0 || r > 1000 {
+			t.Fatalf("PRESCRIPTO_SOAK_RATE=%q: want requests a second, (0, 1000]", v)
+		}
+		rate = r
+	}
 	stop := make(chan struct{})
 	var load sync.WaitGroup
 	load.Add(1)
 	go func() {
 		defer load.Done()
-		tick := time.NewTicker(40 * time.Millisecond)
+		tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 		defer tick.Stop()
 		sem := make(chan struct{}, 64)
 		var seq atomic.Uint64
@@ -369,94 +377,43 @@ func TestSoak(t *testing.T) {
 	if err := e.App.CaughtUp(ctx); err != nil {
 		t.Fatalf("the projector did not catch up after the soak: %v\nprojector log:\n%s", err, children[app.RoleProjector].stderr)
 	}
-	reserved, refunds := soakLog(t, e)
-	for settle := time.Now().Add(time.Minute); e.Razorpay.RefundCount() != len(refunds) && time.Now().Before(settle); {
+	refunds := refundsInLog(t, e)
+	for settle := time.Now().Add(time.Minute); e.Razorpay.RefundCount() != refunds && time.Now().Before(settle); {
 		time.Sleep(100 * time.Millisecond)
-		reserved, refunds = soakLog(t, e)
+		refunds = refundsInLog(t, e)
 	}
-	if n := e.Razorpay.RefundCount(); n != len(refunds) {
-		t.Errorf("the payment provider made %d refunds, the log records %d", n, len(refunds))
+	if n := e.Razorpay.RefundCount(); n != refunds {
+		t.Errorf("the payment provider made %d refunds, the log records %d", n, refunds)
 	}
 	if err := e.App.CaughtUp(ctx); err != nil {
 		t.Fatal(err)
 	}
 	mu.Lock()
-	var lost, unasked []string
-	for id := range acked {
-		if !reserved[id] {
-			lost = append(lost, id)
-		}
-	}
-	for id := range reserved {
-		if !acked[id] {
-			unasked = append(unasked, id)
-		}
-	}
-	ids := make([]string, 0, len(acked))
-	for id := range acked {
-		ids = append(ids, id)
-	}
+	ids := slices.Sorted(maps.Keys(acked))
 	mu.Unlock()
-	if len(lost) > 0 {
-		t.Errorf("%d bookings answered 201 are not in the log: %v", len(lost), lost)
-	}
-	if len(unasked) > 0 {
-		t.Errorf("%d bookings in the log were never answered 201: %v", len(unasked), unasked)
-	}
-
-	fresh := readmodeltest.Models{}
-	dir, sl, appts := memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()
-	fresh.Directory, fresh.Slots, fresh.Appointments, fresh.Dashboards = dir, sl, appts, appts
-	replay(t, e, dir, sl, appts)
-	models, err := mongo.New(ctx, mongoDatabase(t, o.MongoURI))
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := readmodeltest.Models{Directory: models.Directory, Slots: models.Slots, Appointments: models.Appointments, Dashboards: models.Appointments}
+	what := fmt.Sprintf("after a %v soak, %d kills", dur, kills)
+	checkAckedEqualsLog(t, what, e, ids)
 	var pids []string
 	for _, p := range patients {
 		pids = append(pids, p.id)
 	}
-	sort := slices.Sorted(slices.Values(ids))
-	probe := readmodeltest.Probe{
-		DoctorIDs: doctors, PatientIDs: pids, AppointmentIDs: sort,
+	checkMongoEqualsReplay(t, "MongoDB read models "+what, e, o.MongoURI, readmodeltest.Probe{
+		DoctorIDs: doctors, PatientIDs: pids, AppointmentIDs: ids,
 		From: doctor.DateOf(testenv.At(1, 12, 0).In(testenv.IST)), Days: 28, Now: e.Clock.Now(), PageSize: 200,
-	}
-	readmodeltest.SameSnapshot(t, fmt.Sprintf("MongoDB read models after a %v soak, %d kills", dur, kills),
-		readmodeltest.Snapshot(ctx, t, got, probe), readmodeltest.Snapshot(ctx, t, fresh, probe))
-	t.Logf("soak %v: %d bookings answered 201, all in the log and nothing else; %d refunds, as the log records; read models equal a fresh fold", dur, len(ids), len(refunds))
+	})
+	t.Logf("soak %v: %d bookings answered 201; %d refunds, as the log records", dur, len(ids), refunds)
 }
 
-// soakLog folds the log: the appointments reserved and the refunds issued.
-func soakLog(t *testing.T, e *testenv.Env) (reserved, refunds map[string]bool) {
+// refundsInLog counts the refunds the log records as issued.
+func refundsInLog(t *testing.T, e *testenv.Env) int {
 	t.Helper()
-	reserved, refunds = map[string]bool{}, map[string]bool{}
-	ctx := context.Background()
-	for after := uint64(0); ; {
-		recs, err := e.App.Store.ReadAll(ctx, after, 1000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, rec := range recs {
-			after = rec.Position
-			ev, err := projections.Decode(e.App.Registry, rec)
-			if errors.Is(err, domain.ErrUnknownEventType) {
-				continue
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch x := ev.Data.(type) {
-			case doctor.SlotReserved:
-				reserved[x.AppointmentID] = true
-			case doctor.RefundIssued:
-				refunds[x.RefundID] = true
-			}
-		}
-		if len(recs) < 1000 {
-			return reserved, refunds
+	n := 0
+	for _, ev := range logEvents(t, e) {
+		if _, ok := ev.Data.(doctor.RefundIssued); ok {
+			n++
 		}
 	}
+	return n
 }
 
 // soak drives requests and keeps what it measured.

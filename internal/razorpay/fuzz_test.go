@@ -2,6 +2,7 @@ package razorpay_test
 
 import (
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/prescripto/prescripto/commands"
@@ -30,6 +31,11 @@ func FuzzParseWebhook(f *testing.F) {
 		case err == nil:
 			if ev.Type == "" {
 				t.Fatalf("parsed an event without a type: %+v", ev)
+			}
+			// The signature check: only the HMAC of these exact bytes
+			// with the webhook secret lets a body in (hex, either case).
+			if !signIt && !strings.EqualFold(sig, sandbox.Sign(secret, body)) {
+				t.Fatalf("body %q accepted with signature %q", body, sig)
 			}
 		case !errors.Is(err, domain.ErrInvalid):
 			t.Fatalf("error of no kind: %v", err)

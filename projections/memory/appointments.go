@@ -2,8 +2,10 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
+	"sync/atomic"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -25,12 +27,40 @@ type Appointments struct {
 	doctors  map[string]doctorInfo
 	patients map[string]bool
 	strs     domain.Strings // see share
+	// names is each patient's last name cell (see personal), shared by
+	// their bookings under that name.
+	names map[string]*personal
+	// open opens a sealed personal field (nil: fields are as applied).
+	open func(sealed string) (string, error)
 }
 
 type entry struct {
-	r      projections.AppointmentRecord
-	booked uint64 // position of the SlotReserved event: the cursor key
+	// r holds no personal data: its PatientName and CancelReason are
+	// empty, name and reason hold them (reason nil: none).
+	r            projections.AppointmentRecord
+	booked       uint64 // position of the SlotReserved event: the cursor key
+	name, reason *personal
 }
+
+// personal is a personal field (the patient's name, a cancellation's
+// reason) as the log holds it, sealed with the person's key, and its text
+// once opened. The model keeps the sealed form so that its saved state
+// (SaveState) holds nothing readable: an erasure shreds the key, and a
+// cell loaded from a saved state opens to "[erased]". Cells loaded from a
+// saved state are opened on their first read.
+type personal struct {
+	sealed string
+	text   atomic.Pointer[string]
+}
+
+func newPersonal(sealed, text string) *personal {
+	p := &personal{sealed: sealed}
+	p.text.Store(&text)
+	return p
+}
+
+// erasedField is every erased person's field.
+var erasedField = newPersonal(domain.Erased, domain.Erased)
 
 // doctorInfo is what appointments join of their doctor at read time.
 type doctorInfo struct {
@@ -38,10 +68,16 @@ type doctorInfo struct {
 }
 
 // NewAppointments returns an empty appointments model.
-func NewAppointments() *Appointments {
+func NewAppointments() *Appointments { return NewAppointmentsOpening(nil) }
+
+// NewAppointmentsOpening returns an empty appointments model that opens
+// the sealed personal fields of a saved state with open (the registry's
+// OpenValue) when they are first read.
+func NewAppointmentsOpening(open func(sealed string) (string, error)) *Appointments {
 	return &Appointments{
 		byID: map[string]*entry{}, byPat: map[string][]*entry{}, byDoc: map[string][]*entry{},
 		doctors: map[string]doctorInfo{}, patients: map[string]bool{}, strs: domain.Strings{Max: maxShared},
+		names: map[string]*personal{}, open: open,
 	}
 }
 
@@ -56,17 +92,19 @@ func (m *Appointments) Apply(_ context.Context, e projections.Event) error {
 	if e.Position <= m.Position() {
 		return nil
 	}
+	sealed := e.Data
 	if err := e.Open(); err != nil { // the patient's name and reasons
 		return err
 	}
 	m.mu.Lock()
-	m.apply(e)
+	m.apply(e, sealed)
 	m.mu.Unlock()
 	m.Advance(e.Position)
 	return nil
 }
 
-func (m *Appointments) apply(e projections.Event) {
+// apply applies e, opened; sealed is its data as the log holds it.
+func (m *Appointments) apply(e projections.Event, sealed domain.Event) {
 	switch ev := e.Data.(type) {
 	case account.Registered:
 		if ev.Role == domain.RolePatient {
@@ -74,11 +112,12 @@ func (m *Appointments) apply(e projections.Event) {
 		}
 	case account.PersonalDataErased:
 		for _, en := range m.byPat[ev.AccountID] {
-			en.r.PatientName = domain.Erased
-			if en.r.CancelReason != "" {
-				en.r.CancelReason = domain.Erased
+			en.name = erasedField
+			if en.reason != nil {
+				en.reason = erasedField
 			}
 		}
+		delete(m.names, ev.AccountID)
 	case doctor.DoctorRegistered:
 		info := m.doctors[ev.DoctorID]
 		info.name, info.currency = ev.Profile.Name, ev.Profile.Currency
@@ -98,8 +137,11 @@ func (m *Appointments) apply(e projections.Event) {
 		}
 		en := &entry{booked: e.Position, r: projections.NewAppointmentRecord(ev, e)}
 		a := &en.r.Appointment
-		a.DoctorID, a.PatientID, a.PatientName = m.share(a.DoctorID), m.share(a.PatientID), m.share(a.PatientName)
+		a.DoctorID, a.PatientID = m.share(a.DoctorID), m.share(a.PatientID)
 		a.Status, a.Currency, a.Payment.Status = m.share(a.Status), m.share(a.Currency), m.share(a.Payment.Status)
+		sev, _ := sealed.(doctor.SlotReserved)
+		en.name = m.nameCell(ev.PatientID, sev.PatientName, a.PatientName)
+		a.PatientName = ""
 		m.byID[ev.AppointmentID] = en
 		m.all = append(m.all, en)
 		m.byPat[ev.PatientID] = append(m.byPat[ev.PatientID], en)
@@ -112,10 +154,53 @@ func (m *Appointments) apply(e projections.Event) {
 		}
 		changed := en.r.PaymentPos
 		en.r.Fold(e)
+		if en.r.CancelReason != "" {
+			sev, _ := sealed.(doctor.AppointmentCancelled)
+			en.reason, en.r.CancelReason = newPersonal(sev.Reason, en.r.CancelReason), ""
+		}
 		if en.r.PaymentPos != changed {
 			m.markPaid(en)
 		}
 	}
+}
+
+// nameCell is the cell of a booking's patient name: the patient's last
+// one when it reads the same (a patient's bookings share one), else a new
+// one.
+func (m *Appointments) nameCell(patient, sealed, text string) *personal {
+	if sealed == "" && text == "" {
+		return nil
+	}
+	if sealed == "" { // an event made by hand (no registry)
+		sealed = text
+	}
+	if c := m.names[patient]; c != nil {
+		if t := c.text.Load(); t != nil && *t == text {
+			return c
+		}
+	}
+	c := newPersonal(sealed, text)
+	m.names[patient] = c
+	return c
+}
+
+// text is a personal field's text, opened on its first read.
+func (m *Appointments) text(p *personal) (string, error) {
+	if p == nil {
+		return "", nil
+	}
+	if t := p.text.Load(); t != nil {
+		return *t, nil
+	}
+	t := p.sealed
+	if m.open != nil {
+		var err error
+		if t, err = m.open(p.sealed); err != nil {
+			return "", err
+		}
+	}
+	p.text.Store(&t)
+	return t, nil
 }
 
 // maxShared bounds the strings shared (see domain.Strings).
@@ -125,12 +210,17 @@ const maxShared = 1 << 17
 // its lock held).
 func (m *Appointments) share(s string) string { return m.strs.Share(s) }
 
-// view returns a copy with the doctor's current name and zone joined in.
-func (m *Appointments) view(en *entry) projections.Appointment {
+// view returns a copy with the doctor's current name and zone and the
+// patient's personal fields joined in (an error when a sealed field
+// cannot be opened now: the key store is out of reach).
+func (m *Appointments) view(en *entry) (projections.Appointment, error) {
 	a := en.r.Appointment
 	info := m.doctors[a.DoctorID]
 	a.DoctorName, a.Timezone = info.name, info.timezone
-	return a
+	var err1, err2 error
+	a.PatientName, err1 = m.text(en.name)
+	a.CancelReason, err2 = m.text(en.reason)
+	return a, errors.Join(err1, err2)
 }
 
 // Appointment implements projections.Appointments.
@@ -141,7 +231,7 @@ func (m *Appointments) Appointment(_ context.Context, id string) (projections.Ap
 	if !ok {
 		return projections.Appointment{}, projections.ErrNotFound
 	}
-	return m.view(en), nil
+	return m.view(en)
 }
 
 // Appointments implements projections.Appointments.
@@ -181,7 +271,11 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 			page.NextCursor = projections.EncodeCursor(last)
 			break
 		}
-		page.Appointments = append(page.Appointments, m.view(en))
+		v, err := m.view(en)
+		if err != nil {
+			return projections.AppointmentPage{}, err
+		}
+		page.Appointments = append(page.Appointments, v)
 		last = en.booked
 	}
 	return page, nil
@@ -205,10 +299,9 @@ func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (proj
 		}
 	}
 	out.Patients = len(patients)
-	for i := len(list) - 1; i >= 0 && len(out.Latest) < projections.LatestN; i-- {
-		out.Latest = append(out.Latest, m.view(list[i]))
-	}
-	return out, nil
+	var err error
+	out.Latest, err = m.latest(out.Latest, list)
+	return out, err
 }
 
 // AdminDashboard implements projections.Dashboards.
@@ -216,8 +309,20 @@ func (m *Appointments) AdminDashboard(context.Context) (projections.AdminDashboa
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	out := projections.AdminDashboard{Doctors: len(m.doctors), Patients: len(m.patients), Appointments: len(m.all), Latest: []projections.Appointment{}}
-	for i := len(m.all) - 1; i >= 0 && len(out.Latest) < projections.LatestN; i-- {
-		out.Latest = append(out.Latest, m.view(m.all[i]))
+	var err error
+	out.Latest, err = m.latest(out.Latest, m.all)
+	return out, err
+}
+
+// latest appends the views of the LatestN last entries of list, newest
+// first.
+func (m *Appointments) latest(out []projections.Appointment, list []*entry) ([]projections.Appointment, error) {
+	for i := len(list) - 1; i >= 0 && len(out) < projections.LatestN; i-- {
+		v, err := m.view(list[i])
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
 	}
 	return out, nil
 }

@@ -32,6 +32,7 @@ type Slots struct {
 type slotDoctor struct {
 	agg     *doctor.Doctor
 	version uint64 // bumped by every applied event
+	pos     uint64 // of the last event applied (see SaveState)
 }
 
 type slotKey struct {
@@ -76,8 +77,11 @@ func (s *Slots) Apply(_ context.Context, e projections.Event) error {
 			d = &slotDoctor{agg: doctor.New(id)}
 			s.doctors[id] = d
 		}
-		d.agg.Load(e.Data)
-		d.version++
+		if e.Position > d.pos {
+			d.agg.Load(e.Data)
+			d.version++
+			d.pos = e.Position
+		}
 		s.mu.Unlock()
 	}
 	s.Advance(e.Position)

@@ -146,6 +146,9 @@ type generations struct {
 	live       int64 // the live generation as last read
 	fetched    time.Time
 	refreshing bool
+	// ttl is generationTTL; tests that must see the server on every read
+	// set it lower (setTTL) instead of sleeping past the production value.
+	ttl time.Duration
 
 	// The writer drops the generations below its own once sweepAfter has
 	// passed (only touched by Apply, which is serialised).
@@ -187,11 +190,18 @@ func openGenerations(ctx context.Context, db *mongo.Database, name string, bases
 	if err != nil {
 		return nil, err
 	}
-	g := &generations{db: db, name: name, bases: bases, write: d.Generation, follow: true, live: d.Generation, fetched: time.Now()}
+	g := &generations{db: db, name: name, bases: bases, write: d.Generation, follow: true, live: d.Generation, fetched: time.Now(), ttl: generationTTL}
 	if d.Generation > 0 {
 		g.sweepAfter = time.Unix(0, d.PromotedAt).Add(retireGrace)
 	}
 	return g, nil
+}
+
+// setTTL changes how long reading trusts its cached live generation.
+func (g *generations) setTTL(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.ttl = d
 }
 
 // reading is the generation reads use: the instance's own for a shadow,
@@ -203,7 +213,7 @@ func (g *generations) reading(ctx context.Context) (int64, error) {
 		return g.write, nil
 	}
 	g.mu.Lock()
-	if g.refreshing || time.Since(g.fetched) < generationTTL {
+	if g.refreshing || time.Since(g.fetched) < g.ttl {
 		live := g.live
 		g.mu.Unlock()
 		return live, nil
@@ -308,7 +318,7 @@ func (g *generations) shadow(ctx context.Context) (*generations, error) {
 			}
 		}
 	}
-	s := &generations{db: g.db, name: g.name, bases: g.bases, write: next, from: d.Generation}
+	s := &generations{db: g.db, name: g.name, bases: g.bases, write: next, from: d.Generation, ttl: g.ttl}
 	// A checkpoint left without collections (a crash between the drops
 	// above) must not make the shadow skip events.
 	if err := s.drop(ctx, next); err != nil {
@@ -355,7 +365,7 @@ func (g *generations) promote(ctx context.Context, position uint64) (*generation
 	}
 	return &generations{
 		db: g.db, name: g.name, bases: g.bases, write: g.write, follow: true,
-		live: g.write, fetched: now, sweepAfter: now.Add(retireGrace),
+		live: g.write, fetched: now, sweepAfter: now.Add(retireGrace), ttl: g.ttl,
 	}, nil
 }
 

@@ -11,6 +11,8 @@
 //	                     position, for newest-first cursor pagination ("appointments")
 //	appointment_doctors  doctor names and currencies the appointments join ("appointments")
 //	patients             patient accounts, for counts and names ("appointments")
+//	analytics_*          counters per doctor and day for the analysts ("analytics",
+//	                     see analytics.go)
 //	checkpoints          one document per projection (and generation): the last
 //	                     applied position
 //	read_model_generations  which generation of each model readers use (see
@@ -60,6 +62,7 @@ type Models struct {
 	Directory    *Directory
 	Slots        *Slots
 	Appointments *Appointments
+	Analytics    *Analytics
 	db           *mongo.Database
 }
 
@@ -78,24 +81,28 @@ func New(ctx context.Context, db *mongo.Database) (*Models, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Models{Directory: dir, Slots: slots, Appointments: apps, db: db}, nil
+	an, err := NewAnalytics(ctx, db)
+	if err != nil {
+		return nil, err
+	}
+	return &Models{Directory: dir, Slots: slots, Appointments: apps, Analytics: an, db: db}, nil
 }
 
 // Projections are the write sides, to be fed with every event.
 func (m *Models) Projections() []projections.Projection {
-	return []projections.Projection{m.Directory, m.Slots, m.Appointments}
+	return []projections.Projection{m.Directory, m.Slots, m.Appointments, m.Analytics}
 }
 
 // Reset empties every read model and checkpoint of the database (for a
 // rebuild from the start of the log); indexes are kept.
 func (m *Models) Reset(ctx context.Context) error {
-	return errors.Join(m.Directory.Reset(ctx), m.Slots.Reset(ctx), m.Appointments.Reset(ctx))
+	return errors.Join(m.Directory.Reset(ctx), m.Slots.Reset(ctx), m.Appointments.Reset(ctx), m.Analytics.Reset(ctx))
 }
 
 // Drop drops every collection of the read models, in every generation. The
 // Models must not be used afterwards (New recreates them).
 func (m *Models) Drop(ctx context.Context) error {
-	errs := []error{m.Directory.gen.dropAll(ctx), m.Slots.gen.dropAll(ctx), m.Appointments.gen.dropAll(ctx)}
+	errs := []error{m.Directory.gen.dropAll(ctx), m.Slots.gen.dropAll(ctx), m.Appointments.gen.dropAll(ctx), m.Analytics.gen.dropAll(ctx)}
 	for _, c := range []string{CollCheckpoints, CollGenerations} {
 		errs = append(errs, m.db.Collection(c).Drop(ctx))
 	}
@@ -227,6 +234,25 @@ func fromNanos(n int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, n).UTC()
+}
+
+// createCollections creates the collections that do not exist yet.
+func createCollections(ctx context.Context, colls ...*mongo.Collection) error {
+	for _, c := range colls {
+		names, err := c.Database().ListCollectionNames(ctx, bson.D{{Key: "name", Value: c.Name()}})
+		if err != nil {
+			return fail(ctx, err, "collections of "+c.Database().Name())
+		}
+		if len(names) > 0 {
+			continue
+		}
+		err = c.Database().CreateCollection(ctx, c.Name())
+		var ce mongo.CommandError
+		if err != nil && !(errors.As(err, &ce) && ce.Code == 48) { // 48: NamespaceExists (created meanwhile)
+			return fail(ctx, err, "create "+c.Name())
+		}
+	}
+	return nil
 }
 
 // createIndexes creates the indexes of a collection that it lacks. (It asks

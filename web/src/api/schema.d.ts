@@ -948,7 +948,18 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Booking counts and revenue grouped by day, doctor or speciality (analyst, admin). */
+        /**
+         * Booking counts and revenue grouped by day, doctor or speciality (analyst, admin).
+         * @description Counts and sums only, never a patient. An appointment counts on the doctor's local date
+         *     of its current start (after any reschedule). `booked` counts every appointment reserved;
+         *     `cancelled`, `completed`, `noShow` and `expired` those now in that status (the rest are
+         *     held or confirmed). `revenue` sums the payments captured, `refunded` the refunds the
+         *     provider processed, in minor units of `currency`: one row per key and currency.
+         *     Rows hold only keys with bookings: days by date, doctors and specialities by label.
+         *     `Accept: text/csv` answers the same rows as CSV (RFC 4180, a header row, an attachment).
+         *     400 `invalid_query` for a date that does not parse; 400 `invalid_input` for a missing
+         *     date, `to` before `from`, more than 366 days, or an unknown `groupBy`.
+         */
         get: operations["bookingAnalytics"];
         put?: never;
         post?: never;
@@ -965,7 +976,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Offered against booked slots per doctor (analyst, admin). */
+        /**
+         * Offered against booked slots per doctor (analyst, admin).
+         * @description One row per registered doctor, by name. `offeredSlots`: the slots of the doctor's weekly
+         *     grid as it stood when each slot began (a later schedule does not rewrite the past), in
+         *     that schedule's zone, on the dates of the range, less those overlapping time off.
+         *     `bookedSlots`: appointments on those dates that are confirmed, completed or no-show
+         *     (a held one is not yet booked). `ratio` = booked / offered to four decimals, 0 when
+         *     nothing was offered; it can exceed 1 when bookings made before a schedule change or time
+         *     off stand outside what is offered. `Accept: text/csv` answers CSV. Bad dates as for
+         *     bookings.
+         */
         get: operations["utilisationAnalytics"];
         put?: never;
         post?: never;
@@ -1635,24 +1656,38 @@ export interface components {
         BookingRow: {
             /** @description A day (YYYY-MM-DD), a doctor id or a speciality. */
             key: string;
+            /** @description The day, the doctor's name or the speciality. */
+            label: string;
             booked: number;
             cancelled: number;
             completed: number;
             noShow: number;
+            expired: number;
             revenue: components["schemas"]["Money"];
+            refunded: components["schemas"]["Money"];
+            currency: components["schemas"]["Currency"];
         };
         BookingReport: {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
             /** @enum {string} */
-            groupBy?: "day" | "doctor" | "speciality";
+            groupBy: "day" | "doctor" | "speciality";
             rows: components["schemas"]["BookingRow"][];
         };
         UtilisationRow: {
             doctorId: components["schemas"]["Id"];
+            doctorName: string;
             offeredSlots: number;
             bookedSlots: number;
             ratio: number;
         };
         UtilisationReport: {
+            /** Format: date */
+            from: string;
+            /** Format: date */
+            to: string;
             rows: components["schemas"]["UtilisationRow"][];
         };
         Health: {
@@ -1830,6 +1865,10 @@ export interface components {
         FromDate: string;
         /** @description Last day, inclusive. */
         ToDate: string;
+        /** @description First date of the range (YYYY-MM-DD, each doctor's local date), inclusive. */
+        AnalyticsFrom: string;
+        /** @description Last date of the range, inclusive; at most 366 days from `from`. */
+        AnalyticsTo: string;
     };
     requestBodies: never;
     headers: {
@@ -3415,11 +3454,11 @@ export interface operations {
     };
     bookingAnalytics: {
         parameters: {
-            query?: {
-                /** @description First day, inclusive. */
-                from?: components["parameters"]["FromDate"];
-                /** @description Last day, inclusive. */
-                to?: components["parameters"]["ToDate"];
+            query: {
+                /** @description First date of the range (YYYY-MM-DD, each doctor's local date), inclusive. */
+                from: components["parameters"]["AnalyticsFrom"];
+                /** @description Last date of the range, inclusive; at most 366 days from `from`. */
+                to: components["parameters"]["AnalyticsTo"];
                 groupBy?: "day" | "doctor" | "speciality";
             };
             header?: {
@@ -3438,10 +3477,17 @@ export interface operations {
             /** @description Rows. */
             200: {
                 headers: {
+                    /** @description With CSV: `attachment; filename=bookings-by-<groupBy>-<from>-<to>.csv`. */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["BookingReport"];
+                    /**
+                     * @example key,label,booked,cancelled,completed,noShow,expired,revenue,refunded,currency
+                     *     2026-11-02,2026-11-02,2,0,1,0,1,50000,0,INR
+                     */
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -3453,11 +3499,11 @@ export interface operations {
     };
     utilisationAnalytics: {
         parameters: {
-            query?: {
-                /** @description First day, inclusive. */
-                from?: components["parameters"]["FromDate"];
-                /** @description Last day, inclusive. */
-                to?: components["parameters"]["ToDate"];
+            query: {
+                /** @description First date of the range (YYYY-MM-DD, each doctor's local date), inclusive. */
+                from: components["parameters"]["AnalyticsFrom"];
+                /** @description Last date of the range, inclusive; at most 366 days from `from`. */
+                to: components["parameters"]["AnalyticsTo"];
             };
             header?: {
                 /**
@@ -3475,10 +3521,17 @@ export interface operations {
             /** @description Rows. */
             200: {
                 headers: {
+                    /** @description With CSV: `attachment; filename=utilisation-<from>-<to>.csv`. */
+                    "Content-Disposition"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["UtilisationReport"];
+                    /**
+                     * @example doctorId,doctorName,offeredSlots,bookedSlots,ratio
+                     *     0193...,Asha Rao,13,2,0.1538
+                     */
+                    "text/csv": string;
                 };
             };
             400: components["responses"]["BadRequest"];

@@ -1,0 +1,339 @@
+package memory
+
+import (
+	"cmp"
+	"errors"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/projections"
+)
+
+// The models' saved states (projections.Persistent). Each is written
+// while the projector keeps applying: the model's lock is taken for a
+// chunk of documents at a time, and every document carries the position
+// it last applied, so the events after the checkpoint that a document
+// already holds are no-ops when the next start applies them again.
+
+// chunk is how many documents a save encodes under one hold of a model's
+// lock.
+const chunk = 2048
+
+// Directory ------------------------------------------------------------
+
+// StateShape implements projections.Persistent.
+func (*Directory) StateShape() uint32 { return 1 }
+
+// SaveState implements projections.Persistent (a few hundred doctors: one
+// hold of the lock).
+func (d *Directory) SaveState(w io.Writer) error {
+	sw := projections.NewStateWriter(w)
+	d.mu.RLock()
+	sw.Uvarint(uint64(len(d.doctors)))
+	for _, doc := range d.doctors {
+		sw.String(doc.ID)
+		sw.String(doc.Name)
+		sw.String(doc.Speciality)
+		sw.String(doc.Degree)
+		sw.Varint(int64(doc.ExperienceYears))
+		sw.String(doc.About)
+		sw.Varint(doc.Fees)
+		sw.String(doc.Currency)
+		sw.String(doc.Address)
+		sw.Uvarint(boolBit(doc.Available))
+		sw.String(doc.ImageURL)
+		sw.String(doc.Timezone)
+		sw.Uvarint(doc.Position)
+	}
+	d.mu.RUnlock()
+	return sw.Flush()
+}
+
+// LoadState implements projections.Persistent.
+func (d *Directory) LoadState(state []byte, pos uint64) error {
+	r := projections.NewStateReader(state)
+	n := r.Count()
+	for range n {
+		doc := &projections.Doctor{
+			ID: r.String(), Name: r.String(), Speciality: r.String(), Degree: r.String(), ExperienceYears: int(r.Varint()),
+			About: r.String(), Fees: r.Varint(), Currency: r.String(), Address: r.String(), Available: r.Uvarint() == 1,
+			ImageURL: r.String(), Timezone: r.String(), Position: r.Uvarint(),
+		}
+		d.doctors[doc.ID] = doc
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	d.Advance(pos)
+	return nil
+}
+
+func boolBit(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// Slots ----------------------------------------------------------------
+
+// StateShape implements projections.Persistent: it follows the doctor
+// aggregate's snapshot version.
+func (*Slots) StateShape() uint32 { return 1<<16 | doctor.SnapshotVersion }
+
+// SaveState implements projections.Persistent: each doctor's aggregate as
+// its snapshot (doctor.MarshalSnapshot: personal fields stay sealed, as
+// the events carry them), one doctor per hold of the lock.
+func (s *Slots) SaveState(w io.Writer) error {
+	s.mu.RLock()
+	ids := make([]string, 0, len(s.doctors))
+	for id := range s.doctors {
+		ids = append(ids, id)
+	}
+	s.mu.RUnlock()
+	sw := projections.NewStateWriter(w)
+	sw.Uvarint(uint64(len(ids)))
+	for _, id := range ids {
+		s.mu.RLock()
+		d := s.doctors[id]
+		b, err := d.agg.MarshalSnapshot()
+		pos := d.pos
+		s.mu.RUnlock()
+		if err != nil {
+			return err
+		}
+		sw.String(id)
+		sw.Uvarint(pos)
+		sw.Bytes(b)
+	}
+	return sw.Flush()
+}
+
+// LoadState implements projections.Persistent.
+func (s *Slots) LoadState(state []byte, pos uint64) error {
+	r := projections.NewStateReader(state)
+	n := r.Count()
+	for range n {
+		// RestoreSnapshot copies b; the id is cloned so that nothing
+		// keeps the whole state's bytes alive.
+		id, dpos, b := strings.Clone(r.String()), r.Uvarint(), r.Bytes()
+		if r.Err() != nil {
+			break
+		}
+		agg, err := doctor.RestoreSnapshot(id, b)
+		if err != nil {
+			return err
+		}
+		s.doctors[id] = &slotDoctor{agg: agg, pos: dpos}
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	s.Advance(pos)
+	return nil
+}
+
+// Appointments ---------------------------------------------------------
+
+// StateShape implements projections.Persistent.
+func (*Appointments) StateShape() uint32 { return 1 }
+
+// SaveState implements projections.Persistent: the doctors and patients,
+// then the appointments in booking order, chunk by chunk. Strings that
+// repeat (ids, statuses, currencies) and the name cells are written once
+// and referred to by number afterwards. Personal fields are written
+// sealed.
+func (m *Appointments) SaveState(w io.Writer) error {
+	sw := projections.NewStateWriter(w)
+	tab := stringTable{seen: map[string]uint64{}}
+	cells := map[*personal]uint64{}
+	cell := func(p *personal) {
+		if p == nil {
+			sw.Uvarint(0)
+			return
+		}
+		if i, ok := cells[p]; ok {
+			sw.Uvarint(i)
+			return
+		}
+		cells[p] = uint64(len(cells) + 2)
+		sw.Uvarint(1)
+		sw.String(p.sealed)
+	}
+	m.mu.RLock()
+	n := len(m.all)
+	sw.Uvarint(uint64(len(m.doctors)))
+	for id, info := range m.doctors {
+		sw.String(id)
+		sw.String(info.name)
+		sw.String(info.currency)
+		sw.String(info.timezone)
+	}
+	sw.Uvarint(uint64(len(m.patients)))
+	for id := range m.patients {
+		tab.put(sw, id)
+	}
+	m.mu.RUnlock()
+	sw.Uvarint(uint64(n))
+	for i := 0; i < n; i += chunk {
+		m.mu.RLock()
+		for _, en := range m.all[i:min(i+chunk, n)] {
+			r := &en.r
+			sw.Uvarint(en.booked)
+			sw.String(r.ID)
+			tab.put(sw, r.DoctorID)
+			tab.put(sw, r.PatientID)
+			cell(en.name)
+			sw.Time(r.Start)
+			sw.Time(r.End)
+			tab.put(sw, r.Status)
+			sw.Varint(r.Fees)
+			tab.put(sw, r.Currency)
+			tab.put(sw, r.Payment.Status)
+			sw.String(r.Payment.OrderID)
+			sw.String(r.Payment.PaymentID)
+			sw.Varint(r.Payment.Amount)
+			sw.Varint(r.Payment.RefundedAmount)
+			if r.HoldExpiresAt != nil {
+				sw.Time(*r.HoldExpiresAt)
+			} else {
+				sw.Time(time.Time{})
+			}
+			sw.Time(r.CreatedAt)
+			cell(en.reason)
+			sw.Uvarint(r.Position)
+			sw.Time(r.PaymentAt)
+			sw.Uvarint(r.PaymentPos)
+			sw.Uvarint(uint64(len(r.Refunds)))
+			for _, f := range r.Refunds {
+				sw.String(f.ID)
+				sw.Varint(f.Amount)
+				tab.put(sw, string(f.State))
+			}
+		}
+		m.mu.RUnlock()
+		if err := sw.Flush(); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
+}
+
+// stringTable writes a string the first time as 0 and the string, and
+// afterwards as its number.
+type stringTable struct{ seen map[string]uint64 }
+
+func (t stringTable) put(w *projections.StateWriter, s string) {
+	if i, ok := t.seen[s]; ok {
+		w.Uvarint(i)
+		return
+	}
+	t.seen[s] = uint64(len(t.seen) + 1)
+	w.Uvarint(0)
+	w.String(s)
+}
+
+type stringTableReader struct{ strs []string }
+
+func (t *stringTableReader) get(r *projections.StateReader) string {
+	i := r.Uvarint()
+	if i == 0 {
+		s := r.String()
+		t.strs = append(t.strs, s)
+		return s
+	}
+	if i > uint64(len(t.strs)) {
+		_ = r.Count() // fails: nothing of the kind
+		return ""
+	}
+	return t.strs[i-1]
+}
+
+var errBadCell = errors.New("memory: a personal field refers to no cell")
+
+// LoadState implements projections.Persistent.
+func (m *Appointments) LoadState(state []byte, pos uint64) error {
+	r := projections.NewStateReader(state)
+	var tab stringTableReader
+	var cells []*personal
+	cell := func() (*personal, error) {
+		switch i := r.Uvarint(); {
+		case i == 0:
+			return nil, nil
+		case i == 1:
+			p := &personal{sealed: r.String()}
+			if p.sealed == erasedField.sealed {
+				p = erasedField
+			}
+			cells = append(cells, p)
+			return p, nil
+		case i-2 < uint64(len(cells)):
+			return cells[i-2], nil
+		default:
+			return nil, errBadCell
+		}
+	}
+	for range r.Count() {
+		id := r.String()
+		m.doctors[id] = doctorInfo{name: r.String(), currency: r.String(), timezone: r.String()}
+	}
+	for range r.Count() {
+		m.patients[tab.get(r)] = true
+	}
+	n := r.Count()
+	ents := make([]entry, n) // one allocation for all of them
+	m.all = make([]*entry, 0, n)
+	m.byID = make(map[string]*entry, n)
+	var err error
+	for i := range ents {
+		en := &ents[i]
+		a := &en.r
+		en.booked = r.Uvarint()
+		a.ID, a.DoctorID, a.PatientID = r.String(), tab.get(r), tab.get(r)
+		if en.name, err = cell(); err != nil {
+			return err
+		}
+		a.Start, a.End = r.Time(), r.Time()
+		a.Status, a.Fees, a.Currency = tab.get(r), r.Varint(), tab.get(r)
+		a.Payment = projections.Payment{Status: tab.get(r), OrderID: r.String(), PaymentID: r.String(), Amount: r.Varint(), RefundedAmount: r.Varint()}
+		if t := r.Time(); !t.IsZero() {
+			a.HoldExpiresAt = &t
+		}
+		a.CreatedAt = r.Time()
+		if en.reason, err = cell(); err != nil {
+			return err
+		}
+		a.Position, a.PaymentAt, a.PaymentPos = r.Uvarint(), r.Time(), r.Uvarint()
+		if k := r.Count(); k > 0 {
+			a.Refunds = make([]projections.Refund, k)
+			for j := range a.Refunds {
+				a.Refunds[j] = projections.Refund{ID: r.String(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
+			}
+		}
+		if r.Err() != nil {
+			return r.Err()
+		}
+		m.byID[a.ID] = en
+		m.all = append(m.all, en)
+		m.byPat[a.PatientID] = append(m.byPat[a.PatientID], en)
+		m.byDoc[a.DoctorID] = append(m.byDoc[a.DoctorID], en)
+		if en.name != nil && en.name != erasedField {
+			m.names[a.PatientID] = en.name
+		}
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	// The payments list: one mark per appointment, in the order of its
+	// last payment change (older marks are skipped by the query anyway).
+	m.paid = make([]payMark, len(m.all))
+	for i, en := range m.all {
+		m.paid[i] = payMark{pos: en.r.PaymentPos, en: en}
+	}
+	slices.SortFunc(m.paid, func(a, b payMark) int { return cmp.Compare(a.pos, b.pos) })
+	m.Advance(pos)
+	return nil
+}
