@@ -34,8 +34,8 @@ type entry[A aggregate] struct {
 	queue   []*pending[A]
 	serving bool
 
-	mu    sync.Mutex // the decided state below
-	refs  int        // guarded by streams.mu
+	mu    stateLock // the decided state below
+	refs  int       // guarded by streams.mu
 	valid bool
 	agg   A
 	// contended: until then, batches catch up with the stream before
@@ -125,7 +125,7 @@ func (s *streams[A]) acquire(stream string) *entry[A] {
 		if len(s.m) >= s.max {
 			s.evictLocked()
 		}
-		e = &entry[A]{}
+		e = &entry[A]{mu: newStateLock()}
 		s.m[stream] = e
 	}
 	e.refs++
@@ -329,6 +329,15 @@ func run[A aggregate](ctx context.Context, h *Handler, kind *streams[A], s step[
 		return p.pos, p.err
 	case <-ctx.Done():
 		viewMu.Lock()
+		select {
+		case <-p.done:
+			// Decided as the deadline passed, its view run (done closes
+			// after the view, which holds viewMu): give the known answer.
+			viewMu.Unlock()
+			kind.release(s.stream, e, p.forget)
+			return p.pos, p.err
+		default:
+		}
 		abandoned = true
 		viewMu.Unlock()
 		go func() {
@@ -649,7 +658,9 @@ func view[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream
 	e := kind.acquire(stream)
 	forget := false
 	defer func() { kind.release(stream, e, forget) }()
-	e.mu.Lock()
+	if err := e.mu.LockContext(ctx); err != nil {
+		return false, err
+	}
 	defer e.mu.Unlock()
 	if err := kind.current(ctx, h, stream, e); err != nil {
 		return false, err
@@ -669,7 +680,9 @@ func peek[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream
 	e := kind.acquire(stream)
 	forget := false
 	defer func() { kind.release(stream, e, forget) }()
-	e.mu.Lock()
+	if err := e.mu.LockContext(ctx); err != nil {
+		return false, err
+	}
 	defer e.mu.Unlock()
 	if !e.valid {
 		if err := kind.current(ctx, h, stream, e); err != nil {
@@ -683,3 +696,33 @@ func peek[A aggregate](ctx context.Context, h *Handler, kind *streams[A], stream
 	see(e.agg)
 	return true, nil
 }
+
+// stateLock guards an entry's decided state: a mutex whose waiters can
+// give up when their context ends. A batch holds it across its append, and
+// an append the store does not answer (a network partition) must not keep
+// the reads of that stream (a booking's check of the doctor's grid, a
+// view) waiting past their request's deadline, as a sync.Mutex would.
+type stateLock chan struct{}
+
+func newStateLock() stateLock { return make(stateLock, 1) }
+
+// Lock waits for the lock as long as it takes (the batches: bounded by
+// their own timeout).
+func (l stateLock) Lock() { l <- struct{}{} }
+
+// LockContext waits for the lock until ctx ends, then returns its error.
+func (l stateLock) LockContext(ctx context.Context) error {
+	select {
+	case l <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case l <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (l stateLock) Unlock() { <-l }
