@@ -18,17 +18,17 @@ import (
 // FerretDBVersion is the FerretDB release scripts/ferretdb.sh builds.
 const FerretDBVersion = "v1.24.2"
 
-// FerretDBPatch names the one-line patch scripts/ferretdb.sh applies before
-// the build (lookups by _id in the spelling of the _id index, so that they
-// use it: see the script); it is part of the cached binary's name.
-const FerretDBPatch = "idindex"
+// FerretDBPatch names the patches scripts/ferretdb.sh applies before the
+// build (a lookup by _id probes the _id index instead of scanning the
+// collection: see the script); it is part of the cached binary's name.
+const FerretDBPatch = "idlookup"
 
 // ferretDBStartLimit bounds the wait for a started FerretDB to answer.
 const ferretDBStartLimit = 30 * time.Second
 
 // FerretDBPath is where scripts/ferretdb.sh caches the FerretDB binary:
 // PRESCRIPTO_FERRETDB if set, else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2-idindex.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2-idlookup.
 func FerretDBPath() string {
 	if p := os.Getenv("PRESCRIPTO_FERRETDB"); p != "" {
 		return p
