@@ -18,12 +18,17 @@ import (
 // FerretDBVersion is the FerretDB release scripts/ferretdb.sh builds.
 const FerretDBVersion = "v1.24.2"
 
+// FerretDBPatch names the patches scripts/ferretdb.sh applies before the
+// build (a lookup by _id probes the _id index instead of scanning the
+// collection: see the script); it is part of the cached binary's name.
+const FerretDBPatch = "idlookup"
+
 // ferretDBStartLimit bounds the wait for a started FerretDB to answer.
 const ferretDBStartLimit = 30 * time.Second
 
 // FerretDBPath is where scripts/ferretdb.sh caches the FerretDB binary:
 // PRESCRIPTO_FERRETDB if set, else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2-idlookup.
 func FerretDBPath() string {
 	if p := os.Getenv("PRESCRIPTO_FERRETDB"); p != "" {
 		return p
@@ -36,7 +41,7 @@ func FerretDBPath() string {
 		}
 		cache = filepath.Join(home, ".cache")
 	}
-	return filepath.Join(cache, "prescripto", "ferretdb-"+FerretDBVersion)
+	return filepath.Join(cache, "prescripto", "ferretdb-"+FerretDBVersion+"-"+FerretDBPatch)
 }
 
 // MongoURI returns the URI of a MongoDB-compatible server for t.
@@ -208,16 +213,32 @@ func (p *ferretDBProcess) kill() {
 // startFerretDB runs FerretDB on addr with its SQLite files in dataDir
 // (created if need be; a later run on the same dir finds the data again),
 // its output going to out, and waits until it answers the wire protocol.
+//
+// With PRESCRIPTO_FERRETDB_DEBUG set, FerretDB serves its debug handler
+// (/debug/pprof among others) on a free port, written to out and to the
+// process's stderr: the way to see what a FerretDB that stopped answering
+// is doing (curl ADDR/debug/pprof/goroutine?debug=2).
 func startFerretDB(bin, dataDir, addr string, out *ProcessLog) (*ferretDBProcess, error) {
 	if err := os.MkdirAll(dataDir, 0o755); err != nil {
 		return nil, err
+	}
+	debugAddr := "-"
+	if os.Getenv("PRESCRIPTO_FERRETDB_DEBUG") != "" {
+		a, err := freeAddr()
+		if err != nil {
+			return nil, err
+		}
+		debugAddr = a
+		msg := fmt.Sprintf("testenv: FerretDB on %s (data %s): debug handler on http://%s/debug/pprof/\n", addr, dataDir, a)
+		_, _ = out.Write([]byte(msg))
+		_, _ = os.Stderr.WriteString(msg)
 	}
 	cmd := exec.Command(bin,
 		"--handler=sqlite",
 		"--sqlite-url=file:"+dataDir+"/",
 		"--listen-addr="+addr,
 		"--telemetry=disable",
-		"--debug-addr=-",
+		"--debug-addr="+debugAddr,
 		"--log-level=warn",
 		"--state-dir="+dataDir,
 	)

@@ -3,6 +3,8 @@ package mongo_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -54,14 +56,22 @@ func bookings(l *log, from, n int) {
 // MongoDB read models (each event to each model), one at a time (Apply,
 // what the runner did before batches) and in batches (ApplyBatch, what it
 // does when the log holds more than one event beyond a message), on top of
-// a model that already holds 500 bookings: a guarded write scans its
-// collection on FerretDB, so the size matters.
+// a model that already holds 500 bookings (PRESCRIPTO_APPLY_PREFILL
+// bookings): a lookup by _id on a FerretDB built without the patch of
+// scripts/ferretdb.sh scans its collection, so the size matters there.
 //
 //	go test -run '^$' -bench 'ApplyFerretDB/OneByOne' -benchtime 200x -timeout 30m ./projections/mongo/
 //	go test -run '^$' -bench 'ApplyFerretDB/Batch' -benchtime 2000x -timeout 30m ./projections/mongo/
 func BenchmarkApplyFerretDB(b *testing.B) {
 	newDB := server(b)
-	const prefill = 500
+	prefill := 500
+	if v := os.Getenv("PRESCRIPTO_APPLY_PREFILL"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 {
+			b.Fatalf("PRESCRIPTO_APPLY_PREFILL=%q: want a number of bookings", v)
+		}
+		prefill = n
+	}
 	for _, batch := range []int{1, 16, 64, 256} {
 		name := "OneByOne"
 		if batch > 1 {
