@@ -129,12 +129,24 @@ func newFerretDB(t testing.TB) *FerretDBServer {
 }
 
 // URI is mongodb://127.0.0.1:<port>/<a database of the test's own>.
-func (s *FerretDBServer) URI() string { return s.rootURI() + s.db }
+func (s *FerretDBServer) URI() string { return "mongodb://" + s.addr + "/" + s.db + ferretDBPool }
 
 // Addr is 127.0.0.1:<port>.
 func (s *FerretDBServer) Addr() string { return s.addr }
 
-func (s *FerretDBServer) rootURI() string { return "mongodb://" + s.addr + "/" }
+func (s *FerretDBServer) rootURI() string { return "mongodb://" + s.addr + "/" + ferretDBPool }
+
+// ferretDBPool bounds each client's connections to FerretDB. FerretDB v1
+// keeps at most 100 SQLite connections per database, and an update holds
+// one (reading the documents to change) while it waits for another (the
+// transaction that writes them): 100 updates in flight at once hold all
+// of them and wait for each other for ever, and the server stops
+// answering (found by the hour-long soak: goroutine dumps through
+// PRESCRIPTO_FERRETDB_DEBUG). At 10 connections a client, the few
+// processes of a test (api, projector, worker, a replica) cannot have 50
+// operations in flight, so they cannot deadlock it. MongoDB has no such
+// limit; the engine's own default (the driver's 100) stays.
+const ferretDBPool = "?maxPoolSize=10"
 
 // Start starts the server (again) on its port and data dir and waits until
 // it answers. It is a no-op while the server runs.
