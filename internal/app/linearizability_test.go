@@ -20,6 +20,7 @@ import (
 	"github.com/anishathalye/porcupine"
 	"github.com/google/uuid"
 
+	"github.com/prescripto/prescripto/internal/app"
 	"github.com/prescripto/prescripto/internal/faultproxy"
 	"github.com/prescripto/prescripto/internal/testenv"
 )
@@ -40,6 +41,10 @@ import (
 //
 // Reads through X-Min-Position must observe their own writes: after a 201
 // with position p, the slot is not free in a read that waited for p.
+//
+// Every third wave runs under a network fault on all three proxies, and
+// every third wave (others) with the projector process SIGKILLed and
+// restarted in its middle.
 
 const linSlots = 4
 
@@ -277,8 +282,9 @@ func (c *linClient) do(method, url, token string, body any, minPos uint64) linAn
 
 // TestLinearizability: see the top of this file. PRESCRIPTO_LIN_HISTORIES
 // sets the number of histories (default 100; make proof runs more).
+//
+// Not parallel, for the same reason as TestProductionNetworkFaults.
 func TestLinearizability(t *testing.T) {
-	t.Parallel()
 	histories := faultEnvInt(t, "PRESCRIPTO_LIN_HISTORIES", 100)
 	const (
 		lanes      = 10 // histories run at once, each on its own doctor
@@ -287,9 +293,13 @@ func TestLinearizability(t *testing.T) {
 	)
 	rig := startFaultRig(t)
 	e := testenv.Start(t, testenv.Options{
-		Production: true, Roles: true, ESDBURL: rig.esdbURL, MongoURI: rig.mongoURI, RedisURL: rig.redisURL,
+		Production: true, Roles: true, ExternalProjector: true, ESDBURL: rig.esdbURL, MongoURI: rig.mongoURI, RedisURL: rig.redisURL,
 		MaxWait: 2 * time.Second, RequestTimeout: faultRequestTimeout,
 	})
+	// The projector is a process of its own (behind the proxies too), so
+	// that it can be SIGKILLed in the middle of a wave.
+	proj := startChild(t, app.RoleProjector, e.Options())
+	t.Cleanup(func() { proj.kill(t) })
 	apis := []*testenv.Env{e, e.StartAPIReplica(t)}
 	// Wave w runs its lanes' histories at once, lane l on doctor
 	// l + lanes*(w/perDoctor), on the slots of block w%perDoctor (5 blocks
@@ -311,7 +321,7 @@ func TestLinearizability(t *testing.T) {
 
 	var (
 		ops, unknowns, illegal, readChecks, readVerified atomic.Int64
-		faulted                                          atomic.Int64
+		faulted, killed                                  atomic.Int64
 		codesMu                                          sync.Mutex
 		unknownCodes                                     = map[string]int{}
 	)
@@ -493,6 +503,17 @@ func TestLinearizability(t *testing.T) {
 				runHistory(h, lane, docs[lane+lanes*(wave/perDoctor)], 1+n/5, n%5)
 			})
 		}
+		if wave%3 == 1 {
+			// Every third wave (between the faulted ones) SIGKILLs the
+			// projector a little after its histories start and starts
+			// another a second later: reads of own writes wait for it.
+			// (Here, not on a goroutine: kill and startChild may fail t.)
+			killed.Add(int64(min(lanes, histories-wave*lanes)))
+			time.Sleep(300 * time.Millisecond)
+			proj.kill(t)
+			time.Sleep(time.Second)
+			proj = startChild(t, app.RoleProjector, e.Options())
+		}
 		lanesDone.Wait()
 		close(stop)
 		faultDone.Wait()
@@ -504,8 +525,8 @@ func TestLinearizability(t *testing.T) {
 		}
 	}
 	codesMu.Lock()
-	t.Logf("%d histories (%d under network faults), %d operations (%d of unknown outcome: %v), %d not linearizable; %d reads of own writes, %d answered 200 within %v and checked, in %v",
-		histories, faulted.Load(), ops.Load(), unknowns.Load(), unknownCodes, illegal.Load(), readChecks.Load(), readVerified.Load(), linReadFor, time.Since(start).Round(time.Millisecond))
+	t.Logf("%d histories (%d under network faults, %d with the projector killed), %d operations (%d of unknown outcome: %v), %d not linearizable; %d reads of own writes, %d answered 200 within %v and checked, in %v",
+		histories, faulted.Load(), killed.Load(), ops.Load(), unknowns.Load(), unknownCodes, illegal.Load(), readChecks.Load(), readVerified.Load(), linReadFor, time.Since(start).Round(time.Millisecond))
 	codesMu.Unlock()
 	if readChecks.Load() > 0 && readVerified.Load() == 0 {
 		t.Errorf("no read of an own write answered 200 within %v: the read-your-writes check proved nothing", linReadFor)
