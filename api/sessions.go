@@ -93,12 +93,21 @@ func (c *sessionCache) get(ctx context.Context, role domain.Role, id string) (co
 	if ok && time.Since(e.at) < c.ttl {
 		return e.s, e.found, nil
 	}
-	v, err, _ := c.group.Do(key, func() (any, error) {
+	// One read per account at a time, shared by every request waiting for
+	// it. The read outlives a waiter that leaves (WithoutCancel: one
+	// client's cancellation must not fail the others), bounded by
+	// sessionReadTimeout; each waiter leaves at its own deadline, so a
+	// store that stops answering turns into 503s, not requests queued on
+	// the read (the network-fault test found 1,122 of them at 500 ms of
+	// latency).
+	ch := c.group.DoChan(key, func() (any, error) {
 		c.mu.RLock()
 		gen := c.gen
 		c.mu.RUnlock()
 		at := time.Now()
-		s, found, err := c.src.Session(context.WithoutCancel(ctx), role, id)
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), sessionReadTimeout)
+		defer cancel()
+		s, found, err := c.src.Session(rctx, role, id)
 		if err != nil {
 			return nil, err
 		}
@@ -106,12 +115,22 @@ func (c *sessionCache) get(ctx context.Context, role domain.Role, id string) (co
 		c.put(key, e, gen)
 		return e, nil
 	})
-	if err != nil {
-		return commands.Session{}, false, err
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return commands.Session{}, false, r.Err
+		}
+		e = r.Val.(sessionEntry)
+		return e.s, e.found, nil
+	case <-ctx.Done():
+		return commands.Session{}, false, ctx.Err()
 	}
-	e = v.(sessionEntry)
-	return e.s, e.found, nil
 }
+
+// sessionReadTimeout bounds a shared read of an account's session state:
+// no request waits longer for it anyway (api.DefaultRequestTimeout), and
+// a read that never ends would hold the account's later requests behind it.
+const sessionReadTimeout = DefaultRequestTimeout
 
 func (c *sessionCache) put(key string, e sessionEntry, gen uint64) {
 	c.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strconv"
@@ -224,7 +225,11 @@ func (c *faultClient) book(token, doctorID string, b *booking) {
 // holds each fault 2 s (the blackout 3 s); PRESCRIPTO_FAULTS=1 (make
 // faults) 3 s and an 8 s blackout, make proof-faults a 30 s one.
 func TestProductionNetworkFaults(t *testing.T) {
-	rate := faultEnvInt(t, "PRESCRIPTO_FAULT_RATE", 200)
+	rate := 100 // the plain run: the whole suite shares the machine
+	if faultRunsLong() {
+		rate = 200
+	}
+	rate = faultEnvInt(t, "PRESCRIPTO_FAULT_RATE", rate)
 	const doctors = 20
 	rig := startFaultRig(t)
 	logs := captureLogs(t)
@@ -257,6 +262,7 @@ func TestProductionNetworkFaults(t *testing.T) {
 	)
 	stopLoad := make(chan struct{})
 	loadDone := make(chan struct{})
+	var dumpOnce sync.Once
 	go func() {
 		defer close(loadDone)
 		tick := time.NewTicker(time.Second / time.Duration(rate))
@@ -279,6 +285,20 @@ func TestProductionNetworkFaults(t *testing.T) {
 			mu.Unlock()
 			inflight.Go(func() {
 				r := *b
+				if path := os.Getenv("PRESCRIPTO_FAULT_DUMP"); path != "" {
+					// Debugging aid: the goroutines of the whole process
+					// (engine included) once a booking outlives the engine's
+					// deadline by a second.
+					slow := time.AfterFunc(faultRequestTimeout+time.Second, func() {
+						dumpOnce.Do(func() {
+							if f, err := os.Create(path); err == nil {
+								_ = pprof.Lookup("goroutine").WriteTo(f, 2)
+								_ = f.Close()
+							}
+						})
+					})
+					defer slow.Stop()
+				}
 				client.book(patients[d].Token, docs[d].ID, &r)
 				mu.Lock()
 				*b = r
@@ -343,6 +363,11 @@ func TestProductionNetworkFaults(t *testing.T) {
 		switch {
 		case b.err != nil:
 			t.Errorf("booking %s (sent %s): %v after %v", b.key, b.sent.Format("15:04:05.000"), b.err, took.Round(time.Millisecond))
+			if b.status == 0 {
+				// No answer: an unknown outcome too, settled below, so
+				// that the loss check still runs.
+				unknown = append(unknown, b)
+			}
 		case b.status == http.StatusCreated:
 			acked = append(acked, b)
 		case b.status == http.StatusServiceUnavailable:
@@ -369,7 +394,9 @@ func TestProductionNetworkFaults(t *testing.T) {
 				failed++
 			}
 		}
-		at, ok := recoveredAt(all, w.end, w.next)
+		// Judge the bookings sent until a client's deadline before the
+		// next fault: those sent later may meet it before their answer.
+		at, ok := recoveredAt(all, w.end, w.next.Add(-faultClientTimeout))
 		if !ok {
 			t.Errorf("fault %q: bookings did not succeed again before %v after its end", w.name, w.next.Sub(w.end).Round(time.Millisecond))
 			continue
@@ -380,9 +407,8 @@ func TestProductionNetworkFaults(t *testing.T) {
 			t.Errorf("fault %q: bookings succeed again %v after its end, want within %v", w.name, rec.Round(time.Millisecond), faultRecoveryLimit)
 		}
 	}
-	if t.Failed() {
-		t.FailNow()
-	}
+	// (The checks below run even when those above failed: whether a late
+	// or missing answer lost a booking is the question that matters most.)
 
 	// Settle the unknown outcomes: the same request with the same
 	// Idempotency-Key answers the original result if it was appended, or
