@@ -81,27 +81,34 @@ func boolBit(b bool) uint64 {
 // Slots ----------------------------------------------------------------
 
 // StateShape implements projections.Persistent: it follows the doctor
-// aggregate's snapshot version.
-func (*Slots) StateShape() uint32 { return 1<<16 | doctor.SnapshotVersion }
+// aggregate's snapshot version. Shape 2: the aggregates forget what ended
+// (see Slots), and the horizon comes first.
+func (*Slots) StateShape() uint32 { return 2<<16 | doctor.SnapshotVersion }
 
-// SaveState implements projections.Persistent: each doctor's aggregate as
-// its snapshot (doctor.MarshalSnapshot: personal fields stay sealed, as
-// the events carry them), one doctor per hold of the lock.
+// SaveState implements projections.Persistent: the horizon, then each
+// doctor's aggregate as its snapshot (doctor.MarshalSnapshot: personal
+// fields stay sealed, as the events carry them), one doctor per hold of
+// the lock, rid of what ended first.
 func (s *Slots) SaveState(w io.Writer) error {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.doctors))
 	for id := range s.doctors {
 		ids = append(ids, id)
 	}
+	horizon := s.horizon
 	s.mu.RUnlock()
 	sw := projections.NewStateWriter(w)
+	sw.Time(horizon)
 	sw.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
-		s.mu.RLock()
+		s.mu.Lock()
 		d := s.doctors[id]
+		if s.forget(d, nil) > 0 {
+			d.version++
+		}
 		b, err := d.agg.MarshalSnapshot()
 		pos := d.pos
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -115,6 +122,7 @@ func (s *Slots) SaveState(w io.Writer) error {
 // LoadState implements projections.Persistent.
 func (s *Slots) LoadState(state []byte, pos uint64) error {
 	r := projections.NewStateReader(state)
+	s.horizon = r.Time()
 	n := r.Count()
 	for range n {
 		// RestoreSnapshot copies b; the id is cloned so that nothing
@@ -127,7 +135,9 @@ func (s *Slots) LoadState(state []byte, pos uint64) error {
 		if err != nil {
 			return err
 		}
-		s.doctors[id] = &slotDoctor{agg: agg, pos: dpos}
+		d := &slotDoctor{agg: agg, pos: dpos}
+		s.forget(d, nil)
+		s.doctors[id] = d
 	}
 	if err := r.Done(); err != nil {
 		return err
