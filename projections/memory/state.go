@@ -6,7 +6,6 @@ import (
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
@@ -191,34 +190,29 @@ func (m *Appointments) SaveState(w io.Writer) error {
 	for i := 0; i < n; i += chunk {
 		m.mu.RLock()
 		for _, en := range m.all[i:min(i+chunk, n)] {
-			r := &en.r
 			sw.Uvarint(en.booked)
-			sw.String(r.ID)
-			tab.put(sw, r.DoctorID)
-			tab.put(sw, r.PatientID)
+			sw.String(en.id)
+			tab.put(sw, en.doctorID)
+			tab.put(sw, en.patientID)
 			cell(en.name)
-			sw.Time(r.Start)
-			sw.Time(r.End)
-			tab.put(sw, r.Status)
-			sw.Varint(r.Fees)
-			tab.put(sw, r.Currency)
-			tab.put(sw, r.Payment.Status)
-			sw.String(r.Payment.OrderID)
-			sw.String(r.Payment.PaymentID)
-			sw.Varint(r.Payment.Amount)
-			sw.Varint(r.Payment.RefundedAmount)
-			if r.HoldExpiresAt != nil {
-				sw.Time(*r.HoldExpiresAt)
-			} else {
-				sw.Time(time.Time{})
-			}
-			sw.Time(r.CreatedAt)
+			sw.Time(instant(en.start))
+			sw.Time(instant(en.end))
+			tab.put(sw, en.status)
+			sw.Varint(en.fees)
+			tab.put(sw, en.currency)
+			tab.put(sw, en.payStatus)
+			sw.String(en.orderID)
+			sw.String(en.paymentID)
+			sw.Varint(en.amount)
+			sw.Varint(en.refunded)
+			sw.Time(instant(en.holdUntil))
+			sw.Time(instant(en.created))
 			cell(en.reason)
-			sw.Uvarint(r.Position)
-			sw.Time(r.PaymentAt)
-			sw.Uvarint(r.PaymentPos)
-			sw.Uvarint(uint64(len(r.Refunds)))
-			for _, f := range r.Refunds {
+			sw.Uvarint(en.position)
+			sw.Time(instant(en.paymentAt))
+			sw.Uvarint(en.paymentPos)
+			sw.Uvarint(uint64(len(en.refunds)))
+			for _, f := range en.refunds {
 				sw.String(f.ID)
 				sw.Varint(f.Amount)
 				tab.put(sw, string(f.State))
@@ -300,38 +294,34 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	var err error
 	for i := range ents {
 		en := &ents[i]
-		a := &en.r
 		en.booked = r.Uvarint()
-		a.ID, a.DoctorID, a.PatientID = r.String(), tab.get(r), tab.get(r)
+		en.id, en.doctorID, en.patientID = r.String(), tab.get(r), tab.get(r)
 		if en.name, err = cell(); err != nil {
 			return err
 		}
-		a.Start, a.End = r.Time(), r.Time()
-		a.Status, a.Fees, a.Currency = tab.get(r), r.Varint(), tab.get(r)
-		a.Payment = projections.Payment{Status: tab.get(r), OrderID: r.String(), PaymentID: r.String(), Amount: r.Varint(), RefundedAmount: r.Varint()}
-		if t := r.Time(); !t.IsZero() {
-			a.HoldExpiresAt = &t
-		}
-		a.CreatedAt = r.Time()
+		en.start, en.end = nanos(r.Time()), nanos(r.Time())
+		en.status, en.fees, en.currency = tab.get(r), r.Varint(), tab.get(r)
+		en.payStatus, en.orderID, en.paymentID, en.amount, en.refunded = tab.get(r), r.String(), r.String(), r.Varint(), r.Varint()
+		en.holdUntil, en.created = nanos(r.Time()), nanos(r.Time())
 		if en.reason, err = cell(); err != nil {
 			return err
 		}
-		a.Position, a.PaymentAt, a.PaymentPos = r.Uvarint(), r.Time(), r.Uvarint()
+		en.position, en.paymentAt, en.paymentPos = r.Uvarint(), nanos(r.Time()), r.Uvarint()
 		if k := r.Count(); k > 0 {
-			a.Refunds = make([]projections.Refund, k)
-			for j := range a.Refunds {
-				a.Refunds[j] = projections.Refund{ID: r.String(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
+			en.refunds = make([]projections.Refund, k)
+			for j := range en.refunds {
+				en.refunds[j] = projections.Refund{ID: r.String(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
 			}
 		}
 		if r.Err() != nil {
 			return r.Err()
 		}
-		m.byID[a.ID] = en
+		m.byID[en.id] = en
 		m.all = append(m.all, en)
-		m.byPat[a.PatientID] = append(m.byPat[a.PatientID], en)
-		m.byDoc[a.DoctorID] = append(m.byDoc[a.DoctorID], en)
+		m.byPat[en.patientID] = append(m.byPat[en.patientID], en)
+		m.byDoc[en.doctorID] = append(m.byDoc[en.doctorID], en)
 		if en.name != nil && en.name != erasedField {
-			m.names[a.PatientID] = en.name
+			m.names[en.patientID] = en.name
 		}
 	}
 	if err := r.Done(); err != nil {
@@ -341,7 +331,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	// last payment change (older marks are skipped by the query anyway).
 	m.paid = make([]payMark, len(m.all))
 	for i, en := range m.all {
-		m.paid[i] = payMark{pos: en.r.PaymentPos, en: en}
+		m.paid[i] = payMark{pos: en.paymentPos, en: en}
 	}
 	slices.SortFunc(m.paid, func(a, b payMark) int { return cmp.Compare(a.pos, b.pos) })
 	m.Advance(pos)
