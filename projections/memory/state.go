@@ -2,6 +2,7 @@ package memory
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 )
 
 // The models' saved states (projections.Persistent). Each is written
@@ -337,3 +339,106 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	m.Advance(pos)
 	return nil
 }
+
+// Analytics ------------------------------------------------------------
+
+// StateShape implements projections.Persistent.
+func (*Analytics) StateShape() uint32 { return 1 }
+
+// SaveState implements projections.Persistent: the doctors (a few
+// hundred, with their schedule and time-off history: JSON, in one hold of
+// the lock), then the appointments in booking order, chunk by chunk. The
+// day counters are not saved: LoadState adds them up from the
+// appointments, which keeps them in step with appointments that a save
+// running beside the projector caught at different positions.
+func (m *Analytics) SaveState(w io.Writer) error {
+	sw := projections.NewStateWriter(w)
+	m.mu.RLock()
+	docs, err := json.Marshal(m.state.Doctors)
+	n := len(m.all)
+	m.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	sw.Bytes(docs)
+	tab := stringTable{seen: map[string]uint64{}}
+	amounts := func(list []analytics.Amount) {
+		sw.Uvarint(uint64(len(list)))
+		for _, a := range list {
+			sw.String(a.ID)
+			sw.Varint(a.Amount)
+		}
+	}
+	sw.Uvarint(uint64(n))
+	for i := 0; i < n; i += chunk {
+		m.mu.RLock()
+		for _, a := range m.all[i:min(i+chunk, n)] {
+			sw.String(a.ID)
+			tab.put(sw, a.DoctorID)
+			sw.Time(a.Start)
+			tab.put(sw, a.Zone)
+			tab.put(sw, a.Currency)
+			tab.put(sw, string(a.Status))
+			amounts(a.Captured)
+			amounts(a.Refunds)
+			sw.Uvarint(a.Position)
+		}
+		m.mu.RUnlock()
+		if err := sw.Flush(); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
+}
+
+// LoadState implements projections.Persistent.
+func (m *Analytics) LoadState(state []byte, pos uint64) error {
+	r := projections.NewStateReader(state)
+	docs := r.Bytes()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(docs, &m.state.Doctors); err != nil {
+		return err
+	}
+	for id, d := range m.state.Doctors {
+		if d == nil || d.ID != id {
+			return errBadDoctor
+		}
+	}
+	var tab stringTableReader
+	amounts := func() []analytics.Amount {
+		k := r.Count()
+		if k == 0 {
+			return nil
+		}
+		out := make([]analytics.Amount, k)
+		for i := range out {
+			out[i] = analytics.Amount{ID: r.String(), Amount: r.Varint()}
+		}
+		return out
+	}
+	n := r.Count()
+	apps := make([]analytics.Appointment, n) // one allocation for all of them
+	m.all = make([]*analytics.Appointment, 0, n)
+	m.state.Appointments = make(map[string]*analytics.Appointment, n)
+	for i := range apps {
+		a := &apps[i]
+		a.ID, a.DoctorID, a.Start, a.Zone, a.Currency = r.String(), tab.get(r), r.Time(), tab.get(r), tab.get(r)
+		a.Status = doctor.Status(tab.get(r))
+		a.Captured, a.Refunds, a.Position = amounts(), amounts(), r.Uvarint()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		m.state.Appointments[a.ID] = a
+		m.all = append(m.all, a)
+		m.add(a.Day(), a.Currency, a.Counts(), 1)
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	m.Advance(pos)
+	return nil
+}
+
+var errBadDoctor = errors.New("memory: a saved doctor is not under its own id")
