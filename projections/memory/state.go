@@ -245,17 +245,23 @@ func (t stringTable) put(w *projections.StateWriter, s string) {
 type stringTableReader struct{ strs []string }
 
 func (t *stringTableReader) get(r *projections.StateReader) string {
+	s, _ := t.index(r)
+	return s
+}
+
+// index is get with the string's number in the table (from 0).
+func (t *stringTableReader) index(r *projections.StateReader) (string, int) {
 	i := r.Uvarint()
 	if i == 0 {
 		s := r.String()
 		t.strs = append(t.strs, s)
-		return s
+		return s, len(t.strs) - 1
 	}
 	if i > uint64(len(t.strs)) {
 		_ = r.Count() // fails: nothing of the kind
-		return ""
+		return "", 0
 	}
-	return t.strs[i-1]
+	return t.strs[i-1], int(i - 1)
 }
 
 var errBadCell = errors.New("memory: a personal field refers to no cell")
@@ -293,11 +299,24 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	ents := make([]entry, n) // one allocation for all of them
 	m.all = make([]*entry, 0, n)
 	m.byID = make(map[string]*entry, n)
+	// The lists by doctor and by patient, by the id's number in the
+	// string table: two slice appends an entry instead of four map
+	// operations.
+	var byDoc, byPat [][]*entry
+	list := func(lists *[][]*entry, i int) *[]*entry {
+		if i >= len(*lists) {
+			*lists = append(*lists, make([][]*entry, i+1-len(*lists))...)
+		}
+		return &(*lists)[i]
+	}
 	var err error
 	for i := range ents {
 		en := &ents[i]
 		en.booked = r.Uvarint()
-		en.id, en.doctorID, en.patientID = r.String(), tab.get(r), tab.get(r)
+		var doc, pat int
+		en.id = r.String()
+		en.doctorID, doc = tab.index(r)
+		en.patientID, pat = tab.index(r)
 		if en.name, err = cell(); err != nil {
 			return err
 		}
@@ -320,14 +339,31 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		}
 		m.byID[en.id] = en
 		m.all = append(m.all, en)
-		m.byPat[en.patientID] = append(m.byPat[en.patientID], en)
-		m.byDoc[en.doctorID] = append(m.byDoc[en.doctorID], en)
-		if en.name != nil && en.name != erasedField {
-			m.names[en.patientID] = en.name
-		}
+		l := list(&byDoc, doc)
+		*l = append(*l, en)
+		l = list(&byPat, pat)
+		*l = append(*l, en)
 	}
 	if err := r.Done(); err != nil {
 		return err
+	}
+	for i, l := range byDoc {
+		if len(l) > 0 {
+			m.byDoc[tab.strs[i]] = l
+		}
+	}
+	for i, l := range byPat {
+		if len(l) > 0 {
+			id := tab.strs[i]
+			m.byPat[id] = l
+			// The patient's last name cell (see nameCell).
+			for j := len(l) - 1; j >= 0; j-- {
+				if c := l[j].name; c != nil && c != erasedField {
+					m.names[id] = c
+					break
+				}
+			}
+		}
 	}
 	// The payments list: one mark per appointment, in the order of its
 	// last payment change (older marks are skipped by the query anyway).
