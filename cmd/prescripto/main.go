@@ -255,7 +255,9 @@ func serve(cfg Config, stdout, stderr io.Writer) error {
 	var pprofDone chan error
 	if cfg.PprofAddr != "" && cfg.PprofAddr != cfg.OpsAddr {
 		pprofDone = make(chan error, 1)
-		go func() { pprofDone <- serveOps(pprofCtx, "pprof", cfg.PprofAddr, withPprof(http.NotFoundHandler()), log) }()
+		go func() {
+			pprofDone <- serveOps(pprofCtx, "pprof", cfg.PprofAddr, withPprof(http.NotFoundHandler()), log)
+		}()
 	}
 
 	a, err := app.New(ctx, cfg.appOptions(secret, log))
