@@ -3,11 +3,9 @@ package memory
 import (
 	"context"
 	"errors"
-	"math"
 	"sort"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
@@ -40,7 +38,7 @@ type Appointments struct {
 // projections.AppointmentRecord that record expands it to (set folds it
 // back), and the view's joined fields (doctor name, zone, patient name,
 // cancel reason) are not kept at all. Instants are Unix nanoseconds
-// (noTime: none), 8 bytes where a time.Time takes 24.
+// (projections.NoNanos: none), 8 bytes where a time.Time takes 24.
 type entry struct {
 	id, doctorID, patientID     string
 	status, currency, payStatus string // shared (see share)
@@ -55,22 +53,10 @@ type entry struct {
 	name, reason *personal
 }
 
-// noTime stands for the zero time.Time (no instant).
-const noTime = math.MinInt64
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return noTime
-	}
-	return t.UnixNano()
-}
-
-func instant(n int64) time.Time {
-	if n == noTime {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+var (
+	nanos   = projections.Nanos
+	instant = projections.FromNanos
+)
 
 // record is the entry as a record, without its personal fields.
 func (en *entry) record() projections.AppointmentRecord {
@@ -85,7 +71,7 @@ func (en *entry) record() projections.AppointmentRecord {
 		},
 		PaymentAt: instant(en.paymentAt), PaymentPos: en.paymentPos, Refunds: en.refunds,
 	}
-	if en.holdUntil != noTime {
+	if en.holdUntil != projections.NoNanos {
 		t := instant(en.holdUntil)
 		r.HoldExpiresAt = &t
 	}
@@ -99,7 +85,7 @@ func (en *entry) set(m *Appointments, r *projections.AppointmentRecord) {
 	en.status, en.currency, en.payStatus = m.share(r.Status), m.share(r.Currency), m.share(r.Payment.Status)
 	en.orderID, en.paymentID = r.Payment.OrderID, r.Payment.PaymentID
 	en.start, en.end, en.created, en.paymentAt = nanos(r.Start), nanos(r.End), nanos(r.CreatedAt), nanos(r.PaymentAt)
-	en.holdUntil = noTime
+	en.holdUntil = projections.NoNanos
 	if r.HoldExpiresAt != nil {
 		en.holdUntil = nanos(*r.HoldExpiresAt)
 	}
