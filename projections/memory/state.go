@@ -253,7 +253,7 @@ func (t *stringTableReader) get(r *projections.StateReader) string {
 func (t *stringTableReader) index(r *projections.StateReader) (string, int) {
 	i := r.Uvarint()
 	if i == 0 {
-		s := r.String()
+		s := strings.Clone(r.String()) // few: keeps nothing of the state alive
 		t.strs = append(t.strs, s)
 		return s, len(t.strs) - 1
 	}
@@ -269,6 +269,10 @@ var errBadCell = errors.New("memory: a personal field refers to no cell")
 // LoadState implements projections.Persistent.
 func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	r := projections.NewStateReader(state)
+	// The strings kept are copied out of the state: slices of it would
+	// keep the whole file alive (its 140 bytes an appointment against the
+	// 40-60 of an id and a payment's ids).
+	str := func() string { return strings.Clone(r.String()) }
 	var tab stringTableReader
 	var cells []*personal
 	cell := func() (*personal, error) {
@@ -276,7 +280,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		case i == 0:
 			return nil, nil
 		case i == 1:
-			p := &personal{sealed: r.String()}
+			p := &personal{sealed: str()}
 			if p.sealed == erasedField.sealed {
 				p = erasedField
 			}
@@ -289,8 +293,8 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		}
 	}
 	for range r.Count() {
-		id := r.String()
-		m.doctors[id] = doctorInfo{name: r.String(), currency: r.String(), timezone: r.String()}
+		id := str()
+		m.doctors[id] = doctorInfo{name: str(), currency: str(), timezone: str()}
 	}
 	for range r.Count() {
 		m.patients[tab.get(r)] = true
@@ -314,7 +318,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		en := &ents[i]
 		en.booked = r.Uvarint()
 		var doc, pat int
-		en.id = r.String()
+		en.id = str()
 		en.doctorID, doc = tab.index(r)
 		en.patientID, pat = tab.index(r)
 		if en.name, err = cell(); err != nil {
@@ -322,7 +326,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		}
 		en.start, en.end = nanos(r.Time()), nanos(r.Time())
 		en.status, en.fees, en.currency = tab.get(r), r.Varint(), tab.get(r)
-		en.payStatus, en.orderID, en.paymentID, en.amount, en.refunded = tab.get(r), r.String(), r.String(), r.Varint(), r.Varint()
+		en.payStatus, en.orderID, en.paymentID, en.amount, en.refunded = tab.get(r), str(), str(), r.Varint(), r.Varint()
 		en.holdUntil, en.created = nanos(r.Time()), nanos(r.Time())
 		if en.reason, err = cell(); err != nil {
 			return err
@@ -331,7 +335,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		if k := r.Count(); k > 0 {
 			en.refunds = make([]projections.Refund, k)
 			for j := range en.refunds {
-				en.refunds[j] = projections.Refund{ID: r.String(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
+				en.refunds[j] = projections.Refund{ID: str(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
 			}
 		}
 		if r.Err() != nil {
