@@ -248,6 +248,18 @@ func serve(cfg Config, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	// The pprof listener comes up before the App, so that a CPU profile
+	// can cover the start (the read models' states loading).
+	pprofCtx, stopPprof := context.WithCancel(ctx)
+	defer stopPprof()
+	var pprofDone chan error
+	if cfg.PprofAddr != "" && cfg.PprofAddr != cfg.OpsAddr {
+		pprofDone = make(chan error, 1)
+		go func() {
+			pprofDone <- serveOps(pprofCtx, "pprof", cfg.PprofAddr, withPprof(http.NotFoundHandler()), log)
+		}()
+	}
+
 	a, err := app.New(ctx, cfg.appOptions(secret, log))
 	if err != nil {
 		log.Error().Err(err).Msg("start-up failed")
@@ -272,8 +284,16 @@ func serve(cfg Config, stdout, stderr io.Writer) error {
 		}
 		g.Go(func() error { return serveOps(gctx, "ops", cfg.OpsAddr, ops, log) })
 	}
-	if cfg.PprofAddr != "" && cfg.PprofAddr != cfg.OpsAddr {
-		g.Go(func() error { return serveOps(gctx, "pprof", cfg.PprofAddr, withPprof(http.NotFoundHandler()), log) })
+	if pprofDone != nil {
+		g.Go(func() error {
+			select {
+			case err := <-pprofDone:
+				return err
+			case <-gctx.Done():
+				stopPprof()
+				return <-pprofDone
+			}
+		})
 	}
 	if a.Commands != nil && cfg.ESDBURL == "" {
 		// This process holds the embedded store: `admin create` reaches it here.

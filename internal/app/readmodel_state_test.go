@@ -76,7 +76,7 @@ func TestReadModelsRestartFromSavedState(t *testing.T) {
 	e1.CaughtUp(t)
 	e1.App.SaveReadModels(ctx)
 	older := map[string][]byte{}
-	for _, name := range []string{"doctors", "free_slots", "appointments"} {
+	for _, name := range []string{"doctors", "free_slots", "appointments", "analytics"} {
 		b, err := os.ReadFile(filepath.Join(states, name+".state"))
 		if err != nil {
 			t.Fatalf("no saved state of %s: %v", name, err)
@@ -97,9 +97,12 @@ func TestReadModelsRestartFromSavedState(t *testing.T) {
 	e1.Post(t, "/admin/patients/"+p.User.ID+"/erase", e1.AdminToken, nil).Must(t, http.StatusOK)
 	e1.CaughtUp(t)
 	tokens := map[string]string{"q": q.Token, "x": x.Token, "y": y.Token, "admin": e1.AdminToken}
-	want := readAll(t, e1, tokens, []string{x.ID, y.ID}, appts)
+	want := readAllAnalytics(t, e1, tokens, []string{x.ID, y.ID}, appts)
 	if !strings.Contains(want["appointment "+pa2.ID], `"cancelReason":"[erased]"`) || !strings.Contains(want["appointment "+pa1.ID], `"patientName":"[erased]"`) {
 		t.Fatalf("the erasure does not show before any restart: %s", want["appointment "+pa2.ID])
+	}
+	if !strings.Contains(want["analytics bookings by doctor"], x.ID) {
+		t.Fatalf("the analytics count no booking of %s: %s", x.ID, want["analytics bookings by doctor"])
 	}
 	e1.Stop() // saves the states once more
 
@@ -108,7 +111,7 @@ func TestReadModelsRestartFromSavedState(t *testing.T) {
 		e := testenv.Start(t, testenv.Options{DataDir: dir, Clock: clock, Mailer: box})
 		e.CaughtUp(t)
 		tokens["admin"] = e.AdminToken
-		diffReads(t, what, readAll(t, e, tokens, []string{x.ID, y.ID}, appts), want)
+		diffReads(t, what, readAllAnalytics(t, e, tokens, []string{x.ID, y.ID}, appts), want)
 		e.Stop()
 	}
 	restart("from the state saved at the stop")
@@ -136,7 +139,8 @@ func TestReadModelsRestartFromSavedState(t *testing.T) {
 			b[len(b)/2] ^= 0x40
 			return b
 		},
-		"doctors": func([]byte) []byte { return []byte("PRSTATE1\n\x07doctors\x63\x05") },
+		"doctors":   func([]byte) []byte { return []byte("PRSTATE1\n\x07doctors\x63\x05") },
+		"analytics": func(b []byte) []byte { return b[:len(b)/3] },
 	}
 	for name, f := range damage {
 		if err := os.WriteFile(filepath.Join(states, name+".state"), f(older[name]), 0o600); err != nil {
@@ -160,4 +164,17 @@ func TestReadModelsRestartFromSavedState(t *testing.T) {
 	for _, hit := range grepDir(t, states, "Quentin Keeps") {
 		t.Errorf("a patient's name is readable in %s", hit)
 	}
+}
+
+// readAllAnalytics is readAll with the analysts' reports (bookings under
+// every grouping) over the days the test books.
+func readAllAnalytics(t *testing.T, e *testenv.Env, tokens map[string]string, doctorIDs, apptIDs []string) reads {
+	t.Helper()
+	out := readAll(t, e, tokens, doctorIDs, apptIDs)
+	span := "?from=" + testenv.Date(-1) + "&to=" + testenv.Date(5)
+	for _, g := range []string{"day", "doctor", "speciality"} {
+		out["analytics bookings by "+g] = string(e.Get(t, "/analytics/bookings"+span+"&groupBy="+g, tokens["admin"]).Must(t, http.StatusOK).Body)
+	}
+	out["analytics utilisation"] = string(e.Get(t, "/analytics/utilisation"+span, tokens["admin"]).Must(t, http.StatusOK).Body)
+	return out
 }

@@ -78,7 +78,7 @@ func (sh *shared) openModels(ctx context.Context) (readModelSet, error) {
 		s = liveModels(nil,
 			func() *mongo.Directory { return m.Directory },
 			func() *mongo.Slots { return m.Slots },
-			func() *mongo.Appointments { return m.Appointments })
+			func() *mongo.Appointments { return m.Appointments }, nil)
 		s.analytics, s.analyticsView = liveAnalytics(func() *mongo.Analytics { return m.Analytics })
 	} else {
 		// In memory, each model starts from its saved state when there is a
@@ -90,10 +90,12 @@ func (sh *shared) openModels(ctx context.Context) (readModelSet, error) {
 				return s, fmt.Errorf("data dir: %w", err)
 			}
 		}
+		var an *memory.Analytics
 		s = liveModels(states, memory.NewDirectory, memory.NewSlots,
-			func() *memory.Appointments { return memory.NewAppointmentsOpening(sh.reg.OpenValue) })
+			func() *memory.Appointments { return memory.NewAppointmentsOpening(sh.reg.OpenValue) },
+			func() { an = projections.Load(states, memory.NewAnalytics) })
 		s.states = states
-		s.analytics, s.analyticsView = liveAnalytics(memory.NewAnalytics)
+		s.analytics, s.analyticsView = liveAnalyticsFrom(an, memory.NewAnalytics)
 	}
 	s.waitAlso = map[string][]string{}
 	if sh.redis != nil {
@@ -124,8 +126,9 @@ func liveModels[
 		projections.Dashboards
 		projections.Payments
 	},
-](states *projections.StateDir, d func() D, s func() S, ap func() A) readModelSet {
-	// The saved states load at once (a model's load is one core's work).
+](states *projections.StateDir, d func() D, s func() S, ap func() A, also func()) readModelSet {
+	// The saved states load at once (a model's load is one core's work);
+	// also loads another model meanwhile (the analytics).
 	var (
 		d0 D
 		s0 S
@@ -135,6 +138,9 @@ func liveModels[
 	wg.Go(func() { d0 = projections.Load(states, d) })
 	wg.Go(func() { s0 = projections.Load(states, s) })
 	wg.Go(func() { a0 = projections.Load(states, ap) })
+	if also != nil {
+		wg.Go(also)
+	}
 	wg.Wait()
 	dl, sl, al := projections.NewLiveFrom(d0, d), projections.NewLiveFrom(s0, s), projections.NewLiveFrom(a0, ap)
 	return readModelSet{
@@ -149,7 +155,16 @@ func liveAnalytics[T interface {
 	projections.Projection
 	analytics.View
 }](f func() T) (projections.Runnable, analytics.View) {
-	l := projections.NewLive(f)
+	return liveAnalyticsFrom(f(), f)
+}
+
+// liveAnalyticsFrom is liveAnalytics starting from m (loaded from its
+// saved state, say).
+func liveAnalyticsFrom[T interface {
+	projections.Projection
+	analytics.View
+}](m T, f func() T) (projections.Runnable, analytics.View) {
+	l := projections.NewLiveFrom(m, f)
 	return l, analytics.LiveView[T]{L: l}
 }
 
@@ -165,7 +180,7 @@ func (s readModelSet) keeper(o Options) *projections.StateKeeper {
 		return nil
 	}
 	k := &projections.StateKeeper{Dir: s.states, Every: o.ReadModelSaveEvery, Events: o.ReadModelSaveEvents, Log: o.Logger}
-	for _, p := range []projections.Runnable{s.directory, s.slots, s.appointments} {
+	for _, p := range []projections.Runnable{s.directory, s.slots, s.appointments, s.analytics} {
 		if in, ok := p.(projections.Instance); ok {
 			k.Lives = append(k.Lives, in)
 		}

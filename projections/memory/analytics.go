@@ -15,12 +15,16 @@ import (
 // moved as appointments change, and each doctor's schedule history for
 // the offered slots. It keeps a few dozen bytes per appointment (no
 // patient data), one counter set per doctor-day with bookings, and per
-// doctor its schedule changes and time off.
+// doctor its schedule changes and time off. It is Persistent (see
+// state.go).
 type Analytics struct {
 	projections.Progress
 	mu    sync.RWMutex
 	state analytics.State
-	days  map[string]map[doctor.Date]map[string]analytics.Counts // doctor -> date -> currency
+	// all is every appointment of state, in booking order (what a save
+	// walks a chunk at a time).
+	all  []*analytics.Appointment
+	days map[string]map[doctor.Date]map[string]analytics.Counts // doctor -> date -> currency
 	// offered caches the offered slots per doctor and date.
 	offered *analytics.Offered
 }
@@ -45,6 +49,8 @@ func (m *Analytics) Apply(_ context.Context, e projections.Event) error {
 	if c, ok := m.state.Apply(e); ok {
 		if c.Existed {
 			m.add(c.WasDay, c.Appointment.Currency, c.Was, -1)
+		} else {
+			m.all = append(m.all, c.Appointment)
 		}
 		m.add(c.Appointment.Day(), c.Appointment.Currency, c.Appointment.Counts(), 1)
 	}

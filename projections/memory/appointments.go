@@ -34,12 +34,63 @@ type Appointments struct {
 	open func(sealed string) (string, error)
 }
 
+// entry is one appointment, kept compactly: the fold works on the
+// projections.AppointmentRecord that record expands it to (set folds it
+// back), and the view's joined fields (doctor name, zone, patient name,
+// cancel reason) are not kept at all. Instants are Unix nanoseconds
+// (projections.NoNanos: none), 8 bytes where a time.Time takes 24.
 type entry struct {
-	// r holds no personal data: its PatientName and CancelReason are
-	// empty, name and reason hold them (reason nil: none).
-	r            projections.AppointmentRecord
-	booked       uint64 // position of the SlotReserved event: the cursor key
+	id, doctorID, patientID     string
+	status, currency, payStatus string // shared (see share)
+	orderID, paymentID          string
+	start, end, created         int64
+	paymentAt, holdUntil        int64
+	fees, amount, refunded      int64
+	position, paymentPos        uint64
+	booked                      uint64 // position of the SlotReserved event: the cursor key
+	refunds                     []projections.Refund
+	// name and reason hold the personal fields (reason nil: none).
 	name, reason *personal
+}
+
+var (
+	nanos   = projections.Nanos
+	instant = projections.FromNanos
+)
+
+// record is the entry as a record, without its personal fields.
+func (en *entry) record() projections.AppointmentRecord {
+	r := projections.AppointmentRecord{
+		Appointment: projections.Appointment{
+			ID: en.id, DoctorID: en.doctorID, PatientID: en.patientID, Start: instant(en.start), End: instant(en.end),
+			Status: en.status, Fees: en.fees, Currency: en.currency,
+			Payment: projections.Payment{
+				Status: en.payStatus, OrderID: en.orderID, PaymentID: en.paymentID, Amount: en.amount, RefundedAmount: en.refunded,
+			},
+			CreatedAt: instant(en.created), Position: en.position,
+		},
+		PaymentAt: instant(en.paymentAt), PaymentPos: en.paymentPos, Refunds: en.refunds,
+	}
+	if en.holdUntil != projections.NoNanos {
+		t := instant(en.holdUntil)
+		r.HoldExpiresAt = &t
+	}
+	return r
+}
+
+// set makes the entry hold r (but for its personal fields), sharing the
+// strings that repeat with m's (its lock held).
+func (en *entry) set(m *Appointments, r *projections.AppointmentRecord) {
+	en.id, en.doctorID, en.patientID = r.ID, m.share(r.DoctorID), m.share(r.PatientID)
+	en.status, en.currency, en.payStatus = m.share(r.Status), m.share(r.Currency), m.share(r.Payment.Status)
+	en.orderID, en.paymentID = r.Payment.OrderID, r.Payment.PaymentID
+	en.start, en.end, en.created, en.paymentAt = nanos(r.Start), nanos(r.End), nanos(r.CreatedAt), nanos(r.PaymentAt)
+	en.holdUntil = projections.NoNanos
+	if r.HoldExpiresAt != nil {
+		en.holdUntil = nanos(*r.HoldExpiresAt)
+	}
+	en.fees, en.amount, en.refunded = r.Fees, r.Payment.Amount, r.Payment.RefundedAmount
+	en.position, en.paymentPos, en.refunds = r.Position, r.PaymentPos, r.Refunds
 }
 
 // personal is a personal field (the patient's name, a cancellation's
@@ -135,13 +186,11 @@ func (m *Appointments) apply(e projections.Event, sealed domain.Event) {
 		if _, dup := m.byID[ev.AppointmentID]; dup {
 			return
 		}
-		en := &entry{booked: e.Position, r: projections.NewAppointmentRecord(ev, e)}
-		a := &en.r.Appointment
-		a.DoctorID, a.PatientID = m.share(a.DoctorID), m.share(a.PatientID)
-		a.Status, a.Currency, a.Payment.Status = m.share(a.Status), m.share(a.Currency), m.share(a.Payment.Status)
+		r := projections.NewAppointmentRecord(ev, e)
+		en := &entry{booked: e.Position}
+		en.set(m, &r)
 		sev, _ := sealed.(doctor.SlotReserved)
-		en.name = m.nameCell(ev.PatientID, sev.PatientName, a.PatientName)
-		a.PatientName = ""
+		en.name = m.nameCell(ev.PatientID, sev.PatientName, r.PatientName)
 		m.byID[ev.AppointmentID] = en
 		m.all = append(m.all, en)
 		m.byPat[ev.PatientID] = append(m.byPat[ev.PatientID], en)
@@ -149,16 +198,18 @@ func (m *Appointments) apply(e projections.Event, sealed domain.Event) {
 		m.markPaid(en)
 	case doctor.AppointmentEvent:
 		en := m.byID[ev.AppointmentRef()]
-		if en == nil || e.Position <= en.r.Position {
+		if en == nil || e.Position <= en.position {
 			return
 		}
-		changed := en.r.PaymentPos
-		en.r.Fold(e)
-		if en.r.CancelReason != "" {
+		changed := en.paymentPos
+		r := en.record()
+		r.Fold(e)
+		if r.CancelReason != "" {
 			sev, _ := sealed.(doctor.AppointmentCancelled)
-			en.reason, en.r.CancelReason = newPersonal(sev.Reason, en.r.CancelReason), ""
+			en.reason = newPersonal(sev.Reason, r.CancelReason)
 		}
-		if en.r.PaymentPos != changed {
+		en.set(m, &r)
+		if en.paymentPos != changed {
 			m.markPaid(en)
 		}
 	}
@@ -214,7 +265,7 @@ func (m *Appointments) share(s string) string { return m.strs.Share(s) }
 // patient's personal fields joined in (an error when a sealed field
 // cannot be opened now: the key store is out of reach).
 func (m *Appointments) view(en *entry) (projections.Appointment, error) {
-	a := en.r.Appointment
+	a := en.record().Appointment
 	info := m.doctors[a.DoctorID]
 	a.DoctorName, a.Timezone = info.name, info.timezone
 	var err1, err2 error
@@ -262,9 +313,9 @@ func (m *Appointments) Appointments(_ context.Context, q projections.Appointment
 	var last uint64
 	for ; i >= 0; i-- {
 		en := list[i]
-		a := &en.r.Appointment
-		if (q.DoctorID != "" && a.DoctorID != q.DoctorID) || (q.Status != "" && a.Status != q.Status) ||
-			(!q.From.IsZero() && a.Start.Before(q.From)) || (!q.To.IsZero() && !a.Start.Before(q.To)) {
+		start := instant(en.start)
+		if (q.DoctorID != "" && en.doctorID != q.DoctorID) || (q.Status != "" && en.status != q.Status) ||
+			(!q.From.IsZero() && start.Before(q.From)) || (!q.To.IsZero() && !start.Before(q.To)) {
 			continue
 		}
 		if len(page.Appointments) == q.Limit {
@@ -293,9 +344,9 @@ func (m *Appointments) DoctorDashboard(_ context.Context, doctorID string) (proj
 	out := projections.DoctorDashboard{Currency: info.currency, Appointments: len(list), Latest: []projections.Appointment{}}
 	patients := map[string]bool{}
 	for _, en := range list {
-		patients[en.r.PatientID] = true
-		if en.r.Status == string(doctor.StatusCompleted) || en.r.Payment.Status == string(doctor.PaymentPaid) {
-			out.Earnings += en.r.Fees
+		patients[en.patientID] = true
+		if en.status == string(doctor.StatusCompleted) || en.payStatus == string(doctor.PaymentPaid) {
+			out.Earnings += en.fees
 		}
 	}
 	out.Patients = len(patients)

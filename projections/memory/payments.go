@@ -18,14 +18,14 @@ type payMark struct {
 	en  *entry
 }
 
-// markPaid records that en's payment changed at en.r.PaymentPos (the
+// markPaid records that en's payment changed at en.paymentPos (the
 // lock held).
 func (m *Appointments) markPaid(en *entry) {
-	m.paid = append(m.paid, payMark{pos: en.r.PaymentPos, en: en})
+	m.paid = append(m.paid, payMark{pos: en.paymentPos, en: en})
 	if len(m.paid) > 1024 && len(m.paid) > 2*len(m.byID) {
 		live := m.paid[:0]
 		for _, pm := range m.paid {
-			if pm.pos == pm.en.r.PaymentPos {
+			if pm.pos == pm.en.paymentPos {
 				live = append(live, pm)
 			}
 		}
@@ -53,14 +53,18 @@ func (m *Appointments) Payments(_ context.Context, q projections.PaymentQuery) (
 	var last uint64
 	for i := sort.Search(len(m.paid), func(i int) bool { return m.paid[i].pos >= before }) - 1; i >= 0; i-- {
 		pm := m.paid[i]
-		if pm.pos != pm.en.r.PaymentPos || !pm.en.r.Listed(q) {
+		if pm.pos != pm.en.paymentPos {
+			continue
+		}
+		r := pm.en.record()
+		if !r.Listed(q) {
 			continue
 		}
 		if len(page.Payments) == q.Limit {
 			page.NextCursor = projections.EncodePaymentCursor(last)
 			break
 		}
-		page.Payments = append(page.Payments, pm.en.r.Row())
+		page.Payments = append(page.Payments, r.Row())
 		last = pm.pos
 	}
 	return page, nil

@@ -15,6 +15,14 @@ import (
 // so the read side applies exactly the invariants the command side decides
 // with (grid, zone and DST, notice, window, time off, overlaps).
 //
+// The model keeps of each doctor only what bears on free slots from now
+// on (see doctor.Forget): appointments that no longer occupy their slot
+// are dropped as they end, and confirmed ones a day after they ended, as
+// the log tells time (the latest decision it applied, doctor.DecidedAt).
+// Its answers are those of the whole history for every now no earlier
+// than a day before that; the day covers the clocks of several api
+// processes, and nobody asks for free slots in the past.
+//
 // Answers are cached per (doctor, from, days) until the doctor's next event
 // or the first instant at which the passing of time alone would change them
 // (a listed slot coming within the minimum notice, a new day entering the
@@ -24,6 +32,10 @@ type Slots struct {
 	projections.Progress
 	mu      sync.RWMutex
 	doctors map[string]*slotDoctor
+	// horizon is the latest decision time applied; keepEnded how long
+	// before it an ended appointment is kept (negative: forever).
+	horizon   time.Time
+	keepEnded time.Duration
 
 	cmu   sync.Mutex
 	cache map[slotKey]*slotAnswer
@@ -33,6 +45,8 @@ type slotDoctor struct {
 	agg     *doctor.Doctor
 	version uint64 // bumped by every applied event
 	pos     uint64 // of the last event applied (see SaveState)
+	// forgotTo: what ended at or before it was dropped (ForgetEnded).
+	forgotTo time.Time
 }
 
 type slotKey struct {
@@ -54,9 +68,19 @@ type slotAnswer struct {
 // maxCachedAnswers bounds the cache; it is emptied when full.
 const maxCachedAnswers = 10_000
 
+// keepEnded is how long a confirmed appointment stays after its end (see
+// Slots), and forgetStep how far the horizon moves between two sweeps of
+// one doctor's ended appointments.
+const (
+	keepEnded  = 24 * time.Hour
+	forgetStep = time.Hour
+)
+
 // NewSlots returns an empty free-slots model.
-func NewSlots() *Slots {
-	return &Slots{doctors: map[string]*slotDoctor{}, cache: map[slotKey]*slotAnswer{}}
+func NewSlots() *Slots { return newSlots(keepEnded) }
+
+func newSlots(keep time.Duration) *Slots {
+	return &Slots{doctors: map[string]*slotDoctor{}, cache: map[slotKey]*slotAnswer{}, keepEnded: keep}
 }
 
 // Name implements projections.Projection.
@@ -72,6 +96,9 @@ func (s *Slots) Apply(_ context.Context, e projections.Event) error {
 	}
 	if id, ok := doctorOf(e.Data); ok {
 		s.mu.Lock()
+		if t := doctor.DecidedAt(e.Data); t.After(s.horizon) {
+			s.horizon = t
+		}
 		d := s.doctors[id]
 		if d == nil {
 			d = &slotDoctor{agg: doctor.New(id)}
@@ -79,6 +106,7 @@ func (s *Slots) Apply(_ context.Context, e projections.Event) error {
 		}
 		if e.Position > d.pos {
 			d.agg.Load(e.Data)
+			s.forget(d, e.Data)
 			d.version++
 			d.pos = e.Position
 		}
@@ -86,6 +114,24 @@ func (s *Slots) Apply(_ context.Context, e projections.Event) error {
 	}
 	s.Advance(e.Position)
 	return nil
+}
+
+// forget drops from d what e ended, and what ended a day before the
+// horizon once it moved forgetStep since d's last sweep. The caller holds
+// the write lock.
+func (s *Slots) forget(d *slotDoctor, e domain.Event) int {
+	if s.keepEnded < 0 {
+		return 0
+	}
+	n := 0
+	if ae, ok := e.(doctor.AppointmentEvent); ok && d.agg.Forget(ae.AppointmentRef()) {
+		n++
+	}
+	if to := s.horizon.Add(-s.keepEnded); to.Sub(d.forgotTo) >= forgetStep {
+		n += d.agg.ForgetEnded(to)
+		d.forgotTo = to
+	}
+	return n
 }
 
 // doctorOf returns the doctor id of a doctor-stream event.

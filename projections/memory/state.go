@@ -2,14 +2,15 @@ package memory
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 )
 
 // The models' saved states (projections.Persistent). Each is written
@@ -81,27 +82,34 @@ func boolBit(b bool) uint64 {
 // Slots ----------------------------------------------------------------
 
 // StateShape implements projections.Persistent: it follows the doctor
-// aggregate's snapshot version.
-func (*Slots) StateShape() uint32 { return 1<<16 | doctor.SnapshotVersion }
+// aggregate's snapshot version. Shape 2: the aggregates forget what ended
+// (see Slots), and the horizon comes first.
+func (*Slots) StateShape() uint32 { return 2<<16 | doctor.SnapshotVersion }
 
-// SaveState implements projections.Persistent: each doctor's aggregate as
-// its snapshot (doctor.MarshalSnapshot: personal fields stay sealed, as
-// the events carry them), one doctor per hold of the lock.
+// SaveState implements projections.Persistent: the horizon, then each
+// doctor's aggregate as its snapshot (doctor.MarshalSnapshot: personal
+// fields stay sealed, as the events carry them), one doctor per hold of
+// the lock, rid of what ended first.
 func (s *Slots) SaveState(w io.Writer) error {
 	s.mu.RLock()
 	ids := make([]string, 0, len(s.doctors))
 	for id := range s.doctors {
 		ids = append(ids, id)
 	}
+	horizon := s.horizon
 	s.mu.RUnlock()
 	sw := projections.NewStateWriter(w)
+	sw.Time(horizon)
 	sw.Uvarint(uint64(len(ids)))
 	for _, id := range ids {
-		s.mu.RLock()
+		s.mu.Lock()
 		d := s.doctors[id]
+		if s.forget(d, nil) > 0 {
+			d.version++
+		}
 		b, err := d.agg.MarshalSnapshot()
 		pos := d.pos
-		s.mu.RUnlock()
+		s.mu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -115,6 +123,7 @@ func (s *Slots) SaveState(w io.Writer) error {
 // LoadState implements projections.Persistent.
 func (s *Slots) LoadState(state []byte, pos uint64) error {
 	r := projections.NewStateReader(state)
+	s.horizon = r.Time()
 	n := r.Count()
 	for range n {
 		// RestoreSnapshot copies b; the id is cloned so that nothing
@@ -127,7 +136,9 @@ func (s *Slots) LoadState(state []byte, pos uint64) error {
 		if err != nil {
 			return err
 		}
-		s.doctors[id] = &slotDoctor{agg: agg, pos: dpos}
+		d := &slotDoctor{agg: agg, pos: dpos}
+		s.forget(d, nil)
+		s.doctors[id] = d
 	}
 	if err := r.Done(); err != nil {
 		return err
@@ -181,34 +192,29 @@ func (m *Appointments) SaveState(w io.Writer) error {
 	for i := 0; i < n; i += chunk {
 		m.mu.RLock()
 		for _, en := range m.all[i:min(i+chunk, n)] {
-			r := &en.r
 			sw.Uvarint(en.booked)
-			sw.String(r.ID)
-			tab.put(sw, r.DoctorID)
-			tab.put(sw, r.PatientID)
+			sw.String(en.id)
+			tab.put(sw, en.doctorID)
+			tab.put(sw, en.patientID)
 			cell(en.name)
-			sw.Time(r.Start)
-			sw.Time(r.End)
-			tab.put(sw, r.Status)
-			sw.Varint(r.Fees)
-			tab.put(sw, r.Currency)
-			tab.put(sw, r.Payment.Status)
-			sw.String(r.Payment.OrderID)
-			sw.String(r.Payment.PaymentID)
-			sw.Varint(r.Payment.Amount)
-			sw.Varint(r.Payment.RefundedAmount)
-			if r.HoldExpiresAt != nil {
-				sw.Time(*r.HoldExpiresAt)
-			} else {
-				sw.Time(time.Time{})
-			}
-			sw.Time(r.CreatedAt)
+			sw.Time(instant(en.start))
+			sw.Time(instant(en.end))
+			tab.put(sw, en.status)
+			sw.Varint(en.fees)
+			tab.put(sw, en.currency)
+			tab.put(sw, en.payStatus)
+			sw.String(en.orderID)
+			sw.String(en.paymentID)
+			sw.Varint(en.amount)
+			sw.Varint(en.refunded)
+			sw.Time(instant(en.holdUntil))
+			sw.Time(instant(en.created))
 			cell(en.reason)
-			sw.Uvarint(r.Position)
-			sw.Time(r.PaymentAt)
-			sw.Uvarint(r.PaymentPos)
-			sw.Uvarint(uint64(len(r.Refunds)))
-			for _, f := range r.Refunds {
+			sw.Uvarint(en.position)
+			sw.Time(instant(en.paymentAt))
+			sw.Uvarint(en.paymentPos)
+			sw.Uvarint(uint64(len(en.refunds)))
+			for _, f := range en.refunds {
 				sw.String(f.ID)
 				sw.Varint(f.Amount)
 				tab.put(sw, string(f.State))
@@ -239,17 +245,23 @@ func (t stringTable) put(w *projections.StateWriter, s string) {
 type stringTableReader struct{ strs []string }
 
 func (t *stringTableReader) get(r *projections.StateReader) string {
+	s, _ := t.index(r)
+	return s
+}
+
+// index is get with the string's number in the table (from 0).
+func (t *stringTableReader) index(r *projections.StateReader) (string, int) {
 	i := r.Uvarint()
 	if i == 0 {
-		s := r.String()
+		s := strings.Clone(r.String()) // few: keeps nothing of the state alive
 		t.strs = append(t.strs, s)
-		return s
+		return s, len(t.strs) - 1
 	}
 	if i > uint64(len(t.strs)) {
 		_ = r.Count() // fails: nothing of the kind
-		return ""
+		return "", 0
 	}
-	return t.strs[i-1]
+	return t.strs[i-1], int(i - 1)
 }
 
 var errBadCell = errors.New("memory: a personal field refers to no cell")
@@ -257,6 +269,10 @@ var errBadCell = errors.New("memory: a personal field refers to no cell")
 // LoadState implements projections.Persistent.
 func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	r := projections.NewStateReader(state)
+	// The strings kept are copied out of the state: slices of it would
+	// keep the whole file alive (its 140 bytes an appointment against the
+	// 40-60 of an id and a payment's ids).
+	str := func() string { return strings.Clone(r.String()) }
 	var tab stringTableReader
 	var cells []*personal
 	cell := func() (*personal, error) {
@@ -264,7 +280,7 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		case i == 0:
 			return nil, nil
 		case i == 1:
-			p := &personal{sealed: r.String()}
+			p := &personal{sealed: str()}
 			if p.sealed == erasedField.sealed {
 				p = erasedField
 			}
@@ -277,8 +293,8 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 		}
 	}
 	for range r.Count() {
-		id := r.String()
-		m.doctors[id] = doctorInfo{name: r.String(), currency: r.String(), timezone: r.String()}
+		id := str()
+		m.doctors[id] = doctorInfo{name: str(), currency: str(), timezone: str()}
 	}
 	for range r.Count() {
 		m.patients[tab.get(r)] = true
@@ -287,53 +303,182 @@ func (m *Appointments) LoadState(state []byte, pos uint64) error {
 	ents := make([]entry, n) // one allocation for all of them
 	m.all = make([]*entry, 0, n)
 	m.byID = make(map[string]*entry, n)
+	// The lists by doctor and by patient, by the id's number in the
+	// string table: two slice appends an entry instead of four map
+	// operations.
+	var byDoc, byPat [][]*entry
+	list := func(lists *[][]*entry, i int) *[]*entry {
+		if i >= len(*lists) {
+			*lists = append(*lists, make([][]*entry, i+1-len(*lists))...)
+		}
+		return &(*lists)[i]
+	}
 	var err error
 	for i := range ents {
 		en := &ents[i]
-		a := &en.r
 		en.booked = r.Uvarint()
-		a.ID, a.DoctorID, a.PatientID = r.String(), tab.get(r), tab.get(r)
+		var doc, pat int
+		en.id = str()
+		en.doctorID, doc = tab.index(r)
+		en.patientID, pat = tab.index(r)
 		if en.name, err = cell(); err != nil {
 			return err
 		}
-		a.Start, a.End = r.Time(), r.Time()
-		a.Status, a.Fees, a.Currency = tab.get(r), r.Varint(), tab.get(r)
-		a.Payment = projections.Payment{Status: tab.get(r), OrderID: r.String(), PaymentID: r.String(), Amount: r.Varint(), RefundedAmount: r.Varint()}
-		if t := r.Time(); !t.IsZero() {
-			a.HoldExpiresAt = &t
-		}
-		a.CreatedAt = r.Time()
+		en.start, en.end = nanos(r.Time()), nanos(r.Time())
+		en.status, en.fees, en.currency = tab.get(r), r.Varint(), tab.get(r)
+		en.payStatus, en.orderID, en.paymentID, en.amount, en.refunded = tab.get(r), str(), str(), r.Varint(), r.Varint()
+		en.holdUntil, en.created = nanos(r.Time()), nanos(r.Time())
 		if en.reason, err = cell(); err != nil {
 			return err
 		}
-		a.Position, a.PaymentAt, a.PaymentPos = r.Uvarint(), r.Time(), r.Uvarint()
+		en.position, en.paymentAt, en.paymentPos = r.Uvarint(), nanos(r.Time()), r.Uvarint()
 		if k := r.Count(); k > 0 {
-			a.Refunds = make([]projections.Refund, k)
-			for j := range a.Refunds {
-				a.Refunds[j] = projections.Refund{ID: r.String(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
+			en.refunds = make([]projections.Refund, k)
+			for j := range en.refunds {
+				en.refunds[j] = projections.Refund{ID: str(), Amount: r.Varint(), State: projections.RefundState(tab.get(r))}
 			}
 		}
 		if r.Err() != nil {
 			return r.Err()
 		}
-		m.byID[a.ID] = en
+		m.byID[en.id] = en
 		m.all = append(m.all, en)
-		m.byPat[a.PatientID] = append(m.byPat[a.PatientID], en)
-		m.byDoc[a.DoctorID] = append(m.byDoc[a.DoctorID], en)
-		if en.name != nil && en.name != erasedField {
-			m.names[a.PatientID] = en.name
-		}
+		l := list(&byDoc, doc)
+		*l = append(*l, en)
+		l = list(&byPat, pat)
+		*l = append(*l, en)
 	}
 	if err := r.Done(); err != nil {
 		return err
+	}
+	for i, l := range byDoc {
+		if len(l) > 0 {
+			m.byDoc[tab.strs[i]] = l
+		}
+	}
+	for i, l := range byPat {
+		if len(l) > 0 {
+			id := tab.strs[i]
+			m.byPat[id] = l
+			// The patient's last name cell (see nameCell).
+			for j := len(l) - 1; j >= 0; j-- {
+				if c := l[j].name; c != nil && c != erasedField {
+					m.names[id] = c
+					break
+				}
+			}
+		}
 	}
 	// The payments list: one mark per appointment, in the order of its
 	// last payment change (older marks are skipped by the query anyway).
 	m.paid = make([]payMark, len(m.all))
 	for i, en := range m.all {
-		m.paid[i] = payMark{pos: en.r.PaymentPos, en: en}
+		m.paid[i] = payMark{pos: en.paymentPos, en: en}
 	}
 	slices.SortFunc(m.paid, func(a, b payMark) int { return cmp.Compare(a.pos, b.pos) })
 	m.Advance(pos)
 	return nil
 }
+
+// Analytics ------------------------------------------------------------
+
+// StateShape implements projections.Persistent.
+func (*Analytics) StateShape() uint32 { return 1 }
+
+// SaveState implements projections.Persistent: the doctors (a few
+// hundred, with their schedule and time-off history: JSON, in one hold of
+// the lock), then the appointments in booking order, chunk by chunk. The
+// day counters are not saved: LoadState adds them up from the
+// appointments, which keeps them in step with appointments that a save
+// running beside the projector caught at different positions.
+func (m *Analytics) SaveState(w io.Writer) error {
+	sw := projections.NewStateWriter(w)
+	m.mu.RLock()
+	docs, err := json.Marshal(m.state.Doctors)
+	n := len(m.all)
+	m.mu.RUnlock()
+	if err != nil {
+		return err
+	}
+	sw.Bytes(docs)
+	tab := stringTable{seen: map[string]uint64{}}
+	amounts := func(list []analytics.Amount) {
+		sw.Uvarint(uint64(len(list)))
+		for _, a := range list {
+			sw.String(a.ID)
+			sw.Varint(a.Amount)
+		}
+	}
+	sw.Uvarint(uint64(n))
+	for i := 0; i < n; i += chunk {
+		m.mu.RLock()
+		for _, a := range m.all[i:min(i+chunk, n)] {
+			sw.String(a.ID)
+			tab.put(sw, a.DoctorID)
+			sw.Time(a.Start)
+			tab.put(sw, a.Zone)
+			tab.put(sw, a.Currency)
+			tab.put(sw, string(a.Status))
+			amounts(a.Captured)
+			amounts(a.Refunds)
+			sw.Uvarint(a.Position)
+		}
+		m.mu.RUnlock()
+		if err := sw.Flush(); err != nil {
+			return err
+		}
+	}
+	return sw.Flush()
+}
+
+// LoadState implements projections.Persistent.
+func (m *Analytics) LoadState(state []byte, pos uint64) error {
+	r := projections.NewStateReader(state)
+	docs := r.Bytes()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(docs, &m.state.Doctors); err != nil {
+		return err
+	}
+	for id, d := range m.state.Doctors {
+		if d == nil || d.ID != id {
+			return errBadDoctor
+		}
+	}
+	var tab stringTableReader
+	amounts := func() []analytics.Amount {
+		k := r.Count()
+		if k == 0 {
+			return nil
+		}
+		out := make([]analytics.Amount, k)
+		for i := range out {
+			out[i] = analytics.Amount{ID: r.String(), Amount: r.Varint()}
+		}
+		return out
+	}
+	n := r.Count()
+	apps := make([]analytics.Appointment, n) // one allocation for all of them
+	m.all = make([]*analytics.Appointment, 0, n)
+	m.state.Appointments = make(map[string]*analytics.Appointment, n)
+	for i := range apps {
+		a := &apps[i]
+		a.ID, a.DoctorID, a.Start, a.Zone, a.Currency = r.String(), tab.get(r), r.Time(), tab.get(r), tab.get(r)
+		a.Status = doctor.Status(tab.get(r))
+		a.Captured, a.Refunds, a.Position = amounts(), amounts(), r.Uvarint()
+		if r.Err() != nil {
+			return r.Err()
+		}
+		m.state.Appointments[a.ID] = a
+		m.all = append(m.all, a)
+		m.add(a.Day(), a.Currency, a.Counts(), 1)
+	}
+	if err := r.Done(); err != nil {
+		return err
+	}
+	m.Advance(pos)
+	return nil
+}
+
+var errBadDoctor = errors.New("memory: a saved doctor is not under its own id")

@@ -14,6 +14,7 @@ import (
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/projections"
+	"github.com/prescripto/prescripto/projections/analytics"
 	"github.com/prescripto/prescripto/projections/memory"
 )
 
@@ -22,14 +23,15 @@ type models struct {
 	dir   *memory.Directory
 	slots *memory.Slots
 	apps  *memory.Appointments
+	an    *memory.Analytics
 }
 
 func newModels() models {
-	return models{memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments()}
+	return models{memory.NewDirectory(), memory.NewSlots(), memory.NewAppointments(), memory.NewAnalytics()}
 }
 
 func (m models) all() []projections.Persistent {
-	return []projections.Persistent{m.dir, m.slots, m.apps}
+	return []projections.Persistent{m.dir, m.slots, m.apps, m.an}
 }
 
 func (m models) apply(t *testing.T, events []projections.Event) {
@@ -162,11 +164,25 @@ func answers(t *testing.T, m models) map[string]string {
 		put(fmt.Sprintf("payments %d", i), pp, err)
 		cursor = pp.NextCursor
 	}
+	analyticsAnswers(t, m.an, doctor.Date{Year: 2026, Month: 5, Day: 25}, doctor.Date{Year: 2026, Month: 8, Day: 1}, put)
 	for _, p := range m.all() {
 		c, _ := p.Checkpoint(ctx)
 		out["checkpoint "+p.Name()] = fmt.Sprint(c)
 	}
 	return out
+}
+
+// analyticsAnswers puts the analytics model's answers for [from, to]
+// under every grouping.
+func analyticsAnswers(t *testing.T, m *memory.Analytics, from, to doctor.Date, put func(string, any, error)) {
+	t.Helper()
+	for _, g := range []analytics.GroupBy{analytics.ByDay, analytics.ByDoctor, analytics.BySpeciality} {
+		q := analytics.Query{From: from, To: to, GroupBy: g}
+		b, err := m.Bookings(context.Background(), q)
+		put("bookings by "+string(g), b, err)
+		u, err := m.Utilisation(context.Background(), q)
+		put("utilisation by "+string(g), u, err)
+	}
 }
 
 func pages(t *testing.T, m models, q projections.AppointmentQuery, out map[string]string) {
@@ -203,8 +219,8 @@ func TestStateSavedWhileApplying(t *testing.T) {
 			src := newModels()
 			cut := len(events) / 3
 			src.apply(t, events[:cut])
-			saved := make([][]byte, 3)
-			poss := make([]uint64, 3)
+			saved := make([][]byte, len(src.all()))
+			poss := make([]uint64, len(src.all()))
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() { // the projector goes on meanwhile
@@ -267,7 +283,9 @@ func TestStateDamagedIsRefused(t *testing.T) {
 		}
 		state := b.Bytes()
 		for n := 0; n < len(state); n += 1 + len(state)/200 {
-			fresh := map[string]projections.Persistent{"doctors": memory.NewDirectory(), "free_slots": memory.NewSlots(), "appointments": memory.NewAppointments()}[p.Name()]
+			fresh := map[string]projections.Persistent{
+				"doctors": memory.NewDirectory(), "free_slots": memory.NewSlots(), "appointments": memory.NewAppointments(), "analytics": memory.NewAnalytics(),
+			}[p.Name()]
 			if err := fresh.LoadState(state[:n], 1); err == nil && n < len(state) {
 				t.Errorf("%s: a state cut at %d of %d bytes loaded", p.Name(), n, len(state))
 			}

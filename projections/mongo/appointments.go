@@ -173,13 +173,13 @@ func apptDocOf(r *projections.AppointmentRecord, booked int64) apptDoc {
 	p := r.Payment
 	d := apptDoc{
 		ID: r.ID, DoctorID: r.DoctorID, PatientID: r.PatientID, PatientName: r.PatientName,
-		Start: nanos(r.Start), End: nanos(r.End), Status: r.Status, Fees: r.Fees, Currency: r.Currency,
+		Start: projections.Nanos(r.Start), End: projections.Nanos(r.End), Status: r.Status, Fees: r.Fees, Currency: r.Currency,
 		Payment:   paymentDoc{Status: p.Status, OrderID: p.OrderID, PaymentID: p.PaymentID, Amount: p.Amount, RefundedAmount: p.RefundedAmount},
-		CreatedAt: nanos(r.CreatedAt), CancelReason: r.CancelReason, Booked: booked, Position: pos(r.Position),
-		PaymentAt: nanos(r.PaymentAt), PaymentPos: pos(r.PaymentPos),
+		CreatedAt: projections.Nanos(r.CreatedAt), CancelReason: r.CancelReason, Booked: booked, Position: pos(r.Position),
+		PaymentAt: projections.Nanos(r.PaymentAt), PaymentPos: pos(r.PaymentPos),
 	}
 	if r.HoldExpiresAt != nil {
-		n := nanos(*r.HoldExpiresAt)
+		n := projections.Nanos(*r.HoldExpiresAt)
 		d.HoldExpiresAt = &n
 	}
 	for _, f := range r.Refunds {
@@ -194,14 +194,14 @@ func (a *apptDoc) record() projections.AppointmentRecord {
 	r := projections.AppointmentRecord{
 		Appointment: projections.Appointment{
 			ID: a.ID, DoctorID: a.DoctorID, PatientID: a.PatientID, PatientName: a.PatientName,
-			Start: fromNanos(a.Start), End: fromNanos(a.End), Status: a.Status, Fees: a.Fees, Currency: a.Currency,
+			Start: projections.FromNanos(a.Start), End: projections.FromNanos(a.End), Status: a.Status, Fees: a.Fees, Currency: a.Currency,
 			Payment:   projections.Payment{Status: p.Status, OrderID: p.OrderID, PaymentID: p.PaymentID, Amount: p.Amount, RefundedAmount: p.RefundedAmount},
-			CreatedAt: fromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
+			CreatedAt: projections.FromNanos(a.CreatedAt), CancelReason: a.CancelReason, Position: uint64(a.Position),
 		},
-		PaymentAt: fromNanos(a.PaymentAt), PaymentPos: uint64(a.PaymentPos),
+		PaymentAt: projections.FromNanos(a.PaymentAt), PaymentPos: uint64(a.PaymentPos),
 	}
 	if a.HoldExpiresAt != nil {
-		t := fromNanos(*a.HoldExpiresAt)
+		t := projections.FromNanos(*a.HoldExpiresAt)
 		r.HoldExpiresAt = &t
 	}
 	for _, f := range a.Refunds {
@@ -563,10 +563,10 @@ func (m *Appointments) Appointments(ctx context.Context, q projections.Appointme
 	if !q.From.IsZero() || !q.To.IsZero() {
 		rng := bson.D{}
 		if !q.From.IsZero() {
-			rng = append(rng, bson.E{Key: "$gte", Value: nanos(q.From)})
+			rng = append(rng, bson.E{Key: "$gte", Value: projections.Nanos(q.From)})
 		}
 		if !q.To.IsZero() {
-			rng = append(rng, bson.E{Key: "$lt", Value: nanos(q.To)})
+			rng = append(rng, bson.E{Key: "$lt", Value: projections.Nanos(q.To)})
 		}
 		filter = append(filter, bson.E{Key: "start", Value: rng})
 	}

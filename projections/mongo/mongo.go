@@ -38,7 +38,6 @@ import (
 	"math"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -217,24 +216,8 @@ func updateGuarded(ctx context.Context, coll *mongo.Collection, id string, p uin
 
 // ---- times ----
 
-// Instants are stored as Unix nanoseconds (int64): exact, unlike BSON
-// dates (milliseconds), and ordered for range queries. The zero time is
-// stored as math.MinInt64. Instants outside 1678-2262 are not representable.
-const zeroNanos = math.MinInt64
-
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return zeroNanos
-	}
-	return t.UnixNano()
-}
-
-func fromNanos(n int64) time.Time {
-	if n == zeroNanos {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
+// Instants are stored as Unix nanoseconds (projections.Nanos): exact,
+// unlike BSON dates (milliseconds), and ordered for range queries.
 
 // createCollections creates the collections that do not exist yet.
 func createCollections(ctx context.Context, colls ...*mongo.Collection) error {

@@ -185,13 +185,13 @@ func (d *slotsDoc) fold(ev domain.Event) {
 			d.Schedule = string(b)
 		}
 	case doctor.TimeOffAdded:
-		d.TimeOff = append(d.TimeOff, timeOffDoc{ID: e.TimeOffID, From: nanos(e.From), To: nanos(e.To), Reason: e.Reason})
+		d.TimeOff = append(d.TimeOff, timeOffDoc{ID: e.TimeOffID, From: projections.Nanos(e.From), To: projections.Nanos(e.To), Reason: e.Reason})
 	case doctor.SlotReserved:
 		if e.Status.Live() {
 			release(e.AppointmentID) // a reservation replaces an earlier one of the same id
-			l := liveDoc{ID: e.AppointmentID, Start: nanos(e.Start), End: nanos(e.End)}
+			l := liveDoc{ID: e.AppointmentID, Start: projections.Nanos(e.Start), End: projections.Nanos(e.End)}
 			if e.Status == doctor.StatusHeld && e.HoldExpiresAt != nil {
-				l.HoldUntil = new(nanos(*e.HoldExpiresAt))
+				l.HoldUntil = new(projections.Nanos(*e.HoldExpiresAt))
 			}
 			occupy(l)
 		}
@@ -211,7 +211,7 @@ func (d *slotsDoc) fold(ev domain.Event) {
 		if i := slices.IndexFunc(d.Live, func(l liveDoc) bool { return l.ID == e.AppointmentID }); i >= 0 {
 			l := d.Live[i]
 			release(e.AppointmentID)
-			l.Start, l.End = nanos(e.Start), nanos(e.End)
+			l.Start, l.End = projections.Nanos(e.Start), projections.Nanos(e.End)
 			occupy(l)
 		}
 	}
@@ -432,12 +432,12 @@ func (d *slotsDoc) aggregate() (*doctor.Doctor, error) {
 		agg.Load(doctor.ScheduleSet{DoctorID: d.ID, Schedule: sch})
 	}
 	for _, t := range d.TimeOff {
-		agg.Load(doctor.TimeOffAdded{DoctorID: d.ID, TimeOffID: t.ID, From: fromNanos(t.From), To: fromNanos(t.To), Reason: t.Reason})
+		agg.Load(doctor.TimeOffAdded{DoctorID: d.ID, TimeOffID: t.ID, From: projections.FromNanos(t.From), To: projections.FromNanos(t.To), Reason: t.Reason})
 	}
 	for _, l := range d.Live {
-		r := doctor.SlotReserved{DoctorID: d.ID, AppointmentID: l.ID, Start: fromNanos(l.Start), End: fromNanos(l.End), Status: doctor.StatusConfirmed}
+		r := doctor.SlotReserved{DoctorID: d.ID, AppointmentID: l.ID, Start: projections.FromNanos(l.Start), End: projections.FromNanos(l.End), Status: doctor.StatusConfirmed}
 		if l.HoldUntil != nil {
-			r.Status, r.HoldExpiresAt = doctor.StatusHeld, new(fromNanos(*l.HoldUntil))
+			r.Status, r.HoldExpiresAt = doctor.StatusHeld, new(projections.FromNanos(*l.HoldUntil))
 		}
 		agg.Load(r)
 	}

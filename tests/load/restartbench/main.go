@@ -342,6 +342,8 @@ func measure(args []string) error {
 	fresh := fs.Bool("fresh", false, "delete the saved read-model states before each start (full replay)")
 	out := fs.String("out", "", "append the results as JSON lines to this file")
 	heap := fs.String("heap", "", "write a heap profile taken when ready to this file (the last run's)")
+	cpu := fs.String("cpuprofile", "", "write a CPU profile of the start's first -cpuseconds to this file (the last run's)")
+	cpuSeconds := fs.Int("cpuseconds", 5, "how long -cpuprofile profiles, from the pprof listener's start")
 	_ = fs.Parse(args)
 	if *bin == "" || *data == "" {
 		return errors.New("-bin and -data are required")
@@ -353,7 +355,7 @@ func measure(args []string) error {
 				return err
 			}
 		}
-		r, err := startOnce(*bin, *data, *heap)
+		r, err := startOnce(*bin, *data, *heap, *cpu, *cpuSeconds)
 		if err != nil {
 			return err
 		}
@@ -385,6 +387,8 @@ type result struct {
 	RSSAfterGCKiB int64   `json:"rssAfterGCKiB,omitempty"`
 	StopS         float64 `json:"stopSeconds"`
 	StateSize     int64   `json:"stateBytes"`
+	// StateFiles: each saved state's size after the stop, by model.
+	StateFiles map[string]int64 `json:"stateFiles,omitempty"`
 }
 
 func freeAddr() (string, error) {
@@ -396,7 +400,7 @@ func freeAddr() (string, error) {
 	return l.Addr().String(), nil
 }
 
-func startOnce(bin, data, heap string) (result, error) {
+func startOnce(bin, data, heap, cpu string, cpuFor int) (result, error) {
 	var r result
 	addr, err := freeAddr()
 	if err != nil {
@@ -422,6 +426,24 @@ func startOnce(bin, data, heap string) (result, error) {
 	}
 	defer func() { _ = cmd.Process.Kill(); _, _ = cmd.Process.Wait() }()
 	client := &http.Client{Timeout: 2 * time.Second}
+	cpuDone := make(chan error, 1)
+	if cpu == "" {
+		cpuDone <- nil
+	} else {
+		// The server's pprof listener comes up before it loads its read
+		// models: profile from then on.
+		go func() {
+			for time.Since(start) < time.Minute {
+				if res, err := client.Get("http://" + pprofAddr + "/debug/pprof/"); err == nil {
+					res.Body.Close()
+					cpuDone <- fetch(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, cpuFor), cpu)
+					return
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			cpuDone <- errors.New("the pprof listener did not come up")
+		}()
+	}
 	for {
 		if time.Since(start) > 10*time.Minute {
 			return r, errors.New("not ready within 10 minutes")
@@ -445,12 +467,24 @@ func startOnce(bin, data, heap string) (result, error) {
 		}
 		r.RSSAfterGCKiB = vmRSS(cmd.Process.Pid)
 	}
+	if err := <-cpuDone; err != nil {
+		return r, fmt.Errorf("cpu profile: %w", err)
+	}
 	stop := time.Now()
 	_ = cmd.Process.Signal(syscall.SIGTERM)
 	_, _ = cmd.Process.Wait()
 	r.StopS = time.Since(stop).Seconds()
 	if st, err := os.Stat(filepath.Join(data, app.ReadModelsDir, "appointments.state")); err == nil {
 		r.StateSize = st.Size()
+	}
+	files, _ := filepath.Glob(filepath.Join(data, app.ReadModelsDir, "*.state"))
+	for _, f := range files {
+		if st, err := os.Stat(f); err == nil {
+			if r.StateFiles == nil {
+				r.StateFiles = map[string]int64{}
+			}
+			r.StateFiles[strings.TrimSuffix(filepath.Base(f), ".state")] = st.Size()
+		}
 	}
 	return r, nil
 }
