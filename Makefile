@@ -62,7 +62,7 @@ help:
 	@echo "make load-sustained  make load with LOAD_SUSTAINED_FLAGS: book 4,000/s for 10 min over 200 doctors, p99 per minute"
 	@echo "make load-prod  the same against esdbemu + FerretDB + redis-server at $(LOAD_PROD_ADDR) (LOAD_PROD_CACHE=off: no Redis)"
 	@echo "make restart-bench  serve on a RESTART_EVENTS-event log: ready time from a full replay and from the saved read-model states"
-	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, and the store-layer model (two handlers on one store) at a twentieth of that"
+	@echo "make proof   the doctor aggregate's state-machine model test at PROOF_SEQUENCES (10,000) sequences, the store-layer model (two handlers on one store) at a twentieth of that, then make proof-faults"
 	@echo "make soak    an hour (SOAK=1h) of mixed load on the production wiring, projector and worker killed every 5 min -> soak-report.json"
 	@echo "make faults  the network-fault test (production wiring behind fault proxies, 200 bookings/s, 8 s blackout)"
 	@echo "make proof-faults  the same with a 30 s blackout, and PROOF_HISTORIES (1,000) linearizability histories"
@@ -129,13 +129,14 @@ soak:
 # PROOF_SEQUENCES sequences (CI runs 1,000); then the store-layer model
 # (commands/model_test.go) at a twentieth of that.
 PROOF_SEQUENCES ?= 10000
-proof: proof-faults
+proof:
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestModel$$' -v ./domain/doctor/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: model:)'
 	PRESCRIPTO_MODEL_SEQUENCES=$(PROOF_SEQUENCES) $(GO) test -race -count=1 -timeout 60m -run '^TestStoreModel$$' -v ./commands/ | grep -E '^(=== RUN|--- |ok|FAIL|\s+model_test.go:[0-9]+: (store model|no ))'
+	$(MAKE) proof-faults
 
-# faults: the network-fault test (internal/app/netfault_test.go), skipped
-# by the plain test run because it wants the machine to itself: the
-# production wiring behind a fault proxy per server, bookings at
+# faults: the network-fault test (internal/app/netfault_test.go) in its
+# long version (the plain test run has a short one: 100/s, 2-3 s faults):
+# the production wiring behind a fault proxy per server, bookings at
 # FAULT_RATE/s through 500 ms latency, connection resets, a FAULT_BLACKOUT
 # blackout and half-open connections (docs/reliability.md).
 FAULT_RATE ?= 200
@@ -150,6 +151,7 @@ PROOF_HISTORIES ?= 1000
 proof-faults:
 	$(MAKE) faults FAULT_BLACKOUT=30s
 	PRESCRIPTO_LIN_HISTORIES=$(PROOF_HISTORIES) $(GO) test -race -count=1 -timeout 60m -run '^TestLinearizability$$' -v ./internal/app/
+
 # fuzz: every native fuzz target (func FuzzXxx) for FUZZTIME each, one
 # after the other (scripts/fuzz.sh; CI runs them 10s each). A crasher is
 # written to the package's testdata/fuzz/FuzzXxx/: fix, then commit it.
