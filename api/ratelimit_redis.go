@@ -33,8 +33,12 @@ type RedisLimitCounter struct {
 
 var _ httprate.LimitCounter = (*RedisLimitCounter)(nil)
 
-// DefaultRedisLimitTimeout bounds each Redis round trip of the counter.
-const DefaultRedisLimitTimeout = 500 * time.Millisecond
+// DefaultRedisLimitTimeout bounds each Redis round trip of the counter,
+// waiting for a pooled connection included. Requests reach the counter
+// concurrently (no process-wide lock: see sharedLimit), so a burst of
+// hundreds queues on the client's pool; 500 ms failed a burst of 200
+// registrations on a loaded machine (503 "rate limiter unavailable").
+const DefaultRedisLimitTimeout = 2 * time.Second
 
 // NewRedisLimitCounter counts in client under keys starting with prefix
 // (for example "prescripto:ratelimit"); timeout bounds each call (0 means
