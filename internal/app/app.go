@@ -227,6 +227,19 @@ func New(ctx context.Context, o Options) (*App, error) {
 
 // build builds the parts p on the shared ones.
 func (a *App) build(ctx context.Context, p parts) error {
+	// The worker is built while the read models load (its saved state's
+	// decoding is a restart's last half second otherwise): it does not
+	// read them.
+	var workers []*projections.Runner
+	if p.worker {
+		var err error
+		if workers, err = a.newWorker(a.shared); err != nil {
+			return err
+		}
+	}
+	if err := a.awaitModels(); err != nil {
+		return err
+	}
 	if p.projector {
 		runner, err := newProjector(a.shared)
 		if err != nil {
@@ -235,10 +248,8 @@ func (a *App) build(ctx context.Context, p parts) error {
 		a.Runner = runner
 		a.local.add(runner)
 	}
-	if p.worker {
-		if err := a.newWorker(a.shared); err != nil {
-			return err
-		}
+	for _, r := range workers {
+		a.local.add(r)
 	}
 	a.local.also = a.models.waitAlso
 	var ops projectionOps = a.local

@@ -72,6 +72,10 @@ type shared struct {
 	notifyAdmin api.NotificationAdmin
 	// closers release what was opened, in reverse order.
 	closers []func() error
+	// modelsLoaded is closed when the read models have opened (see
+	// loadModels), with modelsErr if they could not.
+	modelsLoaded chan struct{}
+	modelsErr    error
 }
 
 // openShared opens the shared parts; withModels opens the read models too.
@@ -126,15 +130,43 @@ func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err
 	if err := sh.openKeys(cctx); err != nil {
 		return nil, fmt.Errorf("personal-data keys: %w", err)
 	}
-	if withModels {
-		if sh.models, err = sh.openModels(cctx); err != nil {
-			return nil, fmt.Errorf("MONGODB_URI: %w", err)
-		}
-	}
 	if err := sh.openPayments(); err != nil {
 		return nil, fmt.Errorf("payments: %w", err)
 	}
+	if withModels {
+		sh.loadModels(ctx)
+	}
 	return sh, nil
+}
+
+// loadModels opens the read models in the background (loading the saved
+// states of the in-memory ones is most of a restart's work), so that the
+// parts that do not read them (the workers) are built meanwhile;
+// awaitModels waits for them.
+func (sh *shared) loadModels(ctx context.Context) {
+	done := make(chan struct{})
+	sh.modelsLoaded = done
+	ctx, cancel := context.WithTimeout(ctx, sh.opts.ConnectTimeout)
+	go func() {
+		defer close(done)
+		defer cancel()
+		m, err := sh.openModels(ctx)
+		if err != nil {
+			sh.modelsErr = fmt.Errorf("MONGODB_URI: %w", err)
+			return
+		}
+		sh.models = m
+	}()
+}
+
+// awaitModels waits until the read models are open (see loadModels) and
+// says whether they opened; sh.models is not to be read before.
+func (sh *shared) awaitModels() error {
+	if sh.modelsLoaded == nil {
+		return nil
+	}
+	<-sh.modelsLoaded
+	return sh.modelsErr
 }
 
 // commands is the process's command handler, made on first use.
@@ -253,6 +285,7 @@ func openSnapshots(dataDir string) (snapshot.Store, error) {
 
 // Close releases what openShared opened. It may be called more than once.
 func (sh *shared) Close() error {
+	_ = sh.awaitModels() // nothing closed under a load still running
 	var errs []error
 	for i := len(sh.closers) - 1; i >= 0; i-- {
 		errs = append(errs, sh.closers[i]())

@@ -18,17 +18,21 @@ const notificationsName = "notifications"
 // worker (newPaymentsWorker): on the same runner with the in-process
 // transport, on a runner of its own (always in-process) with Redis
 // Streams, whose consumer groups would split the log between worker
-// processes. Mail goes to the process's mailer (shared.mailer).
-func (a *App) newWorker(sh *shared) error {
-	var extra []projections.Runnable
+// processes. Mail goes to the process's mailer (shared.mailer). It
+// returns the runners for the caller to add to the process's.
+func (a *App) newWorker(sh *shared) ([]*projections.Runner, error) {
+	var (
+		extra   []projections.Runnable
+		runners []*projections.Runner
+	)
 	if sh.gateway != nil {
 		cmds, err := sh.commands()
 		if err != nil {
-			return err
+			return nil, err
 		}
 		live, err := newPaymentsWorker(sh, cmds)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		a.payments = live
 		if sh.redis == nil {
@@ -36,21 +40,21 @@ func (a *App) newWorker(sh *shared) error {
 		} else {
 			pr, err := sh.localRunner(projections.WorkersTopic+".payments", live)
 			if err != nil {
-				return err
+				return nil, err
 			}
 			a.PaymentsRunner = pr
-			a.local.add(pr)
+			runners = append(runners, pr)
 		}
 	}
 	runner, err := a.newNotifications(sh, extra...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if runner != nil {
 		a.Workers = runner
-		a.local.add(runner)
+		runners = append(runners, runner)
 	}
-	return nil
+	return runners, nil
 }
 
 // notifications are the notifications worker's parts: the projector that
