@@ -230,7 +230,9 @@ func TestProductionNetworkFaults(t *testing.T) {
 		rate = 200
 	}
 	rate = faultEnvInt(t, "PRESCRIPTO_FAULT_RATE", rate)
-	const doctors = 20
+	// A doctor has 22 slots a day for 29 days (below); at 5 bookings a
+	// second each, a run with a 30 s blackout stays well inside them.
+	doctors := max(20, rate/5)
 	rig := startFaultRig(t)
 	logs := captureLogs(t)
 	e := testenv.Start(t, testenv.Options{
@@ -248,7 +250,7 @@ func TestProductionNetworkFaults(t *testing.T) {
 	// Patient i books doctor i's slots in order (a patient never holds two
 	// at the same time), so every booking should succeed: anything else
 	// is the fault's doing.
-	var next [doctors]atomic.Int64
+	next := make([]atomic.Int64, doctors)
 	const slotsPerDay = 22 // 10:00-21:00 in 30 minutes
 	slotOf := func(k int64) time.Time {
 		day, n := int(k/slotsPerDay)+1, int(k%slotsPerDay)

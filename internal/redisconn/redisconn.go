@@ -20,11 +20,20 @@ type Conn struct {
 // Open parses url (redis:// or rediss://) and checks that the server
 // answers within ctx: a server that does not is an error, never a client
 // that fails later.
+//
+// Every call is bounded by its context's deadline as well as by the
+// client's read and write timeouts: go-redis sets a socket's deadline
+// from the context only with ContextTimeoutEnabled, and without it a call
+// on a connection that stopped answering (a partition, a half-open
+// connection) waited its full 3 s read timeout, per command, whatever the
+// request's deadline (the rate limit's two calls then outlived a booking's
+// 5 s deadline: internal/app's network-fault test).
 func Open(ctx context.Context, url string) (*Conn, error) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		return nil, err
 	}
+	opts.ContextTimeoutEnabled = true
 	c := &Conn{client: redis.NewClient(opts), addr: opts.Addr}
 	if err := c.client.Ping(ctx).Err(); err != nil {
 		_ = c.client.Close()
