@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/doctor"
 )
 
@@ -16,6 +17,12 @@ type CancelAppointment struct {
 
 // CancelAppointment runs the command.
 func (h *Handler) CancelAppointment(ctx context.Context, m Meta, c CancelAppointment) (AppointmentResult, error) {
+	if c.Reason != "" && m.Actor.Role == domain.RolePatient {
+		// The reason is sealed with the patient's key (see warmKey).
+		if err := h.warmKey(ctx, m.Actor.UserID); err != nil {
+			return AppointmentResult{}, err
+		}
+	}
 	var out AppointmentResult
 	m.target = c.AppointmentID
 	pos, err := h.execDoctor(ctx, "CancelAppointment", c.DoctorID, m, request{body: struct {

@@ -11,6 +11,7 @@ import (
 	"github.com/prescripto/prescripto/commands"
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/internal/personal"
 )
 
 // stallingStore holds every append to a doctor stream while it is stalled,
@@ -132,5 +133,89 @@ func TestCallerLeavesAtItsDeadline(t *testing.T) {
 	}
 	if n := e.eventsOfType(t, doctor.TypeSlotReserved); n != callers {
 		t.Fatalf("%d SlotReserved events after the retries, want %d", n, callers)
+	}
+}
+
+// stallingKeys is a personal-data key store that answers nothing about one
+// subject (a key store behind a partition, as far as that key goes) until
+// its caller's context ends.
+type stallingKeys struct {
+	personal.KeyStore
+	subject string
+	entered chan struct{}
+}
+
+func (s *stallingKeys) wait(ctx context.Context, subject string) error {
+	if subject != s.subject {
+		return nil
+	}
+	select {
+	case s.entered <- struct{}{}:
+	default:
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+func (s *stallingKeys) Get(ctx context.Context, subject string) ([]byte, error) {
+	if err := s.wait(ctx, subject); err != nil {
+		return nil, err
+	}
+	return s.KeyStore.Get(ctx, subject)
+}
+
+func (s *stallingKeys) Create(ctx context.Context, subject string, key []byte) ([]byte, error) {
+	if err := s.wait(ctx, subject); err != nil {
+		return nil, err
+	}
+	return s.KeyStore.Create(ctx, subject, key)
+}
+
+// TestStalledKeyReadHoldsOnlyItsCommand: a booking whose patient's key the
+// key store does not give answers at its own deadline, and holds nobody
+// else: another patient's booking of the same doctor goes through
+// meanwhile. The key used to be read inside the doctor's batch (the
+// aggregate seals the patient's name), with the vault's own 5 s timeout,
+// so one stalled key read held every booking of that doctor.
+func TestStalledKeyReadHoldsOnlyItsCommand(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	stalled, other := patient(1), patient(2)
+	ks := &stallingKeys{KeyStore: personal.NewMemoryKeyStore(), subject: stalled.Actor.UserID, entered: make(chan struct{}, 1)}
+	e.reg.SetCipher(personal.NewVault(ks))
+	d := e.doctor(t, "keys")
+	free := slots(t, d, 3)
+	if _, err := e.h.ReserveSlot(context.Background(), other, commands.ReserveSlot{PatientName: "Other Patient", DoctorID: d.ID, Start: free[2]}); err != nil {
+		t.Fatal(err) // the other patient's key is now in memory
+	}
+
+	type answer struct {
+		err  error
+		took time.Duration
+	}
+	book := func(m commands.Meta, start time.Time, out chan<- answer) {
+		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+		defer cancel()
+		t0 := time.Now()
+		_, err := e.h.ReserveSlot(ctx, m, commands.ReserveSlot{PatientName: "Some Patient", DoctorID: d.ID, Start: start})
+		out <- answer{err, time.Since(t0)}
+	}
+	first, second := make(chan answer, 1), make(chan answer, 1)
+	go book(stalled, free[0], first)
+	select {
+	case <-ks.entered:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the first booking never asked for its key")
+	}
+	go book(other, free[1], second)
+	if a := <-second; a.err != nil {
+		t.Fatalf("a booking of the same doctor, its key in memory, while another's key read stalls: %v after %v", a.err, a.took.Round(time.Millisecond))
+	}
+	a := <-first
+	if a.err == nil {
+		t.Fatal("the booking whose key never came answered 201")
+	}
+	if a.took > 2*time.Second {
+		t.Fatalf("the booking whose key never came answered after %v (deadline 300ms): %v", a.took.Round(time.Millisecond), a.err)
 	}
 }

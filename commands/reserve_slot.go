@@ -24,6 +24,11 @@ func (h *Handler) ReserveSlot(ctx context.Context, m Meta, c ReserveSlot) (Appoi
 	if m.Actor.Role != domain.RolePatient {
 		return AppointmentResult{}, domain.Detail(doctor.ErrNotAllowed, "only patients book appointments")
 	}
+	// The patient's key (the name is read and sealed with it) before the
+	// doctor's batch: see warmKey.
+	if err := h.warmKey(ctx, m.Actor.UserID); err != nil {
+		return AppointmentResult{}, err
+	}
 	if c.PatientName == "" {
 		name, err := h.patientName(ctx, m.Actor.UserID)
 		if err != nil {

@@ -219,9 +219,38 @@ func (v *Vault) Forget(subject string) {
 	v.mu.Unlock()
 }
 
+// Warm makes sure the subject's key is in memory (made on first use, as
+// Seal does), reading the store within ctx's deadline: a command calls it
+// before the work that seals (a doctor's batch, whose Seal has no
+// deadline of its own and would hold every command of that doctor while
+// the store does not answer). An erased subject is no error (Seal then
+// records domain.Erased).
+func (v *Vault) Warm(ctx context.Context, subject string) error {
+	if !ValidSubject(subject) {
+		return fmt.Errorf("%w: %q", ErrBadSubject, subject)
+	}
+	_, err := v.keyWithin(ctx, subject, true)
+	if errors.Is(err, ErrErased) {
+		return nil
+	}
+	return err
+}
+
+// staleServe is how long a key past its cache time serves from memory
+// after the store failed to answer for it, before the store is asked
+// again: a store that is down costs one bounded wait per key every few
+// seconds, not one per use.
+const staleServe = 5 * time.Second
+
 // key returns the AEAD of the subject's key, from memory or the store;
 // create makes a key when there is none.
 func (v *Vault) key(subject string, create bool) (cipher.AEAD, error) {
+	return v.keyWithin(context.Background(), subject, create)
+}
+
+// keyWithin is key with the store read bounded by ctx as well as by the
+// vault's timeout.
+func (v *Vault) keyWithin(ctx context.Context, subject string, create bool) (cipher.AEAD, error) {
 	now := v.now()
 	v.mu.Lock()
 	c, ok := v.cache[subject]
@@ -232,7 +261,7 @@ func (v *Vault) key(subject string, create bool) (cipher.AEAD, error) {
 		}
 		return c.aead, nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), v.timeout)
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
 	var key []byte
 	var err error
@@ -248,7 +277,14 @@ func (v *Vault) key(subject string, create bool) (cipher.AEAD, error) {
 	case err != nil && !errors.Is(err, ErrNoKey) && ok && c.key != nil:
 		// The store is out of reach: the key this process used before
 		// serves until it answers again (an erasure needs the store, so
-		// none can have been made through it meanwhile).
+		// none can have been made through it meanwhile), and is not asked
+		// for again for staleServe.
+		v.mu.Lock()
+		if cur, still := v.cache[subject]; still && cur.key != nil {
+			cur.expiry = v.now().Add(staleServe)
+			v.cache[subject] = cur
+		}
+		v.mu.Unlock()
 		return c.aead, nil
 	case err != nil:
 		return nil, err

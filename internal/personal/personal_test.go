@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -282,5 +283,83 @@ func TestFileKeyStoreShreds(t *testing.T) {
 	}
 	if fi, err := os.Stat(dir); err != nil || fi.Mode().Perm() != 0o700 {
 		t.Errorf("key dir mode = %v, %v; want 0700", fi.Mode().Perm(), err)
+	}
+}
+
+// stallingStore is a key store that, while stalled, answers nothing until
+// the caller's context ends (a partition), and counts the calls it got.
+type stallingStore struct {
+	personal.KeyStore
+	stalled atomic.Bool
+	calls   atomic.Int64
+}
+
+func (s *stallingStore) Get(ctx context.Context, subject string) ([]byte, error) {
+	s.calls.Add(1)
+	if s.stalled.Load() {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return s.KeyStore.Get(ctx, subject)
+}
+
+// TestWarmWithinTheCallersDeadline: Warm reads the store within the
+// caller's deadline (not the vault's 5 s), a key past its cache time
+// serves from memory when the store does not answer, and for a while
+// after that the store is not asked again (one bounded wait per key, not
+// one per Seal while the store is down).
+func TestWarmWithinTheCallersDeadline(t *testing.T) {
+	t.Parallel()
+	ks := &stallingStore{KeyStore: personal.NewMemoryKeyStore()}
+	now := time.Date(2026, 12, 7, 10, 0, 0, 0, time.UTC)
+	v := personal.NewVault(ks, personal.WithClock(func() time.Time { return now }))
+	ks.stalled.Store(true)
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	t0 := time.Now()
+	err := v.Warm(ctx, "p-new")
+	cancel()
+	if err == nil {
+		t.Fatal("Warm of a subject without a key answered through a stalled store")
+	}
+	if took := time.Since(t0); took > time.Second {
+		t.Fatalf("Warm took %v with a 100ms deadline", took.Round(time.Millisecond))
+	}
+
+	ks.stalled.Store(false)
+	if err := v.Warm(context.Background(), "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := v.Seal("p-1", "Ravi Kumar")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(2 * time.Minute) // past the cache time
+	ks.stalled.Store(true)
+	ctx, cancel = context.WithTimeout(context.Background(), 100*time.Millisecond)
+	err = v.Warm(ctx, "p-1")
+	cancel()
+	if err != nil {
+		t.Fatalf("Warm with the store down and a key in memory: %v", err)
+	}
+	calls := ks.calls.Load()
+	t0 = time.Now()
+	if _, err := v.Seal("p-1", "Ravi Kumar"); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := v.Open(sealed); err != nil || got != "Ravi Kumar" {
+		t.Fatalf("Open = %q, %v", got, err)
+	}
+	if took := time.Since(t0); took > time.Second || ks.calls.Load() != calls {
+		t.Fatalf("Seal and Open after a failed read asked the store again (%d calls, %v)", ks.calls.Load()-calls, took)
+	}
+	// Once the store answers and the short grace has passed, it is asked
+	// again (an erasure made meanwhile elsewhere is then seen).
+	ks.stalled.Store(false)
+	if err := ks.KeyStore.Erase(context.Background(), "p-1"); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(10 * time.Second)
+	if got, err := v.Open(sealed); err != nil || got != domain.Erased {
+		t.Fatalf("Open after the grace, erased meanwhile = %q, %v; want %q", got, err, domain.Erased)
 	}
 }
