@@ -18,6 +18,16 @@
 #     top-level _id equality to that _id in SQL. The handler still applies the
 #     whole filter to what SQL returns (find, update and delete all do), and a
 #     top-level field is ANDed with the rest, so the answers are the same.
+#  3. An update command's updates each open a query (the documents to change) and
+#     close it with a `defer` inside the loop over the updates, so every query stays
+#     open until the whole command is done. Each open query holds one of the
+#     database's 100 SQLite connections (`SetMaxOpenConns(100)`), and writing needs
+#     another: one update command with 100 updates (an unordered bulk write of 100
+#     documents, as the MongoDB read models send after a backlog) held all 100 and
+#     waited for a 101st for ever, and every later operation on that database queued
+#     behind it. (FerretDB's own resource profiles, `/debug/pprof/FerretDB/
+#     iterator.MultiCloser`, showed the 100 from `updateDocument`.) The patch closes
+#     each update's query once that update is done.
 # Nothing else changes: same storage, same answers.
 #
 #   bash scripts/ferretdb.sh            # build (or find) and print the path
@@ -28,7 +38,7 @@
 set -euo pipefail
 
 version="v1.24.2"
-patch="idlookup"
+patch="idlookup-updclose"
 cache_root="${XDG_CACHE_HOME:-$HOME/.cache}/prescripto"
 bin="${FERRETDB_BIN:-$cache_root/ferretdb-$version-$patch}"
 
@@ -72,6 +82,18 @@ if [[ $(grep -c 'if params.Filter.Len() == 1 {' "$coll") != 2 ]]; then
 	exit 1
 fi
 sed -i 's|if params.Filter.Len() == 1 {|if params.Filter.Len() >= 1 {|' "$coll"
+upd="$src/internal/handler/msg_update.go"
+if [[ $(grep -c $'^\t\tdefer closer.Close()$' "$upd") != 1 ||
+	$(grep -c $'^\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)$' "$upd") != 1 ]]; then
+	echo "ferretdb.sh: patch 3 (close each update's query) does not match $upd" >&2
+	exit 1
+fi
+sed -i -e $'/^\t\tdefer closer.Close()$/d' \
+	-e $'s|^\t\tresult, err := common.UpdateDocument(ctx, c, "update", iter, &u)$|&\\n\t\tcloser.Close()|' "$upd"
+if grep -q $'^\t\tdefer closer.Close()$' "$upd" || [[ $(grep -c $'^\t\tcloser.Close()$' "$upd") != 1 ]]; then
+	echo "ferretdb.sh: patch 3 (close each update's query) did not apply to $upd" >&2
+	exit 1
+fi
 
 mkdir -p "$(dirname "$bin")"
 tmpbin="$bin.tmp.$$"

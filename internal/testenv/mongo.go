@@ -20,15 +20,17 @@ const FerretDBVersion = "v1.24.2"
 
 // FerretDBPatch names the patches scripts/ferretdb.sh applies before the
 // build (a lookup by _id probes the _id index instead of scanning the
-// collection: see the script); it is part of the cached binary's name.
-const FerretDBPatch = "idlookup"
+// collection; an update command closes each update's query when that
+// update is done, not at the command's end: see the script); it is part of
+// the cached binary's name.
+const FerretDBPatch = "idlookup-updclose"
 
 // ferretDBStartLimit bounds the wait for a started FerretDB to answer.
 const ferretDBStartLimit = 30 * time.Second
 
 // FerretDBPath is where scripts/ferretdb.sh caches the FerretDB binary:
 // PRESCRIPTO_FERRETDB if set, else
-// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2-idlookup.
+// ${XDG_CACHE_HOME:-$HOME/.cache}/prescripto/ferretdb-v1.24.2-idlookup-updclose.
 func FerretDBPath() string {
 	if p := os.Getenv("PRESCRIPTO_FERRETDB"); p != "" {
 		return p

@@ -375,3 +375,40 @@ func TestAnalyticsProperty(t *testing.T) {
 		return analyticstest.Models{View: m.Analytics, Projection: m.Analytics, Batch: 3}
 	}, analyticstest.Histories(t, 8))
 }
+
+// TestServerTakesABulkReplaceOfManyDocuments: ApplyBatch writes a batch's
+// documents of a collection with one unordered bulk write of replacements
+// by _id, a few hundred after a backlog. FerretDB v1.24.2 kept every
+// update of an update command's query open until the command ended, each
+// holding one of the database's 100 SQLite connections, so a bulk write of
+// 100 replacements waited for ever for a 101st (and so did everything
+// after it on that database); scripts/ferretdb.sh patches that. On MongoDB
+// this is an ordinary write.
+func TestServerTakesABulkReplaceOfManyDocuments(t *testing.T) {
+	t.Parallel()
+	coll := server(t)(t).Collection("bulk")
+	const n = 300
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	docs := make([]any, n)
+	writes := make([]mongo.WriteModel, n)
+	for i := range n {
+		id := fmt.Sprintf("doc-%04d", i)
+		docs[i] = map[string]any{"_id": id, "v": 0}
+		writes[i] = mongo.NewReplaceOneModel().SetFilter(map[string]any{"_id": id}).SetReplacement(map[string]any{"_id": id, "v": 1})
+	}
+	if _, err := coll.InsertMany(ctx, docs); err != nil {
+		t.Fatal(err)
+	}
+	res, err := coll.BulkWrite(ctx, writes, options.BulkWrite().SetOrdered(false))
+	if err != nil {
+		t.Fatalf("a bulk write of %d replacements: %v (FerretDB without scripts/ferretdb.sh's third patch waits for ever)", n, err)
+	}
+	if res.ModifiedCount != n {
+		t.Fatalf("modified %d of %d", res.ModifiedCount, n)
+	}
+	// The database still answers afterwards.
+	if c, err := coll.CountDocuments(ctx, map[string]any{"v": 1}); err != nil || c != n {
+		t.Fatalf("count after the bulk write = %d, %v; want %d", c, err, n)
+	}
+}
