@@ -49,8 +49,7 @@ func sharedLimit(limit int, window time.Duration, counter httprate.LimitCounter,
 			rate := int(math.Round(float64(prev)*(float64(window)-float64(elapsed))/float64(window) + float64(cur)))
 			if rate+1 > limit {
 				h.Set("X-RateLimit-Remaining", strconv.Itoa(max(limit-rate, 0)))
-				h.Set("Retry-After", strconv.Itoa(int(window.Seconds())))
-				onLimited(w, r)
+				onLimited(w, r) // sets Retry-After (the window, rounded up)
 				return
 			}
 			if err := counter.IncrementBy(k, current, 1); err != nil {

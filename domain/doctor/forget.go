@@ -25,11 +25,16 @@ func (d *Doctor) Forget(id string) bool {
 	if a == nil || a.Status.Live() {
 		return false
 	}
+	d.drop(id, a)
+	return true
+}
+
+// drop deletes appointment a (of id) and its payment orders.
+func (d *Doctor) drop(id string, a *Appointment) {
 	for _, o := range a.orders {
 		delete(d.orders, o.ID)
 	}
 	delete(d.appointments, id)
-	return true
 }
 
 // ForgetEnded drops the confirmed appointments that ended at or before t
@@ -51,11 +56,7 @@ func (d *Doctor) ForgetEnded(t time.Time) int {
 	})
 	for _, iv := range ended {
 		d.live.remove(iv)
-		a := d.appointments[iv.id]
-		for _, o := range a.orders {
-			delete(d.orders, o.ID)
-		}
-		delete(d.appointments, iv.id)
+		d.drop(iv.id, d.appointments[iv.id])
 	}
 	d.strs = domain.Strings{}
 	return len(ended)
