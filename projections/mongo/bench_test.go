@@ -22,7 +22,7 @@ func bookings(l *log, from, n int) {
 	const doctors, patients = 20, 200
 	if from == 0 {
 		sched := doctor.Schedule{Timezone: "Asia/Kolkata", SlotMinutes: 15, BookingWindowDays: 365, MinNoticeMinutes: 0, PaymentPolicy: doctor.PaymentRequired, HoldMinutes: 10}
-		for wd := 0; wd <= 6; wd++ {
+		for wd := 1; wd <= 7; wd++ { // Monday to Sunday
 			sched.Weekly = append(sched.Weekly, doctor.WeeklyHours{Weekday: wd, Start: "00:00", End: "23:45"})
 		}
 		for i := range doctors {

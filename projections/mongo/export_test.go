@@ -12,3 +12,7 @@ func SetGenerationTTL(m *Models, d time.Duration) {
 	m.Slots.gen.setTTL(d)
 	m.Appointments.gen.setTTL(d)
 }
+
+// StopSlotsAfter makes s's batches fail after their writes of step
+// ("days", "heads") while stop says so.
+func StopSlotsAfter(s *Slots, stop func(step string) error) { s.stop = stop }
