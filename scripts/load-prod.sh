@@ -24,6 +24,8 @@
 #   PRESCRIPTO_PPROF_ADDR  passed through (net/http/pprof on that address)
 #   LOAD_FERRETDB_DEBUG_ADDR  FerretDB's --debug-addr (its pprof and metrics;
 #                    default - : off)
+#   LOAD_PROD_BIN    a prebuilt prescripto to run instead of building one
+#                    (to measure two builds side by side)
 #   GO               the go command (go)
 set -euo pipefail
 
@@ -94,7 +96,11 @@ wait_for() {
 }
 
 echo "load-prod: building into $tmp (cache $cache)" >&2
-"$GO" build -o "$tmp/prescripto" ./cmd/prescripto
+if [[ -n ${LOAD_PROD_BIN:-} ]]; then
+	cp "$LOAD_PROD_BIN" "$tmp/prescripto"
+else
+	"$GO" build -o "$tmp/prescripto" ./cmd/prescripto
+fi
 "$GO" build -o "$tmp/loadgen" ./tests/load/loadgen
 "$GO" build -o "$tmp/esdbemu" ./eventstore/esdb/esdbtest/cmd/esdbemu
 ferretdb=$(bash scripts/ferretdb.sh)
