@@ -71,6 +71,9 @@ type Deliverer struct {
 	cfg  DeliveryConfig
 	wake chan struct{}
 	capM sync.Mutex // serialises the cap's count-then-send per batch
+	// observed is when observeQueue last read the outbox (wall clock).
+	observedM sync.Mutex
+	observed  time.Time
 }
 
 // NewDeliverer makes a Deliverer.
@@ -203,10 +206,20 @@ func backoff(n int, base, capped time.Duration) time.Duration {
 	return min(d, capped)
 }
 
+// observeQueue sets the queue's gauges, at most once a second (a
+// Deliverer delivers many batches a second under load; the gauges need not
+// follow each).
 func (d *Deliverer) observeQueue(ctx context.Context, now time.Time) {
 	if d.cfg.Metrics == nil {
 		return
 	}
+	d.observedM.Lock()
+	if since := time.Since(d.observed); since >= 0 && since < time.Second {
+		d.observedM.Unlock()
+		return
+	}
+	d.observed = time.Now()
+	d.observedM.Unlock()
 	n, oldest, err := d.cfg.Outbox.Pending(ctx)
 	if err != nil {
 		return

@@ -348,6 +348,7 @@ func TestMongoOutboxTwoProcesses(t *testing.T) {
 	a := openMongoOutbox(t, mongoDatabase(t, uri, name))
 	b := openMongoOutbox(t, mongoDatabase(t, uri, name))
 	raceDeliverers(t, a, b)
+	samePending(t, a, 0) // no queue entry left
 }
 
 // TestMongoOutboxUnavailable: with the server gone, the outbox's errors
