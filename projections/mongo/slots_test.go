@@ -131,12 +131,7 @@ func TestSlotsDaysInEveryZone(t *testing.T) {
 	newDB := server(t)
 	ctx := context.Background()
 	l, docs := zoned(1)
-	ref := memory.NewSlots()
-	for _, e := range l.events {
-		if err := ref.Apply(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ref := memorySlots(t, l.events)
 	for _, batch := range []int{1, 7, 500} {
 		s, err := pmongo.NewSlots(ctx, newDB(t))
 		if err != nil {
@@ -151,6 +146,18 @@ func TestSlotsDaysInEveryZone(t *testing.T) {
 	}
 }
 
+// memorySlots is the in-memory free-slots model of events: the reference.
+func memorySlots(t *testing.T, events []projections.Event) *memory.Slots {
+	t.Helper()
+	ref := memory.NewSlots()
+	for _, e := range events {
+		if err := ref.Apply(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ref
+}
+
 var errStopped = errors.New("stopped half-way")
 
 // A batch that fails after writing its days, or its days and doctors,
@@ -161,12 +168,7 @@ func TestSlotsBatchFailingHalfWay(t *testing.T) {
 	newDB := server(t)
 	ctx := context.Background()
 	l, docs := zoned(2)
-	ref := memory.NewSlots()
-	for _, e := range l.events {
-		if err := ref.Apply(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ref := memorySlots(t, l.events)
 	s, err := pmongo.NewSlots(ctx, newDB(t))
 	if err != nil {
 		t.Fatal(err)
@@ -256,12 +258,7 @@ func TestSlotsOldLayoutConverted(t *testing.T) {
 	ctx := context.Background()
 	l, docs := zoned(3)
 	half := len(l.events) / 2
-	ref := memory.NewSlots()
-	for _, e := range l.events[:half] {
-		if err := ref.Apply(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ref := memorySlots(t, l.events[:half])
 	s, err := pmongo.NewSlots(ctx, db)
 	if err != nil {
 		t.Fatal(err)
@@ -276,11 +273,7 @@ func TestSlotsOldLayoutConverted(t *testing.T) {
 	}
 	sameFreeSlots(t, old, ref, docs)
 
-	for _, e := range l.events[half:] {
-		if err := ref.Apply(ctx, e); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ref = memorySlots(t, l.events)
 	for i := half; i < len(l.events); i += 5 {
 		if err := old.ApplyBatch(ctx, l.events[i:min(i+5, len(l.events))]); err != nil {
 			t.Fatal(err)
