@@ -137,11 +137,7 @@ func TestSlotsDaysInEveryZone(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := 0; i < len(l.events); i += batch {
-			if err := s.ApplyBatch(ctx, l.events[i:min(i+batch, len(l.events))]); err != nil {
-				t.Fatal(err)
-			}
-		}
+		applyInBatches(t, s, l.events, batch)
 		sameFreeSlots(t, s, ref, docs)
 	}
 }
@@ -156,6 +152,16 @@ func memorySlots(t *testing.T, events []projections.Event) *memory.Slots {
 		}
 	}
 	return ref
+}
+
+// applyInBatches applies events to s in batches of n.
+func applyInBatches(t *testing.T, s *pmongo.Slots, events []projections.Event, n int) {
+	t.Helper()
+	for i := 0; i < len(events); i += n {
+		if err := s.ApplyBatch(context.Background(), events[i:min(i+n, len(events))]); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 var errStopped = errors.New("stopped half-way")
@@ -219,11 +225,7 @@ func TestSlotsDocumentsStayADaysSize(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < len(l.events); i += 256 {
-		if err := s.ApplyBatch(ctx, l.events[i:min(i+256, len(l.events))]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	applyInBatches(t, s, l.events, 256)
 	cur, err := db.Collection(pmongo.CollFreeSlots).Find(ctx, bson.D{})
 	if err != nil {
 		t.Fatal(err)
@@ -274,11 +276,7 @@ func TestSlotsOldLayoutConverted(t *testing.T) {
 	sameFreeSlots(t, old, ref, docs)
 
 	ref = memorySlots(t, l.events)
-	for i := half; i < len(l.events); i += 5 {
-		if err := old.ApplyBatch(ctx, l.events[i:min(i+5, len(l.events))]); err != nil {
-			t.Fatal(err)
-		}
-	}
+	applyInBatches(t, old, l.events[half:], 5)
 	sameFreeSlots(t, old, ref, docs)
 	n, err := db.Collection(pmongo.CollFreeSlots).CountDocuments(ctx, bson.D{{Key: "live", Value: bson.D{{Key: "$exists", Value: true}}}, {Key: "registered", Value: true}})
 	if err != nil || n != 0 {
