@@ -50,6 +50,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
 
 	"github.com/prescripto/prescripto/eventstore"
+	"github.com/prescripto/prescripto/internal/filelock"
 )
 
 const (
@@ -148,10 +149,10 @@ type Stats struct {
 type Store struct {
 	cfg config
 
-	wdb   *sql.DB   // one connection, owned by the writer goroutine
-	wconn *sql.Conn // the pinned write connection
-	rdb   *sql.DB   // read-only pool
-	lock  *os.File  // advisory lock held while open
+	wdb   *sql.DB        // one connection, owned by the writer goroutine
+	wconn *sql.Conn      // the pinned write connection
+	rdb   *sql.DB        // read-only pool
+	lock  *filelock.Lock // advisory lock held while open
 
 	readStreamFwd *sql.Stmt
 	readStreamBwd *sql.Stmt
@@ -204,7 +205,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		writerDone: make(chan struct{}),
 		sig:        make(chan struct{}),
 	}
-	lock, err := lockFile(path)
+	// A lock held for a moment is waited for, briefly (see filelock).
+	lock, err := filelock.Acquire(path+".lock", lockWait)
+	if errors.Is(err, filelock.ErrHeld) {
+		err = fmt.Errorf("%w (%s.lock)", ErrLocked, path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -214,7 +219,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	// file's mode, so creating it 0600 covers them.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		_ = lock.Close()
+		_ = lock.Release()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
 	_ = f.Close()
@@ -576,9 +581,7 @@ func (s *Store) closeDBs() error {
 	if s.rdb != nil {
 		errs = append(errs, s.rdb.Close())
 	}
-	if s.lock != nil {
-		errs = append(errs, s.lock.Close()) // releases the flock
-	}
+	errs = append(errs, s.lock.Release())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("sqlite: close: %w", err)
 	}

@@ -10,10 +10,10 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/prescripto/prescripto/domain"
+	"github.com/prescripto/prescripto/internal/filelock"
 )
 
 // FileOutbox is the embedded default's Outbox: a journal of JSON lines
@@ -26,7 +26,7 @@ import (
 type FileOutbox struct {
 	dir       string
 	retention time.Duration
-	lockFile  *os.File
+	lock      *filelock.Lock
 
 	mu      sync.Mutex
 	f       *os.File
@@ -74,6 +74,9 @@ type checkpointFile struct {
 // ErrOutboxLocked: another process holds the outbox.
 var ErrOutboxLocked = errors.New("notify: the outbox is in use by another process")
 
+// lockWait bounds the wait for a lock another holder is letting go of.
+const lockWait = time.Second
+
 // DefaultRetention is how long a sent, parked or dropped mail is kept in
 // the outbox (its id guards against sending it again for as long).
 const DefaultRetention = 8 * 24 * time.Hour
@@ -88,26 +91,25 @@ func OpenFileOutbox(dir string, retention time.Duration, now time.Time) (*FileOu
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_RDWR|os.O_CREATE, 0o600)
+	// A lock held for a moment is waited for, briefly (see filelock).
+	lock, err := filelock.Acquire(filepath.Join(dir, "lock"), lockWait)
+	if errors.Is(err, filelock.ErrHeld) {
+		return nil, fmt.Errorf("%w: %s", ErrOutboxLocked, dir)
+	}
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		_ = lock.Close()
-		return nil, fmt.Errorf("%w: %s (%v)", ErrOutboxLocked, dir, err)
-	}
 	o := &FileOutbox{dir: dir, retention: retention, mails: map[string]*Mail{}, leases: map[string]time.Time{}, sent: map[string][]time.Time{}}
 	if err := o.load(filepath.Join(dir, "journal.jsonl")); err != nil {
-		_ = lock.Close()
+		_ = lock.Release()
 		return nil, err
 	}
 	if err := o.compact(now); err != nil {
-		_ = lock.Close()
+		_ = lock.Release()
 		return nil, err
 	}
-	// The lock file stays open (and locked) with the journal: closing the
-	// journal closes it too.
-	o.lockFile = lock
+	// The lock is held with the journal: closing the journal releases it.
+	o.lock = lock
 	return o, nil
 }
 
@@ -538,9 +540,7 @@ func (o *FileOutbox) Close() error {
 	}
 	err := errors.Join(o.f.Sync(), o.f.Close())
 	o.f = nil
-	if o.lockFile != nil {
-		err = errors.Join(err, o.lockFile.Close())
-		o.lockFile = nil
-	}
+	err = errors.Join(err, o.lock.Release())
+	o.lock = nil
 	return err
 }
