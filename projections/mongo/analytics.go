@@ -267,23 +267,18 @@ func (m *Analytics) ApplyBatch(ctx context.Context, events []projections.Event) 
 			return fail(ctx, err, what)
 		}
 	}
+	// The documents the batch created go in with one InsertMany per
+	// collection (one SQLite transaction on FerretDB, where a replacement
+	// with upsert is a transaction of its own: a batch of 256 bookings was
+	// 256 of them). One created meanwhile fails the insert with a duplicate
+	// key: the batch fails, and its events, applied again, find it.
 	g, gctx = errgroup.WithContext(ctx)
-	g.Go(func() error { return replaceAll(gctx, m.appts, &chA) })
-	g.Go(func() error { return replaceAll(gctx, m.doctors, &chD) })
+	g.Go(func() error { return chA.write(gctx, m.appts) })
+	g.Go(func() error { return chD.write(gctx, m.doctors) })
 	if err := g.Wait(); err != nil {
 		return fail(ctx, err, what)
 	}
 	return m.cp.advance(ctx, events[len(events)-1].Position)
-}
-
-// replaceAll writes every changed document as a replacement by bare _id
-// with upsert (a batch applied again may find a document it created the
-// first time).
-func replaceAll[D any](ctx context.Context, coll *mongo.Collection, c *changes[D]) error {
-	for id := range c.fresh {
-		c.fresh[id] = false
-	}
-	return c.write(ctx, coll)
 }
 
 // read is the model's collections in the generation readers use.
