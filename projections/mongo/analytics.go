@@ -128,7 +128,7 @@ type dayDoc struct {
 	ID       string      `bson:"_id"`
 	DoctorID string      `bson:"doctorId"`
 	Date     string      `bson:"date"` // YYYY-MM-DD: ordered as text
-	Counts   []countsDoc `bson:"counts"`
+	Counts   countsList  `bson:"counts"`
 	Totals   []countsDoc `bson:"totals"`
 }
 

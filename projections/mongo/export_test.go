@@ -1,6 +1,10 @@
 package mongo
 
-import "time"
+import (
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
 
 // Fail is fail, for the error classification tests.
 var Fail = fail
@@ -16,3 +20,21 @@ func SetGenerationTTL(m *Models, d time.Duration) {
 // StopSlotsAfter makes s's batches fail after their writes of step
 // ("days", "heads") while stop says so.
 func StopSlotsAfter(s *Slots, stop func(step string) error) { s.stop = stop }
+
+// LiveArray is a day's stored live appointments (packed, or not) as the
+// array of subdocuments the layout before packing wrote.
+func LiveArray(v any) (bson.A, error) {
+	typ, data, err := bson.MarshalValue(v)
+	if err != nil {
+		return nil, err
+	}
+	var l liveList
+	if err := l.UnmarshalBSONValue(byte(typ), data); err != nil {
+		return nil, err
+	}
+	out := bson.A{}
+	for _, d := range l {
+		out = append(out, d)
+	}
+	return out, nil
+}

@@ -158,10 +158,10 @@ type liveDoc struct {
 
 // slotsDay is a day's live appointments.
 type slotsDay struct {
-	ID       string    `bson:"_id"`
-	Position int64     `bson:"position"`
-	Live     []liveDoc `bson:"live"` // by start
-	at       int64     // the position this batch advanced it to
+	ID       string   `bson:"_id"`
+	Position int64    `bson:"position"`
+	Live     liveList `bson:"live"` // by start
+	at       int64    // the position this batch advanced it to
 }
 
 // liveRef is a live appointment's document.
@@ -302,7 +302,7 @@ func (b *slotsBatch) edit(id string, p int64, create bool, f func(d *slotsDay)) 
 		if !create {
 			return
 		}
-		d = &slotsDay{ID: id, Live: []liveDoc{}}
+		d = &slotsDay{ID: id, Live: liveList{}}
 		b.days[id] = d
 	}
 	if d.Position >= p && d.at != p {

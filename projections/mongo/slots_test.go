@@ -284,6 +284,64 @@ func TestSlotsOldLayoutConverted(t *testing.T) {
 	}
 }
 
+// Days written before their appointments were packed (an array of
+// subdocuments) answer as before, and the batches that touch them write
+// them packed.
+func TestSlotsDayArraysRead(t *testing.T) {
+	t.Parallel()
+	db := server(t)(t)
+	ctx := context.Background()
+	coll := db.Collection(pmongo.CollFreeSlots)
+	l, docs := zoned(3)
+	half := len(l.events) / 2
+	s, err := pmongo.NewSlots(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	applyInBatches(t, s, l.events[:half], 7)
+	days := func() []bson.M {
+		cur, err := coll.Find(ctx, bson.D{{Key: "live", Value: bson.D{{Key: "$exists", Value: true}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []bson.M
+		if err := cur.All(ctx, &all); err != nil {
+			t.Fatal(err)
+		}
+		return all
+	}
+	arrays := 0
+	for _, d := range days() {
+		a, err := pmongo.LiveArray(d["live"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := coll.UpdateOne(ctx, bson.D{{Key: "_id", Value: d["_id"]}}, bson.D{{Key: "$set", Value: bson.D{{Key: "live", Value: a}}}}); err != nil {
+			t.Fatal(err)
+		}
+		arrays++
+	}
+	if arrays == 0 {
+		t.Fatal("no day documents to rewrite")
+	}
+	old, err := pmongo.NewSlots(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameFreeSlots(t, old, memorySlots(t, l.events[:half]), docs)
+	applyInBatches(t, old, l.events[half:], 5)
+	sameFreeSlots(t, old, memorySlots(t, l.events), docs)
+	packed := 0
+	for _, d := range days() {
+		if _, ok := d["live"].(bson.Binary); ok {
+			packed++
+		}
+	}
+	if packed == 0 {
+		t.Fatal("no day document written packed after the batches")
+	}
+}
+
 // toOldLayout rewrites the free-slots collection as the model wrote it
 // before day documents: every doctor's live appointments in its document,
 // at the position of the doctor's last event, and nothing else.
@@ -312,7 +370,11 @@ func toOldLayout(t *testing.T, coll *mongo.Collection) {
 			continue
 		}
 		if strings.HasPrefix(rest, "d/") {
-			live[doc] = append(live[doc], d["live"].(bson.A)...)
+			a, err := pmongo.LiveArray(d["live"])
+			if err != nil {
+				t.Fatal(err)
+			}
+			live[doc] = append(live[doc], a...)
 		}
 		if h := heads[doc]; h != nil && d["position"].(int64) > h["position"].(int64) {
 			h["position"] = d["position"]
