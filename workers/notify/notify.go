@@ -223,6 +223,62 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 	return nil
 }
 
+// ApplyBatch implements projections.BatchProjection: Apply for each
+// event, with the mails of the whole batch put into the outbox by one Add
+// (a write or two, where Apply takes them per event: the worker kept up
+// with about 60 facts a second on FerretDB, each Add waiting for its own
+// transactions). The mails gathered before an erasure go in before it, so
+// that the erasure scrubs them too. As with Apply, the position moves once
+// the mails of the events it covers are in the outbox; on an error it
+// stays where it was and the events come again (the outbox dedupes).
+func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	for i := range events {
+		if events[i].Position <= w.Position() {
+			continue
+		}
+		if err := events[i].Open(); err != nil { // names and addresses
+			return err
+		}
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var mails []Mail
+	var through uint64
+	flush := func() error {
+		if len(mails) > 0 {
+			if err := w.cfg.Outbox.Add(ctx, mails...); err != nil {
+				return fmt.Errorf("notify: outbox: %w", err)
+			}
+			mails = nil
+			if w.cfg.Wake != nil {
+				w.cfg.Wake()
+			}
+		}
+		if through > 0 {
+			w.Advance(through)
+		}
+		return nil
+	}
+	for _, e := range events {
+		if e.Position <= max(w.Position(), through) {
+			continue
+		}
+		if er, ok := e.Data.(account.PersonalDataErased); ok {
+			if err := flush(); err != nil {
+				return err
+			}
+			if err := w.cfg.Outbox.Erase(ctx, w.st.Contacts[er.AccountID].Email, er.AccountID); err != nil {
+				return fmt.Errorf("notify: outbox: %w", err)
+			}
+			w.forceSave = true
+		}
+		w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
+		mails = append(mails, w.observe(e)...)
+		through = e.Position
+	}
+	return flush()
+}
+
 // Save saves the position and the state with the outbox (after making the
 // mails added so far durable), when the position moved since the last
 // save.
