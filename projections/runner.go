@@ -112,6 +112,9 @@ type RunnerConfig struct {
 	// a projection or worker given an event twice, or failing and given it
 	// again, ends as after one clean delivery.
 	Middleware []message.HandlerMiddleware
+	// Metrics, when set, records each projection's applies (batch sizes
+	// and times).
+	Metrics *ApplyMetrics
 }
 
 // DefaultMaxBatch is RunnerConfig.MaxBatch when unset.
@@ -566,8 +569,10 @@ func (r *Runner) applyAhead(ctx context.Context, log zerolog.Logger, p batcher, 
 		batch = append(batch, ev)
 		through = rec.Position
 	}
+	start := time.Now()
 	err = r.retryUnavailable(ctx, log, e, func() error { return p.ApplyBatch(ctx, batch) })
 	if err == nil {
+		r.cfg.Metrics.observe(p.Name(), len(batch), time.Since(start))
 		p.Skip(through)
 		return nil
 	}
@@ -585,7 +590,12 @@ func (r *Runner) applyAhead(ctx context.Context, log zerolog.Logger, p batcher, 
 // the events after it would be applied over the gap. Any other error goes
 // to the router (retry, then poison queue).
 func (r *Runner) apply(ctx context.Context, log zerolog.Logger, p Runnable, e Event) error {
-	return r.retryUnavailable(ctx, log, e, func() error { return p.Apply(ctx, e) })
+	start := time.Now()
+	err := r.retryUnavailable(ctx, log, e, func() error { return p.Apply(ctx, e) })
+	if err == nil {
+		r.cfg.Metrics.observe(p.Name(), 1, time.Since(start))
+	}
+	return err
 }
 
 // retryUnavailable runs apply (of e, or of a batch that starts with e),

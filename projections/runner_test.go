@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"maps"
 	"path/filepath"
 	"slices"
@@ -998,9 +999,14 @@ func TestRunnerBatches(t *testing.T) {
 	rn := &runner{dir: projections.NewLive(memory.NewDirectory), slots: projections.NewLive(memory.NewSlots)}
 	live := projections.NewLive(func() *batchingAppointments { return apps })
 	pub, sub := projections.NewGoChannel(zerolog.Nop())
+	reg := prometheus.NewRegistry()
+	metrics, err := projections.NewApplyMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r, err := projections.NewRunner(projections.RunnerConfig{
 		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, live},
-		Publisher: pub, Subscriber: sub, Logger: zerolog.Nop(), Forward: true, MaxBatch: 16,
+		Publisher: pub, Subscriber: sub, Logger: zerolog.Nop(), Forward: true, MaxBatch: 16, Metrics: metrics,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -1022,6 +1028,16 @@ func TestRunnerBatches(t *testing.T) {
 	if len(sizes) == 0 || slices.Max(sizes) < 2 || slices.Max(sizes) > 16 {
 		t.Errorf("batch sizes %v: want some of 2..16 events", sizes)
 	}
+	// The metrics saw the same batches: every one the projection took,
+	// and its events.
+	applies, events := appliesOf(t, reg, live.Name())
+	total := 0
+	for _, n := range sizes {
+		total += n
+	}
+	if applies < uint64(len(sizes)) || events < uint64(total) || events <= applies {
+		t.Errorf("metrics: %d applies of %d events; the projection took %d batches of %d events", applies, events, len(sizes), total)
+	}
 	m := readmodeltest.Models{
 		Directory: projections.LiveDirectory[*memory.Directory]{L: rn.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: rn.slots},
 		Appointments: projections.LiveAppointments[*batchingAppointments]{L: live}, Dashboards: projections.LiveAppointments[*batchingAppointments]{L: live}, Payments: projections.LiveAppointments[*batchingAppointments]{L: live},
@@ -1034,4 +1050,33 @@ func TestRunnerBatches(t *testing.T) {
 	}
 	readmodeltest.SameSnapshot(t, "rebuilt vs replay", readmodeltest.Snapshot(context.Background(), t, m, w.probe()),
 		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
+}
+
+// appliesOf reads, from reg, how many applies projection made and of how
+// many events in all (prescripto_projection_batch_events), checking that
+// the time histogram counted as many.
+func appliesOf(t *testing.T, reg *prometheus.Registry, projection string) (applies, events uint64) {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timed uint64
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) != 1 || m.GetLabel()[0].GetValue() != projection {
+				continue
+			}
+			switch mf.GetName() {
+			case "prescripto_projection_batch_events":
+				applies, events = m.GetHistogram().GetSampleCount(), uint64(m.GetHistogram().GetSampleSum())
+			case "prescripto_projection_apply_seconds":
+				timed = m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	if timed != applies {
+		t.Errorf("%s: %d applies timed, %d counted", projection, timed, applies)
+	}
+	return applies, events
 }

@@ -136,7 +136,7 @@ func (sh *shared) localRunner(topic string, ps ...projections.Runnable) (*projec
 	pub, sub := projections.NewGoChannel(sh.opts.Logger)
 	return projections.NewRunner(projections.RunnerConfig{
 		Store: sh.store, Registry: sh.reg, Publisher: pub, Subscriber: sub, Logger: sh.opts.Logger, Forward: true,
-		Projections: ps, Topic: topic, Middleware: sh.opts.RunnerMiddleware,
+		Projections: ps, Topic: topic, Middleware: sh.opts.RunnerMiddleware, Metrics: sh.applies,
 	})
 }
 

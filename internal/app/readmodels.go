@@ -200,7 +200,7 @@ func (sh *shared) runner(topic string, ps ...projections.Runnable) (*projections
 	}
 	return projections.NewRunner(projections.RunnerConfig{
 		Store: sh.store, Registry: sh.reg, Publisher: pub, Subscriber: sub, Logger: sh.opts.Logger, Forward: true,
-		Projections: ps, Topic: topic, MaxAhead: maxAhead, Middleware: sh.opts.RunnerMiddleware,
+		Projections: ps, Topic: topic, MaxAhead: maxAhead, Middleware: sh.opts.RunnerMiddleware, Metrics: sh.applies,
 	})
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/prescripto/prescripto/internal/personal"
 	"github.com/prescripto/prescripto/internal/razorpay/sandbox"
 	"github.com/prescripto/prescripto/internal/redisconn"
+	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/mongo"
 	"github.com/prescripto/prescripto/workers/notify"
 )
@@ -37,6 +38,8 @@ type shared struct {
 	reg     *domain.Registry
 	prom    *prometheus.Registry
 	metrics *api.Metrics
+	// applies records what every runner's projections apply.
+	applies *projections.ApplyMetrics
 	// mongo and redis are nil when not configured; control, the channel
 	// through which separate processes report and request projection
 	// operations, exists with MongoDB.
@@ -107,6 +110,9 @@ func openShared(ctx context.Context, o Options, withModels bool) (_ *shared, err
 		return nil, err
 	}
 	if sh.metrics, err = api.NewMetrics(sh.prom); err != nil {
+		return nil, err
+	}
+	if sh.applies, err = projections.NewApplyMetrics(sh.prom); err != nil {
 		return nil, err
 	}
 	sh.checks = []api.Check{{Name: "eventstore", Check: sh.store.Ping}}
