@@ -346,8 +346,12 @@ type StateWriter struct {
 }
 
 // NewStateWriter writes to w.
-func NewStateWriter(w io.Writer) *StateWriter {
-	return &StateWriter{w: w, buf: make([]byte, 0, 64<<10)}
+func NewStateWriter(w io.Writer) *StateWriter { return NewStateWriterSize(w, 64<<10) }
+
+// NewStateWriterSize writes to w, starting with a buffer of size bytes
+// (for small values: a NewStateWriter's buffer is 64 KiB).
+func NewStateWriterSize(w io.Writer, size int) *StateWriter {
+	return &StateWriter{w: w, buf: make([]byte, 0, size)}
 }
 
 func (s *StateWriter) spill() {

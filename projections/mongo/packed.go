@@ -1,18 +1,20 @@
 package mongo
 
 import (
-	"encoding/binary"
+	"bytes"
 	"errors"
 	"fmt"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/analytics"
 )
 
 // Lists that a batch rewrites whole are stored packed: one BSON binary
-// value (a version byte, then each element's fields as length-prefixed
-// strings and varints) rather than an array of subdocuments. FerretDB
+// value (a version byte, then the number of elements and each element's
+// fields, in projections.StateWriter's encoding: varints and
+// length-prefixed strings) rather than an array of subdocuments. FerretDB
 // decodes a document's JSON, with a type schema for every element, in Go
 // on each read and each update; for a busy day's few hundred elements that
 // was most of its work in every batch that touched the day (the load
@@ -21,89 +23,61 @@ import (
 // lists; an array written by the layout before is still read, and written
 // packed by the next batch that touches its document.
 
-// packed is b as a BSON binary value.
-func packed(b []byte) (byte, []byte, error) {
-	typ, data, err := bson.MarshalValue(bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: b})
+// pack writes a packed list: its version byte, its length, then each
+// element with write.
+func pack[T any](version byte, l []T, write func(*projections.StateWriter, *T)) (byte, []byte, error) {
+	var buf bytes.Buffer
+	buf.WriteByte(version)
+	w := projections.NewStateWriterSize(&buf, 16+len(l)*64)
+	w.Uvarint(uint64(len(l)))
+	for i := range l {
+		write(w, &l[i])
+	}
+	if err := w.Flush(); err != nil {
+		return 0, nil, err
+	}
+	typ, data, err := bson.MarshalValue(bson.Binary{Subtype: bson.TypeBinaryGeneric, Data: buf.Bytes()})
 	return byte(typ), data, err
 }
 
-// unpacked is the packed bytes (after the version byte) of a stored value
-// of BSON type typ; for an array (the layout before) it decodes it into
-// dst with array and returns nil bytes, as for null.
-func unpacked[T any](typ byte, data []byte, version byte, array func(*[]T) error, dst *[]T) ([]byte, error) {
+// unpack reads into dst a stored list of BSON type typ: packed (version,
+// read for each element), an array of the layout before, or null.
+func unpack[T any](typ byte, data []byte, version byte, dst *[]T, read func(*projections.StateReader) T) error {
 	switch bson.Type(typ) {
 	case bson.TypeNull, bson.TypeUndefined:
 		*dst = nil
-		return nil, nil
+		return nil
 	case bson.TypeArray:
 		var docs []T
-		if err := array(&docs); err != nil {
-			return nil, err
+		if err := bson.UnmarshalValue(bson.TypeArray, data, &docs); err != nil {
+			return err
 		}
 		*dst = docs
-		return nil, nil
+		return nil
 	case bson.TypeBinary:
 	default:
-		return nil, fmt.Errorf("mongo: a packed list stored as BSON type %v", bson.Type(typ))
+		return fmt.Errorf("mongo: a packed list stored as BSON type %v", bson.Type(typ))
 	}
 	var bin bson.Binary
 	if err := bson.UnmarshalValue(bson.TypeBinary, data, &bin); err != nil {
-		return nil, err
+		return err
 	}
 	if len(bin.Data) == 0 || bin.Data[0] != version {
-		return nil, errors.New("mongo: a packed list of an unknown layout")
+		return errors.New("mongo: a packed list of an unknown layout")
 	}
-	return bin.Data[1:], nil
-}
-
-// appendString appends s, length first.
-func appendString(b []byte, s string) []byte {
-	return append(binary.AppendUvarint(b, uint64(len(s))), s...)
-}
-
-// errTruncated: a packed list ends inside an element.
-var errTruncated = errors.New("mongo: a packed list is truncated")
-
-// reader reads a packed list's fields; the first failure sticks in err
-// (and every later read returns zero).
-type reader struct {
-	b   []byte
-	err error
-}
-
-func (r *reader) more() bool { return r.err == nil && len(r.b) > 0 }
-
-func (r *reader) fail() { r.err, r.b = errTruncated, nil }
-
-func (r *reader) string() string {
-	n, k := binary.Uvarint(r.b)
-	if k <= 0 || uint64(len(r.b)-k) < n {
-		r.fail()
-		return ""
+	// The reader's strings share its bytes: a copy of its own, which
+	// nothing writes again.
+	r := projections.NewStateReader(bytes.Clone(bin.Data[1:]))
+	n := r.Count()
+	out := make([]T, 0, n)
+	for range n {
+		out = append(out, read(r))
 	}
-	s := string(r.b[k : k+int(n)])
-	r.b = r.b[k+int(n):]
-	return s
-}
-
-func (r *reader) varint() int64 {
-	v, k := binary.Varint(r.b)
-	if k <= 0 {
-		r.fail()
-		return 0
+	if err := r.Done(); err != nil {
+		return fmt.Errorf("mongo: a packed list: %w", err)
 	}
-	r.b = r.b[k:]
-	return v
-}
-
-func (r *reader) byte() byte {
-	if len(r.b) == 0 {
-		r.fail()
-		return 0
-	}
-	c := r.b[0]
-	r.b = r.b[1:]
-	return c
+	*dst = out
+	return nil
 }
 
 // liveList is a free-slots day's live appointments as stored: per
@@ -116,50 +90,31 @@ const liveListV1 = 1
 
 // MarshalBSONValue implements bson.ValueMarshaler.
 func (l liveList) MarshalBSONValue() (byte, []byte, error) {
-	b := make([]byte, 0, 1+len(l)*56)
-	b = append(b, liveListV1)
-	for _, d := range l {
-		b = appendString(b, d.ID)
-		b = binary.AppendVarint(b, d.Start)
-		b = binary.AppendVarint(b, d.End-d.Start)
+	return pack(liveListV1, l, func(w *projections.StateWriter, d *liveDoc) {
+		w.String(d.ID)
+		w.Varint(d.Start)
+		w.Varint(d.End - d.Start)
 		if d.HoldUntil == nil {
-			b = append(b, 0)
+			w.Uvarint(0)
 		} else {
-			b = binary.AppendVarint(append(b, 1), *d.HoldUntil)
+			w.Uvarint(1)
+			w.Varint(*d.HoldUntil)
 		}
-	}
-	return packed(b)
+	})
 }
 
 // UnmarshalBSONValue implements bson.ValueUnmarshaler: the packed layout,
 // or the array of the layout before.
 func (l *liveList) UnmarshalBSONValue(typ byte, data []byte) error {
-	b, err := unpacked(typ, data, liveListV1, func(docs *[]liveDoc) error {
-		return bson.UnmarshalValue(bson.TypeArray, data, docs)
-	}, (*[]liveDoc)(l))
-	if err != nil || b == nil {
-		return err
-	}
-	out := liveList{}
-	r := reader{b: b}
-	for r.more() {
-		d := liveDoc{ID: r.string(), Start: r.varint()}
-		d.End = d.Start + r.varint()
-		switch r.byte() {
-		case 0:
-		case 1:
-			h := r.varint()
+	return unpack(typ, data, liveListV1, (*[]liveDoc)(l), func(r *projections.StateReader) liveDoc {
+		d := liveDoc{ID: r.String(), Start: r.Varint()}
+		d.End = d.Start + r.Varint()
+		if r.Uvarint() != 0 {
+			h := r.Varint()
 			d.HoldUntil = &h
-		default:
-			r.fail()
 		}
-		out = append(out, d)
-	}
-	if r.err != nil {
-		return r.err
-	}
-	*l = out
-	return nil
+		return d
+	})
 }
 
 // countsList is an analytics day's per-appointment counts as stored: one
@@ -175,41 +130,25 @@ const countsListV1 = 1
 
 // MarshalBSONValue implements bson.ValueMarshaler.
 func (l countsList) MarshalBSONValue() (byte, []byte, error) {
-	b := make([]byte, 0, 1+len(l)*64)
-	b = append(b, countsListV1)
-	for _, d := range l {
-		b = appendString(b, d.ID)
-		b = appendString(b, d.Currency)
+	return pack(countsListV1, l, func(w *projections.StateWriter, d *countsDoc) {
+		w.String(d.ID)
+		w.String(d.Currency)
 		for _, v := range countsFields(&d.Counts) {
-			b = binary.AppendVarint(b, *v)
+			w.Varint(*v)
 		}
-	}
-	return packed(b)
+	})
 }
 
 // UnmarshalBSONValue implements bson.ValueUnmarshaler: the packed layout,
 // or the array of the layout before.
 func (l *countsList) UnmarshalBSONValue(typ byte, data []byte) error {
-	b, err := unpacked(typ, data, countsListV1, func(docs *[]countsDoc) error {
-		return bson.UnmarshalValue(bson.TypeArray, data, docs)
-	}, (*[]countsDoc)(l))
-	if err != nil || b == nil {
-		return err
-	}
-	out := countsList{}
-	r := reader{b: b}
-	for r.more() {
-		d := countsDoc{ID: r.string(), Currency: r.string()}
+	return unpack(typ, data, countsListV1, (*[]countsDoc)(l), func(r *projections.StateReader) countsDoc {
+		d := countsDoc{ID: r.String(), Currency: r.String()}
 		for _, v := range countsFields(&d.Counts) {
-			*v = r.varint()
+			*v = r.Varint()
 		}
-		out = append(out, d)
-	}
-	if r.err != nil {
-		return r.err
-	}
-	*l = out
-	return nil
+		return d
+	})
 }
 
 // countsFields are c's counts, in the packed layout's order.

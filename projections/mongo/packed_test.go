@@ -2,6 +2,7 @@ package mongo
 
 import (
 	"reflect"
+	"slices"
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -37,8 +38,8 @@ func TestLiveListRoundTrip(t *testing.T) {
 	}
 }
 
-// Every truncation of a packed list, and a wrong version, is an error, not
-// a panic or a shorter list.
+// Every truncation of a packed list (its length comes first), trailing
+// bytes and a wrong version are errors, not a panic or a shorter list.
 func TestLiveListDamaged(t *testing.T) {
 	hold := int64(42)
 	_, data, err := liveList{{ID: "abc", Start: 100, End: 400, HoldUntil: &hold}, {ID: "de", Start: 500, End: 800}}.MarshalBSONValue()
@@ -53,11 +54,13 @@ func TestLiveListDamaged(t *testing.T) {
 		_, cut, _ := bson.MarshalValue(bson.Binary{Data: bin.Data[:n]})
 		var l liveList
 		err := l.UnmarshalBSONValue(byte(bson.TypeBinary), cut)
-		// A cut at an entry's boundary is a valid shorter list: after the
-		// version byte (none) and after the first entry (1+1+3+2+2+1+1).
-		if err == nil && n != 1 && n != 11 {
+		if err == nil {
 			t.Errorf("cut at %d of %d: %+v, no error", n, len(bin.Data), l)
 		}
+	}
+	_, long, _ := bson.MarshalValue(bson.Binary{Data: append(slices.Clone(bin.Data), 0)})
+	if err := new(liveList).UnmarshalBSONValue(byte(bson.TypeBinary), long); err == nil {
+		t.Error("trailing bytes read without an error")
 	}
 	bad := append([]byte{9}, bin.Data[1:]...)
 	_, v, _ := bson.MarshalValue(bson.Binary{Data: bad})
