@@ -18,10 +18,11 @@ import (
 // decodes a document's JSON, with a type schema for every element, in Go
 // on each read and each update; for a busy day's few hundred elements that
 // was most of its work in every batch that touched the day (the load
-// generator's 160 bookings a doctor's day: free slots applied 748 events/s
-// on FerretDB with arrays, 2,222 packed). Nothing queries inside these
-// lists; an array written by the layout before is still read, and written
-// packed by the next batch that touches its document.
+// generator's 160 bookings a doctor's day: free slots applied 540 events/s
+// on FerretDB with arrays, 2,014 packed; BenchmarkBusyDayFerretDB).
+// Nothing queries inside these lists; an array written by the layout
+// before is still read, and written packed by the next batch that touches
+// its document.
 
 // pack writes a packed list: its version byte, its length, then each
 // element with write.
