@@ -89,11 +89,17 @@ func (s *Server) URL() string { return "smtp://" + s.Addr }
 // Stop closes the server and its connections (SMTP down).
 func (s *Server) Stop() {
 	s.mu.Lock()
-	srv := s.srv
-	s.srv = nil
+	srv, ln := s.srv, s.ln
+	s.srv, s.ln = nil, nil
 	s.mu.Unlock()
 	if srv != nil {
 		_ = srv.Close()
+	}
+	// go-smtp's Close closes only the listeners its Serve has registered:
+	// stopped right after listen, before the Serve goroutine ran, the
+	// server would go on accepting. The listener is closed here too.
+	if ln != nil {
+		_ = ln.Close()
 	}
 }
 
