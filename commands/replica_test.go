@@ -12,6 +12,7 @@ import (
 	"github.com/prescripto/prescripto/domain"
 	"github.com/prescripto/prescripto/domain/account"
 	"github.com/prescripto/prescripto/domain/doctor"
+	"github.com/prescripto/prescripto/domain/ledger"
 )
 
 // Two handlers on one store stand for two api replicas. Each caches the
@@ -164,5 +165,54 @@ func TestLookAlikeEmailsAreOneAccount(t *testing.T) {
 	}
 	if acc, err := e.h.Login(context.Background(), wide, "password-1"); err != nil || acc.Email != "asha@example.com" {
 		t.Fatalf("login with the look-alike: %+v %v", acc, err)
+	}
+}
+
+// A command that decides to change nothing ("already there") is as much an
+// answer about the stream as a refusal: on a stale cache it must look at
+// the stream first. Here an appointment moves from ss[1] to ss[0] through
+// A, and back to ss[1] through B, which still has it at ss[1]: without a
+// look B answers "done" and appends nothing, leaving ss[0] taken for good
+// (a linearizability history of the fault suite caught this), and the
+// patient's ledger at the wrong time.
+func TestNoChangeOnAStaleCacheCatchesUp(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	a, b := rulesHandler(t, e, 5), rulesHandler(t, e, 5)
+	d, other := e.doctor(t, "noop-replicas"), e.doctor(t, "noop-other")
+	ss := slots(t, d, 3)
+	ctx := context.Background()
+	p := patient(1)
+	x, err := a.ReserveSlot(ctx, p, commands.ReserveSlot{PatientName: "P One", DoctorID: d.ID, Start: ss[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// B caches the doctor with x at ss[1].
+	if err := b.Doctor(ctx, d.ID, func(*doctor.Doctor) {}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RescheduleAppointment(ctx, p, commands.RescheduleAppointment{DoctorID: d.ID, AppointmentID: x.Appointment.ID, Start: ss[0]}); err != nil {
+		t.Fatal(err)
+	}
+	back, err := b.RescheduleAppointment(ctx, p, commands.RescheduleAppointment{DoctorID: d.ID, AppointmentID: x.Appointment.ID, Start: ss[1]})
+	if err != nil {
+		t.Fatalf("move back through the replica that did not see the first move: %v", err)
+	}
+	if !back.Appointment.Start.Equal(ss[1]) {
+		t.Fatalf("answered start %v; want %v", back.Appointment.Start, ss[1])
+	}
+	if got, ok := e.fold(t, d.ID).Appointment(x.Appointment.ID); !ok || !got.Start.Equal(ss[1]) {
+		t.Fatalf("stored appointment at %v; want %v", got.Start, ss[1])
+	}
+	// ss[0] is free again, for another patient through either replica.
+	if _, err := a.ReserveSlot(ctx, patient(2), commands.ReserveSlot{PatientName: "P Two", DoctorID: d.ID, Start: ss[0]}); err != nil {
+		t.Fatalf("the slot left behind: %v", err)
+	}
+	// The patient's ledger holds ss[1]'s time, not ss[0]'s.
+	if _, err := b.ReserveSlot(ctx, p, commands.ReserveSlot{PatientName: "P One", DoctorID: other.ID, Start: ss[0]}); err != nil {
+		t.Fatalf("the time the appointment left, at another doctor: %v", err)
+	}
+	if _, err := b.ReserveSlot(ctx, p, commands.ReserveSlot{PatientName: "P One", DoctorID: other.ID, Start: ss[1]}); !errors.Is(err, ledger.ErrOverlapping) {
+		t.Fatalf("the appointment's time, at another doctor: %v; want overlapping", err)
 	}
 }

@@ -53,10 +53,15 @@ func (h *Handler) RescheduleAppointment(ctx context.Context, m Meta, c Reschedul
 // patient, once the doctor's stream is known to take it (bookable). What
 // the caller may not see, or an appointment that cannot move, places
 // nothing: the doctor's step refuses it with the precise reason.
+//
+// The appointment's time is read from the stream's current state, not
+// this process's cache: another api process may have moved it, and a
+// ledger moved from a stale time (or left alone because the stale time is
+// already the new one) would hold the patient at a time they left.
 func (h *Handler) moveForPatient(ctx context.Context, m Meta, c RescheduleAppointment) (doctor.Appointment, bool, error) {
 	var a doctor.Appointment
 	var found bool
-	_, err := peek(ctx, h, h.doctors, doctor.StreamID(c.DoctorID), func(d *doctor.Doctor) { a, found = d.Appointment(c.AppointmentID) })
+	_, err := view(ctx, h, h.doctors, doctor.StreamID(c.DoctorID), func(d *doctor.Doctor, _ uint64) { a, found = d.Appointment(c.AppointmentID) })
 	mayMove := m.Actor.Role == domain.RoleAdmin || m.Actor.Role == domain.RoleSystem || (m.Actor.Role == domain.RolePatient && m.Actor.UserID == a.PatientID)
 	if err != nil || !found || !mayMove || !a.Status.Live() || !a.Start.After(h.clock()) {
 		return a, false, err

@@ -441,7 +441,7 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 			}
 			read = true
 		}
-		data, refused, corrupt, err := kind.decideRound(h, e, stream, batch)
+		data, corrupt, err := kind.decideRound(h, e, stream, batch)
 		if err != nil {
 			e.valid = false
 			failAll(err)
@@ -458,7 +458,11 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 			continue
 		}
 		if len(data) == 0 {
-			if refused && !read {
+			// Nothing to append: every answer left (a refusal, or a
+			// command that changes nothing, "already there") rests on the
+			// cached state, which another process may have moved on. Look
+			// at the stream's tail before giving them.
+			if !read && unanswered(batch) {
 				if err := kind.current(ctx, h, stream, e); err != nil {
 					failAll(err)
 					return
@@ -524,6 +528,17 @@ func (kind *streams[A]) decideBatch(h *Handler, e *entry[A], stream string, batc
 	}
 }
 
+// unanswered reports whether a command of the batch still waits for its
+// answer.
+func unanswered[A aggregate](batch []*pending[A]) bool {
+	for _, p := range batch {
+		if !p.answered {
+			return true
+		}
+	}
+	return false
+}
+
 // claimKeys claims, in parallel, the Idempotency-Keys of the batch's keyed
 // commands that decided to record events (see claimKey). It reports false
 // when a claim failed: that command is answered with the error.
@@ -549,7 +564,7 @@ func claimKeys[A aggregate](ctx context.Context, h *Handler, batch []*pending[A]
 // decideRound decides every unanswered command of the batch on e, in
 // order, and returns the events to append. A command that recorded events
 // and then refused is returned as corrupt (the round stops there).
-func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batch []*pending[A]) (data []eventstore.EventData, refused bool, corrupt *pending[A], err error) {
+func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batch []*pending[A]) (data []eventstore.EventData, corrupt *pending[A], err error) {
 	now := h.clock()
 	byFirst := map[uuid.UUID]*pending[A]{}
 	for _, p := range batch {
@@ -589,9 +604,8 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 		if err := s.decide(e.agg, now); err != nil {
 			p.refusal = err
 			if len(e.agg.Changes()) > before {
-				return nil, false, p, nil
+				return nil, p, nil
 			}
-			refused = true
 			continue
 		}
 		changes := e.agg.Changes()[before:]
@@ -604,14 +618,14 @@ func (kind *streams[A]) decideRound(h *Handler, e *entry[A], stream string, batc
 		}
 		d, err := h.encode(changes, eventIDs(m, s.command, stream, p.n), m, now)
 		if err != nil {
-			return nil, false, nil, err
+			return nil, nil, err
 		}
 		if m.IdempotencyKey != "" {
 			byFirst[d[0].ID] = p
 		}
 		data = append(data, d...)
 	}
-	return data, refused, nil, nil
+	return data, nil, nil
 }
 
 // answerRound answers the unanswered commands of a batch whose round
