@@ -1,12 +1,13 @@
 package api
 
 import (
+	"context"
 	"fmt"
-	"github.com/rs/zerolog"
 	"net/http"
 	"time"
 
 	"github.com/go-chi/httprate"
+	"github.com/rs/zerolog"
 )
 
 // DefaultAuthRateLimit is AUTH_RATE_LIMIT's default: requests per minute per
@@ -121,6 +122,31 @@ func NewRateLimit(perMinute int, clientIP ClientIPFunc, opts ...RateLimitOption)
 	return limiter.Handler, nil
 }
 
+// ContextLimitCounter is a LimitCounter whose calls can also be bounded by
+// the request's context (RedisLimitCounter): the limiter then waits for the
+// store as long as the request may.
+type ContextLimitCounter interface {
+	httprate.LimitCounter
+	GetContext(ctx context.Context, key string, currentWindow, previousWindow time.Time) (int, int, error)
+	IncrementByContext(ctx context.Context, key string, currentWindow time.Time, amount int) error
+}
+
+// getCount asks c for the counts of two windows, within ctx when c takes one.
+func getCount(ctx context.Context, c httprate.LimitCounter, key string, current, previous time.Time) (int, int, error) {
+	if cc, ok := c.(ContextLimitCounter); ok {
+		return cc.GetContext(ctx, key, current, previous)
+	}
+	return c.Get(key, current, previous)
+}
+
+// incrementCount counts amount more in a window, within ctx when c takes one.
+func incrementCount(ctx context.Context, c httprate.LimitCounter, key string, window time.Time, amount int) error {
+	if cc, ok := c.(ContextLimitCounter); ok {
+		return cc.IncrementByContext(ctx, key, window, amount)
+	}
+	return c.IncrementBy(key, window, amount)
+}
+
 // failOpenCounter reports a counter store's failures as an empty count
 // (and a successful increment), so the limiter lets requests through
 // while the store is down; each failure is logged.
@@ -129,8 +155,14 @@ type failOpenCounter struct {
 	log zerolog.Logger
 }
 
+var _ ContextLimitCounter = failOpenCounter{}
+
 func (c failOpenCounter) IncrementBy(key string, window time.Time, amount int) error {
-	if err := c.LimitCounter.IncrementBy(key, window, amount); err != nil {
+	return c.IncrementByContext(context.Background(), key, window, amount)
+}
+
+func (c failOpenCounter) IncrementByContext(ctx context.Context, key string, window time.Time, amount int) error {
+	if err := incrementCount(ctx, c.LimitCounter, key, window, amount); err != nil {
 		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")
 	}
 	return nil
@@ -141,7 +173,11 @@ func (c failOpenCounter) Increment(key string, window time.Time) error {
 }
 
 func (c failOpenCounter) Get(key string, current, previous time.Time) (int, int, error) {
-	cur, prev, err := c.LimitCounter.Get(key, current, previous)
+	return c.GetContext(context.Background(), key, current, previous)
+}
+
+func (c failOpenCounter) GetContext(ctx context.Context, key string, current, previous time.Time) (int, int, error) {
+	cur, prev, err := getCount(ctx, c.LimitCounter, key, current, previous)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")
 		return 0, 0, nil

@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/go-chi/httprate"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -31,13 +30,19 @@ type RedisLimitCounter struct {
 	window  atomic.Int64 // nanoseconds, set by Config
 }
 
-var _ httprate.LimitCounter = (*RedisLimitCounter)(nil)
+var _ ContextLimitCounter = (*RedisLimitCounter)(nil)
 
 // DefaultRedisLimitTimeout bounds each Redis round trip of the counter,
-// waiting for a pooled connection included. Requests reach the counter
-// concurrently (no process-wide lock: see sharedLimit), so a burst of
-// hundreds queues on the client's pool; 500 ms failed a burst of 200
-// registrations on a loaded machine (503 "rate limiter unavailable").
+// waiting for a pooled connection included, when the caller gives no
+// deadline (httprate's calls). The limiter's own calls take the request's
+// context instead (GetContext, IncrementByContext): requests reach the
+// counter concurrently (no process-wide lock: see sharedLimit), so a burst
+// of hundreds queues on the client's pool, and any fixed bound short of
+// the request's own failed such a burst on a loaded machine (500 ms, then
+// 2 s: 503 "rate limiter unavailable" for 200 registrations at once). A
+// Redis that stops answering is still noticed within the client's read
+// timeout (3 s by default) and pool timeout, whatever the request's
+// deadline.
 const DefaultRedisLimitTimeout = 2 * time.Second
 
 // NewRedisLimitCounter counts in client under keys starting with prefix
@@ -72,7 +77,21 @@ func (c *RedisLimitCounter) Increment(key string, currentWindow time.Time) error
 
 // IncrementBy implements httprate.LimitCounter.
 func (c *RedisLimitCounter) IncrementBy(key string, currentWindow time.Time, amount int) error {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	return c.IncrementByContext(context.Background(), key, currentWindow, amount)
+}
+
+// bounded is ctx if it has a deadline, else ctx bounded by the counter's
+// timeout.
+func (c *RedisLimitCounter) bounded(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.timeout)
+}
+
+// IncrementByContext implements ContextLimitCounter.
+func (c *RedisLimitCounter) IncrementByContext(ctx context.Context, key string, currentWindow time.Time, amount int) error {
+	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	k := c.key(key, currentWindow)
 	_, err := c.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
@@ -89,7 +108,12 @@ func (c *RedisLimitCounter) IncrementBy(key string, currentWindow time.Time, amo
 // Get implements httprate.LimitCounter: the counts of the current and of the
 // previous window.
 func (c *RedisLimitCounter) Get(key string, currentWindow, previousWindow time.Time) (int, int, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
+	return c.GetContext(context.Background(), key, currentWindow, previousWindow)
+}
+
+// GetContext implements ContextLimitCounter.
+func (c *RedisLimitCounter) GetContext(ctx context.Context, key string, currentWindow, previousWindow time.Time) (int, int, error) {
+	ctx, cancel := c.bounded(ctx)
 	defer cancel()
 	vals, err := c.client.MGet(ctx, c.key(key, currentWindow), c.key(key, previousWindow)).Result()
 	if err != nil {

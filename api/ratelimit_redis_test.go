@@ -1,10 +1,13 @@
 package api_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/internal/testenv"
@@ -75,4 +78,62 @@ func TestRedisRateLimitFailsClosed(t *testing.T) {
 	if code := loginFrom(h, "192.0.2.8:1000"); code != http.StatusOK {
 		t.Fatalf("with redis back: %d", code)
 	}
+}
+
+// TestRedisRateLimitWaitsAsLongAsTheRequest: a burst queues on the Redis
+// client's pool; a request whose deadline allows the wait is counted, not
+// refused because the counter's own (short) timeout ran out first. Here the
+// pool's one connection is busy for 400 ms, against a counter timeout of
+// 50 ms. A call without a deadline keeps the counter's timeout.
+func TestRedisRateLimitWaitsAsLongAsTheRequest(t *testing.T) {
+	t.Parallel()
+	opts, err := redis.ParseURL(testenv.RedisURL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PoolSize, opts.ContextTimeoutEnabled = 1, true
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	counter, err := api.NewRedisLimitCounter(client, "test:ratelimit-wait", 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit, err := api.NewRateLimit(100, api.ClientIP(false), api.WithLimitCounter(counter), api.WithRateWindow(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	busy := func() (done chan struct{}) {
+		done = make(chan struct{})
+		started := make(chan struct{})
+		go func() {
+			defer close(done)
+			close(started)
+			client.BLPop(context.Background(), 400*time.Millisecond, "test:ratelimit-wait:nothing")
+		}()
+		<-started
+		time.Sleep(50 * time.Millisecond) // the BLPOP holds the connection
+		return done
+	}
+	login := func(ctx context.Context) int {
+		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/auth/login", nil)
+		req.RemoteAddr = "192.0.2.9:1000"
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+
+	done := busy()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if code := login(ctx); code != http.StatusOK {
+		t.Errorf("a request with 5 s to go, the pool busy for 400 ms: %d, want 200", code)
+	}
+	<-done
+
+	done = busy()
+	if code := login(context.Background()); code != http.StatusServiceUnavailable {
+		t.Errorf("a call without a deadline, the pool busy for 400 ms: %d, want 503 after the counter's 50 ms", code)
+	}
+	<-done
 }

@@ -40,7 +40,7 @@ func sharedLimit(limit int, window time.Duration, counter httprate.LimitCounter,
 			h := w.Header()
 			h.Set("X-RateLimit-Limit", strconv.Itoa(limit))
 			h.Set("X-RateLimit-Reset", strconv.FormatInt(current.Add(window).Unix(), 10))
-			cur, prev, err := counter.Get(k, current, current.Add(-window))
+			cur, prev, err := getCount(r.Context(), counter, k, current, current.Add(-window))
 			if err != nil {
 				onError(w, r, err)
 				return
@@ -52,7 +52,7 @@ func sharedLimit(limit int, window time.Duration, counter httprate.LimitCounter,
 				onLimited(w, r) // sets Retry-After (the window, rounded up)
 				return
 			}
-			if err := counter.IncrementBy(k, current, 1); err != nil {
+			if err := incrementCount(r.Context(), counter, k, current, 1); err != nil {
 				onError(w, r, err)
 				return
 			}
