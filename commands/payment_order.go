@@ -70,13 +70,9 @@ func (h *Handler) PayAppointment(ctx context.Context, m Meta, c PayAppointment) 
 		if !time.Now().Before(deadline) {
 			return PaymentOrder{}, ErrOrderInFlight
 		}
+		// The order may come from another process: the next decision,
+		// recording nothing, looks at the stream before it answers.
 		if err := backoff(ctx, min(attempt, 4)); err != nil {
-			return PaymentOrder{}, err
-		}
-		// The order may come from another process: catch this process's
-		// state up with the stream before deciding again (a decision that
-		// records nothing is not checked against the stream).
-		if err := h.Doctor(ctx, c.DoctorID, func(*doctor.Doctor) {}); err != nil {
 			return PaymentOrder{}, err
 		}
 	}
