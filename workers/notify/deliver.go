@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -71,9 +72,9 @@ type Deliverer struct {
 	cfg  DeliveryConfig
 	wake chan struct{}
 	capM sync.Mutex // serialises the cap's count-then-send per batch
-	// observed is when observeQueue last read the outbox (wall clock).
-	observedM sync.Mutex
-	observed  time.Time
+	// observed is when observeQueue last read the outbox (wall clock,
+	// unix nanoseconds).
+	observed atomic.Int64
 }
 
 // NewDeliverer makes a Deliverer.
@@ -213,13 +214,10 @@ func (d *Deliverer) observeQueue(ctx context.Context, now time.Time) {
 	if d.cfg.Metrics == nil {
 		return
 	}
-	d.observedM.Lock()
-	if since := time.Since(d.observed); since >= 0 && since < time.Second {
-		d.observedM.Unlock()
+	last, wall := d.observed.Load(), time.Now().UnixNano()
+	if since := wall - last; since >= 0 && since < int64(time.Second) || !d.observed.CompareAndSwap(last, wall) {
 		return
 	}
-	d.observed = time.Now()
-	d.observedM.Unlock()
 	n, oldest, err := d.cfg.Outbox.Pending(ctx)
 	if err != nil {
 		return

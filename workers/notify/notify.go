@@ -186,51 +186,25 @@ func (*Worker) Name() string { return "notifications" }
 // Checkpoint implements projections.Projection.
 func (w *Worker) Checkpoint(context.Context) (uint64, error) { return w.Position(), nil }
 
-// Apply implements projections.Projection: the mails the event calls for
-// go into the outbox before the position moves; an error leaves the
-// position where it was (the event comes again; the outbox dedupes).
+// Apply implements projections.Projection: a batch of one (see
+// ApplyBatch). The mails the event calls for go into the outbox before the
+// position moves; an error leaves the position where it was (the event
+// comes again; the outbox dedupes).
 func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
-	if e.Position <= w.Position() {
-		return nil
-	}
-	if err := e.Open(); err != nil { // names and addresses
-		return err
-	}
-	// Under the lock from the fold to the new position, so that a
-	// checkpoint (Save) never holds a state ahead of its position.
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if er, ok := e.Data.(account.PersonalDataErased); ok {
-		// What the outbox holds to the address or about the patient goes
-		// first (pending mails are dropped, every kept copy reads
-		// "[erased]"), then the contact.
-		if err := w.cfg.Outbox.Erase(ctx, w.st.Contacts[er.AccountID].Email, er.AccountID); err != nil {
-			return fmt.Errorf("notify: outbox: %w", err)
-		}
-		w.forceSave = true // the next checkpoint replaces the one that knew the contact
-	}
-	w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
-	mails := w.observe(e)
-	if len(mails) > 0 {
-		if err := w.cfg.Outbox.Add(ctx, mails...); err != nil {
-			return fmt.Errorf("notify: outbox: %w", err)
-		}
-		if w.cfg.Wake != nil {
-			w.cfg.Wake()
-		}
-	}
-	w.Advance(e.Position)
-	return nil
+	return w.ApplyBatch(ctx, []projections.Event{e})
 }
 
-// ApplyBatch implements projections.BatchProjection: Apply for each
-// event, with the mails of the whole batch put into the outbox by one Add
-// (a write or two, where Apply takes them per event: the worker kept up
-// with about 60 facts a second on FerretDB, each Add waiting for its own
-// transactions). The mails gathered before an erasure go in before it, so
-// that the erasure scrubs them too. As with Apply, the position moves once
-// the mails of the events it covers are in the outbox; on an error it
-// stays where it was and the events come again (the outbox dedupes).
+// ApplyBatch implements projections.BatchProjection: each event's fold,
+// with the mails of the whole batch put into the outbox by one Add (a
+// write or two, where one Add per event kept the worker at about 60 facts
+// a second on FerretDB, each waiting for its own transactions). An
+// erasure first adds the mails gathered before it, so that it scrubs them
+// too, then drops what the outbox holds to the address or about the
+// patient. The position moves once the mails of the events it covers are
+// in the outbox; on an error it stays where it was and the events come
+// again (the outbox dedupes). Names and addresses are opened before the
+// lock; under it, from the fold to the new position, so that a checkpoint
+// (Save) never holds a state ahead of its position.
 func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) error {
 	for i := range events {
 		if events[i].Position <= w.Position() {
@@ -270,7 +244,7 @@ func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) err
 			if err := w.cfg.Outbox.Erase(ctx, w.st.Contacts[er.AccountID].Email, er.AccountID); err != nil {
 				return fmt.Errorf("notify: outbox: %w", err)
 			}
-			w.forceSave = true
+			w.forceSave = true // the next checkpoint replaces the one that knew the contact
 		}
 		w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
 		mails = append(mails, w.observe(e)...)
