@@ -83,4 +83,49 @@ func TestBatchesMailAsOneByOne(t *testing.T) {
 	}
 }
 
+// Once the worker's position passes an erasure, the stored checkpoint no
+// longer knows the contact, without waiting for the next paced Save: a
+// checkpoint saved just before (the contact in it, and a pace that would
+// keep the next Save away) is replaced by the batch itself. One by one and
+// in a batch.
+func TestErasureReplacesTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	l := &log{at: func() time.Time { return now }}
+	fullSet(l)
+	before := len(l.events)
+	l.add(account.PersonalDataErased{AccountID: "p1", ErasedAt: now})
+	l.add(reserve("a9", time.Date(2026, 12, 4, 4, 30, 0, 0, time.UTC), doctor.StatusConfirmed))
+	for _, batch := range []bool{false, true} {
+		r := newRig(t, notify.DeliveryConfig{})
+		r.apply(l.events[:before])
+		if err := r.w.Save(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		checkpoint := func() (uint64, string) {
+			pos, raw, err := r.box.Checkpoint(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pos, string(raw)
+		}
+		if _, raw := checkpoint(); !strings.Contains(raw, patientEmail) {
+			t.Fatal("the checkpoint before the erasure does not hold the contact: the test proves nothing")
+		}
+		if batch {
+			if err := r.w.ApplyBatch(context.Background(), slices.Clone(l.events[before:])); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			r.apply(l.events[before:])
+		}
+		pos, raw := checkpoint()
+		if pos < l.events[before].Position {
+			t.Errorf("batch %v: the checkpoint is at %d, before the erasure at %d", batch, pos, l.events[before].Position)
+		}
+		if strings.Contains(raw, patientEmail) || strings.Contains(raw, "Asha") {
+			t.Errorf("batch %v: the checkpoint still knows the erased patient", batch)
+		}
+	}
+}
+
 var _ projections.BatchProjection = (*notify.Worker)(nil)

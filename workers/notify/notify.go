@@ -94,9 +94,10 @@ type Worker struct {
 	// mailing: the event being observed is recent enough to be mailed
 	// (MaxAge); an older one only updates the state.
 	mailing bool
-	// forceSave: an erasure was folded; the next Save runs whatever the
-	// pace, so that no checkpoint on disk still knows the contact.
-	forceSave bool
+	// saveMu orders the checkpoint writes (Save's, and an erasure's in
+	// ApplyBatch): an older state written after a newer one would bring
+	// back what an erasure removed. Taken before mu.
+	saveMu sync.Mutex
 	strs      domain.Strings
 }
 
@@ -205,7 +206,13 @@ func (w *Worker) Apply(ctx context.Context, e projections.Event) error {
 // again (the outbox dedupes). Names and addresses are opened before the
 // lock; under it, from the fold to the new position, so that a checkpoint
 // (Save) never holds a state ahead of its position.
+//
+// The checkpoint saved before an erasure still knows the contact: the
+// batch replaces it before its position passes the erasure, so that once
+// the worker reports that position (what an operator, or a test, waits
+// for) no stored state names the patient.
 func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) error {
+	erasing := false
 	for i := range events {
 		if events[i].Position <= w.Position() {
 			continue
@@ -213,11 +220,18 @@ func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) err
 		if err := events[i].Open(); err != nil { // names and addresses
 			return err
 		}
+		_, ok := events[i].Data.(account.PersonalDataErased)
+		erasing = erasing || ok
+	}
+	if erasing {
+		w.saveMu.Lock()
+		defer w.saveMu.Unlock()
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var mails []Mail
 	var through uint64
+	erased := false
 	flush := func() error {
 		if len(mails) > 0 {
 			if err := w.cfg.Outbox.Add(ctx, mails...); err != nil {
@@ -227,6 +241,12 @@ func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) err
 			if w.cfg.Wake != nil {
 				w.cfg.Wake()
 			}
+		}
+		if erased {
+			if err := w.saveLocked(ctx, through); err != nil {
+				return fmt.Errorf("notify: checkpoint after an erasure: %w", err)
+			}
+			erased = false
 		}
 		if through > 0 {
 			w.Advance(through)
@@ -244,7 +264,7 @@ func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) err
 			if err := w.cfg.Outbox.Erase(ctx, w.st.Contacts[er.AccountID].Email, er.AccountID); err != nil {
 				return fmt.Errorf("notify: outbox: %w", err)
 			}
-			w.forceSave = true // the next checkpoint replaces the one that knew the contact
+			erased = true
 		}
 		w.mailing = w.cfg.Now().Sub(e.RecordedAt) <= MaxAge
 		mails = append(mails, w.observe(e)...)
@@ -257,22 +277,20 @@ func (w *Worker) ApplyBatch(ctx context.Context, events []projections.Event) err
 // mails added so far durable), when the position moved since the last
 // save.
 func (w *Worker) Save(ctx context.Context) error {
+	w.saveMu.Lock()
+	defer w.saveMu.Unlock()
 	begin := time.Now()
 	w.mu.Lock()
 	pos := w.Position()
-	if !w.forceSave && (pos == w.saved || begin.Sub(w.savedAt) < 20*w.saveTook) {
+	if pos == w.saved || begin.Sub(w.savedAt) < 20*w.saveTook {
 		w.mu.Unlock()
 		return nil
 	}
-	w.forceSave = false
-	w.prune(w.cfg.Now())
-	var buf bytes.Buffer
-	err := gob.NewEncoder(&buf).Encode(&w.st)
-	w.mu.Unlock()
+	raw, err := w.encodeLocked()
+	w.mu.Unlock() // the events go on while the state is written
 	if err != nil {
 		return err
 	}
-	raw := buf.Bytes()
 	if err := w.cfg.Outbox.SaveCheckpoint(ctx, pos, raw); err != nil {
 		return err
 	}
@@ -280,6 +298,32 @@ func (w *Worker) Save(ctx context.Context) error {
 	w.saved, w.savedAt, w.saveTook = pos, time.Now(), time.Since(begin)
 	w.mu.Unlock()
 	return nil
+}
+
+// saveLocked saves the state as the checkpoint at pos, whatever the pace
+// (w.saveMu and w.mu held; the state holds exactly the events up to pos).
+func (w *Worker) saveLocked(ctx context.Context, pos uint64) error {
+	begin := time.Now()
+	raw, err := w.encodeLocked()
+	if err != nil {
+		return err
+	}
+	if err := w.cfg.Outbox.SaveCheckpoint(ctx, pos, raw); err != nil {
+		return err
+	}
+	w.saved, w.savedAt, w.saveTook = pos, time.Now(), time.Since(begin)
+	return nil
+}
+
+// encodeLocked forgets appointments that ended long ago and encodes the
+// state (w.mu held).
+func (w *Worker) encodeLocked() ([]byte, error) {
+	w.prune(w.cfg.Now())
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&w.st); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 // keepEnded is how long an ended appointment is remembered (a refund can
