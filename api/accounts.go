@@ -92,7 +92,7 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request) error {
 		}
 		a, err := s.cfg.Commands.Login(r.Context(), req.Email, req.Password)
 		if errors.Is(err, account.ErrInvalidCredentials) {
-			s.logins.failed(req.Email)
+			s.logins.failed(r.Context(), req.Email)
 		}
 		if err != nil {
 			return nil, err

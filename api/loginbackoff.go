@@ -52,10 +52,11 @@ func (b *loginBackoff) windows() (cur, prev time.Time) {
 	return cur, cur.Add(-loginFailureWindow)
 }
 
-// delay is how long an attempt on email waits before it is checked.
-func (b *loginBackoff) delay(email string) time.Duration {
+// delay is how long an attempt on email waits before it is checked (the
+// counter store asked within ctx, the request's).
+func (b *loginBackoff) delay(ctx context.Context, email string) time.Duration {
 	cur, prev := b.windows()
-	c, p, err := b.counter.Get(b.key(email), cur, prev)
+	c, p, err := getCount(ctx, b.counter, b.key(email), cur, prev)
 	if err != nil {
 		return 0 // the counter store is away: the per-IP limit still holds
 	}
@@ -69,7 +70,7 @@ func (b *loginBackoff) delay(email string) time.Duration {
 
 // wait sleeps the delay of email, or until ctx ends.
 func (b *loginBackoff) wait(ctx context.Context, email string) error {
-	d := b.delay(email)
+	d := b.delay(ctx, email)
 	if d == 0 {
 		return nil
 	}
@@ -84,7 +85,7 @@ func (b *loginBackoff) wait(ctx context.Context, email string) error {
 }
 
 // failed counts a failed login of email.
-func (b *loginBackoff) failed(email string) {
+func (b *loginBackoff) failed(ctx context.Context, email string) {
 	cur, _ := b.windows()
-	_ = b.counter.Increment(b.key(email), cur)
+	_ = incrementCount(ctx, b.counter, b.key(email), cur, 1)
 }

@@ -12,23 +12,23 @@ func TestLoginBackoffSlowsAnAccountAfterFailures(t *testing.T) {
 	b := newLoginBackoff(nil, func() time.Time { return now })
 	const victim = "asha@example.com"
 	for range loginFreeFailures {
-		if d := b.delay(victim); d != 0 {
+		if d := b.delay(context.Background(), victim); d != 0 {
 			t.Fatalf("a delay of %v before %d failures", d, loginFreeFailures)
 		}
-		b.failed(victim)
+		b.failed(context.Background(), victim)
 	}
 	want := loginFirstDelay
 	for range 8 {
-		if d := b.delay(victim); d != want {
+		if d := b.delay(context.Background(), victim); d != want {
 			t.Fatalf("delay %v, want %v", d, want)
 		}
-		b.failed(victim)
+		b.failed(context.Background(), victim)
 		want = min(2*want, loginMaxDelay)
 	}
-	if d := b.delay(" ASHA@example.com "); d != loginMaxDelay {
+	if d := b.delay(context.Background(), " ASHA@example.com "); d != loginMaxDelay {
 		t.Errorf("the same email written otherwise: delay %v, want %v", d, loginMaxDelay)
 	}
-	if d := b.delay("ben@example.com"); d != 0 {
+	if d := b.delay(context.Background(), "ben@example.com"); d != 0 {
 		t.Errorf("another account is slowed: %v", d)
 	}
 	// Not a wall: a waiting attempt is answered (after the delay), and a
@@ -40,7 +40,7 @@ func TestLoginBackoffSlowsAnAccountAfterFailures(t *testing.T) {
 	}
 	// Two windows later the failures are forgotten.
 	now = now.Add(2 * loginFailureWindow)
-	if d := b.delay(victim); d != 0 {
+	if d := b.delay(context.Background(), victim); d != 0 {
 		t.Errorf("after two windows: delay %v", d)
 	}
 }
