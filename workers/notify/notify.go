@@ -98,7 +98,7 @@ type Worker struct {
 	// ApplyBatch): an older state written after a newer one would bring
 	// back what an erasure removed. Taken before mu.
 	saveMu sync.Mutex
-	strs      domain.Strings
+	strs   domain.Strings
 }
 
 // state is what the worker remembers, saved with each checkpoint (gob:
