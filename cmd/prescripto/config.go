@@ -15,6 +15,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/internal/app"
+	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // Config is every setting, read from the environment (12-factor); flags
@@ -104,7 +105,7 @@ var envVars = []struct{ name, about string }{
 	{"SMTP_URL", "mail server: smtp://user:pass@host:587 (STARTTLS required; plain text only to loopback), smtps://user:pass@host:465 (implicit TLS); unset: mail goes to the mbox data/mail/outbox.mbox"},
 	{"MAIL_FROM", "sender of every mail (default Prescripto <no-reply@prescripto.local>)"},
 	{"REMINDERS", "reminder leads before a confirmed appointment, comma-separated (default 24h,1h; none: no reminders)"},
-	{"MAIL_DAILY_CAP", "mails to one recipient in 24 h; beyond, they are dropped and counted (default 20; 0: no bound)"},
+	{"MAIL_DAILY_CAP", "mails to one recipient in 24 h, at most 1000; beyond, they are dropped and counted (default 20; 0: no bound)"},
 	{"PRESCRIPTO_PUBLIC_URL", "where users reach this server, for links in mails (https://book.example.com)"},
 	{"PRESCRIPTO_VERIFY_EMAIL", "true: registration mails a verification token and unverified patients cannot book (default true when SMTP_URL is set)"},
 	{"RAZORPAY_KEY_ID", "Razorpay key id: online payment (with RAZORPAY_KEY_SECRET and RAZORPAY_WEBHOOK_SECRET)"},
@@ -244,8 +245,8 @@ func (c Config) Validate() error {
 	if err := c.payments().Validate(role); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MailDailyCap < 0 {
-		errs = append(errs, errors.New("MAIL_DAILY_CAP must be 0 (no bound) or more"))
+	if c.MailDailyCap < 0 || c.MailDailyCap > notify.MaxDailyCap {
+		errs = append(errs, fmt.Errorf("MAIL_DAILY_CAP must be 0 (no bound) or 1 to %d (the sends a recipient's record keeps)", notify.MaxDailyCap))
 	}
 	if err := c.mail().Validate(); err != nil {
 		errs = append(errs, err)

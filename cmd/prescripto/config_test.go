@@ -40,6 +40,9 @@ func TestConfigValidate(t *testing.T) {
 		"ops on the api port":      {func(c *Config) { c.Addr, c.OpsAddr = ":8080", ":8080" }, "PRESCRIPTO_OPS_ADDR"},
 		"ops listener":             {func(c *Config) { c.Addr, c.OpsAddr = ":8080", "127.0.0.1:9090" }, ""},
 		"short metrics token":      {func(c *Config) { c.MetricsToken = "short" }, "METRICS_TOKEN"},
+		"mail cap negative":        {func(c *Config) { c.MailDailyCap = -1 }, "MAIL_DAILY_CAP"},
+		"mail cap over the record": {func(c *Config) { c.MailDailyCap = 1001 }, "MAIL_DAILY_CAP"},
+		"mail cap at the record":   {func(c *Config) { c.MailDailyCap = 1000 }, ""},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := base

@@ -48,6 +48,9 @@ func (m MailOptions) Validate() error {
 			return errors.New("REMINDERS: each lead is a positive duration such as 24h or 90m")
 		}
 	}
+	if m.DailyCap > notify.MaxDailyCap {
+		return fmt.Errorf("MAIL_DAILY_CAP: at most %d mails to one recipient in 24 h can be counted", notify.MaxDailyCap)
+	}
 	return nil
 }
 

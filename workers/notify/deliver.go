@@ -11,6 +11,10 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// MaxDailyCap is the largest DailyCap the outboxes enforce: the MongoDB
+// outbox's record of a recipient's sends keeps the newest 1,000.
+const MaxDailyCap = 1000
+
 // DeliveryConfig configures a Deliverer.
 type DeliveryConfig struct {
 	Outbox Outbox
@@ -26,7 +30,8 @@ type DeliveryConfig struct {
 	// further one up to MaxBackoff (defaults 10 s and 30 min).
 	Backoff, MaxBackoff time.Duration
 	// DailyCap bounds the mails to one recipient in 24 h (MAIL_DAILY_CAP,
-	// default 20; negative: no bound); what is over is dropped.
+	// default 20; negative: no bound; at most MaxDailyCap); what is over
+	// is dropped.
 	DailyCap int
 	// Parallel bounds the mails sent at once (default 4).
 	Parallel int

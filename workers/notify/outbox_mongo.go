@@ -156,8 +156,8 @@ const (
 	// daily cap looks 24 h back).
 	sendsWindow = 25 * time.Hour
 	// sendsKept bounds the sends a record keeps (the newest): SentSince
-	// counts up to that many.
-	sendsKept = 1000
+	// counts up to that many, so no daily cap above it can be enforced.
+	sendsKept = MaxDailyCap
 	// sendsClaimStale: a claim on a record that is still at its version
 	// after that long was left by a process that died between its claim
 	// and its write; it is taken over. Prune deletes the claims older than
