@@ -53,9 +53,12 @@ func (b *loginBackoff) windows() (cur, prev time.Time) {
 }
 
 // delay is how long an attempt on email waits before it is checked (the
-// counter store asked within ctx, the request's).
+// counter store asked within ctx, the request's, for at most failOpenWait:
+// without an answer there is no delay).
 func (b *loginBackoff) delay(ctx context.Context, email string) time.Duration {
 	cur, prev := b.windows()
+	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
+	defer cancel()
 	c, p, err := getCount(ctx, b.counter, b.key(email), cur, prev)
 	if err != nil {
 		return 0 // the counter store is away: the per-IP limit still holds
@@ -87,5 +90,7 @@ func (b *loginBackoff) wait(ctx context.Context, email string) error {
 // failed counts a failed login of email.
 func (b *loginBackoff) failed(ctx context.Context, email string) {
 	cur, _ := b.windows()
+	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
+	defer cancel()
 	_ = incrementCount(ctx, b.counter, b.key(email), cur, 1)
 }

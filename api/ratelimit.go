@@ -147,9 +147,15 @@ func incrementCount(ctx context.Context, c httprate.LimitCounter, key string, wi
 	return c.IncrementBy(key, window, amount)
 }
 
+// failOpenWait bounds a fail-open limiter's wait for its counter store
+// (within the request's deadline): past it the request goes on unlimited
+// rather than spend its own time on a limiter that would let it through
+// anyway. A fail-closed limiter waits as long as the request may.
+const failOpenWait = DefaultRedisLimitTimeout
+
 // failOpenCounter reports a counter store's failures as an empty count
 // (and a successful increment), so the limiter lets requests through
-// while the store is down; each failure is logged.
+// while the store is down or slow (failOpenWait); each failure is logged.
 type failOpenCounter struct {
 	httprate.LimitCounter
 	log zerolog.Logger
@@ -162,6 +168,8 @@ func (c failOpenCounter) IncrementBy(key string, window time.Time, amount int) e
 }
 
 func (c failOpenCounter) IncrementByContext(ctx context.Context, key string, window time.Time, amount int) error {
+	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
+	defer cancel()
 	if err := incrementCount(ctx, c.LimitCounter, key, window, amount); err != nil {
 		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")
 	}
@@ -177,6 +185,8 @@ func (c failOpenCounter) Get(key string, current, previous time.Time) (int, int,
 }
 
 func (c failOpenCounter) GetContext(ctx context.Context, key string, current, previous time.Time) (int, int, error) {
+	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
+	defer cancel()
 	cur, prev, err := getCount(ctx, c.LimitCounter, key, current, previous)
 	if err != nil {
 		c.log.Warn().Err(err).Str("key", key).Msg("rate limit counter unavailable: letting the request through")

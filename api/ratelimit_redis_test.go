@@ -1,13 +1,16 @@
 package api_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/api"
 	"github.com/prescripto/prescripto/internal/testenv"
@@ -83,8 +86,9 @@ func TestRedisRateLimitFailsClosed(t *testing.T) {
 // TestRedisRateLimitWaitsAsLongAsTheRequest: a burst queues on the Redis
 // client's pool; a request whose deadline allows the wait is counted, not
 // refused because the counter's own (short) timeout ran out first. Here the
-// pool's one connection is busy for 400 ms, against a counter timeout of
-// 50 ms. A call without a deadline keeps the counter's timeout.
+// pool's one connection is busy for 1 s (BLPOP's least), against a counter
+// timeout of 50 ms. A call without a deadline keeps the counter's timeout;
+// a fail-open limiter keeps its own bound.
 func TestRedisRateLimitWaitsAsLongAsTheRequest(t *testing.T) {
 	t.Parallel()
 	opts, err := redis.ParseURL(testenv.RedisURL(t))
@@ -103,19 +107,7 @@ func TestRedisRateLimitWaitsAsLongAsTheRequest(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := limit(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
-	busy := func() (done chan struct{}) {
-		done = make(chan struct{})
-		started := make(chan struct{})
-		go func() {
-			defer close(done)
-			close(started)
-			client.BLPop(context.Background(), 400*time.Millisecond, "test:ratelimit-wait:nothing")
-		}()
-		<-started
-		time.Sleep(50 * time.Millisecond) // the BLPOP holds the connection
-		return done
-	}
-	login := func(ctx context.Context) int {
+	login := func(h http.Handler, ctx context.Context) int {
 		req := httptest.NewRequestWithContext(ctx, http.MethodPost, "/api/v1/auth/login", nil)
 		req.RemoteAddr = "192.0.2.9:1000"
 		rec := httptest.NewRecorder()
@@ -123,17 +115,61 @@ func TestRedisRateLimitWaitsAsLongAsTheRequest(t *testing.T) {
 		return rec.Code
 	}
 
-	done := busy()
+	done := holdPool(t, client, time.Second)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if code := login(ctx); code != http.StatusOK {
-		t.Errorf("a request with 5 s to go, the pool busy for 400 ms: %d, want 200", code)
+	if code := login(h, ctx); code != http.StatusOK {
+		t.Errorf("a request with 5 s to go, the pool busy for 1 s: %d, want 200", code)
 	}
 	<-done
 
-	done = busy()
-	if code := login(context.Background()); code != http.StatusServiceUnavailable {
-		t.Errorf("a call without a deadline, the pool busy for 400 ms: %d, want 503 after the counter's 50 ms", code)
+	done = holdPool(t, client, time.Second)
+	if code := login(h, context.Background()); code != http.StatusServiceUnavailable {
+		t.Errorf("a call without a deadline, the pool busy for 1 s: %d, want 503 after the counter's 50 ms", code)
 	}
 	<-done
+
+	// A fail-open limiter (bookings) does not spend the request's time on
+	// a limiter that would let it through anyway: past its own bound (2 s)
+	// it lets the request through, and logs that it did.
+	var logged bytes.Buffer
+	open, err := api.NewRateLimit(100, api.ClientIP(false), api.WithLimitCounter(counter), api.WithRateWindow(time.Hour),
+		api.WithKeyPrefix("booking"), api.FailOpen(zerolog.New(&logged)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ho := open(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusOK) }))
+	done = holdPool(t, client, 3*time.Second)
+	ctx, cancel = context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if code := login(ho, ctx); code != http.StatusOK {
+		t.Errorf("fail-open, the pool busy for 3 s: %d, want 200", code)
+	}
+	if !strings.Contains(logged.String(), "rate limit counter unavailable") {
+		t.Errorf("fail-open, the pool busy for 3 s: the request waited for the counter (nothing logged: %q)", logged.String())
+	}
+	<-done
+}
+
+// holdPool makes the one connection of client's pool busy for d (a BLPOP
+// on a key nobody pushes to) and returns once it is: the channel closes
+// when the connection is free again.
+func holdPool(t *testing.T, client *redis.Client, d time.Duration) chan struct{} {
+	t.Helper()
+	if err := client.Ping(context.Background()).Err(); err != nil { // the connection exists
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		client.BLPop(context.Background(), d, "test:ratelimit-wait:nothing")
+	}()
+	for client.PoolStats().IdleConns != 0 {
+		select {
+		case <-done:
+			t.Fatal("the BLPOP ended before it was seen holding the connection")
+		case <-time.After(time.Millisecond):
+		}
+	}
+	return done
 }
