@@ -15,7 +15,6 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/internal/app"
-	"github.com/prescripto/prescripto/workers/notify"
 )
 
 // Config is every setting, read from the environment (12-factor); flags
@@ -245,8 +244,8 @@ func (c Config) Validate() error {
 	if err := c.payments().Validate(role); err != nil {
 		errs = append(errs, err)
 	}
-	if c.MailDailyCap < 0 || c.MailDailyCap > notify.MaxDailyCap {
-		errs = append(errs, fmt.Errorf("MAIL_DAILY_CAP must be 0 (no bound) or 1 to %d (the sends a recipient's record keeps)", notify.MaxDailyCap))
+	if c.MailDailyCap < 0 {
+		errs = append(errs, errors.New("MAIL_DAILY_CAP must be 0 (no bound) or more"))
 	}
 	if err := c.mail().Validate(); err != nil {
 		errs = append(errs, err)

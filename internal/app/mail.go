@@ -49,7 +49,7 @@ func (m MailOptions) Validate() error {
 		}
 	}
 	if m.DailyCap > notify.MaxDailyCap {
-		return fmt.Errorf("MAIL_DAILY_CAP: at most %d mails to one recipient in 24 h can be counted", notify.MaxDailyCap)
+		return fmt.Errorf("MAIL_DAILY_CAP must be at most %d (the sends a recipient's record keeps)", notify.MaxDailyCap)
 	}
 	return nil
 }
