@@ -267,7 +267,9 @@ try {
     const before = await upcoming.locator('time').textContent()
     await page.getByRole('button', { name: 'Reschedule' }).click()
     await page.locator('.inline-form .times').waitFor()
-    await page.locator('.inline-form .times button:not([disabled])').nth(2).click()
+    // The day's last free time: late in the doctor's day only one or two may
+    // be left, and any free time differs from the booked one (shown taken).
+    await page.locator('.inline-form .times button:not([disabled])').last().click()
     await snap(page, 'reschedule')
     await page.getByRole('button', { name: /^Move to/ }).click()
     await page.getByRole('status').filter({ hasText: 'moved' }).waitFor()
