@@ -97,11 +97,12 @@ type RunnerConfig struct {
 	// (default EventsTopic).
 	Topic string
 	// MaxAhead bounds how many forwarded events may wait unapplied by the
-	// slowest running projection of this runner: the forwarder waits
+	// furthest running projection of this runner: the forwarder waits
 	// beyond it (0: no bound; the in-process transport blocks anyway).
-	// A transport that trims its stream to a length (Redis Streams) must
-	// keep that length well above MaxAhead, so that nothing a running
-	// projection has not read is trimmed.
+	// A transport that trims its stream to a length (Redis Streams)
+	// should keep that length well above MaxAhead; a projection further
+	// behind than the stream keeps reads what it missed from the store
+	// (see Runner.gap), so a slow one never holds back the others.
 	MaxAhead int
 	// MaxBatch bounds the events a BatchProjection is given at once
 	// (default DefaultMaxBatch; 1 turns batching off).
@@ -384,15 +385,19 @@ func (r *Runner) forward(ctx context.Context) error {
 }
 
 // holdBack records pos as forwarded and, once more than MaxAhead
-// forwarded positions may be unapplied, drops those every running
+// forwarded positions may be unapplied, drops those the furthest running
 // projection has applied, waiting while more than MaxAhead remain (a
-// failed projection is not waited for: it no longer advances).
+// failed projection is not waited for: it no longer advances). The
+// forwarder keeps pace with the fastest projection, not the slowest: one
+// that falls further behind than the transport keeps (a stream trimmed to
+// a length) finds the events it missed gone, and reads them from the
+// store (see gap), so a slow projection never holds back the others.
 func (r *Runner) holdBack(ctx context.Context, ahead []uint64, pos uint64) ([]uint64, error) {
 	ahead = append(ahead, pos)
 	for len(ahead) > r.cfg.MaxAhead {
-		low, ok := r.lowestRunning()
+		high, ok := r.furthestRunning()
 		i := 0
-		for i < len(ahead) && (!ok || ahead[i] <= low) {
+		for i < len(ahead) && (!ok || ahead[i] <= high) {
 			i++
 		}
 		if ahead = ahead[i:]; len(ahead) <= r.cfg.MaxAhead {
@@ -407,30 +412,31 @@ func (r *Runner) holdBack(ctx context.Context, ahead []uint64, pos uint64) ([]ui
 	return ahead, nil
 }
 
-// lowestRunning is the lowest position seen by a projection that has not
-// failed (ok false when every projection has failed).
-func (r *Runner) lowestRunning() (low uint64, ok bool) {
+// furthestRunning is the highest position seen by a projection that has
+// not failed (ok false when every projection has failed).
+func (r *Runner) furthestRunning() (high uint64, ok bool) {
 	for _, p := range r.cfg.Projections {
 		if state, _ := p.State(); state == "failed" {
 			continue
 		}
-		if pos := p.Position(); !ok || pos < low {
-			low, ok = pos, true
+		if pos := p.Position(); !ok || pos > high {
+			high, ok = pos, true
 		}
 	}
-	return low, ok
+	return high, ok
 }
 
-// gap reports whether msg follows an event that p never received: its
-// predecessor lies beyond what p has seen. A gap in the forwarder's
-// current run asks it to republish from the lowest checkpoint; the message
-// itself is dropped unapplied (its republished copy follows the missing
-// events). Only a runner that forwards can ask; messages forwarded by
-// another process are applied as they come.
-func (r *Runner) gap(p Runnable, msg *message.Message, log zerolog.Logger) bool {
-	if !r.cfg.Forward {
-		return false
-	}
+// gap reports whether msg is to be dropped because it follows an event
+// that p never received: its predecessor lies beyond what p has seen (the
+// transport lost or trimmed the messages between, or p fell further
+// behind than the stream keeps). p first reads the events it missed from
+// the store and applies them (catchUp); then msg is applied as usual. Only
+// when that fails (a store that does not answer, an event p cannot apply)
+// is the message dropped and, in the forwarder's current run, the
+// forwarder asked to republish from the lowest checkpoint (the missing
+// events then come through the usual path: retry, poison queue). A runner
+// that does not forward cannot ask: it applies the message as it comes.
+func (r *Runner) gap(ctx context.Context, p Runnable, msg *message.Message, log zerolog.Logger) bool {
 	ps := msg.Metadata.Get(MetaPrevPosition)
 	if ps == "" {
 		return false
@@ -443,14 +449,85 @@ func (r *Runner) gap(p Runnable, msg *message.Message, log zerolog.Logger) bool 
 	if prev <= have {
 		return false
 	}
+	err = r.catchUp(ctx, log, p, prev)
+	if err == nil {
+		log.Debug().Uint64("from", have).Uint64("to", prev).Str("position", msg.Metadata.Get(MetaPosition)).Msg("events missing before this one were read from the store")
+		return false
+	}
+	if !r.cfg.Forward {
+		return false
+	}
 	if msg.Metadata.Get(MetaEpoch) == r.epoch.Load().(string) {
-		log.Warn().Uint64("seen", have).Uint64("prev", prev).Str("position", msg.Metadata.Get(MetaPosition)).Msg("events missing before this one; asking the forwarder to republish")
+		log.Warn().Err(err).Uint64("seen", p.Position()).Uint64("prev", prev).Str("position", msg.Metadata.Get(MetaPosition)).Msg("events missing before this one; asking the forwarder to republish")
 		select {
 		case r.resync <- struct{}{}:
 		default:
 		}
 	}
 	return true
+}
+
+// catchUp applies to p the events of the log after its position up to and
+// including position to, read from the store a page (MaxBatch) at a time:
+// as batches when p takes them, one by one otherwise. Unknown event types
+// are skipped, as the handler skips them; an event that cannot be decoded
+// or applied ends it with an error, the events before it applied.
+func (r *Runner) catchUp(ctx context.Context, log zerolog.Logger, p Runnable, to uint64) error {
+	b, _ := p.(batcher)
+	for {
+		have := p.Position()
+		if have >= to {
+			return nil
+		}
+		recs, err := r.cfg.Store.ReadAll(ctx, have, max(r.cfg.MaxBatch, 1))
+		if err != nil {
+			return fmt.Errorf("projections: read the log after %d: %w", have, err)
+		}
+		if len(recs) == 0 {
+			return fmt.Errorf("projections: the log ends at %d, before %d", have, to)
+		}
+		events := make([]Event, 0, len(recs))
+		through := have
+		var derr error
+		for _, rec := range recs {
+			if rec.Position > to {
+				break
+			}
+			ev, err := Decode(r.cfg.Registry, rec)
+			if errors.Is(err, domain.ErrUnknownEventType) {
+				through = rec.Position
+				continue
+			}
+			if err != nil {
+				derr = err
+				break
+			}
+			events = append(events, ev)
+			through = rec.Position
+		}
+		if len(events) > 0 {
+			if b != nil && r.cfg.MaxBatch > 1 && b.Batched() {
+				start := time.Now()
+				err = r.retryUnavailable(ctx, log, events[0], func() error { return b.ApplyBatch(ctx, events) })
+				if err == nil {
+					r.cfg.Metrics.observe(p.Name(), len(events), time.Since(start))
+				}
+			} else {
+				for _, e := range events {
+					if err = r.apply(ctx, log, p, e); err != nil {
+						break
+					}
+				}
+			}
+			if err != nil {
+				return err
+			}
+		}
+		p.Skip(through)
+		if derr != nil {
+			return derr
+		}
+	}
 }
 
 func (r *Runner) lowestCheckpoint(ctx context.Context) uint64 {
@@ -518,7 +595,7 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		if r.gap(p, msg, log) {
+		if r.gap(msg.Context(), p, msg, log) {
 			return nil
 		}
 		if b != nil && rec.Position <= p.Position() {

@@ -244,9 +244,10 @@ func (d slowDirectory) Apply(ctx context.Context, e projections.Event) error {
 
 // TestRedisStreamTrimmedBehindTheProjections: the stream is trimmed to a
 // length, and the forwarder keeps at most MaxAhead events ahead of its
-// slowest projection, so trimming never reaches an entry a projection has
-// yet to read: no gap is seen (with MaxAhead 0 this test sees one), the
-// stream stays short, and the read models equal a fresh replay.
+// fastest projection; a slower one that finds the entries it had yet to
+// read trimmed away reads those events from the store, so none asks for a
+// republish, the stream stays short, and the read models equal a fresh
+// replay.
 func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
@@ -324,8 +325,92 @@ func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	if n := longest.Load(); n > maxLen+2*8 || int(n) >= total {
 		t.Errorf("the stream held up to %d entries for %d events, want about %d (trimmed)", n, total, maxLen)
 	}
-	if strings.Contains(logs.String(), "missing") {
-		t.Errorf("a projection saw a gap: trimming reached an entry it had not read:\n%s", logs.String())
+	if strings.Contains(logs.String(), "republish") {
+		t.Errorf("a projection could not fill a gap from the store:\n%s", logs.String())
 	}
 	t.Logf("%d events forwarded, longest stream seen %d entries", total, longest.Load())
+}
+
+// gatedDirectory is a directory whose applies wait until open is closed.
+type gatedDirectory struct {
+	*memory.Directory
+	open <-chan struct{}
+}
+
+func (d gatedDirectory) Apply(ctx context.Context, e projections.Event) error {
+	select {
+	case <-d.open:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return d.Directory.Apply(ctx, e)
+}
+
+// TestRedisStreamSlowProjectionHoldsNoneBack: a projection stuck on its
+// first event does not hold back the others of its runner (the forwarder
+// keeps pace with the fastest; before, with the slowest, the others
+// stopped MaxAhead events past it). The stream is trimmed meanwhile, so
+// once it moves again it finds the entries it had yet to read gone and
+// reads those events from the store: it reaches the head, and every model
+// equals a fresh replay.
+func TestRedisStreamSlowProjectionHoldsNoneBack(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	scenario(t, w)
+	traffic(t, w, 20, 60)
+	client := testenv.RedisClient(t, testenv.RedisURL(t))
+	ctx := context.Background()
+	if err := client.ConfigSet(ctx, "stream-node-max-entries", "8").Err(); err != nil {
+		t.Fatal(err)
+	}
+	const maxLen, maxAhead = 40, 4
+	var logs testenv.ProcessLog
+	logger := zerolog.New(&logs).Level(zerolog.DebugLevel)
+	open := make(chan struct{})
+	dir := projections.NewLive(func() gatedDirectory { return gatedDirectory{memory.NewDirectory(), open} })
+	slots, apps := projections.NewLive(memory.NewSlots), projections.NewLive(memory.NewAppointments)
+	pub, sub, err := redisstream.New(client, logger, redisstream.MaxLen(maxLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projections.NewRunner(projections.RunnerConfig{
+		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{dir, slots, apps},
+		Publisher: pub, Subscriber: sub, Logger: logger, Forward: true, MaxAhead: maxAhead,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInBackground(t, r, func() { _ = pub.Close() })
+
+	head := w.head(t)
+	wctx, cancel := context.WithTimeout(ctx, waitLimit)
+	defer cancel()
+	for _, n := range []string{"free_slots", "appointments"} {
+		if err := r.WaitFor(wctx, n, head); err != nil {
+			t.Fatalf("%s did not reach %d while the directory was stuck: %v", n, head, err)
+		}
+	}
+	if pos := dir.Position(); pos != 0 {
+		t.Fatalf("the stuck directory is at %d, want 0", pos)
+	}
+	if n, err := client.XLen(ctx, projections.EventsTopic).Result(); err != nil || n > maxLen+2*8 {
+		t.Fatalf("the stream holds %d entries (%v), want it trimmed to about %d", n, err, maxLen)
+	}
+	close(open)
+	if err := r.WaitFor(wctx, "doctors", head); err != nil {
+		t.Fatalf("the directory did not reach %d once it moved again: %v\n%s", head, err, logs.String())
+	}
+	if !strings.Contains(logs.String(), "read from the store") {
+		t.Errorf("the directory did not read what it missed from the store:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), "republish") {
+		t.Errorf("a projection asked for a republish:\n%s", logs.String())
+	}
+	got := readmodeltest.Models{
+		Directory: projections.LiveDirectory[gatedDirectory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots},
+		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: apps},
+	}
+	readmodeltest.SameSnapshot(t, "read models after a stuck projection caught up",
+		readmodeltest.Snapshot(ctx, t, got, w.probe()),
+		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
 }

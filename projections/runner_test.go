@@ -8,6 +8,7 @@ import (
 	"maps"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,6 +25,7 @@ import (
 	"github.com/prescripto/prescripto/domain/doctor"
 	"github.com/prescripto/prescripto/eventstore"
 	"github.com/prescripto/prescripto/eventstore/sqlite"
+	"github.com/prescripto/prescripto/internal/testenv"
 	"github.com/prescripto/prescripto/projections"
 	"github.com/prescripto/prescripto/projections/memory"
 	"github.com/prescripto/prescripto/projections/readmodeltest"
@@ -930,29 +932,68 @@ func (l *lossyPublisher) Publish(topic string, msgs ...*message.Message) error {
 	return l.Publisher.Publish(topic, keep...)
 }
 
-// TestRunnerRepublishesLostEvents: events lost between the forwarder and
-// the consumers are noticed by the next event's predecessor position and
-// republished from the checkpoint, so no read model applies an event over
-// a gap; the models end equal to a fresh replay.
-func TestRunnerRepublishesLostEvents(t *testing.T) {
+// TestRunnerFillsLostEvents: events lost between the forwarder and the
+// consumers are noticed by the next event's predecessor position. Each
+// projection reads them from the store; when the store refuses those
+// reads, the forwarder republishes from the checkpoint instead. Either way
+// no read model applies an event over a gap, and the models end equal to a
+// fresh replay.
+func TestRunnerFillsLostEvents(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	scenario(t, w)
-	lossy := &lossyPublisher{drop: map[int]bool{3: true, 10: true, 11: true, 40: true}}
-	rn := startRunnerThrough(t, w, func(p message.Publisher) message.Publisher { lossy.Publisher = p; return lossy },
-		memory.NewDirectory, memory.NewSlots, memory.NewAppointments)
-	traffic(t, w, 20, 15)
-	head := rn.catchUp(t, w)
-	lossy.mu.Lock()
-	lost := len(lossy.lost)
-	lossy.mu.Unlock()
-	if lost != 4 {
-		t.Fatalf("the test lost %d events, want 4", lost)
+	for _, tc := range []struct {
+		name      string
+		failReads bool
+		want      string // in the runner's log
+	}{
+		{"from the store", false, "read from the store"},
+		{"republished", true, "asking the forwarder to republish"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			scenario(t, w)
+			var store eventstore.Store = w.store
+			if tc.failReads {
+				store = refusedReads{w.store}
+			}
+			lossy := &lossyPublisher{drop: map[int]bool{3: true, 10: true, 11: true, 40: true}}
+			rn := &runner{dir: projections.NewLive(memory.NewDirectory), slots: projections.NewLive(memory.NewSlots), apps: projections.NewLive(memory.NewAppointments)}
+			pub, sub := projections.NewGoChannel(zerolog.Nop())
+			lossy.Publisher = pub
+			var logs testenv.ProcessLog
+			r, err := projections.NewRunner(projections.RunnerConfig{
+				Store: store, Registry: w.reg, Projections: []projections.Runnable{rn.dir, rn.slots, rn.apps},
+				Publisher: lossy, Subscriber: sub, Logger: zerolog.New(&logs).Level(zerolog.DebugLevel), Forward: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rn.Runner = r
+			rn.stop = runInBackground(t, r, nil)
+			traffic(t, w, 20, 15)
+			head := rn.catchUp(t, w)
+			lossy.mu.Lock()
+			lost := len(lossy.lost)
+			lossy.mu.Unlock()
+			if lost != 4 {
+				t.Fatalf("the test lost %d events, want 4", lost)
+			}
+			readmodeltest.SameSnapshot(t, "read models after lost events",
+				readmodeltest.Snapshot(context.Background(), t, rn.models(), w.probe()),
+				readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
+			rn.expectCaughtUp(t, head)
+			if !strings.Contains(logs.String(), tc.want) {
+				t.Errorf("the log does not say %q:\n%s", tc.want, logs.String())
+			}
+		})
 	}
-	readmodeltest.SameSnapshot(t, "read models after lost events",
-		readmodeltest.Snapshot(context.Background(), t, rn.models(), w.probe()),
-		readmodeltest.Snapshot(context.Background(), t, replay(t, w), w.probe()))
-	rn.expectCaughtUp(t, head)
+}
+
+// refusedReads is a store whose ReadAll fails (its subscriptions work).
+type refusedReads struct{ eventstore.Store }
+
+func (refusedReads) ReadAll(context.Context, uint64, int) ([]eventstore.RecordedEvent, error) {
+	return nil, errors.New("reads refused")
 }
 
 type memApps = memory.Appointments

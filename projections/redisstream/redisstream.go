@@ -32,10 +32,11 @@ type config struct {
 // with projections.RunnerConfig.MaxAhead well below it.
 func MaxLen(n int64) Option { return func(c *config) { c.maxLen = n } }
 
-// DefaultMaxLen is the length a stream is trimmed to by default:
-// ten times DefaultMaxAhead, so a running projection never loses an entry
-// it has not read (and one that does, after a restart of Redis say, sees
-// the gap and has the events republished).
+// DefaultMaxLen is the length a stream is trimmed to by default: ten times
+// DefaultMaxAhead, so the projections that keep up never lose an entry
+// they have not read; one further behind (or one whose entries a restart
+// of Redis lost) sees the gap by the next entry's predecessor and reads
+// the events it missed from the store.
 const DefaultMaxLen = 100_000
 
 // DefaultMaxAhead is the projections.RunnerConfig.MaxAhead for a Redis Streams
@@ -85,10 +86,11 @@ func ResumeGroups() Option { return func(c *config) { c.resume = true } }
 // minute). Either way an event may arrive twice (a republished or redelivered
 // one); projections are idempotent by position, so the duplicate is a no-op.
 //
-// The stream is trimmed to about MaxLen entries; the forwarder keeps
-// at most projections.RunnerConfig.MaxAhead entries ahead of its slowest running
-// projection, so trimming never reaches an entry a running projection has
-// yet to read. Closing the publisher or a subscriber does
+// The stream is trimmed to about MaxLen entries; the forwarder keeps at
+// most projections.RunnerConfig.MaxAhead entries ahead of its furthest
+// running projection, and one that falls further behind than the stream
+// keeps reads the events it missed from the store, so a slow projection
+// never holds back the others. Closing the publisher or a subscriber does
 // not close client, which the caller owns.
 func New(client redis.UniversalClient, logger zerolog.Logger, opts ...Option) (message.Publisher, func(consumerGroup string) (message.Subscriber, error), error) {
 	if client == nil {
