@@ -234,6 +234,66 @@ func TestRedisStreamRecreatesLostGroup(t *testing.T) {
 	}
 }
 
+// trimmed is a world with a backlog in its log and a runner over a Redis
+// stream trimmed to about trimmedLen entries, whose forwarder runs at most
+// trimmedAhead events ahead, with a directory of type D beside the
+// in-memory slots and appointments.
+type trimmed[D interface {
+	projections.Projection
+	projections.Directory
+}] struct {
+	w      *world
+	client redis.UniversalClient
+	r      *projections.Runner
+	dir    *projections.Live[D]
+	slots  *projections.Live[*memory.Slots]
+	apps   *projections.Live[*memory.Appointments]
+	logs   testenv.ProcessLog
+}
+
+const trimmedLen, trimmedAhead = 40, 4
+
+func startTrimmed[D interface {
+	projections.Projection
+	projections.Directory
+}](t *testing.T, level zerolog.Level, dir func() D) *trimmed[D] {
+	t.Helper()
+	ts := &trimmed[D]{w: newWorld(t), dir: projections.NewLive(dir), slots: projections.NewLive(memory.NewSlots), apps: projections.NewLive(memory.NewAppointments)}
+	scenario(t, ts.w)
+	traffic(t, ts.w, 20, 60) // all in the log before the runner starts: the forwarder could race ahead
+	ts.client = testenv.RedisClient(t, testenv.RedisURL(t))
+	// Small stream nodes, so that approximate trimming (whole nodes) bites
+	// at these lengths.
+	if err := ts.client.ConfigSet(context.Background(), "stream-node-max-entries", "8").Err(); err != nil {
+		t.Fatal(err)
+	}
+	logger := zerolog.New(&ts.logs).Level(level)
+	pub, sub, err := redisstream.New(ts.client, logger, redisstream.MaxLen(trimmedLen))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.r, err = projections.NewRunner(projections.RunnerConfig{
+		Store: ts.w.store, Registry: ts.w.reg, Projections: []projections.Runnable{ts.dir, ts.slots, ts.apps},
+		Publisher: pub, Subscriber: sub, Logger: logger, Forward: true, MaxAhead: trimmedAhead,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runInBackground(t, ts.r, func() { _ = pub.Close() })
+	return ts
+}
+
+// sameAsReplay checks that the models equal a fresh replay of the log.
+func (ts *trimmed[D]) sameAsReplay(t *testing.T, what string) {
+	t.Helper()
+	ctx := context.Background()
+	got := readmodeltest.Models{
+		Directory: projections.LiveDirectory[D]{L: ts.dir}, Slots: projections.LiveSlots[*memory.Slots]{L: ts.slots},
+		Appointments: projections.LiveAppointments[*memory.Appointments]{L: ts.apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: ts.apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: ts.apps},
+	}
+	readmodeltest.SameSnapshot(t, what, readmodeltest.Snapshot(ctx, t, got, ts.w.probe()), readmodeltest.Snapshot(ctx, t, replay(t, ts.w), ts.w.probe()))
+}
+
 // slowDirectory is a directory that takes a while to apply each event.
 type slowDirectory struct{ *memory.Directory }
 
@@ -250,33 +310,9 @@ func (d slowDirectory) Apply(ctx context.Context, e projections.Event) error {
 // replay.
 func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	scenario(t, w)
-	traffic(t, w, 20, 60) // all in the log before the runner starts: the forwarder could race ahead
-	client := testenv.RedisClient(t, testenv.RedisURL(t))
+	ts := startTrimmed(t, zerolog.WarnLevel, func() slowDirectory { return slowDirectory{memory.NewDirectory()} })
+	w, client, r, logs := ts.w, ts.client, ts.r, &ts.logs
 	ctx := context.Background()
-	// Small stream nodes, so that approximate trimming (whole nodes) bites
-	// at these lengths.
-	if err := client.ConfigSet(ctx, "stream-node-max-entries", "8").Err(); err != nil {
-		t.Fatal(err)
-	}
-	const maxLen, maxAhead = 40, 4
-	var logs testenv.ProcessLog
-	logger := zerolog.New(&logs).Level(zerolog.WarnLevel)
-	dir := projections.NewLive(func() slowDirectory { return slowDirectory{memory.NewDirectory()} })
-	slots, apps := projections.NewLive(memory.NewSlots), projections.NewLive(memory.NewAppointments)
-	pub, sub, err := redisstream.New(client, logger, redisstream.MaxLen(maxLen))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := projections.NewRunner(projections.RunnerConfig{
-		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{dir, slots, apps},
-		Publisher: pub, Subscriber: sub, Logger: logger, Forward: true, MaxAhead: maxAhead,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runInBackground(t, r, func() { _ = pub.Close() })
 
 	var longest atomic.Int64
 	quit, done := make(chan struct{}), make(chan struct{})
@@ -315,15 +351,9 @@ func TestRedisStreamTrimmedBehindTheProjections(t *testing.T) {
 		}
 		after = recs[len(recs)-1].Position
 	}
-	got := readmodeltest.Models{
-		Directory: projections.LiveDirectory[slowDirectory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots},
-		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: apps},
-	}
-	readmodeltest.SameSnapshot(t, "read models over a trimmed stream",
-		readmodeltest.Snapshot(ctx, t, got, w.probe()),
-		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
-	if n := longest.Load(); n > maxLen+2*8 || int(n) >= total {
-		t.Errorf("the stream held up to %d entries for %d events, want about %d (trimmed)", n, total, maxLen)
+	ts.sameAsReplay(t, "read models over a trimmed stream")
+	if n := longest.Load(); n > trimmedLen+2*8 || int(n) >= total {
+		t.Errorf("the stream held up to %d entries for %d events, want about %d (trimmed)", n, total, trimmedLen)
 	}
 	if strings.Contains(logs.String(), "republish") {
 		t.Errorf("a projection could not fill a gap from the store:\n%s", logs.String())
@@ -355,32 +385,10 @@ func (d gatedDirectory) Apply(ctx context.Context, e projections.Event) error {
 // equals a fresh replay.
 func TestRedisStreamSlowProjectionHoldsNoneBack(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t)
-	scenario(t, w)
-	traffic(t, w, 20, 60)
-	client := testenv.RedisClient(t, testenv.RedisURL(t))
-	ctx := context.Background()
-	if err := client.ConfigSet(ctx, "stream-node-max-entries", "8").Err(); err != nil {
-		t.Fatal(err)
-	}
-	const maxLen, maxAhead = 40, 4
-	var logs testenv.ProcessLog
-	logger := zerolog.New(&logs).Level(zerolog.DebugLevel)
 	open := make(chan struct{})
-	dir := projections.NewLive(func() gatedDirectory { return gatedDirectory{memory.NewDirectory(), open} })
-	slots, apps := projections.NewLive(memory.NewSlots), projections.NewLive(memory.NewAppointments)
-	pub, sub, err := redisstream.New(client, logger, redisstream.MaxLen(maxLen))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := projections.NewRunner(projections.RunnerConfig{
-		Store: w.store, Registry: w.reg, Projections: []projections.Runnable{dir, slots, apps},
-		Publisher: pub, Subscriber: sub, Logger: logger, Forward: true, MaxAhead: maxAhead,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	runInBackground(t, r, func() { _ = pub.Close() })
+	ts := startTrimmed(t, zerolog.DebugLevel, func() gatedDirectory { return gatedDirectory{memory.NewDirectory(), open} })
+	w, client, r, dir, logs := ts.w, ts.client, ts.r, ts.dir, &ts.logs
+	ctx := context.Background()
 
 	head := w.head(t)
 	wctx, cancel := context.WithTimeout(ctx, waitLimit)
@@ -393,8 +401,8 @@ func TestRedisStreamSlowProjectionHoldsNoneBack(t *testing.T) {
 	if pos := dir.Position(); pos != 0 {
 		t.Fatalf("the stuck directory is at %d, want 0", pos)
 	}
-	if n, err := client.XLen(ctx, projections.EventsTopic).Result(); err != nil || n > maxLen+2*8 {
-		t.Fatalf("the stream holds %d entries (%v), want it trimmed to about %d", n, err, maxLen)
+	if n, err := client.XLen(ctx, projections.EventsTopic).Result(); err != nil || n > trimmedLen+2*8 {
+		t.Fatalf("the stream holds %d entries (%v), want it trimmed to about %d", n, err, trimmedLen)
 	}
 	close(open)
 	if err := r.WaitFor(wctx, "doctors", head); err != nil {
@@ -406,11 +414,5 @@ func TestRedisStreamSlowProjectionHoldsNoneBack(t *testing.T) {
 	if strings.Contains(logs.String(), "republish") {
 		t.Errorf("a projection asked for a republish:\n%s", logs.String())
 	}
-	got := readmodeltest.Models{
-		Directory: projections.LiveDirectory[gatedDirectory]{L: dir}, Slots: projections.LiveSlots[*memory.Slots]{L: slots},
-		Appointments: projections.LiveAppointments[*memory.Appointments]{L: apps}, Dashboards: projections.LiveAppointments[*memory.Appointments]{L: apps}, Payments: projections.LiveAppointments[*memory.Appointments]{L: apps},
-	}
-	readmodeltest.SameSnapshot(t, "read models after a stuck projection caught up",
-		readmodeltest.Snapshot(ctx, t, got, w.probe()),
-		readmodeltest.Snapshot(ctx, t, replay(t, w), w.probe()))
+	ts.sameAsReplay(t, "read models after a stuck projection caught up")
 }
