@@ -247,19 +247,24 @@ func (r *Runner) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	router.AddMiddleware(
-		middleware.CorrelationID,
-		poison,
-		middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware,
-		middleware.Recoverer,
-	)
-	router.AddMiddleware(r.cfg.Middleware...)
+	retry := middleware.Retry{MaxRetries: 5, InitialInterval: 50 * time.Millisecond, MaxInterval: 2 * time.Second, Multiplier: 2, Logger: logger}.Middleware
 	for _, p := range r.cfg.Projections {
 		sub, err := r.cfg.Subscriber(p.Name())
 		if err != nil {
 			return fmt.Errorf("projections: subscriber for %s: %w", p.Name(), err)
 		}
-		router.AddConsumerHandler(p.Name(), r.cfg.Topic, sub, r.handler(p))
+		// Each projection's handler in its own chain, the outermost first,
+		// so that setAside knows whose event the poison queue took.
+		chain := append([]message.HandlerMiddleware{middleware.CorrelationID, r.setAside(p), poison, retry, middleware.Recoverer}, r.cfg.Middleware...)
+		apply := r.handler(p)
+		h := message.HandlerFunc(func(msg *message.Message) ([]*message.Message, error) { return nil, apply(msg) })
+		for i := len(chain) - 1; i >= 0; i-- {
+			h = chain[i](h)
+		}
+		router.AddConsumerHandler(p.Name(), r.cfg.Topic, sub, func(msg *message.Message) error {
+			_, err := h(msg)
+			return err
+		})
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	stopWatch := context.AfterFunc(gctx, func() { close(r.stop) })
@@ -283,6 +288,40 @@ func (r *Runner) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// setAside moves p past an event the poison queue (inside it) took: the
+// retries gave up on it and it was published to the poison topic, so the
+// projection goes on without it (unless the message's run ended first), and the next event's message does not
+// take it for a gap (which would have the forwarder republish it, and it
+// fail again, for ever). The operator finds it in the poison topic and the
+// log, and a rebuild once the cause is fixed applies it.
+func (r *Runner) setAside(p Runnable) message.HandlerMiddleware {
+	log := r.cfg.Logger.With().Str("projection", p.Name()).Logger()
+	return func(h message.HandlerFunc) message.HandlerFunc {
+		return func(msg *message.Message) ([]*message.Message, error) {
+			out, err := h(msg)
+			if err != nil || msg.Metadata.Get(middleware.ReasonForPoisonedKey) == "" {
+				return out, err
+			}
+			if msg.Context().Err() != nil || r.stopping() {
+				// Given up because its forwarder's run ended (a resync: the
+				// event is published again) or the runner stops: not poison.
+				return out, err
+			}
+			rec, perr := FromMessage(msg)
+			if perr != nil {
+				return out, err
+			}
+			if rec.Position > p.Position() {
+				p.Skip(rec.Position)
+			}
+			log.Error().Uint64("position", rec.Position).Str("stream", rec.StreamID).Str("type", rec.Type).
+				Str("reason", msg.Metadata.Get(middleware.ReasonForPoisonedKey)).
+				Msg("event set aside in the poison queue; the projection goes on without it")
+			return out, err
+		}
+	}
 }
 
 // Ready is closed once the handlers run.
