@@ -326,6 +326,10 @@ try {
     await openDoctor(a.page, 'Dermatologist', 'Dr. Ava Mitchell')
     await openDoctor(b.page, 'Dermatologist', 'Dr. Ava Mitchell')
     const slot = (await freeTimes(a.page))[0]
+    // The day the race is on: when its last free time goes, the loser's
+    // picker moves on to the next day with one (where the same time of day
+    // may well be free), so the checks below go back to it first.
+    const day = await a.page.locator('.days button[aria-pressed=true] .day-date').textContent()
     for (const p of [a.page, b.page]) await p.getByRole('button', { name: slot, exact: true }).click()
     await Promise.all([a.page, b.page].map((p) => p.getByRole('button', { name: 'Book appointment' }).click()))
     const outcome = async (p) => {
@@ -336,6 +340,8 @@ try {
     const [ra, rb] = await Promise.all([outcome(a.page), outcome(b.page)])
     if ([ra, rb].sort().join() !== 'lost,won') throw new Error(`race outcome ${ra}, ${rb}`)
     const loser = ra === 'lost' ? a.page : b.page
+    await loser.locator('.times').waitFor()
+    await loser.locator('.days button', { has: loser.locator('.day-date', { hasText: new RegExp(`^${day}$`) }) }).click()
     const fresh = await freeTimes(loser)
     if (fresh.includes(slot)) throw new Error(`the taken time ${slot} is still offered`)
     const greyed = loser.getByRole('button', { name: `${slot}, not available` })
