@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/go-chi/httprate"
+	"github.com/rs/zerolog"
 
 	"github.com/prescripto/prescripto/commands"
 )
@@ -32,12 +33,15 @@ type loginBackoff struct {
 	now     func() time.Time
 }
 
-func newLoginBackoff(c httprate.LimitCounter, now func() time.Time) *loginBackoff {
+// newLoginBackoff counts failures in c (in memory when nil). The counter
+// fails open (failOpenCounter): a store that does not answer within
+// failOpenWait gives no delay, and the per-IP limit still holds.
+func newLoginBackoff(c httprate.LimitCounter, now func() time.Time, log zerolog.Logger) *loginBackoff {
 	if c == nil {
 		c = httprate.NewLocalLimitCounter(loginFailureWindow)
 	}
 	c.Config(0, loginFailureWindow)
-	return &loginBackoff{counter: c, now: now}
+	return &loginBackoff{counter: failOpenCounter{LimitCounter: c, log: log}, now: now}
 }
 
 // key is the counter key of an email: a hash, so that the counter store
@@ -57,12 +61,7 @@ func (b *loginBackoff) windows() (cur, prev time.Time) {
 // without an answer there is no delay).
 func (b *loginBackoff) delay(ctx context.Context, email string) time.Duration {
 	cur, prev := b.windows()
-	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
-	defer cancel()
-	c, p, err := getCount(ctx, b.counter, b.key(email), cur, prev)
-	if err != nil {
-		return 0 // the counter store is away: the per-IP limit still holds
-	}
+	c, p, _ := getCount(ctx, b.counter, b.key(email), cur, prev) // fails open: 0, 0
 	n := c + p - loginFreeFailures
 	if n < 0 {
 		return 0
@@ -90,7 +89,5 @@ func (b *loginBackoff) wait(ctx context.Context, email string) error {
 // failed counts a failed login of email.
 func (b *loginBackoff) failed(ctx context.Context, email string) {
 	cur, _ := b.windows()
-	ctx, cancel := context.WithTimeout(ctx, failOpenWait)
-	defer cancel()
-	_ = incrementCount(ctx, b.counter, b.key(email), cur, 1)
+	_ = incrementCount(ctx, b.counter, b.key(email), cur, 1) // fails open
 }

@@ -4,12 +4,14 @@ import (
 	"context"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func TestLoginBackoffSlowsAnAccountAfterFailures(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
-	b := newLoginBackoff(nil, func() time.Time { return now })
+	b := newLoginBackoff(nil, func() time.Time { return now }, zerolog.Nop())
 	const victim = "asha@example.com"
 	for range loginFreeFailures {
 		if d := b.delay(context.Background(), victim); d != 0 {

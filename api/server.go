@@ -159,7 +159,7 @@ func NewServer(cfg Config) (*Server, error) {
 		cfg.BookingRateLimit = 30
 	}
 	s := &Server{
-		cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now),
+		cfg: cfg, logins: newLoginBackoff(cfg.LoginFailures, cfg.Now, cfg.Logger),
 		sessions: newSessionCache(cfg.Commands, cfg.SessionTTL), background: make(chan struct{}, maxBackground),
 	}
 	h, err := s.routes()

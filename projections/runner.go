@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -292,9 +293,9 @@ func (r *Runner) Run(ctx context.Context) error {
 
 // setAside moves p past an event the poison queue (inside it) took: the
 // retries gave up on it and it was published to the poison topic, so the
-// projection goes on without it (unless the message's run ended first), and the next event's message does not
-// take it for a gap (which would have the forwarder republish it, and it
-// fail again, for ever). The operator finds it in the poison topic and the
+// projection goes on without it (unless the message's run ended first),
+// and the next event's message does not take it for a gap (which would
+// have the forwarder republish it, and it fail again, for ever). The operator finds it in the poison topic and the
 // log, and a rebuild once the cause is fixed applies it.
 func (r *Runner) setAside(p Runnable) message.HandlerMiddleware {
 	log := r.cfg.Logger.With().Str("projection", p.Name()).Logger()
@@ -475,7 +476,7 @@ func (r *Runner) furthestRunning() (high uint64, ok bool) {
 // forwarder asked to republish from the lowest checkpoint (the missing
 // events then come through the usual path: retry, poison queue). A runner
 // that does not forward cannot ask: it applies the message as it comes.
-func (r *Runner) gap(ctx context.Context, p Runnable, msg *message.Message, log zerolog.Logger) bool {
+func (r *Runner) gap(p Runnable, msg *message.Message, log zerolog.Logger) bool {
 	ps := msg.Metadata.Get(MetaPrevPosition)
 	if ps == "" {
 		return false
@@ -488,7 +489,7 @@ func (r *Runner) gap(ctx context.Context, p Runnable, msg *message.Message, log 
 	if prev <= have {
 		return false
 	}
-	err = r.catchUp(ctx, log, p, prev)
+	err = r.catchUp(msg.Context(), log, p, prev)
 	if err == nil {
 		log.Debug().Uint64("from", have).Uint64("to", prev).Str("position", msg.Metadata.Get(MetaPosition)).Msg("events missing before this one were read from the store")
 		return false
@@ -512,7 +513,6 @@ func (r *Runner) gap(ctx context.Context, p Runnable, msg *message.Message, log 
 // are skipped, as the handler skips them; an event that cannot be decoded
 // or applied ends it with an error, the events before it applied.
 func (r *Runner) catchUp(ctx context.Context, log zerolog.Logger, p Runnable, to uint64) error {
-	b, _ := p.(batcher)
 	for {
 		have := p.Position()
 		if have >= to {
@@ -525,42 +525,9 @@ func (r *Runner) catchUp(ctx context.Context, log zerolog.Logger, p Runnable, to
 		if len(recs) == 0 {
 			return fmt.Errorf("projections: the log ends at %d, before %d", have, to)
 		}
-		events := make([]Event, 0, len(recs))
-		through := have
-		var derr error
-		for _, rec := range recs {
-			if rec.Position > to {
-				break
-			}
-			ev, err := Decode(r.cfg.Registry, rec)
-			if errors.Is(err, domain.ErrUnknownEventType) {
-				through = rec.Position
-				continue
-			}
-			if err != nil {
-				derr = err
-				break
-			}
-			events = append(events, ev)
-			through = rec.Position
-		}
-		if len(events) > 0 {
-			if b != nil && r.cfg.MaxBatch > 1 && b.Batched() {
-				start := time.Now()
-				err = r.retryUnavailable(ctx, log, events[0], func() error { return b.ApplyBatch(ctx, events) })
-				if err == nil {
-					r.cfg.Metrics.observe(p.Name(), len(events), time.Since(start))
-				}
-			} else {
-				for _, e := range events {
-					if err = r.apply(ctx, log, p, e); err != nil {
-						break
-					}
-				}
-			}
-			if err != nil {
-				return err
-			}
+		events, through, derr := r.decodeThrough(make([]Event, 0, len(recs)), have, recs, to)
+		if err := r.applyEvents(ctx, log, p, events); err != nil {
+			return err
 		}
 		p.Skip(through)
 		if derr != nil {
@@ -634,7 +601,7 @@ func (r *Runner) handler(p Runnable) message.NoPublishHandlerFunc {
 		if err != nil {
 			return err
 		}
-		if r.gap(msg.Context(), p, msg, log) {
+		if r.gap(p, msg, log) {
 			return nil
 		}
 		if b != nil && rec.Position <= p.Position() {
@@ -671,24 +638,10 @@ func (r *Runner) applyAhead(ctx context.Context, log zerolog.Logger, p batcher, 
 		log.Debug().Err(err).Uint64("position", e.Position).Msg("reading ahead failed; applying the event alone")
 		recs = nil
 	}
-	batch := append(make([]Event, 0, len(recs)+1), e)
-	through := e.Position // the last position the batch accounts for
-	for _, rec := range recs {
-		ev, err := Decode(r.cfg.Registry, rec)
-		if errors.Is(err, domain.ErrUnknownEventType) {
-			through = rec.Position
-			continue
-		}
-		if err != nil {
-			break
-		}
-		batch = append(batch, ev)
-		through = rec.Position
-	}
-	start := time.Now()
-	err = r.retryUnavailable(ctx, log, e, func() error { return p.ApplyBatch(ctx, batch) })
-	if err == nil {
-		r.cfg.Metrics.observe(p.Name(), len(batch), time.Since(start))
+	// through: the last position the batch accounts for. An event that
+	// cannot be decoded ends it (its message gets the usual treatment).
+	batch, through, _ := r.decodeThrough(append(make([]Event, 0, len(recs)+1), e), e.Position, recs, math.MaxUint64)
+	if err = r.applyBatch(ctx, log, p, batch); err == nil {
 		p.Skip(through)
 		return nil
 	}
@@ -698,6 +651,58 @@ func (r *Runner) applyAhead(ctx context.Context, log zerolog.Logger, p batcher, 
 	log.Warn().Err(err).Uint64("from", e.Position).Uint64("to", through).Int("events", len(batch)).Msg("batch failed; applying its events one at a time")
 	single.Store(through)
 	return r.apply(ctx, log, p, e)
+}
+
+// decodeThrough appends to events the events of recs up to position to,
+// in order, leaving out those of unknown types (as the handler skips
+// them); through, starting at from, is the last position they account
+// for. An event that cannot be decoded ends them, its error returned.
+func (r *Runner) decodeThrough(events []Event, from uint64, recs []eventstore.RecordedEvent, to uint64) (_ []Event, through uint64, err error) {
+	through = from
+	for _, rec := range recs {
+		if rec.Position > to {
+			break
+		}
+		ev, err := Decode(r.cfg.Registry, rec)
+		if errors.Is(err, domain.ErrUnknownEventType) {
+			through = rec.Position
+			continue
+		}
+		if err != nil {
+			return events, through, err
+		}
+		events = append(events, ev)
+		through = rec.Position
+	}
+	return events, through, nil
+}
+
+// applyEvents applies events to p: as one batch when p takes batches, one by
+// one otherwise.
+func (r *Runner) applyEvents(ctx context.Context, log zerolog.Logger, p Runnable, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	if b, ok := p.(batcher); ok && r.cfg.MaxBatch > 1 && b.Batched() {
+		return r.applyBatch(ctx, log, b, events)
+	}
+	for _, e := range events {
+		if err := r.apply(ctx, log, p, e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// applyBatch applies events to p at once, retried in place while the read
+// model is unavailable (see apply), and records the batch's size and time.
+func (r *Runner) applyBatch(ctx context.Context, log zerolog.Logger, p batcher, events []Event) error {
+	start := time.Now()
+	err := r.retryUnavailable(ctx, log, events[0], func() error { return p.ApplyBatch(ctx, events) })
+	if err == nil {
+		r.cfg.Metrics.observe(p.Name(), len(events), time.Since(start))
+	}
+	return err
 }
 
 // apply applies e. While the read model's server is unavailable the event
